@@ -1,0 +1,68 @@
+//! Human-in-the-loop patterns beyond `examples-guests/hitl`: a returned
+//! InputRequiredEvent answered by a step accepting HumanResponseEvent, and
+//! wait_for_event with requirements and with a timeout.
+
+use std::time::Duration;
+
+use wflow_guest::prelude::*;
+
+/// An approval sent in from outside, filtered by `user`.
+#[event(human_response)]
+struct Approval {
+    user: String,
+    ok: bool,
+}
+
+/// Wait for an approval with a short timeout.
+#[event]
+struct TimeoutReq {
+    ms: u64,
+}
+
+/// Wait for Ada's approval.
+#[event]
+struct RequireReq {}
+
+/// Which pattern.
+#[derive(Events)]
+enum Pattern {
+    Ask(InputRequiredEvent),
+    Timeout(TimeoutReq),
+    Require(RequireReq),
+}
+
+#[step]
+fn route(ev: StartEvent) -> Result<Pattern, StepError> {
+    let mode: String = ev.get_or("mode", "ask".to_string())?;
+    Ok(match mode.as_str() {
+        "timeout" => Pattern::Timeout(TimeoutReq { ms: ev.get_or("ms", 100)? }),
+        "require" => Pattern::Require(RequireReq {}),
+        _ => Pattern::Ask(InputRequiredEvent::new("Your answer? ")),
+    })
+}
+
+#[step]
+fn answer(ev: HumanResponseEvent) -> StopEvent {
+    StopEvent::result(format!("answered: {}", ev.response().unwrap_or("")))
+}
+
+#[step]
+fn wait_timeout(ctx: &Context, ev: TimeoutReq) -> Result<StopEvent, StepError> {
+    let approval = ctx
+        .wait_for_event::<Approval>()
+        .timeout(Duration::from_millis(ev.ms))
+        .wait()?;
+    Ok(StopEvent::result(approval.ok))
+}
+
+#[step]
+fn wait_require(ctx: &Context, _ev: RequireReq) -> Result<StopEvent, StepError> {
+    let approval = ctx
+        .wait_for_event::<Approval>()
+        .waiter(InputRequiredEvent::new("Ada must approve"))?
+        .requirement("user", "ada")?
+        .wait()?;
+    Ok(StopEvent::result(json!({ "user": approval.user, "ok": approval.ok })))
+}
+
+export_steps!(route, answer, wait_timeout, wait_require);

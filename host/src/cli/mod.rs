@@ -1,0 +1,74 @@
+//! The command line: argument parsing and dispatch.
+
+mod describe;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wflow_host::{Runtime, Workflow, WorkflowError};
+
+/// Run LlamaIndex-style workflows whose steps are sandboxed WebAssembly
+/// components.
+#[derive(Debug, Parser)]
+#[command(name = "wflow", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a workflow: print its streamed events and its result.
+    Run(run::RunArgs),
+    /// Check a workflow's steps and event graph; exit 0 when valid.
+    Validate {
+        /// A .wasm component, a workflow.toml, or a folder holding one (or a
+        /// Rust guest crate).
+        path: PathBuf,
+    },
+    /// Show a workflow's steps, events and schemas.
+    Describe(describe::DescribeArgs),
+}
+
+impl Cli {
+    /// Whether debug logging was asked for.
+    pub fn verbose(&self) -> bool {
+        matches!(&self.command, Command::Run(args) if args.verbose)
+    }
+}
+
+/// Prints a workflow error as one line naming its kind; returns the exit
+/// code.
+fn report(err: &WorkflowError) -> ExitCode {
+    let text = err.to_string();
+    let one_line = text.lines().collect::<Vec<_>>().join(" ");
+    eprintln!("error: {}: {}", err.kind(), one_line.split_whitespace().collect::<Vec<_>>().join(" "));
+    ExitCode::FAILURE
+}
+
+async fn load(path: &std::path::Path) -> Result<Workflow, WorkflowError> {
+    let runtime = Runtime::new()?;
+    Workflow::load(&runtime, path).await
+}
+
+/// Runs the parsed command.
+pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Validate { path } => match load(&path).await {
+            Ok(workflow) => {
+                println!(
+                    "{}: valid ({} steps, start event {})",
+                    workflow.name(),
+                    workflow.steps().len(),
+                    workflow.start_event()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => Ok(report(&err)),
+        },
+        Command::Describe(args) => describe::describe(args).await,
+    }
+}

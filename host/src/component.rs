@@ -1,0 +1,78 @@
+//! Loading a step component: compile it (through wasmtime's cache), link it
+//! once into an `InstancePre`, and ask it what it holds.
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+use crate::bindings::{ComponentInfo, StepsPre};
+use crate::engine::Runtime;
+use crate::error::{Result, WorkflowError};
+use crate::run::worker::WorkerState;
+
+/// A compiled, pre-linked step component and its self-description.
+pub struct StepComponent {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    pub(crate) pre: StepsPre<WorkerState>,
+    /// What `describe` returned.
+    pub info: ComponentInfo,
+}
+
+impl std::fmt::Debug for StepComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepComponent")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StepComponent {
+    /// Compiles and links the component at `path` and calls its `describe`.
+    pub async fn load(runtime: &Runtime, path: &Path) -> Result<Self> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|err| WorkflowError::io(format!("cannot read {}", path.display()), err))?;
+        Self::from_bytes(runtime, path, bytes).await
+    }
+
+    /// Like [`load`](Self::load), from the component's bytes.
+    pub async fn from_bytes(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        let shown = path.display().to_string();
+        let engine = runtime.engine().clone();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await
+            .map_err(|err| WorkflowError::Load(format!("{shown}: compilation panicked: {err}")))?
+            .map_err(|err| {
+                WorkflowError::Load(format!("{shown} is not a valid WebAssembly component: {err:#}"))
+            })?;
+        let pre = runtime.linker().instantiate_pre(&component).map_err(|err| {
+            WorkflowError::Load(format!(
+                "{shown} needs an import the host does not provide: {err:#}"
+            ))
+        })?;
+        let pre = StepsPre::new(pre).map_err(|err| {
+            WorkflowError::Load(format!(
+                "{shown} does not export the wflow `steps` world (describe, handle): {err:#}"
+            ))
+        })?;
+        let mut store = Store::new(runtime.engine(), WorkerState::describing());
+        store.set_epoch_deadline(DESCRIBE_TICKS);
+        let describe = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_describe(&mut store).await
+        };
+        let info = describe.await.map_err(|err| {
+            WorkflowError::Load(format!("{shown}: `describe` failed: {err:#}"))
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            pre,
+            info,
+        })
+    }
+}
+
+/// How many epoch ticks `describe` may run for before it is stopped.
+const DESCRIBE_TICKS: u64 = 2_000;

@@ -1,0 +1,271 @@
+//! Starting runs and the handle a caller keeps on one: await its result,
+//! stream its events, send events in, cancel it.
+
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use crate::error::{Result, WorkflowError};
+use crate::event::{Event, EventKind};
+use crate::run::broker::{Broker, BrokerMsg};
+use crate::run::{RunShared, StreamMsg};
+use crate::state::StateStore;
+use crate::workflow::Workflow;
+
+/// How a run ended.
+pub type RunOutcome = Result<StopOutput>;
+
+/// A finished run's stop event and result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopOutput {
+    /// The stop event that ended the run.
+    pub event: Event,
+    /// The run's result: the `result` field of a plain `StopEvent`, or the
+    /// whole payload of a custom stop event (the seed returns the event
+    /// itself).
+    pub result: Value,
+}
+
+/// A context that outlives runs: its state store carries over from one run
+/// to the next, as the seed's `Context(workflow)` passed to `run(ctx=...)`.
+#[derive(Debug, Clone)]
+pub struct Context {
+    state: StateStore,
+}
+
+impl Context {
+    /// A fresh context for `workflow` (typed state starts at its defaults).
+    pub fn new(workflow: &Workflow) -> Self {
+        let state = match &workflow.def.state_type {
+            Some(state_type) => StateStore::typed(state_type.clone()),
+            None => StateStore::new(),
+        };
+        Self { state }
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &StateStore {
+        &self.state
+    }
+}
+
+impl Workflow {
+    /// Starts a run whose start event carries `input` (a JSON object), as
+    /// the seed's `run(**kwargs)`.
+    pub fn run(&self, input: Value) -> Result<WorkflowHandler> {
+        let start = Event::new(self.start_event(), &input).map_err(|err| match err {
+            WorkflowError::InvalidEvent(message) => WorkflowError::InvalidEvent(format!("the run's input: {message}")),
+            other => other,
+        })?;
+        self.run_event(start, None)
+    }
+
+    /// Starts a run with an explicit start event and, optionally, a context
+    /// whose state carries over. Must be called within a tokio runtime.
+    pub fn run_event(&self, start: Event, ctx: Option<&Context>) -> Result<WorkflowHandler> {
+        let def = self.def.clone();
+        if def.kind_of(&start.name) != EventKind::Start || start.name != def.start_event() {
+            return Err(WorkflowError::Runtime(format!(
+                "a run must start with a {} event, got {}",
+                def.start_event(),
+                start.name
+            )));
+        }
+        self.check_payload(&start)?;
+        let state = match ctx {
+            Some(ctx) => ctx.state.clone(),
+            None => Context::new(self).state,
+        };
+        let (broker_tx, broker_rx) = mpsc::unbounded_channel();
+        let (stream_tx, stream_rx) = mpsc::unbounded_channel();
+        let (outcome_tx, outcome_rx) = watch::channel(None);
+        let shared = Arc::new(RunShared {
+            busy: def.steps.iter().map(|_| AtomicU32::new(0)).collect(),
+            def: def.clone(),
+            run_id: new_run_id(),
+            state,
+            broker: broker_tx,
+            stream: stream_tx,
+            collect: Default::default(),
+            waiters: Default::default(),
+            ended: AtomicBool::new(false),
+            timeout: self.timeout,
+        });
+        let broker = Broker::new(shared.clone(), broker_rx, outcome_tx);
+        let slots = def.run_slots.clone();
+        tokio::spawn(async move {
+            let permit = match slots {
+                Some(slots) => slots.acquire_owned().await.ok(),
+                None => None,
+            };
+            broker.run(start, permit).await;
+        });
+        Ok(WorkflowHandler {
+            shared,
+            outcome: outcome_rx,
+            stream: Mutex::new(Some(stream_rx)),
+        })
+    }
+
+    /// Checks an event from outside against its type's schema.
+    pub(crate) fn check_payload(&self, event: &Event) -> Result<()> {
+        let payload = event.payload()?;
+        if !payload.is_object() {
+            return Err(WorkflowError::InvalidEvent(format!(
+                "the payload of a {} must be a JSON object",
+                event.name
+            )));
+        }
+        if let Some(schema) = self.def.events.get(&event.name).and_then(|info| info.schema.as_ref()) {
+            schema.check(&payload).map_err(|problems| {
+                WorkflowError::InvalidEvent(format!(
+                    "the {} does not match its schema: {problems}",
+                    event.name
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn new_run_id() -> String {
+    format!("run-{:016x}", fastrand::u64(..))
+}
+
+/// The caller's handle on a run.
+pub struct WorkflowHandler {
+    shared: Arc<RunShared>,
+    outcome: watch::Receiver<Option<RunOutcome>>,
+    stream: Mutex<Option<mpsc::UnboundedReceiver<StreamMsg>>>,
+}
+
+impl WorkflowHandler {
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.shared.run_id
+    }
+
+    /// Waits for the run to end and returns its result or error.
+    pub async fn result(&self) -> RunOutcome {
+        let mut outcome = self.outcome.clone();
+        match outcome.wait_for(Option::is_some).await {
+            Ok(done) => done
+                .clone()
+                .unwrap_or_else(|| Err(WorkflowError::Runtime("the run ended without an outcome".into()))),
+            Err(_) => Err(WorkflowError::Runtime("the run's broker stopped without an outcome".into())),
+        }
+    }
+
+    /// Whether the run has ended.
+    pub fn is_done(&self) -> bool {
+        self.outcome.borrow().is_some()
+    }
+
+    /// The run's event stream: events steps wrote to it, requests for input,
+    /// and last the stop event (or the failure, timeout or cancel event).
+    /// Events can be streamed once; a second call is an error.
+    pub fn stream_events(&self) -> Result<EventStream> {
+        let mut slot = self
+            .stream
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.take()
+            .map(|receiver| EventStream {
+                receiver,
+                closed: false,
+            })
+            .ok_or_else(|| {
+                WorkflowError::Runtime("All the streamed events have already been consumed.".into())
+            })
+    }
+
+    /// Sends an event into the run (e.g. a `HumanResponseEvent`); it is
+    /// checked against its type's schema and must be something a step or a
+    /// waiter of the run can take.
+    pub fn send_event(&self, event: Event) -> Result<()> {
+        self.send(event, None)
+    }
+
+    /// Sends an event to one step only.
+    pub fn send_event_to(&self, event: Event, step: &str) -> Result<()> {
+        self.send(event, Some(step))
+    }
+
+    fn send(&self, event: Event, step: Option<&str>) -> Result<()> {
+        if self.shared.has_ended() || self.is_done() {
+            return Err(WorkflowError::Runtime(format!(
+                "cannot send a {} event: the run has ended",
+                event.name
+            )));
+        }
+        let workflow = Workflow {
+            def: self.shared.def.clone(),
+            timeout: self.shared.timeout,
+        };
+        workflow.check_payload(&event)?;
+        let target = self.shared.check_target(&event, step).map_err(|message| {
+            if message.ends_with("does not exist") {
+                WorkflowError::StepDoesNotExist(message)
+            } else {
+                WorkflowError::Runtime(message)
+            }
+        })?;
+        let routable = target.is_some()
+            || self.shared.def.routes.contains_key(&event.name)
+            || self.shared.waiters().waits_for(&event.name);
+        if !routable {
+            return Err(WorkflowError::Runtime(format!(
+                "no step of workflow {} accepts a {} event, and no step waits for one",
+                self.shared.def.options.name, event.name
+            )));
+        }
+        self.shared
+            .broker
+            .send(BrokerMsg::Send {
+                event,
+                target,
+                from_outside: true,
+            })
+            .map_err(|_| WorkflowError::Runtime("the run has ended".into()))
+    }
+
+    /// Cancels the run; its result becomes `WorkflowError::Cancelled`.
+    pub fn cancel(&self) {
+        let _ = self.shared.broker.send(BrokerMsg::Cancel);
+    }
+
+    /// The run's state store.
+    pub fn store(&self) -> &StateStore {
+        &self.shared.state
+    }
+
+    /// The names of the steps running now.
+    pub fn running_steps(&self) -> Vec<String> {
+        self.shared.running_steps()
+    }
+}
+
+/// The events of a run, in the order they were written.
+pub struct EventStream {
+    receiver: mpsc::UnboundedReceiver<StreamMsg>,
+    closed: bool,
+}
+
+impl EventStream {
+    /// The next event, or `None` once the run has ended and every event was
+    /// seen.
+    pub async fn next(&mut self) -> Option<Event> {
+        if self.closed {
+            return None;
+        }
+        match self.receiver.recv().await {
+            Some(StreamMsg::Event(event)) => Some(event),
+            Some(StreamMsg::Closed) | None => {
+                self.closed = true;
+                None
+            }
+        }
+    }
+}

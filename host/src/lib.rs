@@ -1,0 +1,51 @@
+//! wflow-host: runs LlamaIndex-style workflows whose steps are sandboxed
+//! WebAssembly components.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), wflow_host::WorkflowError> {
+//! use wflow_host::{Runtime, Workflow};
+//!
+//! let runtime = Runtime::new()?;
+//! let workflow = Workflow::load(&runtime, "examples-guests/joke".as_ref()).await?;
+//! let handler = workflow.run(serde_json::json!({"topic": "pirates"}))?;
+//! let mut events = handler.stream_events()?;
+//! while let Some(event) = events.next().await {
+//!     println!("{}: {}", event.name, event.data);
+//! }
+//! println!("{}", handler.result().await?.result);
+//! # Ok(()) }
+//! ```
+//!
+//! The pieces: a [`Runtime`] (the wasmtime engine and linker, one per
+//! process), a [`Workflow`] (steps gathered from components, validated), a
+//! [`WorkflowHandler`] per run, and the [`StateStore`] shared by a run's
+//! steps. Errors are [`WorkflowError`], whose variants are the seed's error
+//! kinds.
+
+mod bindings;
+mod component;
+mod engine;
+mod error;
+mod event;
+mod guest_build;
+mod handler;
+mod loader;
+mod manifest;
+mod retry;
+mod run;
+mod schema;
+mod state;
+mod validate;
+mod workflow;
+
+pub use component::StepComponent;
+pub use engine::{EPOCH_TICK, Runtime, RuntimeConfig, default_cache_dir};
+pub use error::{Result, WorkflowError};
+pub use event::{Event, EventKind, names};
+pub use guest_build::{GUEST_TARGET, build_rust_guest};
+pub use handler::{Context, EventStream, RunOutcome, StopOutput, WorkflowHandler};
+pub use manifest::{ComponentRef, Manifest, RetrySpec, StepOverride};
+pub use retry::{Backoff, RetryPolicy};
+pub use schema::Schema;
+pub use state::{EditGuard, StateError, StateStore, StateType};
+pub use workflow::{DEFAULT_TIMEOUT, EventTypeInfo, StepConfig, Workflow, WorkflowOptions};

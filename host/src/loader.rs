@@ -1,0 +1,109 @@
+//! Resolving a path to a workflow: a component, a manifest, or a folder
+//! holding either (or a Rust guest crate, built on demand).
+
+use std::path::{Path, PathBuf};
+
+use crate::component::StepComponent;
+use crate::engine::Runtime;
+use crate::error::{Result, WorkflowError};
+use crate::guest_build::build_rust_guest;
+use crate::manifest::Manifest;
+use crate::workflow::{Workflow, WorkflowOptions};
+
+/// What a path holds.
+enum Source {
+    Component(PathBuf),
+    Manifest(PathBuf),
+    Crate(PathBuf),
+}
+
+fn classify(path: &Path) -> Result<Source> {
+    if path.is_dir() {
+        let manifest = path.join("workflow.toml");
+        if manifest.is_file() {
+            return Ok(Source::Manifest(manifest));
+        }
+        if path.join("Cargo.toml").is_file() {
+            return Ok(Source::Crate(path.to_path_buf()));
+        }
+        return Err(WorkflowError::Load(format!(
+            "{} holds no workflow.toml and no Cargo.toml (a Rust guest crate)",
+            path.display()
+        )));
+    }
+    if !path.exists() {
+        return Err(WorkflowError::Load(format!("{} does not exist", path.display())));
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("wasm") => Ok(Source::Component(path.to_path_buf())),
+        Some("toml") if path.file_name().is_some_and(|n| n == "Cargo.toml") => path
+            .parent()
+            .map(|dir| Source::Crate(dir.to_path_buf()))
+            .ok_or_else(|| WorkflowError::Load(format!("{} has no folder", path.display()))),
+        Some("toml") => Ok(Source::Manifest(path.to_path_buf())),
+        _ => Err(WorkflowError::Load(format!(
+            "{} is neither a .wasm component, a workflow.toml, nor a folder",
+            path.display()
+        ))),
+    }
+}
+
+fn name_of(path: &Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "workflow".into())
+}
+
+async fn component_at(runtime: &Runtime, path: &Path) -> Result<StepComponent> {
+    // A manifest may sit inside the crate it names (`path = "."`).
+    let source = if path.is_dir() && path.join("Cargo.toml").is_file() {
+        Source::Crate(path.to_path_buf())
+    } else {
+        classify(path)?
+    };
+    let wasm = match source {
+        Source::Component(wasm) => wasm,
+        Source::Crate(dir) => build_rust_guest(&dir).await?,
+        Source::Manifest(manifest) => {
+            return Err(WorkflowError::Configuration(format!(
+                "a manifest component must be a .wasm file or a guest crate folder, not the manifest {}",
+                manifest.display()
+            )));
+        }
+    };
+    StepComponent::load(runtime, &wasm).await
+}
+
+pub(crate) async fn load(runtime: &Runtime, path: &Path) -> Result<Workflow> {
+    match classify(path)? {
+        Source::Component(_) | Source::Crate(_) => {
+            let component = component_at(runtime, path).await?;
+            Workflow::from_components(runtime, vec![component], WorkflowOptions::named(name_of(path)))
+        }
+        Source::Manifest(file) => {
+            let manifest = Manifest::load(&file)?;
+            let base = file.parent().unwrap_or(Path::new("."));
+            let mut components = Vec::with_capacity(manifest.components.len());
+            for entry in &manifest.components {
+                components.push(component_at(runtime, &base.join(&entry.path)).await?);
+            }
+            let timeout = manifest
+                .run_timeout()
+                .map_err(|err| WorkflowError::Configuration(format!("{}: {err}", file.display())))?;
+            let default_name = if file.file_name().is_some_and(|n| n == "workflow.toml") {
+                name_of(base)
+            } else {
+                name_of(&file)
+            };
+            let options = WorkflowOptions {
+                name: manifest.name.clone().unwrap_or(default_name),
+                timeout,
+                disable_validation: manifest.disable_validation,
+                num_concurrent_runs: manifest.num_concurrent_runs,
+                step_overrides: manifest.steps.clone(),
+            };
+            Workflow::from_components(runtime, components, options)
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The broker: one task per run that owns the step queues and workers,
+//! routes every event, enforces the run timeout, and ends the run.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::error::WorkflowError;
+use crate::event::{Event, EventKind};
+use crate::handler::{RunOutcome, StopOutput};
+
+use super::worker::Worker;
+use super::{RunShared, StreamMsg};
+
+/// What the broker is told.
+pub(crate) enum BrokerMsg {
+    /// Route an event: from a step's `send_event` or from outside.
+    Send {
+        event: Event,
+        target: Option<usize>,
+        from_outside: bool,
+    },
+    /// A step call finished (after its retries).
+    Done {
+        step: usize,
+        worker: Option<Worker>,
+        outcome: Result<Vec<Event>, String>,
+    },
+    /// The caller cancelled the run.
+    Cancel,
+}
+
+struct StepSlot {
+    queue: VecDeque<(Event, u64)>,
+    idle: Vec<Worker>,
+    busy: u32,
+}
+
+pub(crate) struct Broker {
+    shared: Arc<RunShared>,
+    inbox: mpsc::UnboundedReceiver<BrokerMsg>,
+    slots: Vec<StepSlot>,
+    tasks: JoinSet<()>,
+    /// Requests for input streamed and not answered yet.
+    awaiting_input: u32,
+    next_work_item: u64,
+    outcome: watch::Sender<Option<RunOutcome>>,
+    started: Instant,
+}
+
+impl Broker {
+    pub(crate) fn new(
+        shared: Arc<RunShared>,
+        inbox: mpsc::UnboundedReceiver<BrokerMsg>,
+        outcome: watch::Sender<Option<RunOutcome>>,
+    ) -> Self {
+        let slots = shared
+            .def
+            .steps
+            .iter()
+            .map(|_| StepSlot {
+                queue: VecDeque::new(),
+                idle: Vec::new(),
+                busy: 0,
+            })
+            .collect();
+        Self {
+            shared,
+            inbox,
+            slots,
+            tasks: JoinSet::new(),
+            awaiting_input: 0,
+            next_work_item: 0,
+            outcome,
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs the run to its end: routes `start`, then serves messages until a
+    /// stop event, a failure, the timeout or a cancel.
+    pub(crate) async fn run(mut self, start: Event, permit: Option<OwnedSemaphorePermit>) {
+        let _permit = permit;
+        self.started = Instant::now();
+        let deadline = self.shared.timeout.map(|t| tokio::time::Instant::now() + t);
+        let outcome = self.serve(start, deadline).await;
+        self.finish(outcome).await;
+    }
+
+    async fn serve(&mut self, start: Event, deadline: Option<tokio::time::Instant>) -> RunOutcome {
+        if let Some(end) = self.route(start, None, true) {
+            return end;
+        }
+        loop {
+            if self.inbox.is_empty()
+                && let Some(stuck) = self.stuck()
+            {
+                return Err(stuck);
+            }
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                message = self.inbox.recv() => {
+                    let Some(message) = message else {
+                        return Err(WorkflowError::Runtime("the run's broker lost its inbox".into()));
+                    };
+                    if let Some(end) = self.handle(message) {
+                        return end;
+                    }
+                }
+                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    if let Err(err) = joined
+                        && err.is_panic()
+                    {
+                        return Err(WorkflowError::Runtime(format!("a step task panicked: {err}")));
+                    }
+                }
+                () = sleep => return Err(self.timeout_error()),
+            }
+        }
+    }
+
+    fn handle(&mut self, message: BrokerMsg) -> Option<RunOutcome> {
+        match message {
+            BrokerMsg::Send {
+                event,
+                target,
+                from_outside,
+            } => self.route(event, target, from_outside),
+            BrokerMsg::Done {
+                step,
+                worker,
+                outcome,
+            } => {
+                let slot = &mut self.slots[step];
+                slot.busy -= 1;
+                self.shared.busy[step].store(slot.busy, Ordering::Relaxed);
+                if let Some(worker) = worker {
+                    slot.idle.push(worker);
+                }
+                match outcome {
+                    Ok(events) => {
+                        for event in events {
+                            if let Some(end) = self.route(event, None, false) {
+                                return Some(end);
+                            }
+                        }
+                    }
+                    Err(message) => {
+                        return Some(Err(WorkflowError::StepFailed {
+                            step: self.shared.def.steps[step].name.clone(),
+                            message,
+                        }));
+                    }
+                }
+                self.dispatch(step);
+                None
+            }
+            BrokerMsg::Cancel => Some(Err(WorkflowError::Cancelled(
+                "the run was cancelled by its caller".into(),
+            ))),
+        }
+    }
+
+    /// Routes one event; returns the run's outcome if it ends the run.
+    fn route(&mut self, event: Event, target: Option<usize>, from_outside: bool) -> Option<RunOutcome> {
+        let def = &self.shared.def;
+        let kind = def.kind_of(&event.name);
+        if kind == EventKind::Stop {
+            return Some(Ok(stop_output(event)));
+        }
+        if from_outside && kind == EventKind::HumanResponse {
+            self.awaiting_input = self.awaiting_input.saturating_sub(1);
+        }
+        let payload: Option<Value> = serde_json::from_str(&event.data).ok();
+        if self.shared.waiters().deliver(&event, payload.as_ref()) {
+            return None;
+        }
+        if kind == EventKind::InputRequired && !from_outside {
+            self.awaiting_input += 1;
+            self.shared.write_to_stream(event.clone());
+        }
+        match target {
+            Some(step) => self.enqueue(step, event),
+            None => {
+                let steps = def.routes.get(&event.name).cloned().unwrap_or_default();
+                match steps.split_last() {
+                    Some((last, rest)) => {
+                        for &step in rest {
+                            self.enqueue(step, event.clone());
+                        }
+                        self.enqueue(*last, event);
+                    }
+                    None => tracing::debug!(event = %event.name, "no step accepts this event"),
+                }
+            }
+        }
+        None
+    }
+
+    fn enqueue(&mut self, step: usize, event: Event) {
+        self.next_work_item += 1;
+        self.slots[step].queue.push_back((event, self.next_work_item));
+        self.dispatch(step);
+    }
+
+    /// Starts queued events on free workers of `step`.
+    fn dispatch(&mut self, step: usize) {
+        let num_workers = self.shared.def.steps[step].num_workers.max(1);
+        let slot = &mut self.slots[step];
+        while slot.busy < num_workers {
+            let Some((event, work_item)) = slot.queue.pop_front() else {
+                break;
+            };
+            slot.busy += 1;
+            let worker = slot.idle.pop();
+            self.tasks
+                .spawn(run_step(self.shared.clone(), step, worker, event, work_item));
+        }
+        self.shared.busy[step].store(slot.busy, Ordering::Relaxed);
+    }
+
+    /// Whether the run can make no more progress: nothing queued, nothing
+    /// running, no request for input outstanding.
+    fn stuck(&self) -> Option<WorkflowError> {
+        let busy = self.slots.iter().any(|s| s.busy > 0 || !s.queue.is_empty());
+        if busy || self.awaiting_input > 0 {
+            return None;
+        }
+        let names: Vec<String> = self.shared.def.steps.iter().map(|s| s.name.clone()).collect();
+        let buffers = self.shared.collect().summary(&names);
+        let detail = if buffers.is_empty() {
+            "no step holds any buffered event".to_string()
+        } else {
+            buffers.join("; ")
+        };
+        Some(WorkflowError::Runtime(format!(
+            "The workflow is stuck: no event is queued, no step is running and no input is awaited, so it can never reach a stop event ({detail})"
+        )))
+    }
+
+    fn timeout_error(&self) -> WorkflowError {
+        let active = self.shared.running_steps();
+        let steps = if active.is_empty() {
+            "No steps active".to_string()
+        } else {
+            format!("Currently active steps: {}", active.join(", "))
+        };
+        let timeout = self.shared.timeout.map(|t| t.as_secs_f64()).unwrap_or_default();
+        WorkflowError::Timeout(format!("Operation timed out after {timeout:?} seconds. {steps}"))
+    }
+
+    /// Ends the run: stops every worker, streams the terminal event, and
+    /// publishes the outcome.
+    async fn finish(mut self, outcome: RunOutcome) {
+        self.shared.ended.store(true, Ordering::Release);
+        self.tasks.shutdown().await;
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            slot.idle.clear();
+            slot.queue.clear();
+            self.shared.busy[index].store(0, Ordering::Relaxed);
+        }
+        let terminal = match &outcome {
+            Ok(stop) => Some(stop.event.clone()),
+            Err(err) => terminal_event(err, self.started.elapsed().as_secs_f64()),
+        };
+        if let Some(event) = terminal {
+            self.shared.write_to_stream(event);
+        }
+        let _ = self.shared.stream.send(StreamMsg::Closed);
+        self.outcome.send_replace(Some(outcome));
+    }
+}
+
+/// The stop-like event streamed when a run fails, times out or is cancelled
+/// (the seed's `WorkflowFailedEvent`, `WorkflowTimedOutEvent`,
+/// `WorkflowCancelledEvent`).
+fn terminal_event(err: &WorkflowError, elapsed_seconds: f64) -> Option<Event> {
+    let (name, data) = match err {
+        WorkflowError::Timeout(message) => ("WorkflowTimedOutEvent", json!({ "message": message })),
+        WorkflowError::Cancelled(_) => ("WorkflowCancelledEvent", json!({})),
+        WorkflowError::StepFailed { step, message } => {
+            let (kind, text) = message.split_once(": ").unwrap_or(("StepError", message));
+            (
+                "WorkflowFailedEvent",
+                json!({
+                    "step_name": step,
+                    "exception": { "exception_type": kind, "exception_message": text },
+                    "elapsed_seconds": elapsed_seconds,
+                }),
+            )
+        }
+        other => (
+            "WorkflowFailedEvent",
+            json!({
+                "step_name": Value::Null,
+                "exception": { "exception_type": other.kind(), "exception_message": other.to_string() },
+                "elapsed_seconds": elapsed_seconds,
+            }),
+        ),
+    };
+    Event::new(name, &data).ok()
+}
+
+fn stop_output(event: Event) -> StopOutput {
+    let payload: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+    let result = if event.name == crate::event::names::STOP {
+        payload.get("result").cloned().unwrap_or(Value::Null)
+    } else {
+        payload
+    };
+    StopOutput { event, result }
+}
+
+/// Runs one event through a step, retrying on fresh instances as its policy
+/// says, and reports to the broker.
+async fn run_step(shared: Arc<RunShared>, step: usize, mut worker: Option<Worker>, event: Event, work_item: u64) {
+    let config = &shared.def.steps[step];
+    let started = Instant::now();
+    let mut failures = 0u32;
+    let outcome = loop {
+        let attempt = async {
+            let mut current = match worker.take() {
+                Some(current) => current,
+                None => Worker::new(&shared, step).await?,
+            };
+            let events = current
+                .handle(&config.name, &event, work_item, config.timeout)
+                .await?;
+            check_outputs(&shared, step, &events)?;
+            Ok::<_, String>((current, events))
+        };
+        match attempt.await {
+            Ok((current, events)) => {
+                worker = Some(current);
+                break Ok(events);
+            }
+            Err(message) => {
+                failures += 1;
+                let delay = config
+                    .retry
+                    .as_ref()
+                    .and_then(|policy| policy.next_delay(failures, started.elapsed(), &message));
+                match delay {
+                    Some(delay) => {
+                        tracing::debug!(step = %config.name, failures, ?delay, "retrying: {message}");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None if failures > 1 => break Err(format!("{message} (after {failures} attempts)")),
+                    None => break Err(message),
+                }
+            }
+        }
+    };
+    let _ = shared.broker.send(BrokerMsg::Done {
+        step,
+        worker,
+        outcome,
+    });
+}
+
+/// A step may only return event types it declared, with object payloads.
+fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<(), String> {
+    let config = &shared.def.steps[step];
+    for event in events {
+        if !config.emits.iter().any(|e| *e == event.name) {
+            return Err(format!(
+                "UndeclaredEventError: step `{}` emitted a {} event, which it does not declare (it emits: {})",
+                config.name,
+                event.name,
+                config.emits.join(", ")
+            ));
+        }
+        event.check_object().map_err(|err| format!("InvalidEventError: {err}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! The `context` imports: what a guest step calls to reach the run.
+
+use serde_json::{Map, Value};
+use wasmtime::component::Resource;
+
+use crate::bindings::ContextError;
+use crate::bindings::wflow::workflow::context::{Host, HostStateEdit};
+use crate::event::Event;
+use crate::state::{EditGuard, StateError};
+
+use super::RunShared;
+use super::broker::BrokerMsg;
+use super::waiters::Registration;
+use super::worker::WorkerState;
+
+/// A guest's transactional state edit: holds the state's writer lock.
+pub struct StateEditToken {
+    guard: EditGuard,
+}
+
+/// A context error as the `Kind: message` text a step failure carries.
+pub(crate) fn describe_context_error(err: &ContextError) -> String {
+    match err {
+        ContextError::InvalidPath(m) => format!("ValueError: {m}"),
+        ContextError::MissingPath(m) => format!("ValueError: {m}"),
+        ContextError::SchemaViolation(m) => format!("ValueError: {m}"),
+        ContextError::InvalidJson(m) => format!("ValueError: {m}"),
+        ContextError::StepDoesNotExist(m) => format!("WorkflowRuntimeError: {m}"),
+        ContextError::EventNotAccepted(m) => format!("WorkflowRuntimeError: {m}"),
+        ContextError::Timeout(m) => format!("TimeoutError: {m}"),
+        ContextError::AlreadyEditing(m) => format!("RuntimeError: {m}"),
+        ContextError::RunEnded(m) => format!("WorkflowRuntimeError: {m}"),
+    }
+}
+
+impl From<StateError> for ContextError {
+    fn from(err: StateError) -> Self {
+        match err {
+            StateError::InvalidPath(m) => ContextError::InvalidPath(m),
+            StateError::MissingPath(m) => ContextError::MissingPath(m),
+            StateError::SchemaViolation(m) => ContextError::SchemaViolation(m),
+            StateError::InvalidJson(m) => ContextError::InvalidJson(m),
+        }
+    }
+}
+
+fn no_context() -> wasmtime::Error {
+    wasmtime::Error::msg("the workflow context is not available while a component is described")
+}
+
+const WRITER_IN_EDIT: &str = "writer called inside edit_state: mutate the yielded state instead";
+
+fn parse_json(what: &str, text: &str) -> Result<Value, ContextError> {
+    serde_json::from_str(text)
+        .map_err(|err| ContextError::InvalidJson(format!("{what} is not valid JSON: {err}")))
+}
+
+impl WorkerState {
+    fn run(&self) -> wasmtime::Result<&RunShared> {
+        self.run.as_deref().ok_or_else(no_context)
+    }
+
+    fn run_arc(&self) -> wasmtime::Result<std::sync::Arc<RunShared>> {
+        self.run.clone().ok_or_else(no_context)
+    }
+
+    fn check_writer(&self) -> Result<(), ContextError> {
+        if self.editing {
+            Err(ContextError::AlreadyEditing(WRITER_IN_EDIT.into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Checks that this worker's step may emit `event` and that its payload
+    /// is a JSON object.
+    fn check_emitted(&self, run: &RunShared, event: &Event) -> Result<(), ContextError> {
+        let step = &run.def.steps[self.step];
+        if !step.emits.iter().any(|e| *e == event.name) {
+            return Err(ContextError::EventNotAccepted(format!(
+                "step {} sent a {} event, which it does not declare among the events it emits ({})",
+                step.name,
+                event.name,
+                step.emits.join(", ")
+            )));
+        }
+        event
+            .check_object()
+            .map_err(|err| ContextError::InvalidJson(err.to_string()))
+    }
+}
+
+impl Host for WorkerState {
+    async fn get(&mut self, path: String) -> wasmtime::Result<Result<Option<String>, ContextError>> {
+        let run = self.run()?;
+        Ok(run
+            .state
+            .get(&path)
+            .map(|value| value.map(|v| v.to_string()))
+            .map_err(ContextError::from))
+    }
+
+    async fn set(&mut self, path: String, value: String) -> wasmtime::Result<Result<(), ContextError>> {
+        let run = self.run()?;
+        if let Err(err) = self.check_writer() {
+            return Ok(Err(err));
+        }
+        let value = match parse_json("the value", &value) {
+            Ok(value) => value,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(run.state.set(&path, value).await.map_err(ContextError::from))
+    }
+
+    async fn get_state(&mut self) -> wasmtime::Result<String> {
+        Ok(self.run()?.state.snapshot().to_string())
+    }
+
+    async fn set_state(&mut self, state: String) -> wasmtime::Result<Result<(), ContextError>> {
+        let run = self.run()?;
+        if let Err(err) = self.check_writer() {
+            return Ok(Err(err));
+        }
+        let state = match parse_json("the state", &state) {
+            Ok(state) => state,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(run.state.set_state(state).await.map_err(ContextError::from))
+    }
+
+    async fn edit_state(&mut self) -> wasmtime::Result<Result<Resource<StateEditToken>, ContextError>> {
+        let state = self.run()?.state.clone();
+        if let Err(err) = self.check_writer() {
+            return Ok(Err(err));
+        }
+        let guard = state.begin_edit().await;
+        let token = self.table.push(StateEditToken { guard })?;
+        self.editing = true;
+        Ok(Ok(token))
+    }
+
+    async fn clear(&mut self) -> wasmtime::Result<Result<(), ContextError>> {
+        let run = self.run()?;
+        if let Err(err) = self.check_writer() {
+            return Ok(Err(err));
+        }
+        Ok(run.state.clear().await.map_err(ContextError::from))
+    }
+
+    async fn send_event(&mut self, ev: Event, step: Option<String>) -> wasmtime::Result<Result<(), ContextError>> {
+        let run = self.run()?;
+        if run.has_ended() {
+            return Ok(Err(ContextError::RunEnded("the run has ended".into())));
+        }
+        if let Err(err) = self.check_emitted(run, &ev) {
+            return Ok(Err(err));
+        }
+        let target = match run.check_target(&ev, step.as_deref()) {
+            Ok(target) => target,
+            Err(message) if message.ends_with("does not exist") => {
+                return Ok(Err(ContextError::StepDoesNotExist(message)));
+            }
+            Err(message) => return Ok(Err(ContextError::EventNotAccepted(message))),
+        };
+        // The broker outlives every worker of its run.
+        let _ = run.broker.send(BrokerMsg::Send {
+            event: ev,
+            target,
+            from_outside: false,
+        });
+        Ok(Ok(()))
+    }
+
+    async fn write_event_to_stream(&mut self, ev: Event) -> wasmtime::Result<()> {
+        let run = self.run()?;
+        if ev.check_object().is_ok() {
+            run.write_to_stream(ev);
+        } else {
+            tracing::warn!(event = %ev.name, "dropped a streamed event whose payload is not a JSON object");
+        }
+        Ok(())
+    }
+
+    async fn collect_events(
+        &mut self,
+        ev: Event,
+        expected: Vec<String>,
+        buffer_id: Option<String>,
+    ) -> wasmtime::Result<Option<Vec<Event>>> {
+        let run = self.run()?;
+        let buffer_id = buffer_id.unwrap_or_else(|| "default".to_string());
+        Ok(run.collect().collect(self.step, buffer_id, ev, &expected))
+    }
+
+    async fn wait_for_event(
+        &mut self,
+        name: String,
+        waiter: Option<Event>,
+        waiter_id: Option<String>,
+        requirements: Option<String>,
+        timeout_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<Event, ContextError>> {
+        let run = self.run_arc()?;
+        let requirements: Map<String, Value> = match requirements.as_deref().map(|r| parse_json("requirements", r)) {
+            None => Map::new(),
+            Some(Ok(Value::Object(map))) => map,
+            Some(Ok(_)) => {
+                return Ok(Err(ContextError::InvalidJson("requirements must be a JSON object".into())));
+            }
+            Some(Err(err)) => return Ok(Err(err)),
+        };
+        let id = waiter_id.unwrap_or_else(|| {
+            format!(
+                "waiter_{name}_{}_work_item_{}",
+                Value::Object(requirements.clone()),
+                self.work_item
+            )
+        });
+        let registration = run.waiters().register(id.clone(), name.clone(), requirements);
+        let receiver = match registration {
+            Registration::Answered(event) => return Ok(Ok(event)),
+            Registration::Waiting { receiver, first_time } => {
+                if first_time && let Some(waiter) = waiter {
+                    run.write_to_stream(waiter);
+                }
+                receiver
+            }
+        };
+        let answer = match timeout_ms {
+            Some(ms) => tokio::time::timeout(std::time::Duration::from_millis(ms), receiver)
+                .await
+                .ok(),
+            None => Some(receiver.await),
+        };
+        match answer {
+            Some(Ok(event)) => Ok(Ok(event)),
+            Some(Err(_)) => Ok(Err(ContextError::RunEnded("the run ended while waiting".into()))),
+            None => {
+                run.waiters().cancel(&id);
+                Ok(Err(ContextError::Timeout(format!("Timed out waiting for {name}"))))
+            }
+        }
+    }
+
+    async fn running_steps(&mut self) -> wasmtime::Result<Vec<String>> {
+        Ok(self.run()?.running_steps())
+    }
+}
+
+
+impl HostStateEdit for WorkerState {
+    async fn current(&mut self, this: Resource<StateEditToken>) -> wasmtime::Result<String> {
+        let token = self.table.get(&this)?;
+        Ok(token.guard.current().to_string())
+    }
+
+    async fn commit(
+        &mut self,
+        this: Resource<StateEditToken>,
+        state: String,
+    ) -> wasmtime::Result<Result<(), ContextError>> {
+        let token = self.table.delete(this)?;
+        self.editing = false;
+        let run = self.run()?;
+        let state_text = state;
+        let state = match parse_json("the state", &state_text) {
+            Ok(state) => state,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(run
+            .state
+            .commit_edit(token.guard, state)
+            .map_err(ContextError::from))
+    }
+
+    async fn drop(&mut self, this: Resource<StateEditToken>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        self.editing = false;
+        Ok(())
+    }
+}

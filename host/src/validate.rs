@@ -1,0 +1,206 @@
+//! Validation of a workflow's steps and event graph before any run, with the
+//! seed's rules and messages.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+
+use crate::error::{Result, WorkflowError};
+use crate::event::EventKind;
+use crate::workflow::WorkflowDef;
+
+fn join<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+/// Checks the workflow; the first failing rule's error names the steps and
+/// events at fault. Graph checks (reachability, dead ends, a path to a stop
+/// event) are gathered into one error.
+pub(crate) fn validate(def: &WorkflowDef) -> Result<()> {
+    let workflow = &def.options.name;
+    let fail = |message: String| Err(WorkflowError::Validation(message));
+
+    if def.steps.is_empty() {
+        return fail(format!(
+            "Workflow '{workflow}' has no configured steps. Did you forget to export them with export_steps!?"
+        ));
+    }
+    for step in &def.steps {
+        if step.num_workers < 1 {
+            return fail(format!(
+                "Step '{}': num_workers must be an integer greater than 0",
+                step.name
+            ));
+        }
+    }
+
+    let accepted: BTreeSet<&str> = def.steps.iter().flat_map(|s| s.accepts.iter().map(String::as_str)).collect();
+    let produced: BTreeSet<&str> = def.steps.iter().flat_map(|s| s.emits.iter().map(String::as_str)).collect();
+    let of_kind = |set: &BTreeSet<&str>, kind: EventKind| -> Vec<String> {
+        set.iter().filter(|n| def.kind_of(n) == kind).map(|n| n.to_string()).collect()
+    };
+
+    let starts = of_kind(&accepted, EventKind::Start);
+    match starts.len() {
+        0 => {
+            return fail(format!(
+                "At least one Event of type StartEvent must be received by any step. (Workflow '{workflow}' has no @step that accepts StartEvent.)"
+            ));
+        }
+        1 => {}
+        n => {
+            return fail(format!(
+                "Only one type of StartEvent is allowed per workflow, found {n}: {} in workflow '{workflow}'.",
+                starts.join(", ")
+            ));
+        }
+    }
+    let stops = of_kind(&produced, EventKind::Stop);
+    match stops.len() {
+        0 => {
+            return fail(format!(
+                "At least one Event of type StopEvent must be returned by any step. (Workflow '{workflow}' has no @step that returns StopEvent.)"
+            ));
+        }
+        1 => {}
+        n => {
+            return fail(format!(
+                "Only one type of StopEvent is allowed per workflow, found {n}: {} in workflow '{workflow}'.",
+                stops.join(", ")
+            ));
+        }
+    }
+
+    let stop_acceptors: Vec<&str> = def
+        .steps
+        .iter()
+        .filter(|s| s.accepts.iter().any(|e| def.kind_of(e) == EventKind::Stop))
+        .map(|s| s.name.as_str())
+        .collect();
+    if !stop_acceptors.is_empty() {
+        let plural = if stop_acceptors.len() > 1 { "s" } else { "" };
+        return fail(format!(
+            "Step{plural} '{}' cannot accept StopEvent. StopEvent signals the end of the workflow. Use a different Event type instead.",
+            stop_acceptors.join("', '")
+        ));
+    }
+
+    let boundary = |name: &&str| {
+        matches!(
+            def.kind_of(name),
+            EventKind::InputRequired | EventKind::HumanResponse | EventKind::Stop
+        )
+    };
+    let start = starts[0].as_str();
+    let never_produced: Vec<&str> = accepted
+        .iter()
+        .filter(|n| **n != start && !produced.contains(*n) && !boundary(n))
+        .copied()
+        .collect();
+    if !never_produced.is_empty() {
+        return fail(format!(
+            "The following events are consumed but never produced: {}",
+            join(never_produced)
+        ));
+    }
+    let never_consumed: Vec<&str> = produced
+        .iter()
+        .filter(|n| !accepted.contains(*n) && !boundary(n))
+        .copied()
+        .collect();
+    if !never_consumed.is_empty() {
+        return fail(format!(
+            "The following events are produced but never consumed: {}",
+            join(never_consumed)
+        ));
+    }
+
+    graph_checks(def, start, &stops[0])
+}
+
+/// The seed's graph checks: every step reachable from the start (or a human
+/// response), every emitting step able to reach a stop (or a request for
+/// input), and a stop reachable from the start at all.
+fn graph_checks(def: &WorkflowDef, start: &str, stop: &str) -> Result<()> {
+    let steps_accepting = |event: &str| def.routes.get(event).cloned().unwrap_or_default();
+
+    // Forward: events -> steps accepting them -> events they emit.
+    let mut reached_events: HashSet<&str> = HashSet::new();
+    let mut reached_steps: HashSet<usize> = HashSet::new();
+    let mut queue: VecDeque<&str> = VecDeque::new();
+    for (name, info) in &def.events {
+        if name == start || info.kind == EventKind::HumanResponse {
+            queue.push_back(name);
+        }
+    }
+    while let Some(event) = queue.pop_front() {
+        if !reached_events.insert(event) {
+            continue;
+        }
+        for index in steps_accepting(event) {
+            if reached_steps.insert(index) {
+                queue.extend(def.steps[index].emits.iter().map(String::as_str));
+            }
+        }
+    }
+
+    // Backward: which steps can reach a stop or a request for input.
+    let mut can_finish: HashSet<usize> = HashSet::new();
+    loop {
+        let before = can_finish.len();
+        for (index, step) in def.steps.iter().enumerate() {
+            if can_finish.contains(&index) {
+                continue;
+            }
+            let finishes = step.emits.iter().any(|event| {
+                matches!(def.kind_of(event), EventKind::Stop | EventKind::InputRequired)
+                    || steps_accepting(event).iter().any(|s| can_finish.contains(s))
+            });
+            if finishes {
+                can_finish.insert(index);
+            }
+        }
+        if can_finish.len() == before {
+            break;
+        }
+    }
+
+    let mut problems = Vec::new();
+    let unreachable: BTreeSet<&str> = def
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !reached_steps.contains(i))
+        .map(|(_, s)| s.name.as_str())
+        .collect();
+    if !unreachable.is_empty() {
+        problems.push(format!(
+            "  - [reachability] Unreachable steps: {}\n    Steps must be reachable from StartEvent or HumanResponseEvent.",
+            join(unreachable)
+        ));
+    }
+    let dead_ends: BTreeSet<&str> = def
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| !s.emits.is_empty() && !can_finish.contains(i))
+        .map(|(_, s)| s.name.as_str())
+        .collect();
+    if !dead_ends.is_empty() {
+        problems.push(format!(
+            "  - [dead_end] Dead-end steps: {}\n    Steps must have a path to StopEvent or InputRequiredEvent.",
+            join(dead_ends)
+        ));
+    }
+    if !reached_events.contains(stop) {
+        problems.push(format!(
+            "  - [stop_path] No path from {start} to {stop}\n    A run must be able to reach its stop event."
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(WorkflowError::Validation(format!(
+            "Graph validation failed:\n{}",
+            problems.join("\n")
+        )))
+    }
+}

@@ -1,0 +1,371 @@
+//! A workflow: steps gathered from one or more components, their event
+//! types, and the routing table a run uses.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::bindings::WitEventKind;
+use crate::component::StepComponent;
+use crate::engine::Runtime;
+use crate::error::{Result, WorkflowError};
+use crate::event::{EventKind, names};
+use crate::manifest::StepOverride;
+use crate::retry::RetryPolicy;
+use crate::schema::Schema;
+use crate::state::StateType;
+
+/// The seed's default run timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Settings of a workflow, as the seed's `Workflow(...)` arguments.
+#[derive(Debug, Clone)]
+pub struct WorkflowOptions {
+    /// The workflow's name.
+    pub name: String,
+    /// The run timeout; `None` for none.
+    pub timeout: Option<Duration>,
+    /// Skip event-graph validation.
+    pub disable_validation: bool,
+    /// How many runs may go on at once; `None` for no limit.
+    pub num_concurrent_runs: Option<usize>,
+    /// Per-step overrides.
+    pub step_overrides: BTreeMap<String, StepOverride>,
+}
+
+impl WorkflowOptions {
+    /// Defaults for a workflow called `name`.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            timeout: Some(DEFAULT_TIMEOUT),
+            disable_validation: false,
+            num_concurrent_runs: None,
+            step_overrides: BTreeMap::new(),
+        }
+    }
+}
+
+/// One step, as declared by its component and adjusted by overrides.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepConfig {
+    /// The step's name.
+    pub name: String,
+    /// Index of the component implementing it.
+    #[serde(skip)]
+    pub(crate) component: usize,
+    /// The event types it accepts.
+    pub accepts: Vec<String>,
+    /// The event types it may emit or send.
+    pub emits: Vec<String>,
+    /// Concurrent workers.
+    pub num_workers: u32,
+    /// Its retry policy.
+    pub retry: Option<RetryPolicy>,
+    /// The longest one call may take.
+    pub timeout: Option<Duration>,
+}
+
+/// An event type known to the workflow.
+#[derive(Debug, Clone)]
+pub struct EventTypeInfo {
+    /// The type's name.
+    pub name: String,
+    /// Its role.
+    pub kind: EventKind,
+    /// The JSON Schema its owner published, if any.
+    pub schema: Option<Arc<Schema>>,
+}
+
+/// A loaded workflow, ready to run any number of times. Cheap to clone.
+#[derive(Clone)]
+pub struct Workflow {
+    pub(crate) def: Arc<WorkflowDef>,
+    /// The run timeout (the options' unless changed with `with_timeout`).
+    pub(crate) timeout: Option<Duration>,
+}
+
+pub(crate) struct WorkflowDef {
+    pub(crate) runtime: Runtime,
+    pub(crate) options: WorkflowOptions,
+    pub(crate) components: Vec<StepComponent>,
+    pub(crate) steps: Vec<StepConfig>,
+    pub(crate) step_index: HashMap<String, usize>,
+    pub(crate) events: BTreeMap<String, EventTypeInfo>,
+    /// Event type name -> the steps accepting it.
+    pub(crate) routes: HashMap<String, Vec<usize>>,
+    pub(crate) state_type: Option<StateType>,
+    pub(crate) run_slots: Option<Arc<Semaphore>>,
+}
+
+impl std::fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflow")
+            .field("name", &self.def.options.name)
+            .field("steps", &self.def.steps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Workflow {
+    /// Loads a workflow from a path: a `.wasm` component, a `workflow.toml`,
+    /// or a folder holding one of those or a Rust guest crate (built on
+    /// demand).
+    pub async fn load(runtime: &Runtime, path: &Path) -> Result<Self> {
+        crate::loader::load(runtime, path).await
+    }
+
+    /// Assembles a workflow from loaded components, then validates it unless
+    /// `options.disable_validation`.
+    pub fn from_components(
+        runtime: &Runtime,
+        components: Vec<StepComponent>,
+        options: WorkflowOptions,
+    ) -> Result<Self> {
+        let def = assemble(runtime.clone(), components, options)?;
+        if !def.options.disable_validation {
+            crate::validate::validate(&def)?;
+        }
+        let timeout = def.options.timeout;
+        Ok(Self {
+            def: Arc::new(def),
+            timeout,
+        })
+    }
+
+    /// The workflow's name.
+    pub fn name(&self) -> &str {
+        &self.def.options.name
+    }
+
+    /// The same workflow with another run timeout (`None` for none).
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The run timeout.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The workflow's settings.
+    pub fn options(&self) -> &WorkflowOptions {
+        &self.def.options
+    }
+
+    /// The steps, in declaration order.
+    pub fn steps(&self) -> &[StepConfig] {
+        &self.def.steps
+    }
+
+    /// The event types, by name.
+    pub fn events(&self) -> &BTreeMap<String, EventTypeInfo> {
+        &self.def.events
+    }
+
+    /// The components the steps come from.
+    pub fn components(&self) -> &[StepComponent] {
+        &self.def.components
+    }
+
+    /// The typed state's JSON Schema, if the workflow declares one.
+    pub fn state_schema(&self) -> Option<&serde_json::Value> {
+        self.def.state_type.as_ref().map(|t| t.schema.source())
+    }
+
+    /// The name of the start event type.
+    pub fn start_event(&self) -> &str {
+        self.def.start_event()
+    }
+
+    /// Runs the graph validation again (it already ran at load unless
+    /// disabled).
+    pub fn validate(&self) -> Result<()> {
+        crate::validate::validate(&self.def)
+    }
+}
+
+impl WorkflowDef {
+    pub(crate) fn kind_of(&self, name: &str) -> EventKind {
+        self.events
+            .get(name)
+            .map(|info| info.kind)
+            .or_else(|| EventKind::of_builtin(name))
+            .unwrap_or(EventKind::Plain)
+    }
+
+    pub(crate) fn start_event(&self) -> &str {
+        self.events
+            .values()
+            .find(|info| {
+                info.kind == EventKind::Start
+                    && self.routes.get(&info.name).is_some_and(|s| !s.is_empty())
+            })
+            .map(|info| info.name.as_str())
+            .unwrap_or(names::START)
+    }
+}
+
+fn kind_from_wit(kind: WitEventKind) -> EventKind {
+    match kind {
+        WitEventKind::Plain => EventKind::Plain,
+        WitEventKind::Start => EventKind::Start,
+        WitEventKind::Stop => EventKind::Stop,
+        WitEventKind::InputRequired => EventKind::InputRequired,
+        WitEventKind::HumanResponse => EventKind::HumanResponse,
+    }
+}
+
+fn assemble(
+    runtime: Runtime,
+    components: Vec<StepComponent>,
+    options: WorkflowOptions,
+) -> Result<WorkflowDef> {
+    let mut steps = Vec::new();
+    let mut step_index = HashMap::new();
+    let mut events: BTreeMap<String, EventTypeInfo> = BTreeMap::new();
+    let mut state_type: Option<(StateType, String)> = None;
+
+    for (index, component) in components.iter().enumerate() {
+        let origin = component.path.display().to_string();
+        for event in &component.info.events {
+            let kind = kind_from_wit(event.kind);
+            if let Some(builtin) = EventKind::of_builtin(&event.name)
+                && builtin != kind
+            {
+                return Err(WorkflowError::Configuration(format!(
+                    "{origin} declares the built-in event {} as {kind:?}",
+                    event.name
+                )));
+            }
+            match events.get(&event.name) {
+                Some(known) if known.kind != kind => {
+                    return Err(WorkflowError::Configuration(format!(
+                        "event {} is declared as {:?} by one component and as {kind:?} by {origin}",
+                        event.name, known.kind
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    let schema = serde_json::from_str(&event.schema)
+                        .map_err(|err| err.to_string())
+                        .and_then(|schema| Schema::compile(&format!("event {}", event.name), &schema))
+                        .map_err(|err| WorkflowError::Load(format!("{origin}: {err}")))?;
+                    events.insert(
+                        event.name.clone(),
+                        EventTypeInfo {
+                            name: event.name.clone(),
+                            kind,
+                            schema: Some(Arc::new(schema)),
+                        },
+                    );
+                }
+            }
+        }
+        if let Some(spec) = &component.info.state {
+            let parse = |what: &str, text: &str| {
+                serde_json::from_str(text)
+                    .map_err(|err| WorkflowError::Load(format!("{origin}: the state {what} is not JSON: {err}")))
+            };
+            let declared = StateType::new(parse("schema", &spec.schema)?, parse("defaults", &spec.defaults)?)
+                .map_err(|err| WorkflowError::Load(format!("{origin}: {err}")))?;
+            match &state_type {
+                Some((existing, first)) if existing.schema.source() != declared.schema.source() => {
+                    return Err(WorkflowError::Configuration(format!(
+                        "{first} and {origin} declare different state types; a workflow has one state"
+                    )));
+                }
+                Some(_) => {}
+                None => state_type = Some((declared, origin.clone())),
+            }
+        }
+        for spec in &component.info.steps {
+            if step_index.contains_key(&spec.name) {
+                return Err(WorkflowError::Validation(format!(
+                    "A step {} is already part of this workflow, please choose another name. ({origin} declares it again)",
+                    spec.name
+                )));
+            }
+            step_index.insert(spec.name.clone(), steps.len());
+            steps.push(StepConfig {
+                name: spec.name.clone(),
+                component: index,
+                accepts: spec.accepts.clone(),
+                emits: spec.emits.clone(),
+                num_workers: spec.num_workers,
+                retry: spec.retry.clone().map(RetryPolicy::from),
+                timeout: spec.timeout_ms.map(Duration::from_millis),
+            });
+        }
+    }
+
+    for (name, step_override) in &options.step_overrides {
+        let Some(&index) = step_index.get(name) else {
+            let known: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+            return Err(WorkflowError::Configuration(format!(
+                "the manifest overrides step `{name}`, which no component declares (steps: {})",
+                known.join(", ")
+            )));
+        };
+        let step = &mut steps[index];
+        if let Some(n) = step_override.num_workers {
+            step.num_workers = n;
+        }
+        if let Some(timeout) = step_override.timeout {
+            step.timeout = Some(timeout);
+        }
+        if let Some(retry) = &step_override.retry {
+            step.retry = Some(retry.clone().into());
+        }
+    }
+
+    for step in &steps {
+        for name in step.accepts.iter().chain(&step.emits) {
+            if !events.contains_key(name) {
+                events.insert(
+                    name.clone(),
+                    EventTypeInfo {
+                        name: name.clone(),
+                        kind: EventKind::of_builtin(name).unwrap_or(EventKind::Plain),
+                        schema: None,
+                    },
+                );
+            }
+        }
+    }
+
+    let mut routes: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, step) in steps.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for name in &step.accepts {
+            if seen.insert(name) {
+                routes.entry(name.clone()).or_default().push(index);
+            }
+        }
+    }
+
+    if let Some(0) = options.num_concurrent_runs {
+        return Err(WorkflowError::Validation(
+            "num_concurrent_runs must be an integer greater than 0 or None".into(),
+        ));
+    }
+    let run_slots = options
+        .num_concurrent_runs
+        .map(|n| Arc::new(Semaphore::new(n)));
+    Ok(WorkflowDef {
+        runtime,
+        options,
+        components,
+        steps,
+        step_index,
+        events,
+        routes,
+        state_type: state_type.map(|(t, _)| t),
+        run_slots,
+    })
+}
