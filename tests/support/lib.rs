@@ -1,1 +1,60 @@
+//! Helpers of the end-to-end tests: build the guest components once, share
+//! one runtime, load workflows.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use wflow_host::{Runtime, StepComponent, Workflow, WorkflowOptions};
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds every guest in `examples-guests/` (once per test binary) and
+/// returns the folder holding the components.
+pub fn guests() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let guests = repo_root().join("examples-guests");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--target", wflow_host::GUEST_TARGET, "--workspace", "--manifest-path"])
+            .arg(guests.join("Cargo.toml"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the guest components failed");
+        guests.join("target").join(wflow_host::GUEST_TARGET).join("release")
+    })
+}
+
+/// The component built from guest crate `name`.
+pub fn component_path(name: &str) -> PathBuf {
+    guests().join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// One runtime for the whole test binary.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new().expect("runtime"))
+}
+
+/// Loads the component built from guest crate `name`.
+pub async fn component(name: &str) -> StepComponent {
+    StepComponent::load(runtime(), &component_path(name))
+        .await
+        .unwrap_or_else(|err| panic!("loading {name}: {err}"))
+}
+
+/// Loads guest crate `name` as a one-component workflow.
+pub async fn workflow(name: &str) -> Workflow {
+    Workflow::load(runtime(), &component_path(name))
+        .await
+        .unwrap_or_else(|err| panic!("loading {name}: {err}"))
+}
+
+/// Loads guest crate `name` with custom options.
+pub async fn workflow_with(name: &str, options: WorkflowOptions) -> wflow_host::Result<Workflow> {
+    Workflow::from_components(runtime(), vec![component(name).await], options)
+}

@@ -201,7 +201,9 @@ fn expand_events(input: DeriveInput) -> syn::Result<TokenStream2> {
 /// annotations. The function takes the event, optionally preceded by
 /// `ctx: &Context`. Options: `num_workers = 4` (the default), `timeout_ms =
 /// 5000`, `retry = RetryPolicy::constant(3, 100)` (any expression),
-/// `emits = [WorkItem, Progress]` (types sent with `ctx.send_event`), and
+/// `emits = [WorkItem, Progress]` (types sent with `ctx.send_event`),
+/// `waits = [Approval]` (types awaited with `ctx.wait_for_event`, so the
+/// host knows their schema), and
 /// `name = "other"` (the function's name by default).
 #[proc_macro_attribute]
 pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -218,6 +220,7 @@ struct StepOptions {
     timeout_ms: Option<Expr>,
     retry: Option<Expr>,
     emits: Vec<Type>,
+    waits: Vec<Type>,
 }
 
 fn parse_step_options(args: TokenStream2) -> syn::Result<StepOptions> {
@@ -227,6 +230,7 @@ fn parse_step_options(args: TokenStream2) -> syn::Result<StepOptions> {
         timeout_ms: None,
         retry: None,
         emits: Vec::new(),
+        waits: Vec::new(),
     };
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args)?;
     for meta in metas {
@@ -245,28 +249,31 @@ fn parse_step_options(args: TokenStream2) -> syn::Result<StepOptions> {
             "num_workers" => options.num_workers = Some(nv.value.clone()),
             "timeout_ms" => options.timeout_ms = Some(nv.value.clone()),
             "retry" => options.retry = Some(nv.value.clone()),
-            "emits" => match &nv.value {
-                Expr::Array(array) => {
-                    for elem in &array.elems {
-                        options.emits.push(syn::parse2(quote!(#elem))?);
-                    }
-                }
-                other => {
-                    return Err(syn::Error::new_spanned(
-                        other,
-                        "expected a list of event types, as in `emits = [WorkItem]`",
-                    ));
-                }
-            },
+            "emits" => options.emits = parse_type_list(&nv.value)?,
+            "waits" => options.waits = parse_type_list(&nv.value)?,
             _ => {
                 return Err(syn::Error::new_spanned(
                     &nv.path,
-                    "unknown step option: expected name, num_workers, timeout_ms, retry or emits",
+                    "unknown step option: expected name, num_workers, timeout_ms, retry, emits or waits",
                 ));
             }
         }
     }
     Ok(options)
+}
+
+fn parse_type_list(value: &Expr) -> syn::Result<Vec<Type>> {
+    match value {
+        Expr::Array(array) => array
+            .elems
+            .iter()
+            .map(|elem| syn::parse2(quote!(#elem)))
+            .collect(),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "expected a list of event types, as in `emits = [WorkItem]`",
+        )),
+    }
 }
 
 fn expand_step(args: TokenStream2, item: ItemFn) -> syn::Result<TokenStream2> {
@@ -313,6 +320,7 @@ fn expand_step(args: TokenStream2, item: ItemFn) -> syn::Result<TokenStream2> {
         None => quote!(::std::option::Option::None),
     };
     let extra_emits = &options.emits;
+    let waited = &options.waits;
     let call = if takes_ctx {
         quote!(#fn_ident(ctx, input))
     } else {
@@ -352,6 +360,7 @@ fn expand_step(args: TokenStream2, item: ItemFn) -> syn::Result<TokenStream2> {
                 <#input_ty as ::wflow_guest::StepInput>::register(registry);
                 <#output_ty as ::wflow_guest::StepOutput>::register(registry);
                 #( registry.add::<#extra_emits>(); )*
+                #( registry.add::<#waited>(); )*
             }
 
             fn call(

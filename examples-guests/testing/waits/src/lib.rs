@@ -46,7 +46,7 @@ fn answer(ev: HumanResponseEvent) -> StopEvent {
     StopEvent::result(format!("answered: {}", ev.response().unwrap_or("")))
 }
 
-#[step]
+#[step(waits = [Approval])]
 fn wait_timeout(ctx: &Context, ev: TimeoutReq) -> Result<StopEvent, StepError> {
     let approval = ctx
         .wait_for_event::<Approval>()
@@ -55,7 +55,7 @@ fn wait_timeout(ctx: &Context, ev: TimeoutReq) -> Result<StopEvent, StepError> {
     Ok(StopEvent::result(approval.ok))
 }
 
-#[step]
+#[step(waits = [Approval])]
 fn wait_require(ctx: &Context, _ev: RequireReq) -> Result<StopEvent, StepError> {
     let approval = ctx
         .wait_for_event::<Approval>()

@@ -1,0 +1,199 @@
+//! The host's behaviours, driven through real compiled guests: routing,
+//! fan-out and collect, human in the loop, state, retries, loops, streams,
+//! contexts across runs.
+
+use serde_json::json;
+use wflow_host::{Context, Event, EventKind, StateError, WorkflowError, WorkflowOptions};
+use wflow_tests::{workflow, workflow_with};
+
+async fn drain(handler: &wflow_host::WorkflowHandler) -> Vec<Event> {
+    let mut stream = handler.stream_events().expect("first stream");
+    let mut events = Vec::new();
+    while let Some(event) = stream.next().await {
+        events.push(event);
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joke_result_mentions_the_topic_and_the_stream_ends_with_the_stop_event() {
+    let joke = workflow("joke").await;
+    assert_eq!(joke.start_event(), "StartEvent");
+    let handler = joke.run(json!({"topic": "pirates"})).unwrap();
+    let events = drain(&handler).await;
+    let last = events.last().expect("the stop event is streamed");
+    assert_eq!(last.name, "StopEvent");
+    let output = handler.result().await.unwrap();
+    assert!(output.result.as_str().unwrap().contains("pirates"), "{}", output.result);
+    assert_eq!(output.event, *last);
+    assert!(handler.is_done());
+    assert_eq!(handler.store().get("topic").unwrap(), Some(json!("pirates")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_stream_is_an_error() {
+    let handler = workflow("joke").await.run(json!({"topic": "x"})).unwrap();
+    let _first = handler.stream_events().unwrap();
+    let Err(err) = handler.stream_events() else {
+        panic!("a second stream must fail");
+    };
+    assert!(matches!(err, WorkflowError::Runtime(_)));
+    assert_eq!(err.to_string(), "All the streamed events have already been consumed.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_collects_every_event_exactly_once() {
+    let handler = workflow("fanout").await.run(json!({"n": 1000})).unwrap();
+    let output = handler.result().await.unwrap();
+    assert_eq!(output.result, json!({"sum": 499_500, "count": 1000}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hitl_streams_the_prompt_once_and_resumes_with_the_answer() {
+    let hitl = workflow("hitl").await;
+    let handler = hitl.run(json!({})).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    let prompt = stream.next().await.unwrap();
+    assert_eq!(prompt.name, "InputRequiredEvent");
+    assert_eq!(prompt.payload().unwrap()["prefix"], "What's your name? ");
+    assert_eq!(handler.running_steps(), vec!["ask_name".to_string()]);
+    handler
+        .send_event(Event::new("HumanResponseEvent", &json!({"response": "Ada"})).unwrap())
+        .unwrap();
+    let next = stream.next().await.unwrap();
+    assert_eq!(next.name, "StopEvent", "the prompt is streamed once");
+    assert_eq!(handler.result().await.unwrap().result, json!("Hello, Ada!"));
+    assert!(stream.next().await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returned_input_required_is_answered_by_a_step_accepting_the_response() {
+    let handler = workflow("waits").await.run(json!({"mode": "ask"})).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    let prompt = stream.next().await.unwrap();
+    assert_eq!(prompt.name, "InputRequiredEvent");
+    handler
+        .send_event(Event::new("HumanResponseEvent", &json!({"response": "42"})).unwrap())
+        .unwrap();
+    assert_eq!(handler.result().await.unwrap().result, json!("answered: 42"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_event_requirements_filter_on_payload_fields() {
+    let waits = workflow("waits").await;
+    assert_eq!(waits.events()["Approval"].kind, EventKind::HumanResponse);
+    let handler = waits.run(json!({"mode": "require"})).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    assert_eq!(stream.next().await.unwrap().name, "InputRequiredEvent");
+    let approval = |user: &str, ok: bool| Event::new("Approval", &json!({"user": user, "ok": ok})).unwrap();
+    handler.send_event(approval("bob", false)).unwrap();
+    handler.send_event(approval("ada", true)).unwrap();
+    assert_eq!(handler.result().await.unwrap().result, json!({"user": "ada", "ok": true}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_sent_from_outside_are_checked_against_their_schema() {
+    let handler = workflow("waits").await.run(json!({"mode": "require"})).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    assert_eq!(stream.next().await.unwrap().name, "InputRequiredEvent");
+    let bad = Event::new("Approval", &json!({"user": 7})).unwrap();
+    let err = handler.send_event(bad).unwrap_err();
+    assert!(matches!(err, WorkflowError::InvalidEvent(_)), "{err}");
+    assert!(err.to_string().contains("does not match its schema"), "{err}");
+    let unknown = Event::new("Nobody", &json!({})).unwrap();
+    let err = handler.send_event(unknown).unwrap_err();
+    assert!(err.to_string().contains("no step of workflow waits accepts a Nobody event"), "{err}");
+    handler.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_event_times_out() {
+    let handler = workflow("waits").await.run(json!({"mode": "timeout", "ms": 50})).unwrap();
+    let err = handler.result().await.unwrap_err();
+    let WorkflowError::StepFailed { step, message } = &err else {
+        panic!("expected a step failure, got {err:?}");
+    };
+    assert_eq!(step, "wait_timeout");
+    assert_eq!(message, "TimeoutError: Timed out waiting for Approval");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_state_edits_lose_no_update() {
+    let state = workflow("state").await;
+    assert!(state.state_schema().is_some(), "the typed state's schema is published");
+    let handler = state.run(json!({"n": 400})).unwrap();
+    assert_eq!(handler.result().await.unwrap().result, json!({"count": 400}));
+    assert_eq!(handler.store().get("count").unwrap(), Some(json!(400)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_state_rejects_a_set_that_breaks_its_schema_and_clears_to_defaults() {
+    let state = workflow("state").await;
+    let ctx = Context::new(&state);
+    assert_eq!(*ctx.store().snapshot(), json!({"count": 0, "n": 0}));
+    let err = ctx.store().set("count", json!("many")).await.unwrap_err();
+    assert!(matches!(err, StateError::SchemaViolation(_)), "{err}");
+    ctx.store().set("count", json!(9)).await.unwrap();
+    ctx.store().clear().await.unwrap();
+    assert_eq!(ctx.store().get("count").unwrap(), Some(json!(0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_run_on_fresh_instances_until_the_step_succeeds() {
+    let handler = workflow("retry").await.run(json!({"fail_times": 2})).unwrap();
+    let output = handler.result().await.unwrap();
+    assert_eq!(output.result, json!({"attempts": 3, "calls_on_this_instance": 1}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_fail_the_run_with_the_step_error() {
+    let handler = workflow("retry").await.run(json!({"fail_times": 5})).unwrap();
+    let err = handler.result().await.unwrap_err();
+    assert_eq!(err.kind(), "WorkflowStepError");
+    assert_eq!(
+        err.to_string(),
+        "step `flaky` failed: TransientError: attempt 3 failed (after 3 attempts)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loops_back_to_an_earlier_step_and_branches_on_event_type() {
+    let handler = workflow("loop-example").await.run(json!({"target": 7})).unwrap();
+    assert_eq!(handler.result().await.unwrap().result, json!({"value": 7, "laps": 7}));
+    let handler = workflow("loop-example").await.run(json!({"start": 9, "target": 3})).unwrap();
+    assert_eq!(handler.result().await.unwrap().result, json!({"value": 9, "laps": 0}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_carries_state_across_runs() {
+    let retry = workflow("retry").await;
+    let ctx = Context::new(&retry);
+    let start = |fail_times: u32| Event::new("StartEvent", &json!({"fail_times": fail_times})).unwrap();
+    let first = retry.run_event(start(0), Some(&ctx)).unwrap();
+    assert_eq!(first.result().await.unwrap().result["attempts"], 1);
+    let second = retry.run_event(start(0), Some(&ctx)).unwrap();
+    assert_eq!(second.result().await.unwrap().result["attempts"], 2);
+    assert_eq!(ctx.store().get("attempts").unwrap(), Some(json!(2)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ten_step_chain_passes_its_event_through_every_step() {
+    let chain = workflow("chain").await;
+    assert_eq!(chain.steps().len(), 10);
+    let output = chain.run(json!({"n": 5})).unwrap().result().await.unwrap();
+    assert_eq!(output.result, json!(15));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn num_concurrent_runs_queues_runs_beyond_the_limit() {
+    let mut options = WorkflowOptions::named("faulty");
+    options.num_concurrent_runs = Some(1);
+    let faulty = workflow_with("faulty", options).await.unwrap();
+    let slow = json!({"mode": "slow", "ms": 300});
+    let first = faulty.run(slow.clone()).unwrap();
+    let second = faulty.run(slow).unwrap();
+    first.result().await.unwrap();
+    // The second run could only start once the first ended, and needs 300 ms.
+    assert!(!second.is_done());
+    assert_eq!(second.result().await.unwrap().result, json!("slow done"));
+}
