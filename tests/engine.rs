@@ -24,10 +24,17 @@ async fn joke_result_mentions_the_topic_and_the_stream_ends_with_the_stop_event(
     let last = events.last().expect("the stop event is streamed");
     assert_eq!(last.name, "StopEvent");
     let output = handler.result().await.unwrap();
-    assert!(output.result.as_str().unwrap().contains("pirates"), "{}", output.result);
+    assert!(
+        output.result.as_str().unwrap().contains("pirates"),
+        "{}",
+        output.result
+    );
     assert_eq!(output.event, *last);
     assert!(handler.is_done());
-    assert_eq!(handler.store().get("topic").unwrap(), Some(json!("pirates")));
+    assert_eq!(
+        handler.store().get("topic").unwrap(),
+        Some(json!("pirates"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,7 +45,10 @@ async fn a_second_stream_is_an_error() {
         panic!("a second stream must fail");
     };
     assert!(matches!(err, WorkflowError::Runtime(_)));
-    assert_eq!(err.to_string(), "All the streamed events have already been consumed.");
+    assert_eq!(
+        err.to_string(),
+        "All the streamed events have already been consumed."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +85,10 @@ async fn returned_input_required_is_answered_by_a_step_accepting_the_response() 
     handler
         .send_event(Event::new("HumanResponseEvent", &json!({"response": "42"})).unwrap())
         .unwrap();
-    assert_eq!(handler.result().await.unwrap().result, json!("answered: 42"));
+    assert_eq!(
+        handler.result().await.unwrap().result,
+        json!("answered: 42")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,30 +98,47 @@ async fn wait_for_event_requirements_filter_on_payload_fields() {
     let handler = waits.run(json!({"mode": "require"})).unwrap();
     let mut stream = handler.stream_events().unwrap();
     assert_eq!(stream.next().await.unwrap().name, "InputRequiredEvent");
-    let approval = |user: &str, ok: bool| Event::new("Approval", &json!({"user": user, "ok": ok})).unwrap();
+    let approval =
+        |user: &str, ok: bool| Event::new("Approval", &json!({"user": user, "ok": ok})).unwrap();
     handler.send_event(approval("bob", false)).unwrap();
     handler.send_event(approval("ada", true)).unwrap();
-    assert_eq!(handler.result().await.unwrap().result, json!({"user": "ada", "ok": true}));
+    assert_eq!(
+        handler.result().await.unwrap().result,
+        json!({"user": "ada", "ok": true})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_sent_from_outside_are_checked_against_their_schema() {
-    let handler = workflow("waits").await.run(json!({"mode": "require"})).unwrap();
+    let handler = workflow("waits")
+        .await
+        .run(json!({"mode": "require"}))
+        .unwrap();
     let mut stream = handler.stream_events().unwrap();
     assert_eq!(stream.next().await.unwrap().name, "InputRequiredEvent");
     let bad = Event::new("Approval", &json!({"user": 7})).unwrap();
     let err = handler.send_event(bad).unwrap_err();
     assert!(matches!(err, WorkflowError::InvalidEvent(_)), "{err}");
-    assert!(err.to_string().contains("does not match its schema"), "{err}");
+    assert!(
+        err.to_string().contains("does not match its schema"),
+        "{err}"
+    );
     let unknown = Event::new("Nobody", &json!({})).unwrap();
     let err = handler.send_event(unknown).unwrap_err();
-    assert!(err.to_string().contains("no step of workflow waits accepts a Nobody event"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no step of workflow waits accepts a Nobody event"),
+        "{err}"
+    );
     handler.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_event_times_out() {
-    let handler = workflow("waits").await.run(json!({"mode": "timeout", "ms": 50})).unwrap();
+    let handler = workflow("waits")
+        .await
+        .run(json!({"mode": "timeout", "ms": 50}))
+        .unwrap();
     let err = handler.result().await.unwrap_err();
     let WorkflowError::StepFailed { step, message } = &err else {
         panic!("expected a step failure, got {err:?}");
@@ -120,9 +150,15 @@ async fn wait_for_event_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_state_edits_lose_no_update() {
     let state = workflow("state").await;
-    assert!(state.state_schema().is_some(), "the typed state's schema is published");
+    assert!(
+        state.state_schema().is_some(),
+        "the typed state's schema is published"
+    );
     let handler = state.run(json!({"n": 400})).unwrap();
-    assert_eq!(handler.result().await.unwrap().result, json!({"count": 400}));
+    assert_eq!(
+        handler.result().await.unwrap().result,
+        json!({"count": 400})
+    );
     assert_eq!(handler.store().get("count").unwrap(), Some(json!(400)));
 }
 
@@ -140,14 +176,23 @@ async fn typed_state_rejects_a_set_that_breaks_its_schema_and_clears_to_defaults
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_run_on_fresh_instances_until_the_step_succeeds() {
-    let handler = workflow("retry").await.run(json!({"fail_times": 2})).unwrap();
+    let handler = workflow("retry")
+        .await
+        .run(json!({"fail_times": 2}))
+        .unwrap();
     let output = handler.result().await.unwrap();
-    assert_eq!(output.result, json!({"attempts": 3, "calls_on_this_instance": 1}));
+    assert_eq!(
+        output.result,
+        json!({"attempts": 3, "calls_on_this_instance": 1})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exhausted_retries_fail_the_run_with_the_step_error() {
-    let handler = workflow("retry").await.run(json!({"fail_times": 5})).unwrap();
+    let handler = workflow("retry")
+        .await
+        .run(json!({"fail_times": 5}))
+        .unwrap();
     let err = handler.result().await.unwrap_err();
     assert_eq!(err.kind(), "WorkflowStepError");
     assert_eq!(
@@ -158,17 +203,30 @@ async fn exhausted_retries_fail_the_run_with_the_step_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loops_back_to_an_earlier_step_and_branches_on_event_type() {
-    let handler = workflow("loop-example").await.run(json!({"target": 7})).unwrap();
-    assert_eq!(handler.result().await.unwrap().result, json!({"value": 7, "laps": 7}));
-    let handler = workflow("loop-example").await.run(json!({"start": 9, "target": 3})).unwrap();
-    assert_eq!(handler.result().await.unwrap().result, json!({"value": 9, "laps": 0}));
+    let handler = workflow("loop-example")
+        .await
+        .run(json!({"target": 7}))
+        .unwrap();
+    assert_eq!(
+        handler.result().await.unwrap().result,
+        json!({"value": 7, "laps": 7})
+    );
+    let handler = workflow("loop-example")
+        .await
+        .run(json!({"start": 9, "target": 3}))
+        .unwrap();
+    assert_eq!(
+        handler.result().await.unwrap().result,
+        json!({"value": 9, "laps": 0})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_context_carries_state_across_runs() {
     let retry = workflow("retry").await;
     let ctx = Context::new(&retry);
-    let start = |fail_times: u32| Event::new("StartEvent", &json!({"fail_times": fail_times})).unwrap();
+    let start =
+        |fail_times: u32| Event::new("StartEvent", &json!({"fail_times": fail_times})).unwrap();
     let first = retry.run_event(start(0), Some(&ctx)).unwrap();
     assert_eq!(first.result().await.unwrap().result["attempts"], 1);
     let second = retry.run_event(start(0), Some(&ctx)).unwrap();

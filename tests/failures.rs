@@ -28,9 +28,14 @@ fn step_failure(err: &WorkflowError) -> (&str, &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_nobody_accepts_fails_validation_naming_it() {
-    let err = Workflow::load(runtime(), &component_path("invalid")).await.unwrap_err();
+    let err = Workflow::load(runtime(), &component_path("invalid"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), "WorkflowValidationError");
-    assert_eq!(err.to_string(), "The following events are produced but never consumed: Orphan");
+    assert_eq!(
+        err.to_string(),
+        "The following events are produced but never consumed: Orphan"
+    );
     // disable_validation skips the check.
     let mut options = WorkflowOptions::named("invalid");
     options.disable_validation = true;
@@ -40,9 +45,14 @@ async fn an_event_nobody_accepts_fails_validation_naming_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_step_names_across_components_are_refused() {
     let components = vec![component("joke").await, component("joke").await];
-    let err = Workflow::from_components(runtime(), components, WorkflowOptions::named("twice")).unwrap_err();
+    let err = Workflow::from_components(runtime(), components, WorkflowOptions::named("twice"))
+        .unwrap_err();
     assert_eq!(err.kind(), "WorkflowValidationError");
-    assert!(err.to_string().starts_with("A step write_joke is already part of this workflow"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("A step write_joke is already part of this workflow"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,10 +60,16 @@ async fn overrides_are_checked_num_workers_below_one_and_unknown_steps() {
     let mut options = WorkflowOptions::named("fanout");
     options.step_overrides = BTreeMap::from([(
         "work".to_string(),
-        StepOverride { num_workers: Some(0), ..Default::default() },
+        StepOverride {
+            num_workers: Some(0),
+            ..Default::default()
+        },
     )]);
     let err = workflow_with("fanout", options).await.unwrap_err();
-    assert_eq!(err.to_string(), "Step 'work': num_workers must be an integer greater than 0");
+    assert_eq!(
+        err.to_string(),
+        "Step 'work': num_workers must be an integer greater than 0"
+    );
 
     let mut options = WorkflowOptions::named("fanout");
     options.step_overrides = BTreeMap::from([("nope".to_string(), StepOverride::default())]);
@@ -68,7 +84,11 @@ async fn a_component_that_is_not_wasm_is_refused_with_a_clear_error() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "WorkflowLoadError");
-    assert!(err.to_string().contains("junk.wasm is not a valid WebAssembly component"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("junk.wasm is not a valid WebAssembly component"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,21 +101,32 @@ async fn bad_input_payloads_are_refused_before_the_run() {
     let err = joke.run(json!({})).unwrap().result().await.unwrap_err();
     let (step, message) = step_failure(&err);
     assert_eq!(step, "write_joke");
-    assert_eq!(message, "InvalidEventError: StartEvent has no field `topic`");
+    assert_eq!(
+        message,
+        "InvalidEventError: StartEvent has no field `topic`"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_timeout_ends_the_run_naming_the_active_steps() {
-    let faulty = workflow("faulty").await.with_timeout(Some(Duration::from_millis(300)));
+    let faulty = workflow("faulty")
+        .await
+        .with_timeout(Some(Duration::from_millis(300)));
     let handler = faulty.run(json!({"mode": "slow", "ms": 5000})).unwrap();
     let err = handler.result().await.unwrap_err();
     assert_eq!(err.kind(), "WorkflowTimeoutError");
-    assert_eq!(err.to_string(), "Operation timed out after 0.3 seconds. Currently active steps: slow");
+    assert_eq!(
+        err.to_string(),
+        "Operation timed out after 0.3 seconds. Currently active steps: slow"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_ends_the_run_and_the_stream() {
-    let handler = workflow("faulty").await.run(json!({"mode": "slow", "ms": 5000})).unwrap();
+    let handler = workflow("faulty")
+        .await
+        .run(json!({"mode": "slow", "ms": 5000}))
+        .unwrap();
     let mut stream = handler.stream_events().unwrap();
     handler.cancel();
     let err = handler.result().await.unwrap_err();
@@ -103,7 +134,10 @@ async fn cancel_ends_the_run_and_the_stream() {
     assert_eq!(stream.next().await.unwrap().name, "WorkflowCancelledEvent");
     assert!(stream.next().await.is_none());
     let late = wflow_host::Event::new("OkReq", &json!({"ms": 0})).unwrap();
-    assert!(handler.send_event(late).is_err(), "a finished run takes no events");
+    assert!(
+        handler.send_event(late).is_err(),
+        "a finished run takes no events"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +145,10 @@ async fn a_runaway_step_is_stopped_by_its_step_timeout() {
     let err = faulty_run(json!({"mode": "spin"})).await;
     let (step, message) = step_failure(&err);
     assert_eq!(step, "spin");
-    assert_eq!(message, "StepTimeoutError: step `spin` did not finish within 200ms");
+    assert_eq!(
+        message,
+        "StepTimeoutError: step `spin` did not finish within 200ms"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,12 +157,17 @@ async fn a_trapping_guest_fails_its_run_while_other_runs_complete() {
     let joke = workflow("joke").await;
     let trap = faulty.run(json!({"mode": "trap"})).unwrap();
     let spin = faulty.run(json!({"mode": "spin"})).unwrap();
-    let good: Vec<_> = (0..10).map(|i| joke.run(json!({"topic": format!("t{i}")})).unwrap()).collect();
+    let good: Vec<_> = (0..10)
+        .map(|i| joke.run(json!({"topic": format!("t{i}")})).unwrap())
+        .collect();
     let err = trap.result().await.unwrap_err();
     let (step, message) = step_failure(&err);
     assert_eq!(step, "trap");
     assert!(message.starts_with("WasmTrap: "), "{message}");
-    assert!(message.contains("the guest panicked on purpose"), "the guest's panic message is kept: {message}");
+    assert!(
+        message.contains("the guest panicked on purpose"),
+        "the guest's panic message is kept: {message}"
+    );
     for (i, handler) in good.iter().enumerate() {
         let result = handler.result().await.unwrap().result;
         assert!(result.as_str().unwrap().contains(&format!("t{i}")));
@@ -144,18 +186,27 @@ async fn a_failing_step_is_retried_then_fails_the_run_with_its_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targeted_send_to_a_missing_or_unwilling_step_is_an_error() {
     let err = faulty_run(json!({"mode": "send_wrong", "target": "nope"})).await;
-    assert_eq!(step_failure(&err).1, "WorkflowRuntimeError: Step nope does not exist");
+    assert_eq!(
+        step_failure(&err).1,
+        "WorkflowRuntimeError: Step nope does not exist"
+    );
     let err = faulty_run(json!({"mode": "send_wrong", "target": "trap"})).await;
     assert_eq!(
         step_failure(&err).1,
         "WorkflowRuntimeError: Step trap does not accept event of type OkReq"
     );
-    let handler = workflow("faulty").await.run(json!({"mode": "slow", "ms": 2000})).unwrap();
+    let handler = workflow("faulty")
+        .await
+        .run(json!({"mode": "slow", "ms": 2000}))
+        .unwrap();
     let ok = wflow_host::Event::new("OkReq", &json!({"ms": 0})).unwrap();
     let err = handler.send_event_to(ok.clone(), "nope").unwrap_err();
     assert_eq!(err.kind(), "WorkflowStepDoesNotExistError");
     let err = handler.send_event_to(ok, "slow").unwrap_err();
-    assert_eq!(err.to_string(), "Step slow does not accept event of type OkReq");
+    assert_eq!(
+        err.to_string(),
+        "Step slow does not accept event of type OkReq"
+    );
     handler.cancel();
 }
 
@@ -172,6 +223,13 @@ async fn sending_an_undeclared_event_type_is_refused() {
 async fn a_deadlocked_run_fails_naming_what_waits() {
     let err = faulty_run(json!({"mode": "stuck"})).await;
     assert_eq!(err.kind(), "WorkflowRuntimeError");
-    assert!(err.to_string().starts_with("The workflow is stuck"), "{err}");
-    assert!(err.to_string().contains("step `stuck` holds 1 event(s) in collect buffer `default`"), "{err}");
+    assert!(
+        err.to_string().starts_with("The workflow is stuck"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("step `stuck` holds 1 event(s) in collect buffer `default`"),
+        "{err}"
+    );
 }

@@ -16,8 +16,7 @@ fn get_field<T: DeserializeOwned>(
     let value = fields
         .get(key)
         .ok_or_else(|| StepError::invalid_event(format!("{event} has no field `{key}`")))?;
-    T::deserialize(value)
-        .map_err(|err| StepError::invalid_event(format!("{event}.{key}: {err}")))
+    T::deserialize(value).map_err(|err| StepError::invalid_event(format!("{event}.{key}: {err}")))
 }
 
 fn to_value(value: impl Serialize) -> Value {

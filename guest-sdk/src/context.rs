@@ -82,7 +82,11 @@ impl Context {
     pub fn collect_n<E: Event>(&self, ev: &E, count: usize) -> Result<Option<Vec<E>>, StepError> {
         let expected = vec![E::NAME; count];
         match self.collect_events(ev, &expected)? {
-            Some(events) => events.iter().map(AnyEvent::parse).collect::<Result<_, _>>().map(Some),
+            Some(events) => events
+                .iter()
+                .map(AnyEvent::parse)
+                .collect::<Result<_, _>>()
+                .map(Some),
             None => Ok(None),
         }
     }
@@ -145,8 +149,8 @@ impl<E: Event> WaitForEvent<E> {
     /// Blocks until the event arrives (or the timeout passes).
     pub fn wait(self) -> Result<E, StepError> {
         let waiter = self.waiter.map(AnyEvent::into_wit);
-        let requirements = (!self.requirements.is_empty())
-            .then(|| Value::Object(self.requirements).to_string());
+        let requirements =
+            (!self.requirements.is_empty()).then(|| Value::Object(self.requirements).to_string());
         let timeout_ms = self
             .timeout
             .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
@@ -172,8 +176,9 @@ pub struct StateStore {
 impl StateStore {
     /// The value at `path`; an error if it does not exist.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, StepError> {
-        self.get_opt(path)?
-            .ok_or_else(|| StepError::new("ValueError", format!("path `{path}` not found in state")))
+        self.get_opt(path)?.ok_or_else(|| {
+            StepError::new("ValueError", format!("path `{path}` not found in state"))
+        })
     }
 
     /// The value at `path`, or `default` when it does not exist.

@@ -69,7 +69,9 @@ pub(crate) fn context_error(err: ContextError) -> StepError {
 impl From<StepError> for WitStepError {
     fn from(err: StepError) -> Self {
         match err {
-            StepError::Failed { kind, message } => WitStepError::Failed(format!("{kind}: {message}")),
+            StepError::Failed { kind, message } => {
+                WitStepError::Failed(format!("{kind}: {message}"))
+            }
             StepError::InvalidEvent(message) => WitStepError::InvalidEvent(message),
             StepError::Context(err) => WitStepError::Context(err),
         }

@@ -86,7 +86,8 @@ impl<T: StepOutput> StepOutput for Vec<T> {
         T::register(registry);
     }
     fn into_events(self, out: &mut Vec<AnyEvent>) -> Result<(), StepError> {
-        self.into_iter().try_for_each(|value| value.into_events(out))
+        self.into_iter()
+            .try_for_each(|value| value.into_events(out))
     }
 }
 

@@ -45,13 +45,18 @@ impl StepComponent {
             .await
             .map_err(|err| WorkflowError::Load(format!("{shown}: compilation panicked: {err}")))?
             .map_err(|err| {
-                WorkflowError::Load(format!("{shown} is not a valid WebAssembly component: {err:#}"))
+                WorkflowError::Load(format!(
+                    "{shown} is not a valid WebAssembly component: {err:#}"
+                ))
             })?;
-        let pre = runtime.linker().instantiate_pre(&component).map_err(|err| {
-            WorkflowError::Load(format!(
-                "{shown} needs an import the host does not provide: {err:#}"
-            ))
-        })?;
+        let pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|err| {
+                WorkflowError::Load(format!(
+                    "{shown} needs an import the host does not provide: {err:#}"
+                ))
+            })?;
         let pre = StepsPre::new(pre).map_err(|err| {
             WorkflowError::Load(format!(
                 "{shown} does not export the wflow `steps` world (describe, handle): {err:#}"
@@ -63,9 +68,9 @@ impl StepComponent {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_describe(&mut store).await
         };
-        let info = describe.await.map_err(|err| {
-            WorkflowError::Load(format!("{shown}: `describe` failed: {err:#}"))
-        })?;
+        let info = describe
+            .await
+            .map_err(|err| WorkflowError::Load(format!("{shown}: `describe` failed: {err:#}")))?;
         Ok(Self {
             path: path.to_path_buf(),
             pre,

@@ -73,9 +73,7 @@ impl Runtime {
     /// A runtime with the given settings.
     pub fn with_config(settings: RuntimeConfig) -> Result<Self> {
         let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(true);
+        config.wasm_component_model(true).epoch_interruption(true);
         if let Some(dir) = &settings.cache_dir {
             // A cache that cannot be set up only costs speed: go on without it.
             let mut cache_config = CacheConfig::new();
@@ -87,8 +85,9 @@ impl Runtime {
                 Err(err) => tracing::warn!("compiled-component cache disabled: {err:#}"),
             }
         }
-        let engine = Engine::new(&config)
-            .map_err(|err| WorkflowError::Load(format!("cannot create the wasm engine: {err:#}")))?;
+        let engine = Engine::new(&config).map_err(|err| {
+            WorkflowError::Load(format!("cannot create the wasm engine: {err:#}"))
+        })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|err| WorkflowError::Load(format!("cannot link WASI: {err:#}")))?;

@@ -50,7 +50,10 @@ impl Event {
     /// The payload parsed as JSON.
     pub fn payload(&self) -> Result<serde_json::Value> {
         serde_json::from_str(&self.data).map_err(|err| {
-            WorkflowError::InvalidEvent(format!("the payload of a {} is not JSON: {err}", self.name))
+            WorkflowError::InvalidEvent(format!(
+                "the payload of a {} is not JSON: {err}",
+                self.name
+            ))
         })
     }
 
@@ -68,7 +71,10 @@ impl Event {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ObjectOnly, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ObjectOnly, A::Error> {
                 while map
                     .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
                     .is_some()

@@ -43,7 +43,9 @@ pub async fn build_rust_guest(dir: &Path) -> Result<PathBuf> {
         })?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        let hint = if stderr.contains("target may not be installed") || stderr.contains("can't find crate for `core`") {
+        let hint = if stderr.contains("target may not be installed")
+            || stderr.contains("can't find crate for `core`")
+        {
             format!("\nhint: run `rustup target add {GUEST_TARGET}`")
         } else {
             String::new()
@@ -58,7 +60,10 @@ pub async fn build_rust_guest(dir: &Path) -> Result<PathBuf> {
     let artifact = stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<CargoMessage>(line).ok())
-        .filter(|m| m.reason == "compiler-artifact" && m.manifest_path.as_deref() == Some(manifest.as_path()))
+        .filter(|m| {
+            m.reason == "compiler-artifact"
+                && m.manifest_path.as_deref() == Some(manifest.as_path())
+        })
         .flat_map(|m| m.filenames)
         .find(|f| f.extension().is_some_and(|e| e == "wasm"));
     artifact.ok_or_else(|| {

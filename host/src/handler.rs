@@ -56,7 +56,9 @@ impl Workflow {
     /// the seed's `run(**kwargs)`.
     pub fn run(&self, input: Value) -> Result<WorkflowHandler> {
         let start = Event::new(self.start_event(), &input).map_err(|err| match err {
-            WorkflowError::InvalidEvent(message) => WorkflowError::InvalidEvent(format!("the run's input: {message}")),
+            WorkflowError::InvalidEvent(message) => {
+                WorkflowError::InvalidEvent(format!("the run's input: {message}"))
+            }
             other => other,
         })?;
         self.run_event(start, None)
@@ -118,7 +120,12 @@ impl Workflow {
                 event.name
             )));
         }
-        if let Some(schema) = self.def.events.get(&event.name).and_then(|info| info.schema.as_ref()) {
+        if let Some(schema) = self
+            .def
+            .events
+            .get(&event.name)
+            .and_then(|info| info.schema.as_ref())
+        {
             schema.check(&payload).map_err(|problems| {
                 WorkflowError::InvalidEvent(format!(
                     "the {} does not match its schema: {problems}",
@@ -151,10 +158,14 @@ impl WorkflowHandler {
     pub async fn result(&self) -> RunOutcome {
         let mut outcome = self.outcome.clone();
         match outcome.wait_for(Option::is_some).await {
-            Ok(done) => done
-                .clone()
-                .unwrap_or_else(|| Err(WorkflowError::Runtime("the run ended without an outcome".into()))),
-            Err(_) => Err(WorkflowError::Runtime("the run's broker stopped without an outcome".into())),
+            Ok(done) => done.clone().unwrap_or_else(|| {
+                Err(WorkflowError::Runtime(
+                    "the run ended without an outcome".into(),
+                ))
+            }),
+            Err(_) => Err(WorkflowError::Runtime(
+                "the run's broker stopped without an outcome".into(),
+            )),
         }
     }
 

@@ -32,7 +32,10 @@ fn classify(path: &Path) -> Result<Source> {
         )));
     }
     if !path.exists() {
-        return Err(WorkflowError::Load(format!("{} does not exist", path.display())));
+        return Err(WorkflowError::Load(format!(
+            "{} does not exist",
+            path.display()
+        )));
     }
     match path.extension().and_then(|e| e.to_str()) {
         Some("wasm") => Ok(Source::Component(path.to_path_buf())),
@@ -79,7 +82,11 @@ pub(crate) async fn load(runtime: &Runtime, path: &Path) -> Result<Workflow> {
     match classify(path)? {
         Source::Component(_) | Source::Crate(_) => {
             let component = component_at(runtime, path).await?;
-            Workflow::from_components(runtime, vec![component], WorkflowOptions::named(name_of(path)))
+            Workflow::from_components(
+                runtime,
+                vec![component],
+                WorkflowOptions::named(name_of(path)),
+            )
         }
         Source::Manifest(file) => {
             let manifest = Manifest::load(&file)?;
@@ -88,9 +95,9 @@ pub(crate) async fn load(runtime: &Runtime, path: &Path) -> Result<Workflow> {
             for entry in &manifest.components {
                 components.push(component_at(runtime, &base.join(&entry.path)).await?);
             }
-            let timeout = manifest
-                .run_timeout()
-                .map_err(|err| WorkflowError::Configuration(format!("{}: {err}", file.display())))?;
+            let timeout = manifest.run_timeout().map_err(|err| {
+                WorkflowError::Configuration(format!("{}: {err}", file.display()))
+            })?;
             let default_name = if file.file_name().is_some_and(|n| n == "workflow.toml") {
                 name_of(base)
             } else {

@@ -115,9 +115,8 @@ impl Manifest {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|err| WorkflowError::io(format!("cannot read {}", path.display()), err))?;
-        Self::parse(&text).map_err(|err| {
-            WorkflowError::Configuration(format!("{}: {err}", path.display()))
-        })
+        Self::parse(&text)
+            .map_err(|err| WorkflowError::Configuration(format!("{}: {err}", path.display())))
     }
 
     /// Parses a manifest's text.
@@ -167,7 +166,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(manifest.name.as_deref(), Some("joke"));
-        assert_eq!(manifest.run_timeout().unwrap(), Some(Duration::from_secs(60)));
+        assert_eq!(
+            manifest.run_timeout().unwrap(),
+            Some(Duration::from_secs(60))
+        );
         let critique = &manifest.steps["critique"];
         assert_eq!(critique.num_workers, Some(2));
         let retry: RetryPolicy = critique.retry.clone().unwrap().into();
@@ -179,7 +181,8 @@ mod tests {
     fn rejects_unknown_keys_and_bad_values() {
         let err = Manifest::parse("nme = \"x\"\n[[components]]\npath = \"a.wasm\"").unwrap_err();
         assert!(err.contains("unknown field `nme`"), "{err}");
-        let err = Manifest::parse("timeout = \"soon\"\n[[components]]\npath = \"a.wasm\"").unwrap_err();
+        let err =
+            Manifest::parse("timeout = \"soon\"\n[[components]]\npath = \"a.wasm\"").unwrap_err();
         assert!(err.contains("timeout = \"soon\""), "{err}");
         let err = Manifest::parse("name = \"x\"").unwrap_err();
         assert!(err.contains("components"), "{err}");

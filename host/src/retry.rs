@@ -155,7 +155,10 @@ mod tests {
             retry_on: vec!["Transient".into()],
             ..RetryPolicy::constant(10, 30 * MS)
         };
-        assert_eq!(policy.next_delay(1, 50 * MS, "TransientError: x"), Some(30 * MS));
+        assert_eq!(
+            policy.next_delay(1, 50 * MS, "TransientError: x"),
+            Some(30 * MS)
+        );
         assert_eq!(policy.next_delay(1, 80 * MS, "TransientError: x"), None);
         assert_eq!(policy.next_delay(1, Duration::ZERO, "ValueError: x"), None);
     }

@@ -12,7 +12,9 @@ pub struct Schema {
 
 impl fmt::Debug for Schema {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Schema").field("source", &self.source).finish()
+        f.debug_struct("Schema")
+            .field("source", &self.source)
+            .finish()
     }
 }
 

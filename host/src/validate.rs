@@ -32,10 +32,21 @@ pub(crate) fn validate(def: &WorkflowDef) -> Result<()> {
         }
     }
 
-    let accepted: BTreeSet<&str> = def.steps.iter().flat_map(|s| s.accepts.iter().map(String::as_str)).collect();
-    let produced: BTreeSet<&str> = def.steps.iter().flat_map(|s| s.emits.iter().map(String::as_str)).collect();
+    let accepted: BTreeSet<&str> = def
+        .steps
+        .iter()
+        .flat_map(|s| s.accepts.iter().map(String::as_str))
+        .collect();
+    let produced: BTreeSet<&str> = def
+        .steps
+        .iter()
+        .flat_map(|s| s.emits.iter().map(String::as_str))
+        .collect();
     let of_kind = |set: &BTreeSet<&str>, kind: EventKind| -> Vec<String> {
-        set.iter().filter(|n| def.kind_of(n) == kind).map(|n| n.to_string()).collect()
+        set.iter()
+            .filter(|n| def.kind_of(n) == kind)
+            .map(|n| n.to_string())
+            .collect()
     };
 
     let starts = of_kind(&accepted, EventKind::Start);
@@ -151,8 +162,12 @@ fn graph_checks(def: &WorkflowDef, start: &str, stop: &str) -> Result<()> {
                 continue;
             }
             let finishes = step.emits.iter().any(|event| {
-                matches!(def.kind_of(event), EventKind::Stop | EventKind::InputRequired)
-                    || steps_accepting(event).iter().any(|s| can_finish.contains(s))
+                matches!(
+                    def.kind_of(event),
+                    EventKind::Stop | EventKind::InputRequired
+                ) || steps_accepting(event)
+                    .iter()
+                    .any(|s| can_finish.contains(s))
             });
             if finishes {
                 can_finish.insert(index);

@@ -254,7 +254,9 @@ fn assemble(
                 None => {
                     let schema = serde_json::from_str(&event.schema)
                         .map_err(|err| err.to_string())
-                        .and_then(|schema| Schema::compile(&format!("event {}", event.name), &schema))
+                        .and_then(|schema| {
+                            Schema::compile(&format!("event {}", event.name), &schema)
+                        })
                         .map_err(|err| WorkflowError::Load(format!("{origin}: {err}")))?;
                     events.insert(
                         event.name.clone(),
@@ -269,11 +271,15 @@ fn assemble(
         }
         if let Some(spec) = &component.info.state {
             let parse = |what: &str, text: &str| {
-                serde_json::from_str(text)
-                    .map_err(|err| WorkflowError::Load(format!("{origin}: the state {what} is not JSON: {err}")))
+                serde_json::from_str(text).map_err(|err| {
+                    WorkflowError::Load(format!("{origin}: the state {what} is not JSON: {err}"))
+                })
             };
-            let declared = StateType::new(parse("schema", &spec.schema)?, parse("defaults", &spec.defaults)?)
-                .map_err(|err| WorkflowError::Load(format!("{origin}: {err}")))?;
+            let declared = StateType::new(
+                parse("schema", &spec.schema)?,
+                parse("defaults", &spec.defaults)?,
+            )
+            .map_err(|err| WorkflowError::Load(format!("{origin}: {err}")))?;
             match &state_type {
                 Some((existing, first)) if existing.schema.source() != declared.schema.source() => {
                     return Err(WorkflowError::Configuration(format!(

@@ -20,12 +20,22 @@ pub fn guests() -> &'static Path {
         let guests = repo_root().join("examples-guests");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--release", "--target", wflow_host::GUEST_TARGET, "--workspace", "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                wflow_host::GUEST_TARGET,
+                "--workspace",
+                "--manifest-path",
+            ])
             .arg(guests.join("Cargo.toml"))
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the guest components failed");
-        guests.join("target").join(wflow_host::GUEST_TARGET).join("release")
+        guests
+            .join("target")
+            .join(wflow_host::GUEST_TARGET)
+            .join("release")
     })
 }
 

@@ -237,7 +237,11 @@ fn parse_step_options(args: TokenStream2) -> syn::Result<StepOptions> {
         let Meta::NameValue(nv) = &meta else {
             return Err(syn::Error::new_spanned(meta, "expected `option = value`"));
         };
-        let key = nv.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+        let key = nv
+            .path
+            .get_ident()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
         match key.as_str() {
             "name" => match &nv.value {
                 Expr::Lit(syn::ExprLit {

@@ -64,7 +64,14 @@ pub async fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     for step in workflow.steps() {
         println!("  {}", step.name);
         println!("    accepts: {}", step.accepts.join(", "));
-        println!("    emits:   {}", if step.emits.is_empty() { "-".to_string() } else { step.emits.join(", ") });
+        println!(
+            "    emits:   {}",
+            if step.emits.is_empty() {
+                "-".to_string()
+            } else {
+                step.emits.join(", ")
+            }
+        );
         println!("    workers: {}", step.num_workers);
         if let Some(timeout) = step.timeout {
             println!("    timeout: {}", humantime::format_duration(timeout));

@@ -44,7 +44,11 @@ impl Cli {
 fn report(err: &WorkflowError) -> ExitCode {
     let text = err.to_string();
     let one_line = text.lines().collect::<Vec<_>>().join(" ");
-    eprintln!("error: {}: {}", err.kind(), one_line.split_whitespace().collect::<Vec<_>>().join(" "));
+    eprintln!(
+        "error: {}: {}",
+        err.kind(),
+        one_line.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
     ExitCode::FAILURE
 }
 

@@ -61,7 +61,10 @@ impl Printer {
 
     fn error(&self, err: &WorkflowError) -> ExitCode {
         if self.json {
-            println!("{}", json!({"error": {"kind": err.kind(), "message": err.to_string()}}));
+            println!(
+                "{}",
+                json!({"error": {"kind": err.kind(), "message": err.to_string()}})
+            );
         }
         report(err)
     }
@@ -73,8 +76,12 @@ fn parse_input(input: Option<&str>) -> Result<Value, WorkflowError> {
     };
     match serde_json::from_str::<Value>(text) {
         Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err(WorkflowError::InvalidEvent("--input must be a JSON object, e.g. '{\"topic\": \"pirates\"}'".into())),
-        Err(err) => Err(WorkflowError::InvalidEvent(format!("--input is not valid JSON: {err}"))),
+        Ok(_) => Err(WorkflowError::InvalidEvent(
+            "--input must be a JSON object, e.g. '{\"topic\": \"pirates\"}'".into(),
+        )),
+        Err(err) => Err(WorkflowError::InvalidEvent(format!(
+            "--input is not valid JSON: {err}"
+        ))),
     }
 }
 
@@ -137,7 +144,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let _ = std::io::stderr().flush();
         match stdin.next_line().await {
             Ok(Some(line)) => {
-                let answer = Event::new(answer_type.clone(), &json!({ "response": line.trim_end() }))?;
+                let answer =
+                    Event::new(answer_type.clone(), &json!({ "response": line.trim_end() }))?;
                 if let Err(err) = handler.send_event(answer) {
                     handler.cancel();
                     return Ok(printer.error(&err));

@@ -172,7 +172,12 @@ impl Broker {
     }
 
     /// Routes one event; returns the run's outcome if it ends the run.
-    fn route(&mut self, event: Event, target: Option<usize>, from_outside: bool) -> Option<RunOutcome> {
+    fn route(
+        &mut self,
+        event: Event,
+        target: Option<usize>,
+        from_outside: bool,
+    ) -> Option<RunOutcome> {
         let def = &self.shared.def;
         let kind = def.kind_of(&event.name);
         if kind == EventKind::Stop {
@@ -209,7 +214,9 @@ impl Broker {
 
     fn enqueue(&mut self, step: usize, event: Event) {
         self.next_work_item += 1;
-        self.slots[step].queue.push_back((event, self.next_work_item));
+        self.slots[step]
+            .queue
+            .push_back((event, self.next_work_item));
         self.dispatch(step);
     }
 
@@ -223,8 +230,13 @@ impl Broker {
             };
             slot.busy += 1;
             let worker = slot.idle.pop();
-            self.tasks
-                .spawn(run_step(self.shared.clone(), step, worker, event, work_item));
+            self.tasks.spawn(run_step(
+                self.shared.clone(),
+                step,
+                worker,
+                event,
+                work_item,
+            ));
         }
         self.shared.busy[step].store(slot.busy, Ordering::Relaxed);
     }
@@ -236,7 +248,13 @@ impl Broker {
         if busy || self.awaiting_input > 0 {
             return None;
         }
-        let names: Vec<String> = self.shared.def.steps.iter().map(|s| s.name.clone()).collect();
+        let names: Vec<String> = self
+            .shared
+            .def
+            .steps
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
         let buffers = self.shared.collect().summary(&names);
         let detail = if buffers.is_empty() {
             "no step holds any buffered event".to_string()
@@ -255,8 +273,14 @@ impl Broker {
         } else {
             format!("Currently active steps: {}", active.join(", "))
         };
-        let timeout = self.shared.timeout.map(|t| t.as_secs_f64()).unwrap_or_default();
-        WorkflowError::Timeout(format!("Operation timed out after {timeout:?} seconds. {steps}"))
+        let timeout = self
+            .shared
+            .timeout
+            .map(|t| t.as_secs_f64())
+            .unwrap_or_default();
+        WorkflowError::Timeout(format!(
+            "Operation timed out after {timeout:?} seconds. {steps}"
+        ))
     }
 
     /// Ends the run: stops every worker, streams the terminal event, and
@@ -323,7 +347,13 @@ fn stop_output(event: Event) -> StopOutput {
 
 /// Runs one event through a step, retrying on fresh instances as its policy
 /// says, and reports to the broker.
-async fn run_step(shared: Arc<RunShared>, step: usize, mut worker: Option<Worker>, event: Event, work_item: u64) {
+async fn run_step(
+    shared: Arc<RunShared>,
+    step: usize,
+    mut worker: Option<Worker>,
+    event: Event,
+    work_item: u64,
+) {
     let config = &shared.def.steps[step];
     let started = Instant::now();
     let mut failures = 0u32;
@@ -355,7 +385,9 @@ async fn run_step(shared: Arc<RunShared>, step: usize, mut worker: Option<Worker
                         tracing::debug!(step = %config.name, failures, ?delay, "retrying: {message}");
                         tokio::time::sleep(delay).await;
                     }
-                    None if failures > 1 => break Err(format!("{message} (after {failures} attempts)")),
+                    None if failures > 1 => {
+                        break Err(format!("{message} (after {failures} attempts)"));
+                    }
                     None => break Err(message),
                 }
             }
@@ -372,7 +404,7 @@ async fn run_step(shared: Arc<RunShared>, step: usize, mut worker: Option<Worker
 fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<(), String> {
     let config = &shared.def.steps[step];
     for event in events {
-        if !config.emits.iter().any(|e| *e == event.name) {
+        if !config.emits.contains(&event.name) {
             return Err(format!(
                 "UndeclaredEventError: step `{}` emitted a {} event, which it does not declare (it emits: {})",
                 config.name,
@@ -380,7 +412,9 @@ fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<()
                 config.emits.join(", ")
             ));
         }
-        event.check_object().map_err(|err| format!("InvalidEventError: {err}"))?;
+        event
+            .check_object()
+            .map_err(|err| format!("InvalidEventError: {err}"))?;
     }
     Ok(())
 }

@@ -41,7 +41,10 @@ impl CollectBuffers {
             order.push(found);
         }
         let mut slots: Vec<Option<Event>> = buffer.drain(..).map(Some).collect();
-        let result = order.iter().map(|&i| slots[i].take()).collect::<Option<Vec<_>>>();
+        let result = order
+            .iter()
+            .map(|&i| slots[i].take())
+            .collect::<Option<Vec<_>>>();
         let rest: Vec<Event> = slots.into_iter().flatten().collect();
         if rest.is_empty() {
             self.buffers.remove(&key);
@@ -59,7 +62,10 @@ impl CollectBuffers {
             .filter(|(_, events)| !events.is_empty())
             .map(|((step, id), events)| {
                 let name = step_names.get(*step).map(String::as_str).unwrap_or("?");
-                format!("step `{name}` holds {} event(s) in collect buffer `{id}`", events.len())
+                format!(
+                    "step `{name}` holds {} event(s) in collect buffer `{id}`",
+                    events.len()
+                )
             })
             .collect();
         lines.sort();
@@ -82,13 +88,26 @@ mod tests {
     fn returns_in_expected_order_once_complete() {
         let mut buffers = CollectBuffers::default();
         let expected = vec!["A".to_string(), "B".to_string()];
-        assert_eq!(buffers.collect(0, "default".into(), ev("B", 1), &expected), None);
-        let got = buffers.collect(0, "default".into(), ev("A", 2), &expected).unwrap();
+        assert_eq!(
+            buffers.collect(0, "default".into(), ev("B", 1), &expected),
+            None
+        );
+        let got = buffers
+            .collect(0, "default".into(), ev("A", 2), &expected)
+            .unwrap();
         assert_eq!(got, vec![ev("A", 2), ev("B", 1)]);
         // Surplus events wait for the next round instead of being dropped.
-        assert_eq!(buffers.collect(0, "default".into(), ev("A", 3), &expected), None);
-        assert_eq!(buffers.collect(0, "default".into(), ev("A", 4), &expected), None);
-        let got = buffers.collect(0, "default".into(), ev("B", 5), &expected).unwrap();
+        assert_eq!(
+            buffers.collect(0, "default".into(), ev("A", 3), &expected),
+            None
+        );
+        assert_eq!(
+            buffers.collect(0, "default".into(), ev("A", 4), &expected),
+            None
+        );
+        let got = buffers
+            .collect(0, "default".into(), ev("B", 5), &expected)
+            .unwrap();
         assert_eq!(got, vec![ev("A", 3), ev("B", 5)]);
         assert_eq!(buffers.summary(&["s".into()]).len(), 1);
     }
@@ -100,7 +119,9 @@ mod tests {
         assert_eq!(buffers.collect(0, "x".into(), ev("A", 1), &expected), None);
         assert_eq!(buffers.collect(0, "y".into(), ev("B", 2), &expected), None);
         assert_eq!(buffers.collect(0, "x".into(), ev("B", 3), &expected), None);
-        let got = buffers.collect(0, "x".into(), ev("A", 4), &expected).unwrap();
+        let got = buffers
+            .collect(0, "x".into(), ev("A", 4), &expected)
+            .unwrap();
         assert_eq!(got, vec![ev("A", 1), ev("B", 3), ev("A", 4)]);
     }
 }

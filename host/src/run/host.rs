@@ -76,7 +76,7 @@ impl WorkerState {
     /// is a JSON object.
     fn check_emitted(&self, run: &RunShared, event: &Event) -> Result<(), ContextError> {
         let step = &run.def.steps[self.step];
-        if !step.emits.iter().any(|e| *e == event.name) {
+        if !step.emits.contains(&event.name) {
             return Err(ContextError::EventNotAccepted(format!(
                 "step {} sent a {} event, which it does not declare among the events it emits ({})",
                 step.name,
@@ -91,7 +91,10 @@ impl WorkerState {
 }
 
 impl Host for WorkerState {
-    async fn get(&mut self, path: String) -> wasmtime::Result<Result<Option<String>, ContextError>> {
+    async fn get(
+        &mut self,
+        path: String,
+    ) -> wasmtime::Result<Result<Option<String>, ContextError>> {
         let run = self.run()?;
         Ok(run
             .state
@@ -100,7 +103,11 @@ impl Host for WorkerState {
             .map_err(ContextError::from))
     }
 
-    async fn set(&mut self, path: String, value: String) -> wasmtime::Result<Result<(), ContextError>> {
+    async fn set(
+        &mut self,
+        path: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), ContextError>> {
         let run = self.run()?;
         if let Err(err) = self.check_writer() {
             return Ok(Err(err));
@@ -109,7 +116,11 @@ impl Host for WorkerState {
             Ok(value) => value,
             Err(err) => return Ok(Err(err)),
         };
-        Ok(run.state.set(&path, value).await.map_err(ContextError::from))
+        Ok(run
+            .state
+            .set(&path, value)
+            .await
+            .map_err(ContextError::from))
     }
 
     async fn get_state(&mut self) -> wasmtime::Result<String> {
@@ -128,7 +139,9 @@ impl Host for WorkerState {
         Ok(run.state.set_state(state).await.map_err(ContextError::from))
     }
 
-    async fn edit_state(&mut self) -> wasmtime::Result<Result<Resource<StateEditToken>, ContextError>> {
+    async fn edit_state(
+        &mut self,
+    ) -> wasmtime::Result<Result<Resource<StateEditToken>, ContextError>> {
         let state = self.run()?.state.clone();
         if let Err(err) = self.check_writer() {
             return Ok(Err(err));
@@ -147,7 +160,11 @@ impl Host for WorkerState {
         Ok(run.state.clear().await.map_err(ContextError::from))
     }
 
-    async fn send_event(&mut self, ev: Event, step: Option<String>) -> wasmtime::Result<Result<(), ContextError>> {
+    async fn send_event(
+        &mut self,
+        ev: Event,
+        step: Option<String>,
+    ) -> wasmtime::Result<Result<(), ContextError>> {
         let run = self.run()?;
         if run.has_ended() {
             return Ok(Err(ContextError::RunEnded("the run has ended".into())));
@@ -201,11 +218,16 @@ impl Host for WorkerState {
         timeout_ms: Option<u64>,
     ) -> wasmtime::Result<Result<Event, ContextError>> {
         let run = self.run_arc()?;
-        let requirements: Map<String, Value> = match requirements.as_deref().map(|r| parse_json("requirements", r)) {
+        let requirements: Map<String, Value> = match requirements
+            .as_deref()
+            .map(|r| parse_json("requirements", r))
+        {
             None => Map::new(),
             Some(Ok(Value::Object(map))) => map,
             Some(Ok(_)) => {
-                return Ok(Err(ContextError::InvalidJson("requirements must be a JSON object".into())));
+                return Ok(Err(ContextError::InvalidJson(
+                    "requirements must be a JSON object".into(),
+                )));
             }
             Some(Err(err)) => return Ok(Err(err)),
         };
@@ -216,10 +238,15 @@ impl Host for WorkerState {
                 self.work_item
             )
         });
-        let registration = run.waiters().register(id.clone(), name.clone(), requirements);
+        let registration = run
+            .waiters()
+            .register(id.clone(), name.clone(), requirements);
         let receiver = match registration {
             Registration::Answered(event) => return Ok(Ok(event)),
-            Registration::Waiting { receiver, first_time } => {
+            Registration::Waiting {
+                receiver,
+                first_time,
+            } => {
                 if first_time && let Some(waiter) = waiter {
                     run.write_to_stream(waiter);
                 }
@@ -234,10 +261,14 @@ impl Host for WorkerState {
         };
         match answer {
             Some(Ok(event)) => Ok(Ok(event)),
-            Some(Err(_)) => Ok(Err(ContextError::RunEnded("the run ended while waiting".into()))),
+            Some(Err(_)) => Ok(Err(ContextError::RunEnded(
+                "the run ended while waiting".into(),
+            ))),
             None => {
                 run.waiters().cancel(&id);
-                Ok(Err(ContextError::Timeout(format!("Timed out waiting for {name}"))))
+                Ok(Err(ContextError::Timeout(format!(
+                    "Timed out waiting for {name}"
+                ))))
             }
         }
     }
@@ -246,7 +277,6 @@ impl Host for WorkerState {
         Ok(self.run()?.running_steps())
     }
 }
-
 
 impl HostStateEdit for WorkerState {
     async fn current(&mut self, this: Resource<StateEditToken>) -> wasmtime::Result<String> {

@@ -46,7 +46,9 @@ pub(crate) struct RunShared {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a panic elsewhere
     // does not make it unusable.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RunShared {
@@ -78,14 +80,18 @@ impl RunShared {
 
     /// Checks that `event` may be sent to `target` (or anywhere), with the
     /// seed's messages.
-    pub(crate) fn check_target(&self, event: &Event, target: Option<&str>) -> Result<Option<usize>, String> {
+    pub(crate) fn check_target(
+        &self,
+        event: &Event,
+        target: Option<&str>,
+    ) -> Result<Option<usize>, String> {
         let Some(name) = target else {
             return Ok(None);
         };
         let Some(&index) = self.def.step_index.get(name) else {
             return Err(format!("Step {name} does not exist"));
         };
-        if !self.def.steps[index].accepts.iter().any(|a| *a == event.name) {
+        if !self.def.steps[index].accepts.contains(&event.name) {
             return Err(format!(
                 "Step {name} does not accept event of type {}",
                 event.name

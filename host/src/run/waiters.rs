@@ -80,9 +80,10 @@ impl Waiters {
         while index < self.pending.len() {
             let pending = &self.pending[index];
             let matches = pending.event == event.name
-                && pending.requirements.iter().all(|(key, expected)| {
-                    payload.and_then(|p| p.get(key)) == Some(expected)
-                });
+                && pending
+                    .requirements
+                    .iter()
+                    .all(|(key, expected)| payload.and_then(|p| p.get(key)) == Some(expected));
             if matches {
                 let pending = self.pending.swap_remove(index);
                 self.answered.insert(pending.id, event.clone());

@@ -86,7 +86,10 @@ impl Worker {
     pub(crate) async fn new(run: &Arc<RunShared>, step: usize) -> Result<Self, String> {
         let def = &run.def;
         let component = &def.components[def.steps[step].component];
-        let mut store = Store::new(def.runtime.engine(), WorkerState::new(Some(run.clone()), step));
+        let mut store = Store::new(
+            def.runtime.engine(),
+            WorkerState::new(Some(run.clone()), step),
+        );
         // Yield to the executor at every epoch tick: a guest that never
         // returns cannot stall other runs, and timeouts can fire.
         store.epoch_deadline_async_yield_and_update(1);
@@ -147,6 +150,6 @@ fn describe_step_error(error: StepError) -> String {
     match error {
         StepError::Failed(message) => message,
         StepError::InvalidEvent(message) => format!("InvalidEventError: {message}"),
-        StepError::Context(err) => format!("{}", crate::run::host::describe_context_error(&err)),
+        StepError::Context(err) => crate::run::host::describe_context_error(&err),
     }
 }

@@ -48,7 +48,9 @@ impl StateType {
         let schema = Schema::compile("the state", &schema)
             .map_err(|err| StateError::SchemaViolation(err.to_string()))?;
         if !defaults.is_object() {
-            return Err(StateError::InvalidJson("the state defaults must be a JSON object".into()));
+            return Err(StateError::InvalidJson(
+                "the state defaults must be a JSON object".into(),
+            ));
         }
         schema
             .check(&defaults)
@@ -175,10 +177,7 @@ impl StateStore {
     }
 
     /// Edits the state under the writer lock with a Rust closure.
-    pub async fn edit<R>(
-        &self,
-        edit: impl FnOnce(&mut Value) -> R,
-    ) -> Result<R, StateError> {
+    pub async fn edit<R>(&self, edit: impl FnOnce(&mut Value) -> R) -> Result<R, StateError> {
         let guard = self.begin_edit().await;
         let mut state = guard.current().clone();
         let out = edit(&mut state);

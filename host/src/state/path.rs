@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn get_walks_objects_and_lists() {
         let state = json!({"user": {"profile": {"name": "Ada"}}, "items": [1, 2, 3]});
-        assert_eq!(get(&state, "user.profile.name").unwrap(), Some(&json!("Ada")));
+        assert_eq!(
+            get(&state, "user.profile.name").unwrap(),
+            Some(&json!("Ada"))
+        );
         assert_eq!(get(&state, "items.1").unwrap(), Some(&json!(2)));
         assert_eq!(get(&state, "items.-1").unwrap(), Some(&json!(3)));
         assert_eq!(get(&state, "items.9").unwrap(), None);
@@ -159,10 +162,24 @@ mod tests {
         let err = set(&mut state, "x.y", json!(1)).unwrap_err();
         assert!(err.to_string().contains("'x' is a number"), "{err}");
         let err = set(&mut state, "list.3", json!(1)).unwrap_err();
-        assert!(err.to_string().contains("not an index of a list of 1 items"), "{err}");
-        assert!(set(&mut state, "", json!(1)).unwrap_err().to_string().contains("Path cannot be empty"));
+        assert!(
+            err.to_string()
+                .contains("not an index of a list of 1 items"),
+            "{err}"
+        );
+        assert!(
+            set(&mut state, "", json!(1))
+                .unwrap_err()
+                .to_string()
+                .contains("Path cannot be empty")
+        );
         let deep = vec!["a"; MAX_DEPTH + 1].join(".");
-        assert!(get(&state, &deep).unwrap_err().to_string().contains("exceeds 1000 segments"));
+        assert!(
+            get(&state, &deep)
+                .unwrap_err()
+                .to_string()
+                .contains("exceeds 1000 segments")
+        );
         assert!(set(&mut state, &deep, json!(1)).is_err());
     }
 }

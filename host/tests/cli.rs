@@ -1,0 +1,155 @@
+//! The `wflow` command line, run as a user would, on the example folders
+//! (which it builds on demand).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-guests")
+}
+
+fn wflow(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
+        .args(args)
+        .current_dir(examples())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wflow starts");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("wflow ends")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let output = wflow(&["--help"], None);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    for command in ["run", "validate", "describe"] {
+        assert!(text.contains(command), "{text}");
+    }
+}
+
+#[test]
+fn run_prints_the_joke_and_json_lines_parse() {
+    let output = wflow(&["run", "joke", "--input", r#"{"topic":"pirates"}"#], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("pirates"));
+
+    let output = wflow(
+        &["run", "joke", "--input", r#"{"topic":"pirates"}"#, "--json"],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every line is JSON"))
+        .collect();
+    let last = lines.last().expect("a result line");
+    assert!(last["result"].as_str().unwrap().contains("pirates"));
+}
+
+#[test]
+fn fanout_state_and_hitl_give_exact_results() {
+    let output = wflow(
+        &["run", "fanout", "--input", r#"{"n": 1000}"#, "--json"],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(r#""sum":499500"#),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = wflow(&["run", "state", "--input", r#"{"n": 500}"#], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), r#"{"count":500}"#);
+
+    let output = wflow(&["run", "hitl"], Some("Ada\n"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("Hello, Ada!"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn hitl_with_closed_stdin_fails_instead_of_hanging() {
+    let output = wflow(&["run", "hitl"], None);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("stdin is closed"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn validate_names_the_unconsumed_event_and_exits_non_zero() {
+    let output = wflow(&["validate", "testing/invalid/workflow.toml"], None);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("WorkflowValidationError"), "{text}");
+    assert!(text.contains("Orphan"), "{text}");
+
+    let output = wflow(&["validate", "joke"], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn errors_are_one_line_naming_their_kind() {
+    let output = wflow(
+        &[
+            "run",
+            "testing/faulty",
+            "--input",
+            r#"{"mode":"slow","ms":5000}"#,
+            "--timeout",
+            "0.3",
+        ],
+        None,
+    );
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.starts_with("error: WorkflowTimeoutError: "), "{text}");
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+
+    let output = wflow(&["run", "joke", "--input", "[1]"], None);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("--input must be a JSON object"));
+
+    let output = wflow(&["run", "no-such-folder"], None);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("no-such-folder does not exist"));
+}
+
+#[test]
+fn describe_lists_steps_and_event_schemas() {
+    let output = wflow(&["describe", "fanout", "--json"], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let description: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let steps = description["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    assert_eq!(steps[1]["name"], "work");
+    assert_eq!(steps[1]["num_workers"], 4);
+    assert_eq!(
+        description["events"]["Work"]["schema"]["properties"]["value"]["type"],
+        "integer"
+    );
+}
