@@ -3,8 +3,10 @@
 //! contexts across runs.
 
 use serde_json::json;
-use wflow_host::{Context, Event, EventKind, StateError, WorkflowError, WorkflowOptions};
-use wflow_tests::{workflow, workflow_with};
+use wflow_host::{
+    Backoff, Context, Event, EventKind, StateError, Workflow, WorkflowError, WorkflowOptions,
+};
+use wflow_tests::{component_path, runtime, workflow, workflow_with};
 
 async fn drain(handler: &wflow_host::WorkflowHandler) -> Vec<Event> {
     let mut stream = handler.stream_events().expect("first stream");
@@ -254,4 +256,98 @@ async fn num_concurrent_runs_queues_runs_beyond_the_limit() {
     // The second run could only start once the first ended, and needs 300 ms.
     assert!(!second.is_done());
     assert_eq!(second.result().await.unwrap().result, json!("slow done"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_broadcast_to_every_accepting_step_and_a_custom_stop_is_the_result() {
+    let broadcast = workflow("broadcast").await;
+    assert_eq!(broadcast.start_event(), "Go");
+    let output = broadcast
+        .run(json!({"x": 5}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert_eq!(output.event.name, "Joined");
+    assert_eq!(
+        output.result,
+        json!({"left": 10, "right": 15, "order": ["Right", "Left"]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_event_that_breaks_its_schema_is_refused() {
+    let broadcast = workflow("broadcast").await;
+    let Err(err) = broadcast.run(json!({"x": "five"})) else {
+        panic!("a bad start event must be refused");
+    };
+    assert_eq!(err.kind(), "WorkflowEventValidationError");
+    assert!(
+        err.to_string()
+            .starts_with("the Go does not match its schema"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_step_gets_its_kept_answer_without_asking_twice() {
+    let handler = workflow("waits")
+        .await
+        .run(json!({"mode": "ask_twice"}))
+        .unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    assert_eq!(stream.next().await.unwrap().name, "InputRequiredEvent");
+    handler
+        .send_event(Event::new("HumanResponseEvent", &json!({"response": "yes"})).unwrap())
+        .unwrap();
+    assert_eq!(
+        handler.result().await.unwrap().result,
+        json!({"answer": "yes", "attempt": 2})
+    );
+    let after = stream.next().await.unwrap();
+    assert_eq!(
+        after.name, "StopEvent",
+        "no second prompt before the stop event"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_assembles_components_and_applies_overrides() {
+    let dir = std::env::temp_dir().join(format!("wflow-manifest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("workflow.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+            name = "split"
+            timeout = "30s"
+            [[components]]
+            path = "{}"
+            [[components]]
+            path = "{}"
+            [steps.consume]
+            num_workers = 3
+            timeout = "2s"
+            retry = {{ max_attempts = 4, delay = "10ms", backoff = "exponential" }}
+            "#,
+            component_path("split-a").display(),
+            component_path("split-b").display()
+        ),
+    )
+    .unwrap();
+    let split = Workflow::load(runtime(), &manifest).await.unwrap();
+    assert_eq!(split.name(), "split");
+    assert_eq!(split.timeout(), Some(std::time::Duration::from_secs(30)));
+    let consume = split.steps().iter().find(|s| s.name == "consume").unwrap();
+    assert_eq!(consume.num_workers, 3);
+    assert_eq!(consume.timeout, Some(std::time::Duration::from_secs(2)));
+    let retry = consume.retry.as_ref().unwrap();
+    assert_eq!(
+        (retry.max_attempts, retry.backoff),
+        (Some(4), Backoff::Exponential)
+    );
+    let output = split.run(json!({"n": 21})).unwrap().result().await.unwrap();
+    assert_eq!(output.result, json!(42));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

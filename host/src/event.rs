@@ -14,6 +14,18 @@ pub mod names {
     pub const INPUT_REQUIRED: &str = "InputRequiredEvent";
     /// The default human answer.
     pub const HUMAN_RESPONSE: &str = "HumanResponseEvent";
+    /// Streamed last when a run fails.
+    pub const WORKFLOW_FAILED: &str = "WorkflowFailedEvent";
+    /// Streamed last when a run times out.
+    pub const WORKFLOW_TIMED_OUT: &str = "WorkflowTimedOutEvent";
+    /// Streamed last when a run is cancelled.
+    pub const WORKFLOW_CANCELLED: &str = "WorkflowCancelledEvent";
+
+    /// Whether `name` is one of the events streamed last when a run ends
+    /// without a stop event.
+    pub fn is_run_ending(name: &str) -> bool {
+        [WORKFLOW_FAILED, WORKFLOW_TIMED_OUT, WORKFLOW_CANCELLED].contains(&name)
+    }
 }
 
 /// An event: its type's name (`name`) and its payload (`data`), a JSON

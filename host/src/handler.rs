@@ -75,7 +75,7 @@ impl Workflow {
                 start.name
             )));
         }
-        self.check_payload(&start)?;
+        def.check_payload(&start)?;
         let state = match ctx {
             Some(ctx) => ctx.state.clone(),
             None => Context::new(self).state,
@@ -109,31 +109,6 @@ impl Workflow {
             outcome: outcome_rx,
             stream: Mutex::new(Some(stream_rx)),
         })
-    }
-
-    /// Checks an event from outside against its type's schema.
-    pub(crate) fn check_payload(&self, event: &Event) -> Result<()> {
-        let payload = event.payload()?;
-        if !payload.is_object() {
-            return Err(WorkflowError::InvalidEvent(format!(
-                "the payload of a {} must be a JSON object",
-                event.name
-            )));
-        }
-        if let Some(schema) = self
-            .def
-            .events
-            .get(&event.name)
-            .and_then(|info| info.schema.as_ref())
-        {
-            schema.check(&payload).map_err(|problems| {
-                WorkflowError::InvalidEvent(format!(
-                    "the {} does not match its schema: {problems}",
-                    event.name
-                ))
-            })?;
-        }
-        Ok(())
     }
 }
 
@@ -211,11 +186,7 @@ impl WorkflowHandler {
                 event.name
             )));
         }
-        let workflow = Workflow {
-            def: self.shared.def.clone(),
-            timeout: self.shared.timeout,
-        };
-        workflow.check_payload(&event)?;
+        self.shared.def.check_payload(&event)?;
         let target = self.shared.check_target(&event, step).map_err(|message| {
             if message.ends_with("does not exist") {
                 WorkflowError::StepDoesNotExist(message)

@@ -1,11 +1,25 @@
 //! Validation of a workflow's steps and event graph before any run, with the
 //! seed's rules and messages.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::error::{Result, WorkflowError};
 use crate::event::EventKind;
-use crate::workflow::WorkflowDef;
+use crate::workflow::{EventTypeInfo, StepConfig, WorkflowDef, kind_of};
+
+/// What validation looks at: the steps and the event types.
+pub(crate) struct Graph<'a> {
+    name: &'a str,
+    steps: &'a [StepConfig],
+    events: &'a BTreeMap<String, EventTypeInfo>,
+    routes: &'a HashMap<String, Vec<usize>>,
+}
+
+impl Graph<'_> {
+    fn kind_of(&self, name: &str) -> EventKind {
+        kind_of(self.events, name)
+    }
+}
 
 fn join<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names.into_iter().collect::<Vec<_>>().join(", ")
@@ -15,7 +29,16 @@ fn join<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 /// events at fault. Graph checks (reachability, dead ends, a path to a stop
 /// event) are gathered into one error.
 pub(crate) fn validate(def: &WorkflowDef) -> Result<()> {
-    let workflow = &def.options.name;
+    validate_graph(&Graph {
+        name: &def.options.name,
+        steps: &def.steps,
+        events: &def.events,
+        routes: &def.routes,
+    })
+}
+
+fn validate_graph(def: &Graph<'_>) -> Result<()> {
+    let workflow = def.name;
     let fail = |message: String| Err(WorkflowError::Validation(message));
 
     if def.steps.is_empty() {
@@ -23,7 +46,7 @@ pub(crate) fn validate(def: &WorkflowDef) -> Result<()> {
             "Workflow '{workflow}' has no configured steps. Did you forget to export them with export_steps!?"
         ));
     }
-    for step in &def.steps {
+    for step in def.steps {
         if step.num_workers < 1 {
             return fail(format!(
                 "Step '{}': num_workers must be an integer greater than 0",
@@ -130,14 +153,14 @@ pub(crate) fn validate(def: &WorkflowDef) -> Result<()> {
 /// The seed's graph checks: every step reachable from the start (or a human
 /// response), every emitting step able to reach a stop (or a request for
 /// input), and a stop reachable from the start at all.
-fn graph_checks(def: &WorkflowDef, start: &str, stop: &str) -> Result<()> {
+fn graph_checks(def: &Graph<'_>, start: &str, stop: &str) -> Result<()> {
     let steps_accepting = |event: &str| def.routes.get(event).cloned().unwrap_or_default();
 
     // Forward: events -> steps accepting them -> events they emit.
     let mut reached_events: HashSet<&str> = HashSet::new();
     let mut reached_steps: HashSet<usize> = HashSet::new();
     let mut queue: VecDeque<&str> = VecDeque::new();
-    for (name, info) in &def.events {
+    for (name, info) in def.events {
         if name == start || info.kind == EventKind::HumanResponse {
             queue.push_back(name);
         }
@@ -217,5 +240,153 @@ fn graph_checks(def: &WorkflowDef, start: &str, stop: &str) -> Result<()> {
             "Graph validation failed:\n{}",
             problems.join("\n")
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::routes_of;
+
+    fn step(name: &str, accepts: &[&str], emits: &[&str]) -> StepConfig {
+        StepConfig {
+            name: name.into(),
+            component: 0,
+            accepts: accepts.iter().map(|s| s.to_string()).collect(),
+            emits: emits.iter().map(|s| s.to_string()).collect(),
+            num_workers: 4,
+            retry: None,
+            timeout: None,
+        }
+    }
+
+    fn check(steps: Vec<StepConfig>, custom: &[(&str, EventKind)]) -> Result<()> {
+        let mut events = BTreeMap::new();
+        for step in &steps {
+            for name in step.accepts.iter().chain(&step.emits) {
+                let kind = custom
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, k)| *k)
+                    .or_else(|| EventKind::of_builtin(name))
+                    .unwrap_or(EventKind::Plain);
+                events.insert(
+                    name.clone(),
+                    EventTypeInfo {
+                        name: name.clone(),
+                        kind,
+                        schema: None,
+                    },
+                );
+            }
+        }
+        let routes = routes_of(&steps);
+        validate_graph(&Graph {
+            name: "wf",
+            steps: &steps,
+            events: &events,
+            routes: &routes,
+        })
+    }
+
+    fn message(result: Result<()>) -> String {
+        match result {
+            Err(WorkflowError::Validation(message)) => message,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_chain_passes() {
+        let steps = vec![
+            step("a", &["StartEvent"], &["B"]),
+            step("b", &["B"], &["StopEvent"]),
+        ];
+        check(steps, &[]).unwrap();
+    }
+
+    #[test]
+    fn no_steps_and_no_start_consumer() {
+        assert!(message(check(vec![], &[])).contains("has no configured steps"));
+        let steps = vec![step("a", &["B"], &["StopEvent"])];
+        assert_eq!(
+            message(check(steps, &[])),
+            "At least one Event of type StartEvent must be received by any step. (Workflow 'wf' has no @step that accepts StartEvent.)"
+        );
+    }
+
+    #[test]
+    fn no_stop_producer_and_two_stop_types() {
+        let steps = vec![step("a", &["StartEvent"], &[])];
+        assert!(
+            message(check(steps, &[]))
+                .starts_with("At least one Event of type StopEvent must be returned")
+        );
+        let steps = vec![step("a", &["StartEvent"], &["StopEvent", "MyStop"])];
+        assert_eq!(
+            message(check(steps, &[("MyStop", EventKind::Stop)])),
+            "Only one type of StopEvent is allowed per workflow, found 2: MyStop, StopEvent in workflow 'wf'."
+        );
+    }
+
+    #[test]
+    fn a_step_accepting_stop_is_refused() {
+        let steps = vec![
+            step("a", &["StartEvent"], &["StopEvent"]),
+            step("t", &["StopEvent"], &[]),
+        ];
+        assert_eq!(
+            message(check(steps, &[])),
+            "Step 't' cannot accept StopEvent. StopEvent signals the end of the workflow. Use a different Event type instead."
+        );
+    }
+
+    #[test]
+    fn consumed_but_never_produced_and_produced_but_never_consumed() {
+        let steps = vec![
+            step("a", &["StartEvent"], &["StopEvent"]),
+            step("b", &["Ghost"], &["StopEvent"]),
+        ];
+        assert_eq!(
+            message(check(steps, &[])),
+            "The following events are consumed but never produced: Ghost"
+        );
+        let steps = vec![step("a", &["StartEvent"], &["StopEvent", "Orphan"])];
+        assert_eq!(
+            message(check(steps, &[])),
+            "The following events are produced but never consumed: Orphan"
+        );
+    }
+
+    #[test]
+    fn hitl_boundary_events_are_exempt() {
+        let steps = vec![
+            step("ask", &["StartEvent"], &["InputRequiredEvent"]),
+            step("answer", &["HumanResponseEvent"], &["StopEvent"]),
+        ];
+        check(steps, &[]).unwrap();
+    }
+
+    #[test]
+    fn unreachable_steps_dead_ends_and_no_path_to_stop() {
+        // `loop_a` and `loop_b` feed each other: produced and consumed, but
+        // never reached from the start and never reaching a stop.
+        let steps = vec![
+            step("a", &["StartEvent"], &["StopEvent"]),
+            step("loop_a", &["X"], &["Y"]),
+            step("loop_b", &["Y"], &["X"]),
+        ];
+        assert_eq!(
+            message(check(steps, &[])),
+            "Graph validation failed:\n  - [reachability] Unreachable steps: loop_a, loop_b\n    Steps must be reachable from StartEvent or HumanResponseEvent.\n  - [dead_end] Dead-end steps: loop_a, loop_b\n    Steps must have a path to StopEvent or InputRequiredEvent."
+        );
+        // The start only leads into a cycle; the stop comes from elsewhere.
+        let steps = vec![
+            step("a", &["StartEvent"], &["X"]),
+            step("b", &["X"], &["X"]),
+            step("c", &["HumanResponseEvent"], &["StopEvent"]),
+        ];
+        let text = message(check(steps, &[]));
+        assert!(text.contains("[dead_end] Dead-end steps: a, b"), "{text}");
     }
 }

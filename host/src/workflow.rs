@@ -13,7 +13,7 @@ use crate::bindings::WitEventKind;
 use crate::component::StepComponent;
 use crate::engine::Runtime;
 use crate::error::{Result, WorkflowError};
-use crate::event::{EventKind, names};
+use crate::event::{Event, EventKind, names};
 use crate::manifest::StepOverride;
 use crate::retry::RetryPolicy;
 use crate::schema::Schema;
@@ -190,13 +190,57 @@ impl Workflow {
     }
 }
 
+/// The kind of event type `name`: as declared, else built-in, else plain.
+pub(crate) fn kind_of(events: &BTreeMap<String, EventTypeInfo>, name: &str) -> EventKind {
+    events
+        .get(name)
+        .map(|info| info.kind)
+        .or_else(|| EventKind::of_builtin(name))
+        .unwrap_or(EventKind::Plain)
+}
+
+/// Which steps accept each event type.
+pub(crate) fn routes_of(steps: &[StepConfig]) -> HashMap<String, Vec<usize>> {
+    let mut routes: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, step) in steps.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for name in &step.accepts {
+            if seen.insert(name) {
+                routes.entry(name.clone()).or_default().push(index);
+            }
+        }
+    }
+    routes
+}
+
 impl WorkflowDef {
     pub(crate) fn kind_of(&self, name: &str) -> EventKind {
-        self.events
-            .get(name)
-            .map(|info| info.kind)
-            .or_else(|| EventKind::of_builtin(name))
-            .unwrap_or(EventKind::Plain)
+        kind_of(&self.events, name)
+    }
+
+    /// Checks an event from outside (a start event, an event sent into a
+    /// run) against its type's schema.
+    pub(crate) fn check_payload(&self, event: &Event) -> Result<()> {
+        let payload = event.payload()?;
+        if !payload.is_object() {
+            return Err(WorkflowError::InvalidEvent(format!(
+                "the payload of a {} must be a JSON object",
+                event.name
+            )));
+        }
+        if let Some(schema) = self
+            .events
+            .get(&event.name)
+            .and_then(|info| info.schema.as_ref())
+        {
+            schema.check(&payload).map_err(|problems| {
+                WorkflowError::InvalidEvent(format!(
+                    "the {} does not match its schema: {problems}",
+                    event.name
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     pub(crate) fn start_event(&self) -> &str {
@@ -345,15 +389,7 @@ fn assemble(
         }
     }
 
-    let mut routes: HashMap<String, Vec<usize>> = HashMap::new();
-    for (index, step) in steps.iter().enumerate() {
-        let mut seen = HashSet::new();
-        for name in &step.accepts {
-            if seen.insert(name) {
-                routes.entry(name.clone()).or_default().push(index);
-            }
-        }
-    }
+    let routes = routes_of(&steps);
 
     if let Some(0) = options.num_concurrent_runs {
         return Err(WorkflowError::Validation(

@@ -153,3 +153,10 @@ fn describe_lists_steps_and_event_schemas() {
         "integer"
     );
 }
+
+#[test]
+fn run_builds_and_assembles_a_manifest_of_crate_folders() {
+    let output = wflow(&["run", "testing/split", "--input", r#"{"n": 4}"#], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "8");
+}

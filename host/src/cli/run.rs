@@ -127,7 +127,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let answer_type = human_response_type(&workflow);
     while let Some(event) = events.next().await {
         let kind = kind_of(&workflow, &event.name);
-        if kind == EventKind::Stop || event.name.starts_with("Workflow") && handler.is_done() {
+        // The result (or the error) is printed once the run has ended.
+        if kind == EventKind::Stop || names::is_run_ending(&event.name) {
             continue;
         }
         printer.event(&event);

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::error::WorkflowError;
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, names};
 use crate::handler::{RunOutcome, StopOutput};
 
 use super::worker::Worker;
@@ -178,7 +178,7 @@ impl Broker {
         target: Option<usize>,
         from_outside: bool,
     ) -> Option<RunOutcome> {
-        let def = &self.shared.def;
+        let def = self.shared.def.clone();
         let kind = def.kind_of(&event.name);
         if kind == EventKind::Stop {
             return Some(Ok(stop_output(event)));
@@ -197,7 +197,11 @@ impl Broker {
         match target {
             Some(step) => self.enqueue(step, event),
             None => {
-                let steps = def.routes.get(&event.name).cloned().unwrap_or_default();
+                let steps = def
+                    .routes
+                    .get(&event.name)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 match steps.split_last() {
                     Some((last, rest)) => {
                         for &step in rest {
@@ -310,12 +314,14 @@ impl Broker {
 /// `WorkflowCancelledEvent`).
 fn terminal_event(err: &WorkflowError, elapsed_seconds: f64) -> Option<Event> {
     let (name, data) = match err {
-        WorkflowError::Timeout(message) => ("WorkflowTimedOutEvent", json!({ "message": message })),
-        WorkflowError::Cancelled(_) => ("WorkflowCancelledEvent", json!({})),
+        WorkflowError::Timeout(message) => {
+            (names::WORKFLOW_TIMED_OUT, json!({ "message": message }))
+        }
+        WorkflowError::Cancelled(_) => (names::WORKFLOW_CANCELLED, json!({})),
         WorkflowError::StepFailed { step, message } => {
             let (kind, text) = message.split_once(": ").unwrap_or(("StepError", message));
             (
-                "WorkflowFailedEvent",
+                names::WORKFLOW_FAILED,
                 json!({
                     "step_name": step,
                     "exception": { "exception_type": kind, "exception_message": text },
@@ -324,7 +330,7 @@ fn terminal_event(err: &WorkflowError, elapsed_seconds: f64) -> Option<Event> {
             )
         }
         other => (
-            "WorkflowFailedEvent",
+            names::WORKFLOW_FAILED,
             json!({
                 "step_name": Value::Null,
                 "exception": { "exception_type": other.kind(), "exception_message": other.to_string() },
@@ -337,7 +343,7 @@ fn terminal_event(err: &WorkflowError, elapsed_seconds: f64) -> Option<Event> {
 
 fn stop_output(event: Event) -> StopOutput {
     let payload: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-    let result = if event.name == crate::event::names::STOP {
+    let result = if event.name == names::STOP {
         payload.get("result").cloned().unwrap_or(Value::Null)
     } else {
         payload

@@ -23,12 +23,17 @@ struct TimeoutReq {
 #[event]
 struct RequireReq {}
 
+/// Ask once, fail after the answer, ask again on the retry.
+#[event]
+struct AskTwiceReq {}
+
 /// Which pattern.
 #[derive(Events)]
 enum Pattern {
     Ask(InputRequiredEvent),
     Timeout(TimeoutReq),
     Require(RequireReq),
+    AskTwice(AskTwiceReq),
 }
 
 #[step]
@@ -37,6 +42,7 @@ fn route(ev: StartEvent) -> Result<Pattern, StepError> {
     Ok(match mode.as_str() {
         "timeout" => Pattern::Timeout(TimeoutReq { ms: ev.get_or("ms", 100)? }),
         "require" => Pattern::Require(RequireReq {}),
+        "ask_twice" => Pattern::AskTwice(AskTwiceReq {}),
         _ => Pattern::Ask(InputRequiredEvent::new("Your answer? ")),
     })
 }
@@ -65,4 +71,21 @@ fn wait_require(ctx: &Context, _ev: RequireReq) -> Result<StopEvent, StepError> 
     Ok(StopEvent::result(json!({ "user": approval.user, "ok": approval.ok })))
 }
 
-export_steps!(route, answer, wait_timeout, wait_require);
+/// The answer to waiter id `once` is kept: the retry gets it without a
+/// second prompt.
+#[step(retry = RetryPolicy::constant(2, 5))]
+fn ask_twice(ctx: &Context, _ev: AskTwiceReq) -> Result<StopEvent, StepError> {
+    let answer = ctx
+        .wait_for_event::<HumanResponseEvent>()
+        .waiter(InputRequiredEvent::new("Once? "))?
+        .waiter_id("once")
+        .wait()?;
+    let attempt = ctx.store().get_or::<u32>("attempt", 0)? + 1;
+    ctx.store().set("attempt", &attempt)?;
+    if attempt == 1 {
+        return Err(StepError::new("TransientError", "the first attempt fails after the answer"));
+    }
+    Ok(StopEvent::result(json!({ "answer": answer.response(), "attempt": attempt })))
+}
+
+export_steps!(route, answer, wait_timeout, wait_require, ask_twice);
