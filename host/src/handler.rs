@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use crate::error::{Result, WorkflowError};
 use crate::event::{Event, EventKind};
 use crate::run::broker::{Broker, BrokerMsg};
-use crate::run::{RunShared, StreamMsg};
+use crate::run::{RunShared, StreamMsg, TargetError};
 use crate::state::StateStore;
 use crate::workflow::Workflow;
 
@@ -187,13 +187,13 @@ impl WorkflowHandler {
             )));
         }
         self.shared.def.check_payload(&event)?;
-        let target = self.shared.check_target(&event, step).map_err(|message| {
-            if message.ends_with("does not exist") {
-                WorkflowError::StepDoesNotExist(message)
-            } else {
-                WorkflowError::Runtime(message)
-            }
-        })?;
+        let target = self
+            .shared
+            .check_target(&event, step)
+            .map_err(|err| match err {
+                TargetError::NoSuchStep(message) => WorkflowError::StepDoesNotExist(message),
+                TargetError::NotAccepted(message) => WorkflowError::Runtime(message),
+            })?;
         let routable = target.is_some()
             || self.shared.def.routes.contains_key(&event.name)
             || self.shared.waiters().waits_for(&event.name);

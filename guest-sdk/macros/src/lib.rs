@@ -65,15 +65,9 @@ fn expand_event(args: TokenStream2, item: ItemStruct) -> syn::Result<TokenStream
     }
     let ident = &item.ident;
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    let with_derives = with_data_derives(&item);
     Ok(quote! {
-        #[derive(
-            ::wflow_guest::__private::serde::Serialize,
-            ::wflow_guest::__private::serde::Deserialize,
-            ::wflow_guest::__private::schemars::JsonSchema
-        )]
-        #[serde(crate = "::wflow_guest::__private::serde")]
-        #[schemars(crate = "::wflow_guest::__private::schemars")]
-        #item
+        #with_derives
 
         impl #impl_generics ::wflow_guest::Event for #ident #ty_generics #where_clause {
             const NAME: &'static str = #name;
@@ -95,6 +89,12 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
             .into();
     }
     let item = parse_macro_input!(item as ItemStruct);
+    with_data_derives(&item).into()
+}
+
+/// `item` with the serde and schemars derives, pointed at the SDK's
+/// re-exports so guest crates need neither dependency.
+fn with_data_derives(item: &ItemStruct) -> TokenStream2 {
     quote! {
         #[derive(
             ::wflow_guest::__private::serde::Serialize,
@@ -105,7 +105,6 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
         #[schemars(crate = "::wflow_guest::__private::schemars")]
         #item
     }
-    .into()
 }
 
 /// Implements the step input and output traits for an enum whose variants

@@ -8,10 +8,10 @@ use crate::bindings::wflow::workflow::context::{Host, HostStateEdit};
 use crate::event::Event;
 use crate::state::{EditGuard, StateError};
 
-use super::RunShared;
 use super::broker::BrokerMsg;
 use super::waiters::Registration;
 use super::worker::WorkerState;
+use super::{RunShared, TargetError};
 
 /// A guest's transactional state edit: holds the state's writer lock.
 pub struct StateEditToken {
@@ -174,10 +174,12 @@ impl Host for WorkerState {
         }
         let target = match run.check_target(&ev, step.as_deref()) {
             Ok(target) => target,
-            Err(message) if message.ends_with("does not exist") => {
+            Err(TargetError::NoSuchStep(message)) => {
                 return Ok(Err(ContextError::StepDoesNotExist(message)));
             }
-            Err(message) => return Ok(Err(ContextError::EventNotAccepted(message))),
+            Err(TargetError::NotAccepted(message)) => {
+                return Ok(Err(ContextError::EventNotAccepted(message)));
+            }
         };
         // The broker outlives every worker of its run.
         let _ = run.broker.send(BrokerMsg::Send {

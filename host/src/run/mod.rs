@@ -84,19 +84,29 @@ impl RunShared {
         &self,
         event: &Event,
         target: Option<&str>,
-    ) -> Result<Option<usize>, String> {
+    ) -> Result<Option<usize>, TargetError> {
         let Some(name) = target else {
             return Ok(None);
         };
         let Some(&index) = self.def.step_index.get(name) else {
-            return Err(format!("Step {name} does not exist"));
+            return Err(TargetError::NoSuchStep(format!(
+                "Step {name} does not exist"
+            )));
         };
         if !self.def.steps[index].accepts.contains(&event.name) {
-            return Err(format!(
+            return Err(TargetError::NotAccepted(format!(
                 "Step {name} does not accept event of type {}",
                 event.name
-            ));
+            )));
         }
         Ok(Some(index))
     }
+}
+
+/// Why an event cannot go to the step it names (the seed's messages).
+pub(crate) enum TargetError {
+    /// No step has that name.
+    NoSuchStep(String),
+    /// The step does not accept the event's type.
+    NotAccepted(String),
 }
