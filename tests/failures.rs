@@ -233,3 +233,30 @@ async fn a_deadlocked_run_fails_naming_what_waits() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_a_missing_state_path_without_a_default_is_an_error() {
+    let err = faulty_run(json!({"mode": "missing_state"})).await;
+    assert_eq!(
+        step_failure(&err).1,
+        "ValueError: Path 'no.such.path' not found in state"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_inside_an_edit_is_refused_and_the_edit_is_discarded() {
+    let faulty = workflow("faulty").await;
+    let handler = faulty.run(json!({"mode": "write_in_edit"})).unwrap();
+    let err = handler.result().await.unwrap_err();
+    assert_eq!(
+        step_failure(&err).1,
+        "RuntimeError: writer called inside edit_state: mutate the yielded state instead"
+    );
+    let state = handler.store().snapshot();
+    assert_eq!(
+        state.get("inside"),
+        None,
+        "the uncommitted edit is discarded"
+    );
+    assert_eq!(state.get("sneaky"), None);
+}

@@ -177,7 +177,7 @@ impl StateStore {
     /// The value at `path`; an error if it does not exist.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, StepError> {
         self.get_opt(path)?.ok_or_else(|| {
-            StepError::new("ValueError", format!("path `{path}` not found in state"))
+            StepError::new("ValueError", format!("Path '{path}' not found in state"))
         })
     }
 

@@ -37,7 +37,9 @@ fn gather(ctx: &Context, ev: WorkDone) -> Result<Option<StopEvent>, StepError> {
         return Ok(None);
     };
     let sum: u64 = done.iter().map(|d| d.value).sum();
-    Ok(Some(StopEvent::result(json!({ "sum": sum, "count": done.len() }))))
+    Ok(Some(StopEvent::result(
+        json!({ "sum": sum, "count": done.len() }),
+    )))
 }
 
 export_steps!(fan_out, work, gather);

@@ -67,7 +67,9 @@ fn bump(ctx: &Context, ev: TooLow) -> Result<Attempt, StepError> {
 #[step]
 fn finish(ctx: &Context, ev: Reached) -> Result<StopEvent, StepError> {
     let laps: u64 = ctx.store().get_or("laps", 0)?;
-    Ok(StopEvent::result(json!({ "value": ev.value, "laps": laps })))
+    Ok(StopEvent::result(
+        json!({ "value": ev.value, "laps": laps }),
+    ))
 }
 
 export_steps!(begin, check, bump, finish);

@@ -15,7 +15,10 @@ fn flaky(ctx: &Context, ev: StartEvent) -> Result<StopEvent, StepError> {
     let attempt = ctx.store().get_or::<u32>("attempts", 0)? + 1;
     ctx.store().set("attempts", &attempt)?;
     if attempt <= fail_times {
-        return Err(StepError::new("TransientError", format!("attempt {attempt} failed")));
+        return Err(StepError::new(
+            "TransientError",
+            format!("attempt {attempt} failed"),
+        ));
     }
     Ok(StopEvent::result(json!({
         "attempts": attempt,

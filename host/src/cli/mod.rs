@@ -12,7 +12,7 @@ use wflow_host::{Runtime, Workflow, WorkflowError};
 /// Run LlamaIndex-style workflows whose steps are sandboxed WebAssembly
 /// components.
 #[derive(Debug, Parser)]
-#[command(name = "wflow", version, about)]
+#[command(name = "wflow", version)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -18,7 +18,18 @@ macro_rules! requests {
     };
 }
 
-requests!(FailReq, TrapReq, SpinReq, SlowReq, SendWrongReq, SendUndeclaredReq, StuckReq, OkReq);
+requests!(
+    FailReq,
+    TrapReq,
+    SpinReq,
+    SlowReq,
+    SendWrongReq,
+    SendUndeclaredReq,
+    StuckReq,
+    OkReq,
+    MissingStateReq,
+    WriteInEditReq
+);
 
 /// An event `send_undeclared` sends although it does not declare it.
 #[event]
@@ -35,12 +46,15 @@ enum Mode {
     SendUndeclared(SendUndeclaredReq),
     Stuck(StuckReq),
     Ok(OkReq),
+    MissingState(MissingStateReq),
+    WriteInEdit(WriteInEditReq),
 }
 
 #[step]
 fn route(ctx: &Context, ev: StartEvent) -> Result<Mode, StepError> {
     let mode: String = ev.get("mode")?;
-    ctx.store().set("target", &ev.get_or("target", "nope".to_string())?)?;
+    ctx.store()
+        .set("target", &ev.get_or("target", "nope".to_string())?)?;
     let ms: u64 = ev.get_or("ms", 0)?;
     Ok(match mode.as_str() {
         "fail" => Mode::Fail(FailReq { ms }),
@@ -51,7 +65,14 @@ fn route(ctx: &Context, ev: StartEvent) -> Result<Mode, StepError> {
         "send_undeclared" => Mode::SendUndeclared(SendUndeclaredReq { ms }),
         "stuck" => Mode::Stuck(StuckReq { ms }),
         "ok" => Mode::Ok(OkReq { ms }),
-        other => return Err(StepError::new("ValueError", format!("unknown mode {other}"))),
+        "missing_state" => Mode::MissingState(MissingStateReq { ms }),
+        "write_in_edit" => Mode::WriteInEdit(WriteInEditReq { ms }),
+        other => {
+            return Err(StepError::new(
+                "ValueError",
+                format!("unknown mode {other}"),
+            ));
+        }
     })
 }
 
@@ -59,7 +80,10 @@ fn route(ctx: &Context, ev: StartEvent) -> Result<Mode, StepError> {
 fn fail(ctx: &Context, _ev: FailReq) -> Result<StopEvent, StepError> {
     let attempt = ctx.store().get_or::<u32>("attempts", 0)? + 1;
     ctx.store().set("attempts", &attempt)?;
-    Err(StepError::new("ValueError", format!("boom on attempt {attempt}")))
+    Err(StepError::new(
+        "ValueError",
+        format!("boom on attempt {attempt}"),
+    ))
 }
 
 #[step]
@@ -109,4 +133,32 @@ fn ok(_ev: OkReq) -> StopEvent {
     StopEvent::result("ok")
 }
 
-export_steps!(route, fail, trap, spin, slow, send_wrong, send_undeclared, stuck, ok);
+#[step]
+fn missing_state(ctx: &Context, _ev: MissingStateReq) -> Result<StopEvent, StepError> {
+    let value: u64 = ctx.store().get("no.such.path")?;
+    Ok(StopEvent::result(value))
+}
+
+#[step]
+fn write_in_edit(ctx: &Context, _ev: WriteInEditReq) -> Result<StopEvent, StepError> {
+    ctx.store().edit(|state: &mut Value| {
+        state["inside"] = json!(true);
+        ctx.store().set("sneaky", &1)?;
+        Ok(())
+    })?;
+    Ok(StopEvent::result("unreachable"))
+}
+
+export_steps!(
+    route,
+    fail,
+    trap,
+    spin,
+    slow,
+    send_wrong,
+    send_undeclared,
+    stuck,
+    ok,
+    missing_state,
+    write_in_edit
+);

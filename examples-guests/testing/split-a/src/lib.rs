@@ -10,7 +10,9 @@ struct Shared {
 
 #[step]
 fn produce(ev: StartEvent) -> Result<Shared, StepError> {
-    Ok(Shared { n: ev.get_or("n", 1)? })
+    Ok(Shared {
+        n: ev.get_or("n", 1)?,
+    })
 }
 
 export_steps!(produce);

@@ -40,7 +40,9 @@ enum Pattern {
 fn route(ev: StartEvent) -> Result<Pattern, StepError> {
     let mode: String = ev.get_or("mode", "ask".to_string())?;
     Ok(match mode.as_str() {
-        "timeout" => Pattern::Timeout(TimeoutReq { ms: ev.get_or("ms", 100)? }),
+        "timeout" => Pattern::Timeout(TimeoutReq {
+            ms: ev.get_or("ms", 100)?,
+        }),
         "require" => Pattern::Require(RequireReq {}),
         "ask_twice" => Pattern::AskTwice(AskTwiceReq {}),
         _ => Pattern::Ask(InputRequiredEvent::new("Your answer? ")),
@@ -68,7 +70,9 @@ fn wait_require(ctx: &Context, _ev: RequireReq) -> Result<StopEvent, StepError> 
         .waiter(InputRequiredEvent::new("Ada must approve"))?
         .requirement("user", "ada")?
         .wait()?;
-    Ok(StopEvent::result(json!({ "user": approval.user, "ok": approval.ok })))
+    Ok(StopEvent::result(
+        json!({ "user": approval.user, "ok": approval.ok }),
+    ))
 }
 
 /// The answer to waiter id `once` is kept: the retry gets it without a
@@ -83,9 +87,14 @@ fn ask_twice(ctx: &Context, _ev: AskTwiceReq) -> Result<StopEvent, StepError> {
     let attempt = ctx.store().get_or::<u32>("attempt", 0)? + 1;
     ctx.store().set("attempt", &attempt)?;
     if attempt == 1 {
-        return Err(StepError::new("TransientError", "the first attempt fails after the answer"));
+        return Err(StepError::new(
+            "TransientError",
+            "the first attempt fails after the answer",
+        ));
     }
-    Ok(StopEvent::result(json!({ "answer": answer.response(), "attempt": attempt })))
+    Ok(StopEvent::result(
+        json!({ "answer": answer.response(), "attempt": attempt }),
+    ))
 }
 
 export_steps!(route, answer, wait_timeout, wait_require, ask_twice);
