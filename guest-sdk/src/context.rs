@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::bindings::wflow::workflow::context as host;
+use crate::bindings::wflow::workflow::types::ExpectedEvents;
 use crate::error::context_error;
 use crate::{AnyEvent, Event, StepError, ToAnyEvent};
 
@@ -71,17 +72,40 @@ impl Context {
         expected: &[&str],
         buffer_id: Option<&str>,
     ) -> Result<Option<Vec<AnyEvent>>, StepError> {
+        let mut runs: Vec<ExpectedEvents> = Vec::new();
+        for name in expected {
+            match runs.last_mut() {
+                Some(last) if last.name == *name => last.count += 1,
+                _ => runs.push(ExpectedEvents {
+                    name: name.to_string(),
+                    count: 1,
+                }),
+            }
+        }
+        self.collect_expected(ev, &runs, buffer_id)
+    }
+
+    fn collect_expected<E: ToAnyEvent>(
+        &self,
+        ev: &E,
+        expected: &[ExpectedEvents],
+        buffer_id: Option<&str>,
+    ) -> Result<Option<Vec<AnyEvent>>, StepError> {
         let ev = ev.to_any_event()?.into_wit();
-        let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
-        Ok(host::collect_events(&ev, &expected, buffer_id)
+        Ok(host::collect_events(&ev, expected, buffer_id)
             .map(|events| events.into_iter().map(AnyEvent::from_wit).collect()))
     }
 
     /// Collects `count` events of type `E`, returning them once all have
     /// arrived.
     pub fn collect_n<E: Event>(&self, ev: &E, count: usize) -> Result<Option<Vec<E>>, StepError> {
-        let expected = vec![E::NAME; count];
-        match self.collect_events(ev, &expected)? {
+        let expected = [ExpectedEvents {
+            name: E::NAME.to_string(),
+            count: u32::try_from(count).map_err(|_| {
+                StepError::new("ValueError", format!("cannot collect {count} events"))
+            })?,
+        }];
+        match self.collect_expected(ev, &expected, None)? {
             Some(events) => events
                 .iter()
                 .map(AnyEvent::parse)

@@ -63,6 +63,18 @@ impl StepOutput for () {
     }
 }
 
+/// A raw event is emitted as it is: its type is not declared by the
+/// signature (declare it with `emits = [...]`), and the host checks it like
+/// any other output.
+impl StepOutput for AnyEvent {
+    fn emits(_: &mut Vec<&'static str>) {}
+    fn register(_: &mut EventRegistry) {}
+    fn into_events(self, out: &mut Vec<AnyEvent>) -> Result<(), StepError> {
+        out.push(self);
+        Ok(())
+    }
+}
+
 impl<T: StepOutput> StepOutput for Option<T> {
     fn emits(out: &mut Vec<&'static str>) {
         T::emits(out);

@@ -62,8 +62,12 @@ impl StepComponent {
                 "{shown} does not export the wflow `steps` world (describe, handle): {err:#}"
             ))
         })?;
-        let mut store = Store::new(runtime.engine(), WorkerState::describing());
+        let mut store = Store::new(runtime.engine(), WorkerState::describing(DESCRIBE_MEMORY));
+        WorkerState::limit(&mut store);
         store.set_epoch_deadline(DESCRIBE_TICKS);
+        store
+            .set_fuel(u64::MAX)
+            .map_err(|err| WorkflowError::Load(format!("{shown}: {err:#}")))?;
         let describe = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_describe(&mut store).await
@@ -81,3 +85,6 @@ impl StepComponent {
 
 /// How many epoch ticks `describe` may run for before it is stopped.
 const DESCRIBE_TICKS: u64 = 2_000;
+
+/// The memory an instance may use while it is described.
+const DESCRIBE_MEMORY: usize = 512 * 1024 * 1024;

@@ -73,7 +73,12 @@ impl Runtime {
     /// A runtime with the given settings.
     pub fn with_config(settings: RuntimeConfig) -> Result<Self> {
         let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            // Fuel is metered only for steps given a fuel limit; the others
+            // get an endless supply.
+            .consume_fuel(true);
         if let Some(dir) = &settings.cache_dir {
             // A cache that cannot be set up only costs speed: go on without it.
             let mut cache_config = CacheConfig::new();

@@ -46,6 +46,9 @@ pub enum WorkflowError {
     /// type's schema.
     #[error("{0}")]
     InvalidEvent(String),
+    /// A run exceeded one of its limits (events, stream, state, buffers).
+    #[error("{0}")]
+    LimitExceeded(String),
     /// An I/O error, e.g. reading a manifest.
     #[error("{context}: {source}")]
     Io {
@@ -71,6 +74,7 @@ impl WorkflowError {
             Self::StepDoesNotExist(_) => "WorkflowStepDoesNotExistError",
             Self::ContextSerde(_) => "ContextSerdeError",
             Self::InvalidEvent(_) => "WorkflowEventValidationError",
+            Self::LimitExceeded(_) => "WorkflowLimitError",
             Self::Io { .. } => "IOError",
         }
     }

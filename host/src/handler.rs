@@ -1,7 +1,7 @@
 //! Starting runs and the handle a caller keeps on one: await its result,
 //! stream its events, send events in, cancel it.
 
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use crate::error::{Result, WorkflowError};
 use crate::event::{Event, EventKind};
 use crate::run::broker::{Broker, BrokerMsg};
-use crate::run::{RunShared, StreamMsg, TargetError};
+use crate::run::{RunShared, StreamMsg, TargetError, check_event_size};
 use crate::state::StateStore;
 use crate::workflow::Workflow;
 
@@ -38,10 +38,11 @@ pub struct Context {
 impl Context {
     /// A fresh context for `workflow` (typed state starts at its defaults).
     pub fn new(workflow: &Workflow) -> Self {
-        let state = match &workflow.def.state_type {
-            Some(state_type) => StateStore::typed(state_type.clone()),
-            None => StateStore::new(),
-        };
+        let def = &workflow.def;
+        let state = StateStore::with_limit(
+            def.state_type.clone(),
+            def.options.limits.max_state_bytes.as_u64(),
+        );
         Self { state }
     }
 
@@ -75,6 +76,7 @@ impl Workflow {
                 start.name
             )));
         }
+        check_event_size(&def.options.limits, &start).map_err(WorkflowError::LimitExceeded)?;
         def.check_payload(&start)?;
         let state = match ctx {
             Some(ctx) => ctx.state.clone(),
@@ -83,6 +85,7 @@ impl Workflow {
         let (broker_tx, broker_rx) = mpsc::unbounded_channel();
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = watch::channel(None);
+        let unread = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(RunShared {
             busy: def.steps.iter().map(|_| AtomicU32::new(0)).collect(),
             def: def.clone(),
@@ -93,6 +96,7 @@ impl Workflow {
             collect: Default::default(),
             waiters: Default::default(),
             ended: AtomicBool::new(false),
+            unread: unread.clone(),
             timeout: self.timeout,
         });
         let broker = Broker::new(shared.clone(), broker_rx, outcome_tx);
@@ -107,7 +111,7 @@ impl Workflow {
         Ok(WorkflowHandler {
             shared,
             outcome: outcome_rx,
-            stream: Mutex::new(Some(stream_rx)),
+            stream: Mutex::new(Some((stream_rx, unread))),
         })
     }
 }
@@ -120,7 +124,7 @@ fn new_run_id() -> String {
 pub struct WorkflowHandler {
     shared: Arc<RunShared>,
     outcome: watch::Receiver<Option<RunOutcome>>,
-    stream: Mutex<Option<mpsc::UnboundedReceiver<StreamMsg>>>,
+    stream: Mutex<Option<(mpsc::UnboundedReceiver<StreamMsg>, Arc<AtomicUsize>)>>,
 }
 
 impl WorkflowHandler {
@@ -158,8 +162,9 @@ impl WorkflowHandler {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         slot.take()
-            .map(|receiver| EventStream {
+            .map(|(receiver, unread)| EventStream {
                 receiver,
+                unread,
                 closed: false,
             })
             .ok_or_else(|| {
@@ -186,6 +191,9 @@ impl WorkflowHandler {
                 event.name
             )));
         }
+        self.shared
+            .check_event_size(&event)
+            .map_err(WorkflowError::LimitExceeded)?;
         self.shared.def.check_payload(&event)?;
         let target = self
             .shared
@@ -232,6 +240,7 @@ impl WorkflowHandler {
 /// The events of a run, in the order they were written.
 pub struct EventStream {
     receiver: mpsc::UnboundedReceiver<StreamMsg>,
+    unread: Arc<AtomicUsize>,
     closed: bool,
 }
 
@@ -243,7 +252,10 @@ impl EventStream {
             return None;
         }
         match self.receiver.recv().await {
-            Some(StreamMsg::Event(event)) => Some(event),
+            Some(StreamMsg::Event(event)) => {
+                self.unread.fetch_sub(1, Ordering::AcqRel);
+                Some(event)
+            }
             Some(StreamMsg::Closed) | None => {
                 self.closed = true;
                 None

@@ -109,6 +109,7 @@ pub(crate) async fn load(runtime: &Runtime, path: &Path) -> Result<Workflow> {
                 disable_validation: manifest.disable_validation,
                 num_concurrent_runs: manifest.num_concurrent_runs,
                 step_overrides: manifest.steps.clone(),
+                limits: manifest.limits.resolve(),
             };
             Workflow::from_components(runtime, components, options)
         }

@@ -14,15 +14,27 @@
 //! num_workers = 2
 //! timeout = "5s"
 //! retry = { max_attempts = 3, delay = "100ms", backoff = "exponential", jitter = 0.1 }
+//! memory = "512MiB"            # this step's instances (limits.memory otherwise)
+//! fuel = 1_000_000_000         # per call (limits.fuel otherwise)
+//!
+//! [limits]                     # every key optional; defaults in `Limits`
+//! memory = "256MiB"
+//! max_event_bytes = "16MiB"
+//! max_events_per_run = 1_000_000
+//! stream_buffer = 100_000
+//! max_state_bytes = "16MiB"
+//! max_collect_buffer = 100_000
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bytesize::ByteSize;
 use serde::Deserialize;
 
 use crate::error::{Result, WorkflowError};
+use crate::limits::LimitsSpec;
 use crate::retry::{Backoff, RetryPolicy};
 
 /// A parsed `workflow.toml`.
@@ -43,6 +55,9 @@ pub struct Manifest {
     /// Per-step overrides, by step name.
     #[serde(default)]
     pub steps: BTreeMap<String, StepOverride>,
+    /// Limits of every run and default limits of every step.
+    #[serde(default)]
+    pub limits: LimitsSpec,
 }
 
 /// A component of a manifest.
@@ -65,6 +80,10 @@ pub struct StepOverride {
     pub timeout: Option<Duration>,
     /// The retry policy.
     pub retry: Option<RetrySpec>,
+    /// The memory limit of the step's instances, e.g. `"512MiB"`.
+    pub memory: Option<ByteSize>,
+    /// The fuel limit of each call of the step.
+    pub fuel: Option<u64>,
 }
 
 /// A retry policy as written in a manifest.

@@ -257,6 +257,10 @@ mod tests {
             num_workers: 4,
             retry: None,
             timeout: None,
+            limits: crate::limits::StepLimits {
+                memory: bytesize::ByteSize::mib(1),
+                fuel: None,
+            },
         }
     }
 

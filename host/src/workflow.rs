@@ -14,6 +14,7 @@ use crate::component::StepComponent;
 use crate::engine::Runtime;
 use crate::error::{Result, WorkflowError};
 use crate::event::{Event, EventKind, names};
+use crate::limits::{Limits, StepLimits};
 use crate::manifest::StepOverride;
 use crate::retry::RetryPolicy;
 use crate::schema::Schema;
@@ -35,6 +36,8 @@ pub struct WorkflowOptions {
     pub num_concurrent_runs: Option<usize>,
     /// Per-step overrides.
     pub step_overrides: BTreeMap<String, StepOverride>,
+    /// The limits of every run and the default limits of every step.
+    pub limits: Limits,
 }
 
 impl WorkflowOptions {
@@ -46,6 +49,7 @@ impl WorkflowOptions {
             disable_validation: false,
             num_concurrent_runs: None,
             step_overrides: BTreeMap::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct StepConfig {
     pub retry: Option<RetryPolicy>,
     /// The longest one call may take.
     pub timeout: Option<Duration>,
+    /// Memory and fuel limits of its instances and calls.
+    pub limits: StepLimits,
 }
 
 /// An event type known to the workflow.
@@ -350,6 +356,10 @@ fn assemble(
                 num_workers: spec.num_workers,
                 retry: spec.retry.clone().map(RetryPolicy::from),
                 timeout: spec.timeout_ms.map(Duration::from_millis),
+                limits: StepLimits {
+                    memory: options.limits.memory,
+                    fuel: options.limits.fuel,
+                },
             });
         }
     }
@@ -371,6 +381,12 @@ fn assemble(
         }
         if let Some(retry) = &step_override.retry {
             step.retry = Some(retry.clone().into());
+        }
+        if let Some(memory) = step_override.memory {
+            step.limits.memory = memory;
+        }
+        if let Some(fuel) = step_override.fuel {
+            step.limits.fuel = Some(fuel);
         }
     }
 

@@ -15,7 +15,7 @@ use crate::event::{Event, EventKind, names};
 use crate::handler::{RunOutcome, StopOutput};
 
 use super::worker::Worker;
-use super::{RunShared, StreamMsg};
+use super::{RunShared, StepFailure, StreamMsg, check_event_size};
 
 /// What the broker is told.
 pub(crate) enum BrokerMsg {
@@ -29,7 +29,7 @@ pub(crate) enum BrokerMsg {
     Done {
         step: usize,
         worker: Option<Worker>,
-        outcome: Result<Vec<Event>, String>,
+        outcome: Result<Vec<Event>, StepFailure>,
     },
     /// The caller cancelled the run.
     Cancel,
@@ -49,6 +49,8 @@ pub(crate) struct Broker {
     /// Requests for input streamed and not answered yet.
     awaiting_input: u32,
     next_work_item: u64,
+    /// Events routed so far, against `limits.max_events_per_run`.
+    routed: u64,
     outcome: watch::Sender<Option<RunOutcome>>,
     started: Instant,
 }
@@ -76,6 +78,7 @@ impl Broker {
             tasks: JoinSet::new(),
             awaiting_input: 0,
             next_work_item: 0,
+            routed: 0,
             outcome,
             started: Instant::now(),
         }
@@ -155,10 +158,13 @@ impl Broker {
                             }
                         }
                     }
-                    Err(message) => {
+                    Err(failure) if failure.limit => {
+                        return Some(Err(WorkflowError::LimitExceeded(failure.message)));
+                    }
+                    Err(failure) => {
                         return Some(Err(WorkflowError::StepFailed {
                             step: self.shared.def.steps[step].name.clone(),
-                            message,
+                            message: failure.message,
                         }));
                     }
                 }
@@ -179,6 +185,13 @@ impl Broker {
         from_outside: bool,
     ) -> Option<RunOutcome> {
         let def = self.shared.def.clone();
+        self.routed += 1;
+        let max_events = def.options.limits.max_events_per_run;
+        if self.routed > max_events {
+            return Some(Err(WorkflowError::LimitExceeded(format!(
+                "TooManyEvents: the run routed more than {max_events} events (limits.max_events_per_run)"
+            ))));
+        }
         let kind = def.kind_of(&event.name);
         if kind == EventKind::Stop {
             return Some(Ok(stop_output(event)));
@@ -192,7 +205,9 @@ impl Broker {
         }
         if kind == EventKind::InputRequired && !from_outside {
             self.awaiting_input += 1;
-            self.shared.write_to_stream(event.clone());
+            if let Err(message) = self.shared.write_to_stream(event.clone()) {
+                return Some(Err(WorkflowError::LimitExceeded(message)));
+            }
         }
         match target {
             Some(step) => self.enqueue(step, event),
@@ -302,7 +317,9 @@ impl Broker {
             Err(err) => terminal_event(err, self.started.elapsed().as_secs_f64()),
         };
         if let Some(event) = terminal {
-            self.shared.write_to_stream(event);
+            // The last event goes out even past the stream's limit.
+            self.shared.unread.fetch_add(1, Ordering::AcqRel);
+            let _ = self.shared.stream.send(StreamMsg::Event(event));
         }
         let _ = self.shared.stream.send(StreamMsg::Closed);
         self.outcome.send_replace(Some(outcome));
@@ -370,31 +387,40 @@ async fn run_step(
                 None => Worker::new(&shared, step).await?,
             };
             let events = current
-                .handle(&config.name, &event, work_item, config.timeout)
+                .handle(
+                    &config.name,
+                    &event,
+                    work_item,
+                    config.timeout,
+                    &config.limits,
+                )
                 .await?;
             check_outputs(&shared, step, &events)?;
-            Ok::<_, String>((current, events))
+            Ok::<_, StepFailure>((current, events))
         };
         match attempt.await {
             Ok((current, events)) => {
                 worker = Some(current);
                 break Ok(events);
             }
-            Err(message) => {
+            Err(failure) if failure.limit => break Err(failure),
+            Err(mut failure) => {
                 failures += 1;
-                let delay = config
-                    .retry
-                    .as_ref()
-                    .and_then(|policy| policy.next_delay(failures, started.elapsed(), &message));
+                let delay = config.retry.as_ref().and_then(|policy| {
+                    policy.next_delay(failures, started.elapsed(), &failure.message)
+                });
                 match delay {
                     Some(delay) => {
-                        tracing::debug!(step = %config.name, failures, ?delay, "retrying: {message}");
+                        tracing::debug!(step = %config.name, failures, ?delay, "retrying: {}", failure.message);
                         tokio::time::sleep(delay).await;
                     }
-                    None if failures > 1 => {
-                        break Err(format!("{message} (after {failures} attempts)"));
+                    None => {
+                        if failures > 1 {
+                            failure.message =
+                                format!("{} (after {failures} attempts)", failure.message);
+                        }
+                        break Err(failure);
                     }
-                    None => break Err(message),
                 }
             }
         }
@@ -406,21 +432,23 @@ async fn run_step(
     });
 }
 
-/// A step may only return event types it declared, with object payloads.
-fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<(), String> {
+/// A step may only return event types it declared, with object payloads
+/// within the size limit.
+fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<(), StepFailure> {
     let config = &shared.def.steps[step];
     for event in events {
+        check_event_size(&shared.def.options.limits, event).map_err(StepFailure::limit)?;
         if !config.emits.contains(&event.name) {
-            return Err(format!(
+            return Err(StepFailure::step(format!(
                 "UndeclaredEventError: step `{}` emitted a {} event, which it does not declare (it emits: {})",
                 config.name,
                 event.name,
                 config.emits.join(", ")
-            ));
+            )));
         }
         event
             .check_object()
-            .map_err(|err| format!("InvalidEventError: {err}"))?;
+            .map_err(|err| StepFailure::step(format!("InvalidEventError: {err}")))?;
     }
     Ok(())
 }

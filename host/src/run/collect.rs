@@ -1,57 +1,79 @@
-//! `collect_events` buffers: per step and buffer id, events wait until one of
-//! each expected type has arrived.
+//! `collect_events` buffers: per step and buffer id, events wait until the
+//! expected ones have all arrived. Each call costs time in proportion to the
+//! number of distinct expected types, not to the number of buffered events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
+use crate::bindings::wflow::workflow::types::ExpectedEvents;
 use crate::event::Event;
+
+/// One buffer: events by type, first come first served.
+#[derive(Debug, Default)]
+struct Buffer {
+    by_type: HashMap<String, VecDeque<Event>>,
+    len: usize,
+}
 
 /// The collect buffers of one run.
 #[derive(Debug, Default)]
 pub(crate) struct CollectBuffers {
-    buffers: HashMap<(usize, String), Vec<Event>>,
+    buffers: HashMap<(usize, String), Buffer>,
 }
 
 impl CollectBuffers {
-    /// Buffers `event` under (`step`, `buffer_id`); once the buffer holds one
-    /// event per entry of `expected` (a multiset), removes and returns them in
-    /// the order of `expected`, first come first served within a type.
-    /// Events beyond what is expected stay buffered for the next round
-    /// (the seed drops them; wflow loses no event).
+    /// Buffers `event` under (`step`, `buffer_id`); once the buffer holds
+    /// every event `expected` asks for, removes and returns them in the order
+    /// of `expected`. Events beyond what is expected stay buffered for the
+    /// next round (the seed drops them; wflow loses no event). An error names
+    /// the limit when the buffer already holds `limit` events.
     pub(crate) fn collect(
         &mut self,
         step: usize,
         buffer_id: String,
         event: Event,
-        expected: &[String],
-    ) -> Option<Vec<Event>> {
-        if expected.is_empty() {
-            return Some(Vec::new());
+        expected: &[ExpectedEvents],
+        limit: usize,
+    ) -> Result<Option<Vec<Event>>, String> {
+        if expected.iter().all(|e| e.count == 0) {
+            return Ok(Some(Vec::new()));
         }
         let key = (step, buffer_id);
         let buffer = self.buffers.entry(key.clone()).or_default();
-        buffer.push(event);
-        let mut taken = vec![false; buffer.len()];
-        let mut order = Vec::with_capacity(expected.len());
-        for name in expected {
-            let found = buffer
-                .iter()
-                .enumerate()
-                .position(|(i, ev)| !taken[i] && ev.name == *name)?;
-            taken[found] = true;
-            order.push(found);
+        if buffer.len >= limit {
+            return Err(format!(
+                "CollectBufferFull: collect buffer `{}` already holds {limit} events (limits.max_collect_buffer)",
+                key.1
+            ));
         }
-        let mut slots: Vec<Option<Event>> = buffer.drain(..).map(Some).collect();
-        let result = order
+        buffer
+            .by_type
+            .entry(event.name.clone())
+            .or_default()
+            .push_back(event);
+        buffer.len += 1;
+
+        let mut needed: HashMap<&str, usize> = HashMap::new();
+        for entry in expected {
+            *needed.entry(entry.name.as_str()).or_default() += entry.count as usize;
+        }
+        let complete = needed
             .iter()
-            .map(|&i| slots[i].take())
-            .collect::<Option<Vec<_>>>();
-        let rest: Vec<Event> = slots.into_iter().flatten().collect();
-        if rest.is_empty() {
-            self.buffers.remove(&key);
-        } else {
-            self.buffers.insert(key, rest);
+            .all(|(name, count)| buffer.by_type.get(*name).map_or(0, VecDeque::len) >= *count);
+        if !complete {
+            return Ok(None);
         }
-        result
+        let total: usize = needed.values().sum();
+        let mut taken = Vec::with_capacity(total);
+        for entry in expected {
+            if let Some(queue) = buffer.by_type.get_mut(&entry.name) {
+                taken.extend(queue.drain(..entry.count as usize));
+            }
+        }
+        buffer.len -= taken.len();
+        if buffer.len == 0 {
+            self.buffers.remove(&key);
+        }
+        Ok(Some(taken))
     }
 
     /// How many events wait in each step's buffers, for stuck-run messages.
@@ -59,12 +81,12 @@ impl CollectBuffers {
         let mut lines: Vec<String> = self
             .buffers
             .iter()
-            .filter(|(_, events)| !events.is_empty())
-            .map(|((step, id), events)| {
+            .filter(|(_, buffer)| buffer.len > 0)
+            .map(|((step, id), buffer)| {
                 let name = step_names.get(*step).map(String::as_str).unwrap_or("?");
                 format!(
                     "step `{name}` holds {} event(s) in collect buffer `{id}`",
-                    events.len()
+                    buffer.len
                 )
             })
             .collect();
@@ -84,44 +106,64 @@ mod tests {
         }
     }
 
+    fn expect(names: &[(&str, u32)]) -> Vec<ExpectedEvents> {
+        names
+            .iter()
+            .map(|(name, count)| ExpectedEvents {
+                name: name.to_string(),
+                count: *count,
+            })
+            .collect()
+    }
+
     #[test]
     fn returns_in_expected_order_once_complete() {
         let mut buffers = CollectBuffers::default();
-        let expected = vec!["A".to_string(), "B".to_string()];
-        assert_eq!(
-            buffers.collect(0, "default".into(), ev("B", 1), &expected),
-            None
-        );
-        let got = buffers
-            .collect(0, "default".into(), ev("A", 2), &expected)
-            .unwrap();
-        assert_eq!(got, vec![ev("A", 2), ev("B", 1)]);
+        let expected = expect(&[("A", 1), ("B", 1)]);
+        let mut collect = |event| {
+            buffers
+                .collect(0, "default".into(), event, &expected, 10)
+                .unwrap()
+        };
+        assert_eq!(collect(ev("B", 1)), None);
+        assert_eq!(collect(ev("A", 2)).unwrap(), vec![ev("A", 2), ev("B", 1)]);
         // Surplus events wait for the next round instead of being dropped.
-        assert_eq!(
-            buffers.collect(0, "default".into(), ev("A", 3), &expected),
-            None
-        );
-        assert_eq!(
-            buffers.collect(0, "default".into(), ev("A", 4), &expected),
-            None
-        );
-        let got = buffers
-            .collect(0, "default".into(), ev("B", 5), &expected)
-            .unwrap();
+        assert_eq!(collect(ev("A", 3)), None);
+        assert_eq!(collect(ev("A", 4)), None);
+        let got = collect(ev("B", 5)).unwrap();
         assert_eq!(got, vec![ev("A", 3), ev("B", 5)]);
-        assert_eq!(buffers.summary(&["s".into()]).len(), 1);
+        assert_eq!(
+            buffers.summary(&["s".into()]),
+            vec!["step `s` holds 1 event(s) in collect buffer `default`"]
+        );
     }
 
     #[test]
     fn counts_repeated_types_and_separates_buffers() {
         let mut buffers = CollectBuffers::default();
-        let expected = vec!["A".to_string(), "B".to_string(), "A".to_string()];
-        assert_eq!(buffers.collect(0, "x".into(), ev("A", 1), &expected), None);
-        assert_eq!(buffers.collect(0, "y".into(), ev("B", 2), &expected), None);
-        assert_eq!(buffers.collect(0, "x".into(), ev("B", 3), &expected), None);
-        let got = buffers
-            .collect(0, "x".into(), ev("A", 4), &expected)
-            .unwrap();
+        let expected = expect(&[("A", 1), ("B", 1), ("A", 1)]);
+        let mut collect =
+            |id: &str, event| buffers.collect(0, id.into(), event, &expected, 10).unwrap();
+        assert_eq!(collect("x", ev("A", 1)), None);
+        assert_eq!(collect("y", ev("B", 2)), None);
+        assert_eq!(collect("x", ev("B", 3)), None);
+        let got = collect("x", ev("A", 4)).unwrap();
         assert_eq!(got, vec![ev("A", 1), ev("B", 3), ev("A", 4)]);
+    }
+
+    #[test]
+    fn a_full_buffer_is_an_error_naming_the_limit() {
+        let mut buffers = CollectBuffers::default();
+        let expected = expect(&[("A", 5)]);
+        for n in 0..3 {
+            assert_eq!(
+                buffers.collect(0, "b".into(), ev("A", n), &expected, 3),
+                Ok(None)
+            );
+        }
+        let err = buffers
+            .collect(0, "b".into(), ev("A", 3), &expected, 3)
+            .unwrap_err();
+        assert!(err.contains("limits.max_collect_buffer"), "{err}");
     }
 }

@@ -5,13 +5,14 @@ use wasmtime::component::Resource;
 
 use crate::bindings::ContextError;
 use crate::bindings::wflow::workflow::context::{Host, HostStateEdit};
+use crate::bindings::wflow::workflow::types::ExpectedEvents;
 use crate::event::Event;
 use crate::state::{EditGuard, StateError};
 
 use super::broker::BrokerMsg;
 use super::waiters::Registration;
 use super::worker::WorkerState;
-use super::{RunShared, TargetError};
+use super::{LimitTrap, RunShared, TargetError};
 
 /// A guest's transactional state edit: holds the state's writer lock.
 pub struct StateEditToken {
@@ -33,15 +34,23 @@ pub(crate) fn describe_context_error(err: &ContextError) -> String {
     }
 }
 
-impl From<StateError> for ContextError {
-    fn from(err: StateError) -> Self {
-        match err {
-            StateError::InvalidPath(m) => ContextError::InvalidPath(m),
-            StateError::MissingPath(m) => ContextError::MissingPath(m),
-            StateError::SchemaViolation(m) => ContextError::SchemaViolation(m),
-            StateError::InvalidJson(m) => ContextError::InvalidJson(m),
-        }
+/// A state error as the guest sees it, or a trap when the state outgrew its
+/// limit (which fails the run).
+fn state_result<T>(result: Result<T, StateError>) -> wasmtime::Result<Result<T, ContextError>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(StateError::TooLarge(m)) => Err(limit_trap(m)),
+        Err(StateError::InvalidPath(m)) => Ok(Err(ContextError::InvalidPath(m))),
+        Err(StateError::MissingPath(m)) => Ok(Err(ContextError::MissingPath(m))),
+        Err(StateError::SchemaViolation(m)) => Ok(Err(ContextError::SchemaViolation(m))),
+        Err(StateError::InvalidJson(m)) => Ok(Err(ContextError::InvalidJson(m))),
     }
+}
+
+/// Traps the guest because it broke a run-wide limit; the broker fails the
+/// run with the message.
+fn limit_trap(message: String) -> wasmtime::Error {
+    wasmtime::Error::new(LimitTrap(message))
 }
 
 fn no_context() -> wasmtime::Error {
@@ -96,11 +105,11 @@ impl Host for WorkerState {
         path: String,
     ) -> wasmtime::Result<Result<Option<String>, ContextError>> {
         let run = self.run()?;
-        Ok(run
-            .state
-            .get(&path)
-            .map(|value| value.map(|v| v.to_string()))
-            .map_err(ContextError::from))
+        state_result(
+            run.state
+                .get(&path)
+                .map(|value| value.map(|v| v.to_string())),
+        )
     }
 
     async fn set(
@@ -116,11 +125,7 @@ impl Host for WorkerState {
             Ok(value) => value,
             Err(err) => return Ok(Err(err)),
         };
-        Ok(run
-            .state
-            .set(&path, value)
-            .await
-            .map_err(ContextError::from))
+        state_result(run.state.set(&path, value).await)
     }
 
     async fn get_state(&mut self) -> wasmtime::Result<String> {
@@ -136,7 +141,7 @@ impl Host for WorkerState {
             Ok(state) => state,
             Err(err) => return Ok(Err(err)),
         };
-        Ok(run.state.set_state(state).await.map_err(ContextError::from))
+        state_result(run.state.set_state(state).await)
     }
 
     async fn edit_state(
@@ -157,7 +162,7 @@ impl Host for WorkerState {
         if let Err(err) = self.check_writer() {
             return Ok(Err(err));
         }
-        Ok(run.state.clear().await.map_err(ContextError::from))
+        state_result(run.state.clear().await)
     }
 
     async fn send_event(
@@ -169,6 +174,7 @@ impl Host for WorkerState {
         if run.has_ended() {
             return Ok(Err(ContextError::RunEnded("the run has ended".into())));
         }
+        run.check_event_size(&ev).map_err(limit_trap)?;
         if let Err(err) = self.check_emitted(run, &ev) {
             return Ok(Err(err));
         }
@@ -192,8 +198,9 @@ impl Host for WorkerState {
 
     async fn write_event_to_stream(&mut self, ev: Event) -> wasmtime::Result<()> {
         let run = self.run()?;
+        run.check_event_size(&ev).map_err(limit_trap)?;
         if ev.check_object().is_ok() {
-            run.write_to_stream(ev);
+            run.write_to_stream(ev).map_err(limit_trap)?;
         } else {
             tracing::warn!(event = %ev.name, "dropped a streamed event whose payload is not a JSON object");
         }
@@ -203,12 +210,15 @@ impl Host for WorkerState {
     async fn collect_events(
         &mut self,
         ev: Event,
-        expected: Vec<String>,
+        expected: Vec<ExpectedEvents>,
         buffer_id: Option<String>,
     ) -> wasmtime::Result<Option<Vec<Event>>> {
         let run = self.run()?;
         let buffer_id = buffer_id.unwrap_or_else(|| "default".to_string());
-        Ok(run.collect().collect(self.step, buffer_id, ev, &expected))
+        let limit = run.def.options.limits.max_collect_buffer;
+        run.collect()
+            .collect(self.step, buffer_id, ev, &expected, limit)
+            .map_err(limit_trap)
     }
 
     async fn wait_for_event(
@@ -250,7 +260,8 @@ impl Host for WorkerState {
                 first_time,
             } => {
                 if first_time && let Some(waiter) = waiter {
-                    run.write_to_stream(waiter);
+                    run.check_event_size(&waiter).map_err(limit_trap)?;
+                    run.write_to_stream(waiter).map_err(limit_trap)?;
                 }
                 receiver
             }
@@ -299,10 +310,7 @@ impl HostStateEdit for WorkerState {
             Ok(state) => state,
             Err(err) => return Ok(Err(err)),
         };
-        Ok(run
-            .state
-            .commit_edit(token.guard, state)
-            .map_err(ContextError::from))
+        state_result(run.state.commit_edit(token.guard, state))
     }
 
     async fn drop(&mut self, this: Resource<StateEditToken>) -> wasmtime::Result<()> {

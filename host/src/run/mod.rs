@@ -7,7 +7,7 @@ pub(crate) mod host;
 pub(crate) mod waiters;
 pub(crate) mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
@@ -19,6 +19,44 @@ use crate::workflow::WorkflowDef;
 use self::broker::BrokerMsg;
 use self::collect::CollectBuffers;
 use self::waiters::Waiters;
+
+/// Why a step call failed.
+#[derive(Debug, Clone)]
+pub(crate) struct StepFailure {
+    /// `Kind: message`.
+    pub(crate) message: String,
+    /// A run-wide limit was exceeded: the run fails at once, no retry.
+    pub(crate) limit: bool,
+}
+
+impl StepFailure {
+    pub(crate) fn step(message: String) -> Self {
+        Self {
+            message,
+            limit: false,
+        }
+    }
+
+    pub(crate) fn limit(message: String) -> Self {
+        Self {
+            message,
+            limit: true,
+        }
+    }
+}
+
+/// The error a host import traps a guest with when the guest broke a
+/// run-wide limit; the broker fails the run with it.
+#[derive(Debug)]
+pub(crate) struct LimitTrap(pub(crate) String);
+
+impl std::fmt::Display for LimitTrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LimitTrap {}
 
 /// What flows to a run's event stream.
 #[derive(Debug)]
@@ -39,6 +77,8 @@ pub(crate) struct RunShared {
     /// Busy workers per step.
     pub(crate) busy: Vec<AtomicU32>,
     pub(crate) ended: AtomicBool,
+    /// Streamed events not read yet.
+    pub(crate) unread: Arc<AtomicUsize>,
     /// The run timeout.
     pub(crate) timeout: Option<std::time::Duration>,
 }
@@ -60,9 +100,24 @@ impl RunShared {
         lock(&self.waiters)
     }
 
-    pub(crate) fn write_to_stream(&self, event: Event) {
+    /// Writes an event to the stream; an error naming the limit when the
+    /// stream already holds `limits.stream_buffer` unread events.
+    pub(crate) fn write_to_stream(&self, event: Event) -> Result<(), String> {
+        let limit = self.def.options.limits.stream_buffer;
+        if self.unread.fetch_add(1, Ordering::AcqRel) >= limit {
+            self.unread.fetch_sub(1, Ordering::AcqRel);
+            return Err(format!(
+                "StreamBufferFull: {limit} streamed events wait unread (limits.stream_buffer)"
+            ));
+        }
         // The receiver is gone only when nobody can stream any more.
         let _ = self.stream.send(StreamMsg::Event(event));
+        Ok(())
+    }
+
+    /// Checks an event's size against `limits.max_event_bytes`.
+    pub(crate) fn check_event_size(&self, event: &Event) -> Result<(), String> {
+        check_event_size(&self.def.options.limits, event)
     }
 
     pub(crate) fn running_steps(&self) -> Vec<String> {
@@ -101,6 +156,23 @@ impl RunShared {
         }
         Ok(Some(index))
     }
+}
+
+/// Checks an event's size against `limits.max_event_bytes`.
+pub(crate) fn check_event_size(
+    limits: &crate::limits::Limits,
+    event: &Event,
+) -> Result<(), String> {
+    let max = limits.max_event_bytes;
+    let size = event.data.len() as u64;
+    if size > max.as_u64() {
+        return Err(format!(
+            "EventTooLarge: a {} event of {} exceeds limits.max_event_bytes ({max})",
+            event.name,
+            bytesize::ByteSize::b(size)
+        ));
+    }
+    Ok(())
 }
 
 /// Why an event cannot go to the step it names (the seed's messages).

@@ -11,8 +11,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{StepError, Steps};
 use crate::event::Event;
+use crate::limits::StepLimits;
 
-use super::RunShared;
+use super::{RunShared, StepFailure};
 
 /// How much of a guest's stderr is kept (it is shown when the step fails).
 const STDERR_CAPACITY: usize = 16 * 1024;
@@ -31,10 +32,57 @@ pub struct WorkerState {
     /// Whether the guest holds a state edit.
     pub(crate) editing: bool,
     stderr: MemoryOutputPipe,
+    limiter: InstanceLimiter,
+}
+
+/// Enforces an instance's memory limit, remembering a refusal so the step's
+/// error can name the limit.
+struct InstanceLimiter {
+    memory: usize,
+    exceeded: Option<String>,
+}
+
+/// Table elements one instance may have.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+impl wasmtime::ResourceLimiter for InstanceLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            let message = format!(
+                "MemoryLimitExceeded: the instance tried to grow its memory to {}, over its limit of {} (limits.memory)",
+                bytesize::ByteSize::b(desired as u64),
+                bytesize::ByteSize::b(self.memory as u64)
+            );
+            self.exceeded = Some(message.clone());
+            return Err(wasmtime::Error::msg(message));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            let message = format!(
+                "TableLimitExceeded: the instance tried to grow a table to {desired} elements, over the limit of {MAX_TABLE_ELEMENTS}"
+            );
+            self.exceeded = Some(message.clone());
+            return Err(wasmtime::Error::msg(message));
+        }
+        Ok(true)
+    }
 }
 
 impl WorkerState {
-    fn new(run: Option<Arc<RunShared>>, step: usize) -> Self {
+    fn new(run: Option<Arc<RunShared>>, step: usize, memory: usize) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // No preopened directory, no environment, no arguments, no network,
         // no stdin: a guest gets nothing it was not granted.
@@ -52,11 +100,21 @@ impl WorkerState {
             work_item: 0,
             editing: false,
             stderr,
+            limiter: InstanceLimiter {
+                memory,
+                exceeded: None,
+            },
         }
     }
 
-    pub(crate) fn describing() -> Self {
-        Self::new(None, 0)
+    /// The state of a store in which a component is only described.
+    pub(crate) fn describing(memory: usize) -> Self {
+        Self::new(None, 0, memory)
+    }
+
+    /// Applies the memory limit to `store`.
+    pub(crate) fn limit(store: &mut Store<WorkerState>) {
+        store.limiter(|state| &mut state.limiter);
     }
 
     fn stderr_tail(&self) -> String {
@@ -83,13 +141,20 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Instantiates the step's component in a fresh store.
-    pub(crate) async fn new(run: &Arc<RunShared>, step: usize) -> Result<Self, String> {
+    pub(crate) async fn new(run: &Arc<RunShared>, step: usize) -> Result<Self, StepFailure> {
         let def = &run.def;
-        let component = &def.components[def.steps[step].component];
+        let config = &def.steps[step];
+        let component = &def.components[config.component];
+        let memory = usize::try_from(config.limits.memory.as_u64()).unwrap_or(usize::MAX);
         let mut store = Store::new(
             def.runtime.engine(),
-            WorkerState::new(Some(run.clone()), step),
+            WorkerState::new(Some(run.clone()), step, memory),
         );
+        WorkerState::limit(&mut store);
+        // Instantiation (start functions) is not metered; calls set their own.
+        store
+            .set_fuel(u64::MAX)
+            .map_err(|err| StepFailure::step(format!("FuelError: {err:#}")))?;
         // Yield to the executor at every epoch tick: a guest that never
         // returns cannot stall other runs, and timeouts can fire.
         store.epoch_deadline_async_yield_and_update(1);
@@ -97,7 +162,10 @@ impl Worker {
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|err| format!("InstantiationError: {err:#}"))?;
+            .map_err(|err| {
+                let limit = store.data_mut().limiter.exceeded.take();
+                StepFailure::step(limit.unwrap_or_else(|| format!("InstantiationError: {err:#}")))
+            })?;
         Ok(Self { store, instance })
     }
 
@@ -109,31 +177,50 @@ impl Worker {
         event: &Event,
         work_item: u64,
         timeout: Option<Duration>,
-    ) -> Result<Vec<Event>, String> {
+        limits: &StepLimits,
+    ) -> Result<Vec<Event>, StepFailure> {
         self.store.data_mut().work_item = work_item;
+        // Unmetered calls still run on a fuel-enabled engine: give them all.
+        let fuel = limits.fuel.unwrap_or(u64::MAX);
+        self.store
+            .set_fuel(fuel)
+            .map_err(|err| StepFailure::step(format!("FuelError: {err:#}")))?;
         let call = self.instance.call_handle(&mut self.store, step_name, event);
         let outcome = match timeout {
             Some(limit) => match tokio::time::timeout(limit, call).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    return Err(format!(
+                    return Err(StepFailure::step(format!(
                         "StepTimeoutError: step `{step_name}` did not finish within {}",
                         humantime::format_duration(limit)
-                    ));
+                    )));
                 }
             },
             None => call.await,
         };
         match outcome {
             Ok(Ok(events)) => Ok(events),
-            Ok(Err(error)) => Err(describe_step_error(error)),
+            Ok(Err(error)) => Err(StepFailure::step(describe_step_error(error))),
             Err(trap) => {
-                let stderr = self.store.data().stderr_tail();
+                let state = self.store.data_mut();
+                if let Some(limit) = state.limiter.exceeded.take() {
+                    return Err(StepFailure::step(limit));
+                }
+                if let Some(wasmtime::Trap::OutOfFuel) = trap.downcast_ref::<wasmtime::Trap>() {
+                    return Err(StepFailure::step(format!(
+                        "FuelExhausted: step `{step_name}` burned all of its fuel ({} units, limits.fuel)",
+                        limits.fuel.unwrap_or(u64::MAX)
+                    )));
+                }
+                if let Some(limit) = trap.downcast_ref::<super::LimitTrap>() {
+                    return Err(StepFailure::limit(limit.0.clone()));
+                }
+                let stderr = state.stderr_tail();
                 let mut message = format!("WasmTrap: {}", trap_summary(&trap));
                 if !stderr.is_empty() {
                     message.push_str(&format!(" (guest stderr: {stderr})"));
                 }
-                Err(message)
+                Err(StepFailure::step(message))
             }
         }
     }

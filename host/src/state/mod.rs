@@ -32,6 +32,9 @@ pub enum StateError {
     /// A value is not valid JSON, or the state is not an object.
     #[error("{0}")]
     InvalidJson(String),
+    /// The new state is larger than `limits.max_state_bytes`.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// A typed state declaration: the schema and the defaults `clear` resets to.
@@ -73,7 +76,11 @@ struct StoreInner {
     committed: Mutex<Arc<Value>>,
     writer: Arc<AsyncMutex<()>>,
     state_type: Option<StateType>,
+    max_bytes: u64,
 }
+
+/// The state size limit when none is given.
+const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The writer lock held by a transactional edit; dropping it ends the edit.
 pub struct EditGuard {
@@ -91,21 +98,27 @@ impl EditGuard {
 impl StateStore {
     /// An untyped store, starting empty.
     pub fn new() -> Self {
-        Self::build(None, Value::Object(Map::new()))
+        Self::with_limit(None, DEFAULT_MAX_BYTES)
     }
 
     /// A typed store starting at the type's defaults.
     pub fn typed(state_type: StateType) -> Self {
-        let initial = state_type.defaults.clone();
-        Self::build(Some(state_type), initial)
+        Self::with_limit(Some(state_type), DEFAULT_MAX_BYTES)
     }
 
-    fn build(state_type: Option<StateType>, initial: Value) -> Self {
+    /// A store, typed or not, whose serialized state may not exceed
+    /// `max_bytes`.
+    pub fn with_limit(state_type: Option<StateType>, max_bytes: u64) -> Self {
+        let initial = match &state_type {
+            Some(state_type) => state_type.defaults.clone(),
+            None => Value::Object(Map::new()),
+        };
         Self {
             inner: Arc::new(StoreInner {
                 committed: Mutex::new(Arc::new(initial)),
                 writer: Arc::new(AsyncMutex::new(())),
                 state_type,
+                max_bytes,
             }),
         }
     }
@@ -199,9 +212,35 @@ impl StateStore {
                 .check(&state)
                 .map_err(|err| StateError::SchemaViolation(err.to_string()))?;
         }
+        let size = serialized_size(&state);
+        if size > self.inner.max_bytes {
+            return Err(StateError::TooLarge(format!(
+                "StateTooLarge: the state would take {} serialized, over limits.max_state_bytes ({})",
+                bytesize::ByteSize::b(size),
+                bytesize::ByteSize::b(self.inner.max_bytes)
+            )));
+        }
         *self.committed() = Arc::new(state);
         Ok(())
     }
+}
+
+/// The length of `value` as compact JSON, without building the text.
+fn serialized_size(value: &Value) -> u64 {
+    struct Counter(u64);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a Value to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 impl Default for StateStore {
@@ -255,6 +294,16 @@ mod tests {
             task.await.unwrap();
         }
         assert_eq!(store.get("n").unwrap(), Some(json!(800)));
+    }
+
+    #[tokio::test]
+    async fn a_state_over_its_size_limit_is_refused() {
+        let store = StateStore::with_limit(None, 64);
+        store.set("a", json!("short")).await.unwrap();
+        let err = store.set("b", json!("x".repeat(100))).await.unwrap_err();
+        assert!(matches!(err, StateError::TooLarge(_)), "{err}");
+        assert!(err.to_string().contains("limits.max_state_bytes"), "{err}");
+        assert_eq!(*store.snapshot(), json!({"a": "short"}));
     }
 
     #[tokio::test]

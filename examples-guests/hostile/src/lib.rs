@@ -1,0 +1,126 @@
+//! A hostile guest: each mode of the start event attacks the host in one
+//! way. The host must contain every one of them.
+
+use wflow_guest::prelude::*;
+
+/// The attack to run.
+#[event]
+struct Attack {
+    mode: String,
+}
+
+/// Nobody ever sends this.
+#[event]
+struct NeverSent {}
+
+/// Wait for an event nobody sends, with no timeout.
+#[event]
+struct WaitForever {}
+
+/// Loop forever.
+#[event]
+struct Spin {}
+
+/// Which attack.
+#[derive(Events)]
+enum Plan {
+    Attack(Attack),
+    Spin(Spin),
+    Wait(WaitForever),
+}
+
+#[step]
+fn start(ev: StartEvent) -> Result<Plan, StepError> {
+    let mode: String = ev.get("mode")?;
+    Ok(match mode.as_str() {
+        "wait_forever" => Plan::Wait(WaitForever {}),
+        "infinite_loop" => Plan::Spin(Spin {}),
+        _ => Plan::Attack(Attack { mode }),
+    })
+}
+
+/// An infinite loop under a 200 ms step timeout.
+#[step(timeout_ms = 200)]
+fn spin(_ev: Spin) -> StopEvent {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// No step timeout here: only the run's timeout can end this wait.
+#[step(waits = [NeverSent])]
+fn wait(ctx: &Context, _ev: WaitForever) -> Result<StopEvent, StepError> {
+    ctx.wait_for_event::<NeverSent>().wait()?;
+    Ok(StopEvent::result("answered"))
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if depth == 0 {
+        return 0;
+    }
+    std::hint::black_box(recurse(std::hint::black_box(depth - 1))) + 1
+}
+
+/// Tries to read `path`; returns what happened.
+fn try_read(path: &str) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => format!("{path}: READ {} bytes", bytes.len()),
+        Err(err) => format!("{path}: {err}"),
+    }
+}
+
+#[step(timeout_ms = 10_000, emits = [StopEvent, Attack])]
+fn attack(ctx: &Context, ev: Attack) -> Result<AnyEvent, StepError> {
+    let stop = |result: Value| AnyEvent::new("StopEvent", json!({ "result": result }).to_string());
+    match ev.mode.as_str() {
+        "stack_overflow" => Ok(stop(json!(recurse(u64::MAX)))),
+        "memory_bomb" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 16 * 1024 * 1024]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        "unreachable" => {
+            #[cfg(target_arch = "wasm32")]
+            core::arch::wasm32::unreachable();
+            #[cfg(not(target_arch = "wasm32"))]
+            unreachable!()
+        }
+        "panic" => panic!("hostile guest panics"),
+        "undeclared" => Ok(AnyEvent::new("Ghost", "{}")),
+        "malformed_json" => Ok(AnyEvent::new("StopEvent", "{\"result\": oops")),
+        "huge_event" => {
+            let mut data = String::with_capacity(100 * 1024 * 1024 + 16);
+            data.push_str("{\"result\":\"");
+            data.extend(std::iter::repeat_n('x', 100 * 1024 * 1024));
+            data.push_str("\"}");
+            Ok(AnyEvent::new("StopEvent", data))
+        }
+        "read_files" => {
+            let attempts = [
+                "/etc/passwd",
+                "../Cargo.toml",
+                "./secret",
+                "/",
+                "~/.ssh/id_rsa",
+            ];
+            Ok(stop(json!(
+                attempts.iter().map(|p| try_read(p)).collect::<Vec<_>>()
+            )))
+        }
+        "env" => Ok(stop(json!(std::env::vars().collect::<Vec<_>>()))),
+        "send_nowhere" => {
+            ctx.send_event_to(Attack { mode: "x".into() }, "nowhere")?;
+            Ok(stop(json!("sent")))
+        }
+        other => Err(StepError::new(
+            "ValueError",
+            format!("unknown mode {other}"),
+        )),
+    }
+}
+
+export_steps!(start, attack, spin, wait);

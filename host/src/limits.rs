@@ -1,0 +1,107 @@
+//! Resource limits: what one instance, one step call and one run may use.
+//! Every limit has a default; a manifest may change them per workflow
+//! (`[limits]`) and, for memory and fuel, per step (`[steps.NAME]`).
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+/// The limits of a workflow's runs, with every value resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Linear memory one instance may grow to (`memory`).
+    pub memory: ByteSize,
+    /// Fuel one step call may burn (`fuel`); `None` meters nothing.
+    pub fuel: Option<u64>,
+    /// The largest event payload (`max_event_bytes`).
+    pub max_event_bytes: ByteSize,
+    /// How many events one run may route (`max_events_per_run`).
+    pub max_events_per_run: u64,
+    /// How many streamed events may wait unread (`stream_buffer`).
+    pub stream_buffer: usize,
+    /// The largest state, serialized (`max_state_bytes`).
+    pub max_state_bytes: ByteSize,
+    /// How many events one collect buffer may hold (`max_collect_buffer`).
+    pub max_collect_buffer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: ByteSize::mib(256),
+            fuel: None,
+            max_event_bytes: ByteSize::mib(16),
+            max_events_per_run: 1_000_000,
+            stream_buffer: 100_000,
+            max_state_bytes: ByteSize::mib(16),
+            max_collect_buffer: 100_000,
+        }
+    }
+}
+
+/// Limits as written in a manifest's `[limits]` table: unset keys keep the
+/// defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// See [`Limits::memory`], e.g. `"128MiB"`.
+    pub memory: Option<ByteSize>,
+    /// See [`Limits::fuel`].
+    pub fuel: Option<u64>,
+    /// See [`Limits::max_event_bytes`].
+    pub max_event_bytes: Option<ByteSize>,
+    /// See [`Limits::max_events_per_run`].
+    pub max_events_per_run: Option<u64>,
+    /// See [`Limits::stream_buffer`].
+    pub stream_buffer: Option<usize>,
+    /// See [`Limits::max_state_bytes`].
+    pub max_state_bytes: Option<ByteSize>,
+    /// See [`Limits::max_collect_buffer`].
+    pub max_collect_buffer: Option<usize>,
+}
+
+impl LimitsSpec {
+    /// The defaults with this table's values applied.
+    pub fn resolve(&self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            memory: self.memory.unwrap_or(defaults.memory),
+            fuel: self.fuel.or(defaults.fuel),
+            max_event_bytes: self.max_event_bytes.unwrap_or(defaults.max_event_bytes),
+            max_events_per_run: self
+                .max_events_per_run
+                .unwrap_or(defaults.max_events_per_run),
+            stream_buffer: self.stream_buffer.unwrap_or(defaults.stream_buffer),
+            max_state_bytes: self.max_state_bytes.unwrap_or(defaults.max_state_bytes),
+            max_collect_buffer: self
+                .max_collect_buffer
+                .unwrap_or(defaults.max_collect_buffer),
+        }
+    }
+}
+
+/// The limits that apply to one step's instances and calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StepLimits {
+    /// Linear memory one instance may grow to.
+    pub memory: ByteSize,
+    /// Fuel per call.
+    pub fuel: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limits_table_overrides_only_what_it_sets() {
+        let spec: LimitsSpec =
+            toml::from_str("memory = \"64MiB\"\nfuel = 1000\nstream_buffer = 10").unwrap();
+        let limits = spec.resolve();
+        assert_eq!(limits.memory, ByteSize::mib(64));
+        assert_eq!(limits.fuel, Some(1000));
+        assert_eq!(limits.stream_buffer, 10);
+        assert_eq!(limits.max_event_bytes, Limits::default().max_event_bytes);
+        let err = toml::from_str::<LimitsSpec>("memroy = 1").unwrap_err();
+        assert!(err.to_string().contains("unknown field `memroy`"), "{err}");
+    }
+}
