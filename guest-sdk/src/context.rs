@@ -131,6 +131,12 @@ impl Context {
     pub fn running_steps(&self) -> Vec<String> {
         host::running_steps()
     }
+
+    /// The configuration value `key`, if the workflow's manifest granted it
+    /// to this step.
+    pub fn config(&self, key: &str) -> Option<String> {
+        host::config(key)
+    }
 }
 
 /// A wait for an event, built by [`Context::wait_for_event`].

@@ -62,7 +62,9 @@ impl StepComponent {
                 "{shown} does not export the wflow `steps` world (describe, handle): {err:#}"
             ))
         })?;
-        let mut store = Store::new(runtime.engine(), WorkerState::describing(DESCRIBE_MEMORY));
+        let state = WorkerState::describing(DESCRIBE_MEMORY)
+            .map_err(|err| WorkflowError::Load(format!("{shown}: {err}")))?;
+        let mut store = Store::new(runtime.engine(), state);
         WorkerState::limit(&mut store);
         store.set_epoch_deadline(DESCRIBE_TICKS);
         store

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use crate::error::{Result, WorkflowError};
 use crate::event::{Event, EventKind};
 use crate::run::broker::{Broker, BrokerMsg};
+use crate::run::output::LogEntry;
 use crate::run::{RunShared, StreamMsg, TargetError, check_event_size};
 use crate::state::StateStore;
 use crate::workflow::Workflow;
@@ -97,6 +98,7 @@ impl Workflow {
             waiters: Default::default(),
             ended: AtomicBool::new(false),
             unread: unread.clone(),
+            log: Default::default(),
             timeout: self.timeout,
         });
         let broker = Broker::new(shared.clone(), broker_rx, outcome_tx);
@@ -234,6 +236,13 @@ impl WorkflowHandler {
     /// The names of the steps running now.
     pub fn running_steps(&self) -> Vec<String> {
         self.shared.running_steps()
+    }
+
+    /// What the run's steps wrote to stdout and stderr so far, in order,
+    /// with the number of bytes dropped past `limits.max_log_bytes`.
+    pub fn logs(&self) -> (Vec<LogEntry>, usize) {
+        let log = self.shared.log.lock().unwrap_or_else(|p| p.into_inner());
+        (log.entries().to_vec(), log.dropped)
     }
 }
 

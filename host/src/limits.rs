@@ -22,6 +22,8 @@ pub struct Limits {
     pub max_state_bytes: ByteSize,
     /// How many events one collect buffer may hold (`max_collect_buffer`).
     pub max_collect_buffer: usize,
+    /// Guest stdout and stderr kept per run (`max_log_bytes`).
+    pub max_log_bytes: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +36,7 @@ impl Default for Limits {
             stream_buffer: 100_000,
             max_state_bytes: ByteSize::mib(16),
             max_collect_buffer: 100_000,
+            max_log_bytes: 1024 * 1024,
         }
     }
 }
@@ -57,6 +60,8 @@ pub struct LimitsSpec {
     pub max_state_bytes: Option<ByteSize>,
     /// See [`Limits::max_collect_buffer`].
     pub max_collect_buffer: Option<usize>,
+    /// See [`Limits::max_log_bytes`].
+    pub max_log_bytes: Option<usize>,
 }
 
 impl LimitsSpec {
@@ -75,6 +80,7 @@ impl LimitsSpec {
             max_collect_buffer: self
                 .max_collect_buffer
                 .unwrap_or(defaults.max_collect_buffer),
+            max_log_bytes: self.max_log_bytes.unwrap_or(defaults.max_log_bytes),
         }
     }
 }

@@ -103,6 +103,19 @@ pub(crate) async fn load(runtime: &Runtime, path: &Path) -> Result<Workflow> {
             } else {
                 name_of(&file)
             };
+            let step_names: Vec<String> = components
+                .iter()
+                .flat_map(|c| c.info.steps.iter().map(|s| s.name.clone()))
+                .collect();
+            let grants =
+                crate::grants::resolve(&manifest.resources, base, &step_names).map_err(|err| {
+                    match err {
+                        WorkflowError::Configuration(m) => {
+                            WorkflowError::Configuration(format!("{}: {m}", file.display()))
+                        }
+                        other => other,
+                    }
+                })?;
             let options = WorkflowOptions {
                 name: manifest.name.clone().unwrap_or(default_name),
                 timeout,
@@ -110,6 +123,7 @@ pub(crate) async fn load(runtime: &Runtime, path: &Path) -> Result<Workflow> {
                 num_concurrent_runs: manifest.num_concurrent_runs,
                 step_overrides: manifest.steps.clone(),
                 limits: manifest.limits.resolve(),
+                grants,
             };
             Workflow::from_components(runtime, components, options)
         }

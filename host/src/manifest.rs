@@ -34,6 +34,7 @@ use bytesize::ByteSize;
 use serde::Deserialize;
 
 use crate::error::{Result, WorkflowError};
+use crate::grants::ResourceSpec;
 use crate::limits::LimitsSpec;
 use crate::retry::{Backoff, RetryPolicy};
 
@@ -58,6 +59,9 @@ pub struct Manifest {
     /// Limits of every run and default limits of every step.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Capabilities granted to steps: directories, configuration, environment.
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceSpec>,
 }
 
 /// A component of a manifest.

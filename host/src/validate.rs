@@ -261,6 +261,7 @@ mod tests {
                 memory: bytesize::ByteSize::mib(1),
                 fuel: None,
             },
+            grants: Default::default(),
         }
     }
 

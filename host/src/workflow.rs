@@ -14,6 +14,7 @@ use crate::component::StepComponent;
 use crate::engine::Runtime;
 use crate::error::{Result, WorkflowError};
 use crate::event::{Event, EventKind, names};
+use crate::grants::Grants;
 use crate::limits::{Limits, StepLimits};
 use crate::manifest::StepOverride;
 use crate::retry::RetryPolicy;
@@ -38,6 +39,8 @@ pub struct WorkflowOptions {
     pub step_overrides: BTreeMap<String, StepOverride>,
     /// The limits of every run and the default limits of every step.
     pub limits: Limits,
+    /// What each step is granted, by step name.
+    pub grants: BTreeMap<String, Grants>,
 }
 
 impl WorkflowOptions {
@@ -50,6 +53,7 @@ impl WorkflowOptions {
             num_concurrent_runs: None,
             step_overrides: BTreeMap::new(),
             limits: Limits::default(),
+            grants: BTreeMap::new(),
         }
     }
 }
@@ -74,6 +78,8 @@ pub struct StepConfig {
     pub timeout: Option<Duration>,
     /// Memory and fuel limits of its instances and calls.
     pub limits: StepLimits,
+    /// What it may reach besides the context.
+    pub grants: Grants,
 }
 
 /// An event type known to the workflow.
@@ -360,10 +366,20 @@ fn assemble(
                     memory: options.limits.memory,
                     fuel: options.limits.fuel,
                 },
+                grants: options.grants.get(&spec.name).cloned().unwrap_or_default(),
             });
         }
     }
 
+    if let Some(unknown) = options
+        .grants
+        .keys()
+        .find(|name| !step_index.contains_key(*name))
+    {
+        return Err(WorkflowError::Configuration(format!(
+            "grants are given to step `{unknown}`, which no component declares"
+        )));
+    }
     for (name, step_override) in &options.step_overrides {
         let Some(&index) = step_index.get(name) else {
             let known: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();

@@ -7,6 +7,9 @@ use wflow_guest::prelude::*;
 #[event]
 struct Attack {
     mode: String,
+    /// The paths `read_paths` and `write_paths` try.
+    #[serde(default)]
+    paths: Vec<String>,
 }
 
 /// Nobody ever sends this.
@@ -35,7 +38,10 @@ fn start(ev: StartEvent) -> Result<Plan, StepError> {
     Ok(match mode.as_str() {
         "wait_forever" => Plan::Wait(WaitForever {}),
         "infinite_loop" => Plan::Spin(Spin {}),
-        _ => Plan::Attack(Attack { mode }),
+        _ => Plan::Attack(Attack {
+            mode,
+            paths: ev.get_or("paths", Vec::new())?,
+        }),
     })
 }
 
@@ -112,8 +118,36 @@ fn attack(ctx: &Context, ev: Attack) -> Result<AnyEvent, StepError> {
             )))
         }
         "env" => Ok(stop(json!(std::env::vars().collect::<Vec<_>>()))),
+        "read_paths" => Ok(stop(json!(
+            ev.paths.iter().map(|p| try_read(p)).collect::<Vec<_>>()
+        ))),
+        "write_paths" => {
+            let results: Vec<String> = ev
+                .paths
+                .iter()
+                .map(|p| match std::fs::write(p, "written by a guest") {
+                    Ok(()) => format!("{p}: WROTE"),
+                    Err(err) => format!("{p}: {err}"),
+                })
+                .collect();
+            Ok(stop(json!(results)))
+        }
+        "config" => Ok(stop(json!({
+            "model": ctx.config("model"),
+            "missing": ctx.config("missing"),
+            "env": std::env::vars().collect::<Vec<_>>(),
+        }))),
+        "print" => {
+            println!("hello from the guest");
+            eprintln!("a warning from the guest");
+            Ok(stop(json!("printed")))
+        }
         "send_nowhere" => {
-            ctx.send_event_to(Attack { mode: "x".into() }, "nowhere")?;
+            let stray = Attack {
+                mode: "x".into(),
+                paths: Vec::new(),
+            };
+            ctx.send_event_to(stray, "nowhere")?;
             Ok(stop(json!("sent")))
         }
         other => Err(StepError::new(

@@ -28,7 +28,7 @@ pub struct RunArgs {
     /// The run timeout in seconds (0 for none), instead of the workflow's.
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
-    /// Log what the host does to stderr.
+    /// Log what the host does, and what the steps printed, to stderr.
     #[arg(long, short)]
     pub(super) verbose: bool,
 }
@@ -162,7 +162,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    match handler.result().await {
+    let outcome = handler.result().await;
+    if args.verbose {
+        let (entries, dropped) = handler.logs();
+        for entry in entries {
+            for line in entry.text.lines() {
+                eprintln!("[{} {:?}] {line}", entry.step, entry.stream);
+            }
+        }
+        if dropped > 0 {
+            eprintln!("({dropped} bytes of guest output dropped past limits.max_log_bytes)");
+        }
+    }
+    match outcome {
         Ok(output) => {
             printer.result(&output.result);
             Ok(ExitCode::SUCCESS)

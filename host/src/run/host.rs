@@ -289,6 +289,11 @@ impl Host for WorkerState {
     async fn running_steps(&mut self) -> wasmtime::Result<Vec<String>> {
         Ok(self.run()?.running_steps())
     }
+
+    async fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        let run = self.run()?;
+        Ok(run.def.steps[self.step].grants.config.get(&key).cloned())
+    }
 }
 
 impl HostStateEdit for WorkerState {

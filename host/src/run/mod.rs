@@ -4,6 +4,7 @@
 pub(crate) mod broker;
 pub(crate) mod collect;
 pub(crate) mod host;
+pub(crate) mod output;
 pub(crate) mod waiters;
 pub(crate) mod worker;
 
@@ -77,6 +78,8 @@ pub(crate) struct RunShared {
     /// Busy workers per step.
     pub(crate) busy: Vec<AtomicU32>,
     pub(crate) ended: AtomicBool,
+    /// Guest stdout and stderr.
+    pub(crate) log: output::SharedLog,
     /// Streamed events not read yet.
     pub(crate) unread: Arc<AtomicUsize>,
     /// The run timeout.

@@ -6,17 +6,15 @@ use std::time::Duration;
 
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{StepError, Steps};
 use crate::event::Event;
+use crate::grants::{DirMode, Grants};
 use crate::limits::StepLimits;
 
+use super::output::{GuestOutput, LogStream};
 use super::{RunShared, StepFailure};
-
-/// How much of a guest's stderr is kept (it is shown when the step fails).
-const STDERR_CAPACITY: usize = 16 * 1024;
 
 /// The data of a worker's store: WASI (with nothing granted), the resource
 /// table, and the run the worker belongs to.
@@ -31,7 +29,7 @@ pub struct WorkerState {
     pub(crate) work_item: u64,
     /// Whether the guest holds a state edit.
     pub(crate) editing: bool,
-    stderr: MemoryOutputPipe,
+    stderr: GuestOutput,
     limiter: InstanceLimiter,
 }
 
@@ -82,18 +80,34 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
 }
 
 impl WorkerState {
-    fn new(run: Option<Arc<RunShared>>, step: usize, memory: usize) -> Self {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        // No preopened directory, no environment, no arguments, no network,
-        // no stdin: a guest gets nothing it was not granted.
-        let wasi = WasiCtxBuilder::new()
-            .stderr(stderr.clone())
+    fn new(run: Option<Arc<RunShared>>, step: usize, memory: usize) -> Result<Self, String> {
+        // Nothing is granted unless the manifest says so: no preopened
+        // directory, no environment, no arguments, no network, no stdin.
+        let mut builder = WasiCtxBuilder::new();
+        builder
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        Self {
-            wasi,
+            .allow_ip_name_lookup(false);
+        let (stdout, stderr) = match &run {
+            Some(run) => {
+                let config = &run.def.steps[step];
+                apply_grants(&mut builder, &config.grants)?;
+                let name: Arc<str> = config.name.as_str().into();
+                let cap = run.def.options.limits.max_log_bytes;
+                let log = Some(run.log.clone());
+                (
+                    GuestOutput::new(log.clone(), cap, name.clone(), LogStream::Stdout),
+                    GuestOutput::new(log, cap, name, LogStream::Stderr),
+                )
+            }
+            None => (
+                GuestOutput::new(None, 0, "describe".into(), LogStream::Stdout),
+                GuestOutput::new(None, 0, "describe".into(), LogStream::Stderr),
+            ),
+        };
+        builder.stdout(stdout).stderr(stderr.clone());
+        Ok(Self {
+            wasi: builder.build(),
             table: ResourceTable::new(),
             run,
             step,
@@ -104,11 +118,11 @@ impl WorkerState {
                 memory,
                 exceeded: None,
             },
-        }
+        })
     }
 
     /// The state of a store in which a component is only described.
-    pub(crate) fn describing(memory: usize) -> Self {
+    pub(crate) fn describing(memory: usize) -> Result<Self, String> {
         Self::new(None, 0, memory)
     }
 
@@ -118,9 +132,7 @@ impl WorkerState {
     }
 
     fn stderr_tail(&self) -> String {
-        let bytes = self.stderr.contents();
-        let text = String::from_utf8_lossy(&bytes);
-        text.trim().to_string()
+        self.stderr.tail()
     }
 }
 
@@ -146,10 +158,9 @@ impl Worker {
         let config = &def.steps[step];
         let component = &def.components[config.component];
         let memory = usize::try_from(config.limits.memory.as_u64()).unwrap_or(usize::MAX);
-        let mut store = Store::new(
-            def.runtime.engine(),
-            WorkerState::new(Some(run.clone()), step, memory),
-        );
+        let state = WorkerState::new(Some(run.clone()), step, memory)
+            .map_err(|message| StepFailure::step(format!("GrantError: {message}")))?;
+        let mut store = Store::new(def.runtime.engine(), state);
         WorkerState::limit(&mut store);
         // Instantiation (start functions) is not metered; calls set their own.
         store
@@ -224,6 +235,28 @@ impl Worker {
             }
         }
     }
+}
+
+/// Preopens the granted directories and sets the granted environment.
+fn apply_grants(builder: &mut WasiCtxBuilder, grants: &Grants) -> Result<(), String> {
+    for dir in &grants.dirs {
+        let perms = match dir.mode {
+            DirMode::ReadOnly => FsPerms::ReadOnly,
+            DirMode::ReadWrite => FsPerms::ReadWrite,
+        };
+        builder
+            .preopened_dir(&dir.host_path, &dir.guest_path, perms)
+            .map_err(|err| {
+                format!(
+                    "cannot open granted directory {}: {err:#}",
+                    dir.host_path.display()
+                )
+            })?;
+    }
+    for (key, value) in &grants.env {
+        builder.env(key, value);
+    }
+    Ok(())
 }
 
 fn trap_summary(err: &wasmtime::Error) -> String {
