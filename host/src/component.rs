@@ -62,6 +62,7 @@ impl StepComponent {
                 "{shown} does not export the wflow `steps` world (describe, handle): {err:#}"
             ))
         })?;
+        let _slot = runtime.instance_slot().await;
         let state = WorkerState::describing(DESCRIBE_MEMORY)
             .map_err(|err| WorkflowError::Load(format!("{shown}: {err}")))?;
         let mut store = Store::new(runtime.engine(), state);
@@ -82,6 +83,25 @@ impl StepComponent {
             pre,
             info,
         })
+    }
+
+    /// Instantiates the component in a fresh, unconnected store and drops
+    /// it: a health check of the component and the runtime, and what the
+    /// instantiation benchmark measures.
+    pub async fn probe_instantiate(&self, runtime: &Runtime) -> Result<()> {
+        let _slot = runtime.instance_slot().await;
+        let state = WorkerState::describing(DESCRIBE_MEMORY).map_err(WorkflowError::Load)?;
+        let mut store = Store::new(runtime.engine(), state);
+        WorkerState::limit(&mut store);
+        store.set_epoch_deadline(DESCRIBE_TICKS);
+        store
+            .set_fuel(u64::MAX)
+            .map_err(|err| WorkflowError::Load(format!("{err:#}")))?;
+        self.pre
+            .instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|err| WorkflowError::Load(format!("{}: {err:#}", self.path.display())))
     }
 }
 

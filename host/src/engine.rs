@@ -6,8 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytesize::ByteSize;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Cache, CacheConfig, Config, Engine};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use crate::error::{Result, WorkflowError};
 use crate::run::worker::WorkerState;
@@ -17,17 +21,52 @@ use crate::run::worker::WorkerState;
 /// granularity.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// How instances get their memory, tables and stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceAllocator {
+    /// Map and initialise everything for each instance, on demand.
+    OnDemand,
+    /// Reserve slots for `max_instances` instances up front and reuse them
+    /// (copy-on-write memory images, no per-instance mmap); instance
+    /// creation waits for a free slot. Falls back to on-demand when the
+    /// machine cannot reserve the address space.
+    Pooling {
+        /// Instances alive at once (component instances; core instances,
+        /// memories and tables are sized from it).
+        max_instances: u32,
+        /// The largest linear memory one instance may have; step memory
+        /// limits above it are refused at load.
+        max_memory: ByteSize,
+    },
+}
+
+impl Default for InstanceAllocator {
+    fn default() -> Self {
+        Self::Pooling {
+            max_instances: 1000,
+            max_memory: ByteSize::gib(1),
+        }
+    }
+}
+
+/// How often an instance waiting for a pool slot asks runs again to free
+/// their idle instances.
+const SLOT_RETRY: Duration = Duration::from_millis(50);
+
 /// Settings of a [`Runtime`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Where wasmtime caches compiled components; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// How instances are allocated.
+    pub allocator: InstanceAllocator,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             cache_dir: default_cache_dir(),
+            allocator: InstanceAllocator::default(),
         }
     }
 }
@@ -56,6 +95,11 @@ struct RuntimeInner {
     engine: Engine,
     linker: Linker<WorkerState>,
     ticker_stop: Arc<AtomicBool>,
+    allocator: InstanceAllocator,
+    /// Free pool slots, when pooling.
+    slots: Option<Arc<Semaphore>>,
+    /// Woken when an instance waits for a slot: runs drop their idle workers.
+    pressure: Notify,
 }
 
 impl Drop for RuntimeInner {
@@ -72,27 +116,22 @@ impl Runtime {
 
     /// A runtime with the given settings.
     pub fn with_config(settings: RuntimeConfig) -> Result<Self> {
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
-            // Fuel is metered only for steps given a fuel limit; the others
-            // get an endless supply.
-            .consume_fuel(true);
-        if let Some(dir) = &settings.cache_dir {
-            // A cache that cannot be set up only costs speed: go on without it.
-            let mut cache_config = CacheConfig::new();
-            cache_config.with_directory(dir);
-            match Cache::new(cache_config) {
-                Ok(cache) => {
-                    config.cache(Some(cache));
-                }
-                Err(err) => tracing::warn!("compiled-component cache disabled: {err:#}"),
+        let (engine, allocator) = match settings.allocator {
+            InstanceAllocator::OnDemand => {
+                (build_engine(&settings, None)?, InstanceAllocator::OnDemand)
             }
-        }
-        let engine = Engine::new(&config).map_err(|err| {
-            WorkflowError::Load(format!("cannot create the wasm engine: {err:#}"))
-        })?;
+            pooling @ InstanceAllocator::Pooling { .. } => {
+                match build_engine(&settings, Some(pooling)) {
+                    Ok(engine) => (engine, pooling),
+                    Err(err) => {
+                        tracing::warn!(
+                            "the pooling allocator is unavailable, allocating on demand: {err}"
+                        );
+                        (build_engine(&settings, None)?, InstanceAllocator::OnDemand)
+                    }
+                }
+            }
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|err| WorkflowError::Load(format!("cannot link WASI: {err:#}")))?;
@@ -103,13 +142,51 @@ impl Runtime {
         .map_err(|err| WorkflowError::Load(format!("cannot link the wflow context: {err:#}")))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        let slots = match allocator {
+            InstanceAllocator::Pooling { max_instances, .. } => {
+                Some(Arc::new(Semaphore::new(max_instances as usize)))
+            }
+            InstanceAllocator::OnDemand => None,
+        };
         Ok(Self {
             inner: Arc::new(RuntimeInner {
                 engine,
                 linker,
                 ticker_stop,
+                allocator,
+                slots,
+                pressure: Notify::new(),
             }),
         })
+    }
+
+    /// The allocator in use (on-demand if pooling was asked for but could
+    /// not be set up).
+    pub fn allocator(&self) -> InstanceAllocator {
+        self.inner.allocator
+    }
+
+    /// Waits for a free instance slot (pooling only); the permit is held for
+    /// the instance's life.
+    pub(crate) async fn instance_slot(&self) -> Option<OwnedSemaphorePermit> {
+        let slots = self.inner.slots.as_ref()?;
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        // The pool is full: ask runs to give back their idle instances, and
+        // ask again now and then, since a run busy routing misses a wake-up.
+        loop {
+            self.inner.pressure.notify_waiters();
+            tokio::select! {
+                permit = slots.clone().acquire_owned() => return permit.ok(),
+                () = tokio::time::sleep(SLOT_RETRY) => {}
+            }
+        }
+    }
+
+    /// Resolves when an instance waits for a pool slot.
+    pub(crate) async fn pool_pressure(&self) {
+        self.inner.pressure.notified().await;
     }
 
     /// The wasmtime engine.
@@ -120,6 +197,46 @@ impl Runtime {
     pub(crate) fn linker(&self) -> &Linker<WorkerState> {
         &self.inner.linker
     }
+}
+
+/// Creates the engine: component model, epoch interruption, fuel, the
+/// compiled-code cache, and the pooling allocator when asked.
+fn build_engine(settings: &RuntimeConfig, pooling: Option<InstanceAllocator>) -> Result<Engine> {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        // Fuel is metered only for steps given a fuel limit; the others get
+        // an endless supply.
+        .consume_fuel(true);
+    if let Some(dir) = &settings.cache_dir {
+        // A cache that cannot be set up only costs speed: go on without it.
+        let mut cache_config = CacheConfig::new();
+        cache_config.with_directory(dir);
+        match Cache::new(cache_config) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(err) => tracing::warn!("compiled-component cache disabled: {err:#}"),
+        }
+    }
+    if let Some(InstanceAllocator::Pooling {
+        max_instances,
+        max_memory,
+    }) = pooling
+    {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(max_instances)
+            .total_core_instances(max_instances.saturating_mul(4))
+            .total_memories(max_instances.saturating_mul(2))
+            .total_tables(max_instances.saturating_mul(4))
+            .total_stacks(max_instances)
+            .table_elements(100_000)
+            .max_memory_size(usize::try_from(max_memory.as_u64()).unwrap_or(usize::MAX));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Engine::new(&config)
+        .map_err(|err| WorkflowError::Load(format!("cannot create the wasm engine: {err:#}")))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,

@@ -41,7 +41,7 @@ mod validate;
 mod workflow;
 
 pub use component::StepComponent;
-pub use engine::{EPOCH_TICK, Runtime, RuntimeConfig, default_cache_dir};
+pub use engine::{EPOCH_TICK, InstanceAllocator, Runtime, RuntimeConfig, default_cache_dir};
 pub use error::{Result, WorkflowError};
 pub use event::{Event, EventKind, names};
 pub use grants::{DirGrant, DirMode, Grants, ResourceSpec};

@@ -423,6 +423,14 @@ fn assemble(
 
     let routes = routes_of(&steps);
 
+    if let crate::engine::InstanceAllocator::Pooling { max_memory, .. } = runtime.allocator()
+        && let Some(step) = steps.iter().find(|s| s.limits.memory > max_memory)
+    {
+        return Err(WorkflowError::Configuration(format!(
+            "step `{}` may use {} of memory, more than the runtime's pooling allocator gives an instance ({max_memory})",
+            step.name, step.limits.memory
+        )));
+    }
     if let Some(0) = options.num_concurrent_runs {
         return Err(WorkflowError::Validation(
             "num_concurrent_runs must be an integer greater than 0 or None".into(),

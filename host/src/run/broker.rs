@@ -98,6 +98,7 @@ impl Broker {
         if let Some(end) = self.route(start, None, true) {
             return end;
         }
+        let runtime = self.shared.def.runtime.clone();
         loop {
             if self.inbox.is_empty()
                 && let Some(stuck) = self.stuck()
@@ -128,6 +129,13 @@ impl Broker {
                     }
                 }
                 () = sleep => return Err(self.timeout_error()),
+                () = runtime.pool_pressure() => {
+                    // Another instance waits for a pool slot: give back the
+                    // idle ones; they are recreated on demand.
+                    for slot in &mut self.slots {
+                        slot.idle.clear();
+                    }
+                }
             }
         }
     }

@@ -149,6 +149,8 @@ impl WasiView for WorkerState {
 pub(crate) struct Worker {
     store: Store<WorkerState>,
     instance: Steps,
+    /// The pool slot the instance occupies, freed when the worker drops.
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Worker {
@@ -158,6 +160,7 @@ impl Worker {
         let config = &def.steps[step];
         let component = &def.components[config.component];
         let memory = usize::try_from(config.limits.memory.as_u64()).unwrap_or(usize::MAX);
+        let slot = def.runtime.instance_slot().await;
         let state = WorkerState::new(Some(run.clone()), step, memory)
             .map_err(|message| StepFailure::step(format!("GrantError: {message}")))?;
         let mut store = Store::new(def.runtime.engine(), state);
@@ -177,7 +180,11 @@ impl Worker {
                 let limit = store.data_mut().limiter.exceeded.take();
                 StepFailure::step(limit.unwrap_or_else(|| format!("InstantiationError: {err:#}")))
             })?;
-        Ok(Self { store, instance })
+        Ok(Self {
+            store,
+            instance,
+            _slot: slot,
+        })
     }
 
     /// Runs `step` on `event`. On error the worker must be dropped: a trap or
