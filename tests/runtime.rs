@@ -3,7 +3,7 @@
 
 use bytesize::ByteSize;
 use serde_json::json;
-use wflow_host::{InstanceAllocator, Runtime, RuntimeConfig, Workflow};
+use wflow_host::{InstanceAllocator, Runtime, RuntimeConfig, StepComponent, Workflow};
 use wflow_tests::component_path;
 
 fn runtime(allocator: InstanceAllocator) -> Runtime {
@@ -71,4 +71,96 @@ async fn a_step_memory_limit_above_the_pool_is_refused_at_load() {
         err.to_string(),
         "step `write_joke` may use 256.0 MiB of memory, more than the runtime's pooling allocator gives an instance (128.0 MiB)"
     );
+}
+
+/// A runtime caching compiled components in a fresh directory.
+fn cached_runtime(dir: &std::path::Path) -> Runtime {
+    let _ = std::fs::remove_dir_all(dir);
+    Runtime::with_config(RuntimeConfig {
+        cache_dir: Some(dir.to_path_buf()),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+}
+
+fn cache_entry(dir: &std::path::Path, ext: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == ext))
+        .unwrap_or_else(|| panic!("no .{ext} entry in {}", dir.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_components_are_cached_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("wflow-cache-{}", std::process::id()));
+    let runtime = cached_runtime(&dir);
+    let path = component_path("joke");
+    let first = StepComponent::load(&runtime, &path).await.unwrap();
+    assert!(!first.from_cache, "a cold cache compiles");
+    let second = StepComponent::load(&runtime, &path).await.unwrap();
+    assert!(second.from_cache, "a warm cache loads");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&cache_entry(&dir, "cwasm")), 0o600);
+    assert_eq!(mode(&cache_entry(&dir, "mac")), 0o600);
+    assert_eq!(mode(&dir.join("cache.key")), 0o600);
+    // A workflow from cached code runs.
+    let joke = Workflow::from_components(
+        &runtime,
+        vec![second],
+        wflow_host::WorkflowOptions::named("joke"),
+    )
+    .unwrap();
+    let output = joke
+        .run(json!({"topic": "caches"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert!(output.result.as_str().unwrap().contains("caches"));
+    assert_eq!(wflow_host::clear_cache_dir(&dir).unwrap(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_or_forged_cache_entry_is_rebuilt_never_loaded() {
+    let dir = std::env::temp_dir().join(format!("wflow-cache-bad-{}", std::process::id()));
+    let runtime = cached_runtime(&dir);
+    let path = component_path("joke");
+    StepComponent::load(&runtime, &path).await.unwrap();
+    let code = cache_entry(&dir, "cwasm");
+    let tag = cache_entry(&dir, "mac");
+    type Tampering<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let tamperings: [Tampering; 3] = [
+        (
+            "one flipped byte",
+            Box::new(|| {
+                let mut bytes = std::fs::read(&code).unwrap();
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0xff;
+                std::fs::write(&code, bytes).unwrap();
+            }),
+        ),
+        (
+            "a truncated file",
+            Box::new(|| {
+                let bytes = std::fs::read(&code).unwrap();
+                std::fs::write(&code, &bytes[..bytes.len() / 3]).unwrap();
+            }),
+        ),
+        (
+            "a forged MAC",
+            Box::new(|| std::fs::write(&tag, [0u8; 32]).unwrap()),
+        ),
+    ];
+    for (what, tamper) in tamperings {
+        tamper();
+        let reloaded = StepComponent::load(&runtime, &path).await.unwrap();
+        assert!(!reloaded.from_cache, "{what} must not be loaded");
+        let again = StepComponent::load(&runtime, &path).await.unwrap();
+        assert!(again.from_cache, "after {what} the entry is rebuilt");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

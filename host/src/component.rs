@@ -18,6 +18,8 @@ pub struct StepComponent {
     pub(crate) pre: StepsPre<WorkerState>,
     /// What `describe` returned.
     pub info: ComponentInfo,
+    /// Whether the compiled code came from the cache.
+    pub from_cache: bool,
 }
 
 impl std::fmt::Debug for StepComponent {
@@ -41,7 +43,20 @@ impl StepComponent {
     pub async fn from_bytes(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Self> {
         let shown = path.display().to_string();
         let engine = runtime.engine().clone();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+        let cache = runtime.cache().cloned();
+        let compile = move || {
+            if let Some(cached) = cache.as_ref().and_then(|c| c.load(&engine, &bytes)) {
+                return Ok((cached, true));
+            }
+            let compiled = Component::new(&engine, &bytes)?;
+            if let Some(cache) = &cache
+                && let Err(err) = cache.store(&engine, &bytes, &compiled)
+            {
+                tracing::warn!("cannot cache a compiled component: {err}");
+            }
+            Ok::<_, wasmtime::Error>((compiled, false))
+        };
+        let (component, from_cache) = tokio::task::spawn_blocking(compile)
             .await
             .map_err(|err| WorkflowError::Load(format!("{shown}: compilation panicked: {err}")))?
             .map_err(|err| {
@@ -82,6 +97,7 @@ impl StepComponent {
             path: path.to_path_buf(),
             pre,
             info,
+            from_cache,
         })
     }
 

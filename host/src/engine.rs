@@ -9,9 +9,9 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::cache::CompiledCache;
 
 use crate::error::{Result, WorkflowError};
 use crate::run::worker::WorkerState;
@@ -56,7 +56,7 @@ const SLOT_RETRY: Duration = Duration::from_millis(50);
 /// Settings of a [`Runtime`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Where wasmtime caches compiled components; `None` disables the cache.
+    /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
     /// How instances are allocated.
     pub allocator: InstanceAllocator,
@@ -100,6 +100,7 @@ struct RuntimeInner {
     slots: Option<Arc<Semaphore>>,
     /// Woken when an instance waits for a slot: runs drop their idle workers.
     pressure: Notify,
+    cache: Option<CompiledCache>,
 }
 
 impl Drop for RuntimeInner {
@@ -117,21 +118,23 @@ impl Runtime {
     /// A runtime with the given settings.
     pub fn with_config(settings: RuntimeConfig) -> Result<Self> {
         let (engine, allocator) = match settings.allocator {
-            InstanceAllocator::OnDemand => {
-                (build_engine(&settings, None)?, InstanceAllocator::OnDemand)
-            }
-            pooling @ InstanceAllocator::Pooling { .. } => {
-                match build_engine(&settings, Some(pooling)) {
-                    Ok(engine) => (engine, pooling),
-                    Err(err) => {
-                        tracing::warn!(
-                            "the pooling allocator is unavailable, allocating on demand: {err}"
-                        );
-                        (build_engine(&settings, None)?, InstanceAllocator::OnDemand)
-                    }
+            InstanceAllocator::OnDemand => (build_engine(None)?, InstanceAllocator::OnDemand),
+            pooling @ InstanceAllocator::Pooling { .. } => match build_engine(Some(pooling)) {
+                Ok(engine) => (engine, pooling),
+                Err(err) => {
+                    tracing::warn!(
+                        "the pooling allocator is unavailable, allocating on demand: {err}"
+                    );
+                    (build_engine(None)?, InstanceAllocator::OnDemand)
                 }
-            }
+            },
         };
+        // A cache that cannot be set up only costs speed: go on without it.
+        let cache = settings.cache_dir.as_deref().and_then(|dir| {
+            CompiledCache::open(dir)
+                .map_err(|err| tracing::warn!("compiled-component cache disabled: {err}"))
+                .ok()
+        });
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|err| WorkflowError::Load(format!("cannot link WASI: {err:#}")))?;
@@ -156,6 +159,7 @@ impl Runtime {
                 allocator,
                 slots,
                 pressure: Notify::new(),
+                cache,
             }),
         })
     }
@@ -189,6 +193,11 @@ impl Runtime {
         self.inner.pressure.notified().await;
     }
 
+    /// The compiled-component cache, if enabled.
+    pub fn cache(&self) -> Option<&CompiledCache> {
+        self.inner.cache.as_ref()
+    }
+
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
@@ -199,9 +208,9 @@ impl Runtime {
     }
 }
 
-/// Creates the engine: component model, epoch interruption, fuel, the
-/// compiled-code cache, and the pooling allocator when asked.
-fn build_engine(settings: &RuntimeConfig, pooling: Option<InstanceAllocator>) -> Result<Engine> {
+/// Creates the engine: component model, epoch interruption, fuel, and the
+/// pooling allocator when asked.
+fn build_engine(pooling: Option<InstanceAllocator>) -> Result<Engine> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -209,17 +218,6 @@ fn build_engine(settings: &RuntimeConfig, pooling: Option<InstanceAllocator>) ->
         // Fuel is metered only for steps given a fuel limit; the others get
         // an endless supply.
         .consume_fuel(true);
-    if let Some(dir) = &settings.cache_dir {
-        // A cache that cannot be set up only costs speed: go on without it.
-        let mut cache_config = CacheConfig::new();
-        cache_config.with_directory(dir);
-        match Cache::new(cache_config) {
-            Ok(cache) => {
-                config.cache(Some(cache));
-            }
-            Err(err) => tracing::warn!("compiled-component cache disabled: {err:#}"),
-        }
-    }
     if let Some(InstanceAllocator::Pooling {
         max_instances,
         max_memory,

@@ -23,6 +23,7 @@
 //! kinds.
 
 mod bindings;
+mod cache;
 mod component;
 mod engine;
 mod error;
@@ -40,6 +41,7 @@ mod state;
 mod validate;
 mod workflow;
 
+pub use cache::{CacheError, CompiledCache, clear_dir as clear_cache_dir};
 pub use component::StepComponent;
 pub use engine::{EPOCH_TICK, InstanceAllocator, Runtime, RuntimeConfig, default_cache_dir};
 pub use error::{Result, WorkflowError};

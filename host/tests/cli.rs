@@ -160,3 +160,27 @@ fn run_builds_and_assembles_a_manifest_of_crate_folders() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output).trim(), "8");
 }
+
+#[test]
+fn cache_dir_and_clear() {
+    let dir = std::env::temp_dir().join(format!("wflow-cli-cache-{}", std::process::id()));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wflow"))
+            .args(args)
+            .current_dir(examples())
+            .env("WFLOW_CACHE_DIR", &dir)
+            .output()
+            .expect("wflow runs")
+    };
+    let output = run(&["cache", "dir"]);
+    assert_eq!(stdout(&output).trim(), dir.display().to_string());
+    let output = run(&["run", "joke", "--input", r#"{"topic":"cache"}"#]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(&["cache", "clear"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("removed 1 compiled component(s) from {}", dir.display())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

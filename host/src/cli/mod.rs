@@ -30,6 +30,20 @@ enum Command {
     },
     /// Show a workflow's steps, events and schemas.
     Describe(describe::DescribeArgs),
+    /// Show or clear the compiled-component cache
+    /// ($WFLOW_CACHE_DIR, else $XDG_CACHE_HOME/wflow, else ~/.cache/wflow).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheAction {
+    /// Print where compiled components are cached.
+    Dir,
+    /// Remove every cached compiled component.
+    Clear,
 }
 
 impl Cli {
@@ -74,5 +88,21 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(err) => Ok(report(&err)),
         },
         Command::Describe(args) => describe::describe(args).await,
+        Command::Cache { action } => {
+            let Some(dir) = wflow_host::default_cache_dir() else {
+                anyhow::bail!("no cache directory: set WFLOW_CACHE_DIR or HOME");
+            };
+            match action {
+                CacheAction::Dir => println!("{}", dir.display()),
+                CacheAction::Clear => {
+                    let removed = wflow_host::clear_cache_dir(&dir)?;
+                    println!(
+                        "removed {removed} compiled component(s) from {}",
+                        dir.display()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
