@@ -260,3 +260,17 @@ async fn a_writer_inside_an_edit_is_refused_and_the_edit_is_discarded() {
     );
     assert_eq!(state.get("sneaky"), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_importing_what_the_host_lacks_is_refused_naming_the_import() {
+    let err = Workflow::load(runtime(), &component_path("alien"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "WorkflowLoadError");
+    let message = err.to_string();
+    assert!(
+        message.contains("needs an import the host does not provide"),
+        "{message}"
+    );
+    assert!(message.contains("alien:net/socket"), "{message}");
+}

@@ -408,3 +408,123 @@ async fn guest_output_is_captured_with_the_step_name() {
         "{texts:?}"
     );
 }
+
+/// The hostile workflow with other run limits.
+async fn hostile_with(limits: wflow_host::LimitsSpec) -> wflow_host::Workflow {
+    let mut options = wflow_host::WorkflowOptions::named("hostile");
+    options.limits = limits.resolve();
+    wflow_tests::workflow_with("hostile", options)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuel_meters_a_step_deterministically() {
+    let hostile = hostile_with(wflow_host::LimitsSpec {
+        fuel: Some(1_000_000),
+        ..Default::default()
+    })
+    .await;
+    let err = hostile
+        .run(json!({"mode": "infinite_loop"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        step_failure(&err),
+        (
+            "spin",
+            "FuelExhausted: step `spin` burned all of its fuel (1000000 units, limits.fuel)"
+        )
+    );
+    // Well-behaved steps run within the same budget.
+    let output = hostile
+        .run(json!({"mode": "env"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert_eq!(output.result, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_streamed_events_hits_the_stream_buffer() {
+    let hostile = hostile_with(wflow_host::LimitsSpec {
+        stream_buffer: Some(10),
+        ..Default::default()
+    })
+    .await;
+    let err = hostile
+        .run(json!({"mode": "flood_stream"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "WorkflowLimitError");
+    assert_eq!(
+        err.to_string(),
+        "StreamBufferFull: 10 streamed events wait unread (limits.stream_buffer)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_state_fails_the_run() {
+    let hostile = hostile_with(wflow_host::LimitsSpec {
+        max_state_bytes: Some(bytesize::ByteSize::kib(64)),
+        ..Default::default()
+    })
+    .await;
+    let err = hostile
+        .run(json!({"mode": "big_state"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "WorkflowLimitError");
+    assert!(
+        err.to_string()
+            .starts_with("StateTooLarge: the state would take 1.0 MiB serialized"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_per_run_and_collect_buffers_are_bounded() {
+    let mut options = wflow_host::WorkflowOptions::named("fanout");
+    options.limits = wflow_host::LimitsSpec {
+        max_events_per_run: Some(50),
+        ..Default::default()
+    }
+    .resolve();
+    let fanout = wflow_tests::workflow_with("fanout", options).await.unwrap();
+    let err = fanout
+        .run(json!({"n": 100}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "TooManyEvents: the run routed more than 50 events (limits.max_events_per_run)"
+    );
+
+    let mut options = wflow_host::WorkflowOptions::named("fanout");
+    options.limits = wflow_host::LimitsSpec {
+        max_collect_buffer: Some(10),
+        ..Default::default()
+    }
+    .resolve();
+    let fanout = wflow_tests::workflow_with("fanout", options).await.unwrap();
+    let err = fanout
+        .run(json!({"n": 100}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "WorkflowLimitError");
+    assert_eq!(
+        err.to_string(),
+        "CollectBufferFull: collect buffer `default` already holds 10 events (limits.max_collect_buffer)"
+    );
+}

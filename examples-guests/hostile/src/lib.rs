@@ -137,6 +137,19 @@ fn attack(ctx: &Context, ev: Attack) -> Result<AnyEvent, StepError> {
             "missing": ctx.config("missing"),
             "env": std::env::vars().collect::<Vec<_>>(),
         }))),
+        "flood_stream" => {
+            for i in 0..1000 {
+                ctx.write_event_to_stream(&Attack {
+                    mode: format!("flood {i}"),
+                    paths: Vec::new(),
+                })?;
+            }
+            Ok(stop(json!("flooded")))
+        }
+        "big_state" => {
+            ctx.store().set("blob", &"x".repeat(1024 * 1024))?;
+            Ok(stop(json!("stored")))
+        }
         "print" => {
             println!("hello from the guest");
             eprintln!("a warning from the guest");
