@@ -528,3 +528,33 @@ async fn events_per_run_and_collect_buffers_are_bounded() {
         "CollectBufferFull: collect buffer `default` already holds 10 events (limits.max_collect_buffer)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_step_timeout_applies_to_steps_without_their_own() {
+    let hostile = hostile_with(wflow_host::LimitsSpec {
+        step_timeout: Some(std::time::Duration::from_millis(150)),
+        ..Default::default()
+    })
+    .await;
+    let wait = hostile.steps().iter().find(|s| s.name == "wait").unwrap();
+    assert_eq!(wait.timeout, Some(std::time::Duration::from_millis(150)));
+    let spin = hostile.steps().iter().find(|s| s.name == "spin").unwrap();
+    assert_eq!(
+        spin.timeout,
+        Some(std::time::Duration::from_millis(200)),
+        "a step's own timeout wins"
+    );
+    let err = hostile
+        .run(json!({"mode": "wait_forever"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        step_failure(&err),
+        (
+            "wait",
+            "StepTimeoutError: step `wait` did not finish within 150ms"
+        )
+    );
+}

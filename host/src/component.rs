@@ -78,14 +78,8 @@ impl StepComponent {
             ))
         })?;
         let _slot = runtime.instance_slot().await;
-        let state = WorkerState::describing(DESCRIBE_MEMORY)
-            .map_err(|err| WorkflowError::Load(format!("{shown}: {err}")))?;
-        let mut store = Store::new(runtime.engine(), state);
-        WorkerState::limit(&mut store);
-        store.set_epoch_deadline(DESCRIBE_TICKS);
-        store
-            .set_fuel(u64::MAX)
-            .map_err(|err| WorkflowError::Load(format!("{shown}: {err:#}")))?;
+        let mut store =
+            scratch_store(runtime).map_err(|err| WorkflowError::Load(format!("{shown}: {err}")))?;
         let describe = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_describe(&mut store).await
@@ -106,19 +100,23 @@ impl StepComponent {
     /// instantiation benchmark measures.
     pub async fn probe_instantiate(&self, runtime: &Runtime) -> Result<()> {
         let _slot = runtime.instance_slot().await;
-        let state = WorkerState::describing(DESCRIBE_MEMORY).map_err(WorkflowError::Load)?;
-        let mut store = Store::new(runtime.engine(), state);
-        WorkerState::limit(&mut store);
-        store.set_epoch_deadline(DESCRIBE_TICKS);
-        store
-            .set_fuel(u64::MAX)
-            .map_err(|err| WorkflowError::Load(format!("{err:#}")))?;
+        let mut store = scratch_store(runtime).map_err(WorkflowError::Load)?;
         self.pre
             .instantiate_async(&mut store)
             .await
             .map(drop)
             .map_err(|err| WorkflowError::Load(format!("{}: {err:#}", self.path.display())))
     }
+}
+
+/// A store for an instance that is not part of a run (describing, probing):
+/// no grants, the describe memory limit, a bounded time, unmetered fuel.
+fn scratch_store(runtime: &Runtime) -> std::result::Result<Store<WorkerState>, String> {
+    let mut store = Store::new(runtime.engine(), WorkerState::describing(DESCRIBE_MEMORY)?);
+    WorkerState::limit(&mut store);
+    store.set_epoch_deadline(DESCRIBE_TICKS);
+    store.set_fuel(u64::MAX).map_err(|err| format!("{err:#}"))?;
+    Ok(store)
 }
 
 /// How many epoch ticks `describe` may run for before it is stopped.

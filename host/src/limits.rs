@@ -2,6 +2,8 @@
 //! Every limit has a default; a manifest may change them per workflow
 //! (`[limits]`) and, for memory and fuel, per step (`[steps.NAME]`).
 
+use std::time::Duration;
+
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +14,9 @@ pub struct Limits {
     pub memory: ByteSize,
     /// Fuel one step call may burn (`fuel`); `None` meters nothing.
     pub fuel: Option<u64>,
+    /// The longest one step call may take when the step declares no
+    /// timeout of its own (`step_timeout`); `None` for no limit.
+    pub step_timeout: Option<Duration>,
     /// The largest event payload (`max_event_bytes`).
     pub max_event_bytes: ByteSize,
     /// How many events one run may route (`max_events_per_run`).
@@ -31,6 +36,7 @@ impl Default for Limits {
         Self {
             memory: ByteSize::mib(256),
             fuel: None,
+            step_timeout: None,
             max_event_bytes: ByteSize::mib(16),
             max_events_per_run: 1_000_000,
             stream_buffer: 100_000,
@@ -50,6 +56,9 @@ pub struct LimitsSpec {
     pub memory: Option<ByteSize>,
     /// See [`Limits::fuel`].
     pub fuel: Option<u64>,
+    /// See [`Limits::step_timeout`], e.g. `"30s"`.
+    #[serde(default, with = "humantime_serde")]
+    pub step_timeout: Option<Duration>,
     /// See [`Limits::max_event_bytes`].
     pub max_event_bytes: Option<ByteSize>,
     /// See [`Limits::max_events_per_run`].
@@ -71,6 +80,7 @@ impl LimitsSpec {
         Limits {
             memory: self.memory.unwrap_or(defaults.memory),
             fuel: self.fuel.or(defaults.fuel),
+            step_timeout: self.step_timeout.or(defaults.step_timeout),
             max_event_bytes: self.max_event_bytes.unwrap_or(defaults.max_event_bytes),
             max_events_per_run: self
                 .max_events_per_run
@@ -100,12 +110,15 @@ mod tests {
 
     #[test]
     fn a_limits_table_overrides_only_what_it_sets() {
-        let spec: LimitsSpec =
-            toml::from_str("memory = \"64MiB\"\nfuel = 1000\nstream_buffer = 10").unwrap();
+        let spec: LimitsSpec = toml::from_str(
+            "memory = \"64MiB\"\nfuel = 1000\nstream_buffer = 10\nstep_timeout = \"2s\"",
+        )
+        .unwrap();
         let limits = spec.resolve();
         assert_eq!(limits.memory, ByteSize::mib(64));
         assert_eq!(limits.fuel, Some(1000));
         assert_eq!(limits.stream_buffer, 10);
+        assert_eq!(limits.step_timeout, Some(Duration::from_secs(2)));
         assert_eq!(limits.max_event_bytes, Limits::default().max_event_bytes);
         let err = toml::from_str::<LimitsSpec>("memroy = 1").unwrap_err();
         assert!(err.to_string().contains("unknown field `memroy`"), "{err}");

@@ -361,7 +361,10 @@ fn assemble(
                 emits: spec.emits.clone(),
                 num_workers: spec.num_workers,
                 retry: spec.retry.clone().map(RetryPolicy::from),
-                timeout: spec.timeout_ms.map(Duration::from_millis),
+                timeout: spec
+                    .timeout_ms
+                    .map(Duration::from_millis)
+                    .or(options.limits.step_timeout),
                 limits: StepLimits {
                     memory: options.limits.memory,
                     fuel: options.limits.fuel,
