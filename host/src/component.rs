@@ -20,6 +20,8 @@ pub struct StepComponent {
     pub info: ComponentInfo,
     /// Whether the compiled code came from the cache.
     pub from_cache: bool,
+    /// The SHA-256 of the component's bytes, hex.
+    pub digest: String,
 }
 
 impl std::fmt::Debug for StepComponent {
@@ -42,6 +44,13 @@ impl StepComponent {
     /// Like [`load`](Self::load), from the component's bytes.
     pub async fn from_bytes(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Self> {
         let shown = path.display().to_string();
+        let digest: String = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
         let engine = runtime.engine().clone();
         let cache = runtime.cache().cloned();
         let compile = move || {
@@ -92,6 +101,7 @@ impl StepComponent {
             pre,
             info,
             from_cache,
+            digest,
         })
     }
 

@@ -1,17 +1,20 @@
 //! Starting runs and the handle a caller keeps on one: await its result,
 //! stream its events, send events in, cancel it.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Result, WorkflowError};
 use crate::event::{Event, EventKind};
-use crate::run::broker::{Broker, BrokerMsg};
+use crate::run::broker::{Beginning, Broker, BrokerMsg};
+use crate::run::collect::CollectBuffers;
 use crate::run::output::LogEntry;
+use crate::run::waiters::Waiters;
 use crate::run::{RunShared, StreamMsg, TargetError, check_event_size};
+use crate::snapshot::Snapshot;
 use crate::state::StateStore;
 use crate::workflow::Workflow;
 
@@ -69,7 +72,7 @@ impl Workflow {
     /// Starts a run with an explicit start event and, optionally, a context
     /// whose state carries over. Must be called within a tokio runtime.
     pub fn run_event(&self, start: Event, ctx: Option<&Context>) -> Result<WorkflowHandler> {
-        let def = self.def.clone();
+        let def = &self.def;
         if def.kind_of(&start.name) != EventKind::Start || start.name != def.start_event() {
             return Err(WorkflowError::Runtime(format!(
                 "a run must start with a {} event, got {}",
@@ -83,6 +86,55 @@ impl Workflow {
             Some(ctx) => ctx.state.clone(),
             None => Context::new(self).state,
         };
+        Ok(self.launch(
+            new_run_id(),
+            state,
+            CollectBuffers::default(),
+            Waiters::default(),
+            Beginning::Start(start),
+        ))
+    }
+
+    /// Resumes a run from a snapshot (the seed's `Context.from_dict` and
+    /// `run(ctx=...)`): the state, queues, collect buffers and waiters are
+    /// restored; step calls that were blocked in `wait_for_event` run again
+    /// and find an answer that arrived for their waiter id. A snapshot of
+    /// another workflow, of other components, or of another format version
+    /// is refused with a `ContextSerdeError`.
+    pub fn resume(&self, snapshot: Snapshot) -> Result<WorkflowHandler> {
+        snapshot.check_workflow(self)?;
+        let def = &self.def;
+        let state = StateStore::with_limit(
+            def.state_type.clone(),
+            def.options.limits.max_state_bytes.as_u64(),
+        );
+        state
+            .restore(snapshot.state.clone())
+            .map_err(|err| WorkflowError::ContextSerde(format!("the snapshot's state: {err}")))?;
+        let collect = CollectBuffers::restore(snapshot.collect_buffers.clone(), &def.step_index)
+            .map_err(|err| {
+                WorkflowError::ContextSerde(format!("the snapshot's collect buffers: {err}"))
+            })?;
+        let waiters = Waiters::restore(snapshot.waiters.clone());
+        let run_id = snapshot.run_id.clone();
+        Ok(self.launch(
+            run_id,
+            state,
+            collect,
+            waiters,
+            Beginning::Resume(Box::new(snapshot)),
+        ))
+    }
+
+    fn launch(
+        &self,
+        run_id: String,
+        state: StateStore,
+        collect: CollectBuffers,
+        waiters: Waiters,
+        beginning: Beginning,
+    ) -> WorkflowHandler {
+        let def = self.def.clone();
         let (broker_tx, broker_rx) = mpsc::unbounded_channel();
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = watch::channel(None);
@@ -90,14 +142,16 @@ impl Workflow {
         let shared = Arc::new(RunShared {
             busy: def.steps.iter().map(|_| AtomicU32::new(0)).collect(),
             def: def.clone(),
-            run_id: new_run_id(),
+            run_id,
             state,
             broker: broker_tx,
             stream: stream_tx,
-            collect: Default::default(),
-            waiters: Default::default(),
+            collect: Mutex::new(collect),
+            waiters: Mutex::new(waiters),
             ended: AtomicBool::new(false),
             unread: unread.clone(),
+            streamed: AtomicU64::new(0),
+            waiting: Mutex::default(),
             log: Default::default(),
             timeout: self.timeout,
         });
@@ -108,13 +162,13 @@ impl Workflow {
                 Some(slots) => slots.acquire_owned().await.ok(),
                 None => None,
             };
-            broker.run(start, permit).await;
+            broker.run(beginning, permit).await;
         });
-        Ok(WorkflowHandler {
+        WorkflowHandler {
             shared,
             outcome: outcome_rx,
             stream: Mutex::new(Some((stream_rx, unread))),
-        })
+        }
     }
 }
 
@@ -221,6 +275,21 @@ impl WorkflowHandler {
                 from_outside: true,
             })
             .map_err(|_| WorkflowError::Runtime("the run has ended".into()))
+    }
+
+    /// A snapshot of the run, taken as soon as no step call is running
+    /// except calls blocked in `wait_for_event` (new calls are held back
+    /// meanwhile). Pass it to [`Workflow::resume`], here or in another
+    /// process, after [`Snapshot::to_json`] / [`Snapshot::from_json`].
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let (reply, answer) = oneshot::channel();
+        self.shared
+            .broker
+            .send(BrokerMsg::Snapshot(reply))
+            .map_err(|_| WorkflowError::ContextSerde("the run has ended".into()))?;
+        answer.await.map_err(|_| {
+            WorkflowError::ContextSerde("the run ended before a snapshot could be taken".into())
+        })?
     }
 
     /// Cancels the run; its result becomes `WorkflowError::Cancelled`.

@@ -37,6 +37,7 @@ mod manifest;
 mod retry;
 mod run;
 mod schema;
+mod snapshot;
 mod state;
 mod validate;
 mod workflow;
@@ -54,5 +55,9 @@ pub use manifest::{ComponentRef, Manifest, RetrySpec, StepOverride};
 pub use retry::{Backoff, RetryPolicy};
 pub use run::output::{LogEntry, LogStream};
 pub use schema::Schema;
+pub use snapshot::{
+    CollectBufferSnapshot, QueuedEvent, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot,
+    WaiterSnapshot, WaitersSnapshot, WorkflowIdentity,
+};
 pub use state::{EditGuard, StateError, StateStore, StateType};
 pub use workflow::{DEFAULT_TIMEOUT, EventTypeInfo, StepConfig, Workflow, WorkflowOptions};

@@ -195,6 +195,20 @@ impl Workflow {
         self.def.start_event()
     }
 
+    /// What identifies the workflow in a snapshot: its name and the SHA-256
+    /// of each component.
+    pub fn identity(&self) -> crate::snapshot::WorkflowIdentity {
+        crate::snapshot::WorkflowIdentity {
+            name: self.def.options.name.clone(),
+            components: self
+                .def
+                .components
+                .iter()
+                .map(|c| c.digest.clone())
+                .collect(),
+        }
+    }
+
     /// Runs the graph validation again (it already ran at load unless
     /// disabled).
     pub fn validate(&self) -> Result<()> {

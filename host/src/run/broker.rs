@@ -1,18 +1,19 @@
 //! The broker: one task per run that owns the step queues and workers,
 //! routes every event, enforces the run timeout, and ends the run.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::error::WorkflowError;
 use crate::event::{Event, EventKind, names};
 use crate::handler::{RunOutcome, StopOutput};
+use crate::snapshot::{QueuedEvent, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot};
 
 use super::worker::Worker;
 use super::{RunShared, StepFailure, StreamMsg, check_event_size};
@@ -28,11 +29,24 @@ pub(crate) enum BrokerMsg {
     /// A step call finished (after its retries).
     Done {
         step: usize,
+        work_item: u64,
         worker: Option<Worker>,
         outcome: Result<Vec<Event>, StepFailure>,
     },
+    /// A step call began waiting in `wait_for_event`.
+    Waiting,
+    /// The caller asks for a snapshot.
+    Snapshot(oneshot::Sender<Result<Snapshot, WorkflowError>>),
     /// The caller cancelled the run.
     Cancel,
+}
+
+/// How a broker begins.
+pub(crate) enum Beginning {
+    /// A new run: route the start event.
+    Start(Event),
+    /// A resumed run: its queues, in-progress events and counters.
+    Resume(Box<Snapshot>),
 }
 
 struct StepSlot {
@@ -53,6 +67,13 @@ pub(crate) struct Broker {
     routed: u64,
     outcome: watch::Sender<Option<RunOutcome>>,
     started: Instant,
+    /// Time the run had already run before it was resumed.
+    earlier: Duration,
+    /// Events being handled, by work item: what a snapshot re-delivers.
+    in_flight: HashMap<u64, (usize, Event)>,
+    /// Snapshot requests waiting for the run to quiesce; dispatching is
+    /// paused while there are any.
+    snapshot_requests: Vec<oneshot::Sender<Result<Snapshot, WorkflowError>>>,
 }
 
 impl Broker {
@@ -81,23 +102,72 @@ impl Broker {
             routed: 0,
             outcome,
             started: Instant::now(),
+            earlier: Duration::ZERO,
+            in_flight: HashMap::new(),
+            snapshot_requests: Vec::new(),
         }
     }
 
     /// Runs the run to its end: routes `start`, then serves messages until a
     /// stop event, a failure, the timeout or a cancel.
-    pub(crate) async fn run(mut self, start: Event, permit: Option<OwnedSemaphorePermit>) {
+    pub(crate) async fn run(mut self, beginning: Beginning, permit: Option<OwnedSemaphorePermit>) {
         let _permit = permit;
         self.started = Instant::now();
-        let deadline = self.shared.timeout.map(|t| tokio::time::Instant::now() + t);
-        let outcome = self.serve(start, deadline).await;
+        let outcome = self.serve(beginning).await;
         self.finish(outcome).await;
     }
 
-    async fn serve(&mut self, start: Event, deadline: Option<tokio::time::Instant>) -> RunOutcome {
-        if let Some(end) = self.route(start, None, true) {
-            return end;
+    /// Restores the queues and counters of a snapshot; in-progress events
+    /// go first in their queues.
+    fn restore(&mut self, snapshot: Snapshot) -> Result<(), WorkflowError> {
+        let index = &self.shared.def.step_index;
+        for (saved, front) in [(snapshot.in_progress, true), (snapshot.queues, false)] {
+            for (step_name, events) in saved {
+                let step = *index.get(&step_name).ok_or_else(|| {
+                    WorkflowError::ContextSerde(format!(
+                        "the snapshot queues events for unknown step `{step_name}`"
+                    ))
+                })?;
+                let queue = &mut self.slots[step].queue;
+                if front {
+                    for queued in events.into_iter().rev() {
+                        queue.push_front((queued.event, queued.work_item));
+                    }
+                } else {
+                    queue.extend(events.into_iter().map(|q| (q.event, q.work_item)));
+                }
+            }
         }
+        self.awaiting_input = snapshot.awaiting_input;
+        self.routed = snapshot.routed;
+        self.next_work_item = snapshot.next_work_item;
+        self.earlier = Duration::from_millis(snapshot.elapsed_ms);
+        Ok(())
+    }
+
+    async fn serve(&mut self, beginning: Beginning) -> RunOutcome {
+        match beginning {
+            Beginning::Start(start) => {
+                if let Some(end) = self.route(start, None, true) {
+                    return end;
+                }
+            }
+            Beginning::Resume(snapshot) => {
+                self.restore(*snapshot)?;
+                for step in 0..self.slots.len() {
+                    self.dispatch(step);
+                }
+            }
+        }
+        // A resumed run has the rest of its time.
+        let deadline = self
+            .shared
+            .timeout
+            .map(|t| tokio::time::Instant::now() + t.saturating_sub(self.earlier));
+        self.serve_until(deadline).await
+    }
+
+    async fn serve_until(&mut self, deadline: Option<tokio::time::Instant>) -> RunOutcome {
         let runtime = self.shared.def.runtime.clone();
         loop {
             if self.inbox.is_empty()
@@ -149,9 +219,11 @@ impl Broker {
             } => self.route(event, target, from_outside),
             BrokerMsg::Done {
                 step,
+                work_item,
                 worker,
                 outcome,
             } => {
+                self.in_flight.remove(&work_item);
                 let slot = &mut self.slots[step];
                 slot.busy -= 1;
                 self.shared.busy[step].store(slot.busy, Ordering::Relaxed);
@@ -177,6 +249,16 @@ impl Broker {
                     }
                 }
                 self.dispatch(step);
+                self.answer_snapshots();
+                None
+            }
+            BrokerMsg::Waiting => {
+                self.answer_snapshots();
+                None
+            }
+            BrokerMsg::Snapshot(reply) => {
+                self.snapshot_requests.push(reply);
+                self.answer_snapshots();
                 None
             }
             BrokerMsg::Cancel => Some(Err(WorkflowError::Cancelled(
@@ -249,6 +331,10 @@ impl Broker {
 
     /// Starts queued events on free workers of `step`.
     fn dispatch(&mut self, step: usize) {
+        if !self.snapshot_requests.is_empty() {
+            // Paused until the pending snapshot is taken.
+            return;
+        }
         let num_workers = self.shared.def.steps[step].num_workers.max(1);
         let slot = &mut self.slots[step];
         while slot.busy < num_workers {
@@ -257,6 +343,7 @@ impl Broker {
             };
             slot.busy += 1;
             let worker = slot.idle.pop();
+            self.in_flight.insert(work_item, (step, event.clone()));
             self.tasks.spawn(run_step(
                 self.shared.clone(),
                 step,
@@ -266,6 +353,76 @@ impl Broker {
             ));
         }
         self.shared.busy[step].store(slot.busy, Ordering::Relaxed);
+    }
+
+    /// Takes the pending snapshots if the run is quiescent: every step call
+    /// in flight is blocked in `wait_for_event`. Then resumes dispatching.
+    fn answer_snapshots(&mut self) {
+        if self.snapshot_requests.is_empty() {
+            return;
+        }
+        let waiting = self.shared.waiting_items();
+        if self.in_flight.keys().any(|item| !waiting.contains(item)) {
+            return;
+        }
+        let snapshot = self.snapshot();
+        for reply in self.snapshot_requests.drain(..) {
+            let _ = reply.send(Ok(snapshot.clone()));
+        }
+        for step in 0..self.slots.len() {
+            self.dispatch(step);
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let def = &self.shared.def;
+        let names: Vec<String> = def.steps.iter().map(|s| s.name.clone()).collect();
+        let mut queues = BTreeMap::new();
+        for (step, slot) in self.slots.iter().enumerate() {
+            if !slot.queue.is_empty() {
+                let events = slot
+                    .queue
+                    .iter()
+                    .map(|(event, work_item)| QueuedEvent {
+                        work_item: *work_item,
+                        event: event.clone(),
+                    })
+                    .collect();
+                queues.insert(names[step].clone(), events);
+            }
+        }
+        let mut in_progress: BTreeMap<String, Vec<QueuedEvent>> = BTreeMap::new();
+        let mut flying: Vec<(&u64, &(usize, Event))> = self.in_flight.iter().collect();
+        flying.sort_by_key(|(item, _)| **item);
+        for (work_item, (step, event)) in flying {
+            in_progress
+                .entry(names[*step].clone())
+                .or_default()
+                .push(QueuedEvent {
+                    work_item: *work_item,
+                    event: event.clone(),
+                });
+        }
+        Snapshot {
+            format: SNAPSHOT_FORMAT.to_string(),
+            version: SNAPSHOT_VERSION,
+            workflow: crate::snapshot::WorkflowIdentity {
+                name: def.options.name.clone(),
+                components: def.components.iter().map(|c| c.digest.clone()).collect(),
+            },
+            run_id: self.shared.run_id.clone(),
+            state: (*self.shared.state.snapshot()).clone(),
+            queues,
+            in_progress,
+            collect_buffers: self.shared.collect().snapshot(&names),
+            waiters: self.shared.waiters().snapshot(),
+            awaiting_input: self.awaiting_input,
+            stream_position: self.shared.streamed.load(Ordering::Acquire),
+            routed: self.routed,
+            next_work_item: self.next_work_item,
+            elapsed_ms: u64::try_from((self.earlier + self.started.elapsed()).as_millis())
+                .unwrap_or(u64::MAX),
+        }
     }
 
     /// Whether the run can make no more progress: nothing queued, nothing
@@ -314,6 +471,11 @@ impl Broker {
     /// publishes the outcome.
     async fn finish(mut self, outcome: RunOutcome) {
         self.shared.ended.store(true, Ordering::Release);
+        for reply in self.snapshot_requests.drain(..) {
+            let _ = reply.send(Err(WorkflowError::ContextSerde(
+                "the run ended before a snapshot could be taken".into(),
+            )));
+        }
         self.tasks.shutdown().await;
         for (index, slot) in self.slots.iter_mut().enumerate() {
             slot.idle.clear();
@@ -327,6 +489,7 @@ impl Broker {
         if let Some(event) = terminal {
             // The last event goes out even past the stream's limit.
             self.shared.unread.fetch_add(1, Ordering::AcqRel);
+            self.shared.streamed.fetch_add(1, Ordering::AcqRel);
             let _ = self.shared.stream.send(StreamMsg::Event(event));
         }
         let _ = self.shared.stream.send(StreamMsg::Closed);
@@ -435,6 +598,7 @@ async fn run_step(
     };
     let _ = shared.broker.send(BrokerMsg::Done {
         step,
+        work_item,
         worker,
         outcome,
     });

@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::bindings::wflow::workflow::types::ExpectedEvents;
 use crate::event::Event;
+use crate::snapshot::CollectBufferSnapshot;
 
 /// One buffer: events by type, first come first served.
 #[derive(Debug, Default)]
@@ -74,6 +75,52 @@ impl CollectBuffers {
             self.buffers.remove(&key);
         }
         Ok(Some(taken))
+    }
+
+    /// The buffers as a snapshot holds them.
+    pub(crate) fn snapshot(&self, step_names: &[String]) -> Vec<CollectBufferSnapshot> {
+        let mut buffers: Vec<CollectBufferSnapshot> = self
+            .buffers
+            .iter()
+            .map(|((step, id), buffer)| {
+                let mut types: Vec<&String> = buffer.by_type.keys().collect();
+                types.sort();
+                CollectBufferSnapshot {
+                    step: step_names.get(*step).cloned().unwrap_or_default(),
+                    buffer_id: id.clone(),
+                    events: types
+                        .into_iter()
+                        .flat_map(|t| buffer.by_type[t].iter().cloned())
+                        .collect(),
+                }
+            })
+            .collect();
+        buffers.sort_by(|a, b| (&a.step, &a.buffer_id).cmp(&(&b.step, &b.buffer_id)));
+        buffers
+    }
+
+    /// Buffers restored from a snapshot; `step_index` maps step names.
+    pub(crate) fn restore(
+        snapshot: Vec<CollectBufferSnapshot>,
+        step_index: &HashMap<String, usize>,
+    ) -> Result<Self, String> {
+        let mut buffers = HashMap::new();
+        for saved in snapshot {
+            let step = *step_index.get(&saved.step).ok_or_else(|| {
+                format!("a collect buffer belongs to unknown step `{}`", saved.step)
+            })?;
+            let mut buffer = Buffer::default();
+            for event in saved.events {
+                buffer
+                    .by_type
+                    .entry(event.name.clone())
+                    .or_default()
+                    .push_back(event);
+                buffer.len += 1;
+            }
+            buffers.insert((step, saved.buffer_id), buffer);
+        }
+        Ok(Self { buffers })
     }
 
     /// How many events wait in each step's buffers, for stuck-run messages.

@@ -266,12 +266,14 @@ impl Host for WorkerState {
                 receiver
             }
         };
+        run.set_waiting(self.work_item, true);
         let answer = match timeout_ms {
             Some(ms) => tokio::time::timeout(std::time::Duration::from_millis(ms), receiver)
                 .await
                 .ok(),
             None => Some(receiver.await),
         };
+        run.set_waiting(self.work_item, false);
         match answer {
             Some(Ok(event)) => Ok(Ok(event)),
             Some(Err(_)) => Ok(Err(ContextError::RunEnded(

@@ -8,7 +8,8 @@ pub(crate) mod output;
 pub(crate) mod waiters;
 pub(crate) mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
@@ -82,6 +83,10 @@ pub(crate) struct RunShared {
     pub(crate) log: output::SharedLog,
     /// Streamed events not read yet.
     pub(crate) unread: Arc<AtomicUsize>,
+    /// Events streamed so far (a snapshot's stream position).
+    pub(crate) streamed: AtomicU64,
+    /// Work items whose step call is blocked in `wait_for_event`.
+    pub(crate) waiting: Mutex<HashSet<u64>>,
     /// The run timeout.
     pub(crate) timeout: Option<std::time::Duration>,
 }
@@ -113,9 +118,28 @@ impl RunShared {
                 "StreamBufferFull: {limit} streamed events wait unread (limits.stream_buffer)"
             ));
         }
+        self.streamed.fetch_add(1, Ordering::AcqRel);
         // The receiver is gone only when nobody can stream any more.
         let _ = self.stream.send(StreamMsg::Event(event));
         Ok(())
+    }
+
+    /// The work items whose step call waits in `wait_for_event`.
+    pub(crate) fn waiting_items(&self) -> HashSet<u64> {
+        lock(&self.waiting).clone()
+    }
+
+    /// Marks `work_item` as waiting (or not) and tells the broker, which may
+    /// be waiting for quiescence to take a snapshot.
+    pub(crate) fn set_waiting(&self, work_item: u64, waiting: bool) {
+        let mut set = lock(&self.waiting);
+        if waiting {
+            set.insert(work_item);
+            drop(set);
+            let _ = self.broker.send(broker::BrokerMsg::Waiting);
+        } else {
+            set.remove(&work_item);
+        }
     }
 
     /// Checks an event's size against `limits.max_event_bytes`.

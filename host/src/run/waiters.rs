@@ -6,12 +6,15 @@ use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use crate::event::Event;
+use crate::snapshot::{WaiterSnapshot, WaitersSnapshot};
 
 struct Pending {
     id: String,
     event: String,
     requirements: Map<String, Value>,
-    reply: oneshot::Sender<Event>,
+    /// `None` for a waiter restored from a snapshot whose step has not asked
+    /// again yet: its answer is kept for when it does.
+    reply: Option<oneshot::Sender<Event>>,
 }
 
 /// The waiters of one run.
@@ -54,7 +57,7 @@ impl Waiters {
             id,
             event,
             requirements,
-            reply,
+            reply: Some(reply),
         });
         Registration::Waiting {
             receiver,
@@ -88,12 +91,54 @@ impl Waiters {
                 let pending = self.pending.swap_remove(index);
                 self.answered.insert(pending.id, event.clone());
                 // The receiver may be gone (its step ended): that is fine.
-                let _ = pending.reply.send(event.clone());
+                if let Some(reply) = pending.reply {
+                    let _ = reply.send(event.clone());
+                }
                 delivered = true;
             } else {
                 index += 1;
             }
         }
         delivered
+    }
+}
+
+impl Waiters {
+    /// The waiters as a snapshot holds them.
+    pub(crate) fn snapshot(&self) -> WaitersSnapshot {
+        let mut streamed: Vec<String> = self.streamed.iter().cloned().collect();
+        streamed.sort();
+        WaitersSnapshot {
+            pending: self
+                .pending
+                .iter()
+                .map(|p| WaiterSnapshot {
+                    id: p.id.clone(),
+                    event: p.event.clone(),
+                    requirements: p.requirements.clone(),
+                })
+                .collect(),
+            streamed,
+            answered: self.answered.clone().into_iter().collect(),
+        }
+    }
+
+    /// Waiters restored from a snapshot: pending ones wait, without a step,
+    /// for their answer.
+    pub(crate) fn restore(snapshot: WaitersSnapshot) -> Self {
+        Self {
+            pending: snapshot
+                .pending
+                .into_iter()
+                .map(|p| Pending {
+                    id: p.id,
+                    event: p.event,
+                    requirements: p.requirements,
+                    reply: None,
+                })
+                .collect(),
+            streamed: snapshot.streamed.into_iter().collect(),
+            answered: snapshot.answered.into_iter().collect(),
+        }
     }
 }

@@ -157,6 +157,12 @@ impl StateStore {
         self.commit_locked(state)
     }
 
+    /// Replaces the state without waiting for the writer lock: for a store
+    /// nobody uses yet (restoring a snapshot). The state is still checked.
+    pub fn restore(&self, state: Value) -> Result<(), StateError> {
+        self.commit_locked(state)
+    }
+
     /// Resets the state to its defaults (an empty object when untyped).
     pub async fn clear(&self) -> Result<(), StateError> {
         let _writer = self.inner.writer.lock().await;

@@ -1,0 +1,169 @@
+//! Snapshots of a run (the seed's `Context.to_dict` / `from_dict`): a
+//! versioned JSON document holding everything the run needs to go on in
+//! another process. The format is described in docs/SNAPSHOT.md.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Result, WorkflowError};
+use crate::event::Event;
+use crate::workflow::Workflow;
+
+/// The `format` field of every snapshot.
+pub const SNAPSHOT_FORMAT: &str = "wflow-snapshot";
+/// The snapshot format version this host writes and reads.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Which workflow a snapshot belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowIdentity {
+    /// The workflow's name.
+    pub name: String,
+    /// The SHA-256 of each component, in manifest order.
+    pub components: Vec<String>,
+}
+
+/// An event waiting for a step, with the id it was routed under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedEvent {
+    /// The routing id (work item) of the event.
+    pub work_item: u64,
+    /// The event.
+    pub event: Event,
+}
+
+/// One `collect_events` buffer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectBufferSnapshot {
+    /// The step owning the buffer.
+    pub step: String,
+    /// The buffer id.
+    pub buffer_id: String,
+    /// The buffered events, by arrival.
+    pub events: Vec<Event>,
+}
+
+/// A `wait_for_event` that had not been answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaiterSnapshot {
+    /// The waiter id.
+    pub id: String,
+    /// The awaited event type.
+    pub event: String,
+    /// The payload fields the answer must have.
+    pub requirements: Map<String, Value>,
+}
+
+/// The waiters of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaitersSnapshot {
+    /// Waits not answered yet.
+    pub pending: Vec<WaiterSnapshot>,
+    /// Waiter ids whose waiter event was already streamed.
+    pub streamed: Vec<String>,
+    /// Answers already delivered, by waiter id.
+    pub answered: BTreeMap<String, Event>,
+}
+
+/// Everything a run needs to go on. Taken when no step call is running
+/// except calls blocked in `wait_for_event`; those steps are run again on
+/// resume (at-least-once), and find their answer under their waiter id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Always [`SNAPSHOT_FORMAT`].
+    pub format: String,
+    /// The format version, [`SNAPSHOT_VERSION`].
+    pub version: u32,
+    /// The workflow the run belongs to.
+    pub workflow: WorkflowIdentity,
+    /// The run's id.
+    pub run_id: String,
+    /// The state.
+    pub state: Value,
+    /// Events queued for each step, by step name.
+    pub queues: BTreeMap<String, Vec<QueuedEvent>>,
+    /// Events whose step call was in progress (blocked in a wait), by step
+    /// name: delivered again on resume.
+    pub in_progress: BTreeMap<String, Vec<QueuedEvent>>,
+    /// The collect buffers.
+    pub collect_buffers: Vec<CollectBufferSnapshot>,
+    /// The waiters.
+    pub waiters: WaitersSnapshot,
+    /// Requests for input streamed and not answered.
+    pub awaiting_input: u32,
+    /// How many events the run had streamed (the stream of a resumed run
+    /// starts after them).
+    pub stream_position: u64,
+    /// Events routed so far (against `limits.max_events_per_run`).
+    pub routed: u64,
+    /// The next routing id.
+    pub next_work_item: u64,
+    /// Milliseconds the run had been running.
+    pub elapsed_ms: u64,
+}
+
+impl Snapshot {
+    /// The snapshot as JSON text.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|err| {
+            WorkflowError::ContextSerde(format!("cannot serialize the snapshot: {err}"))
+        })
+    }
+
+    /// Parses a snapshot, refusing anything that is not a complete snapshot
+    /// of a known format version.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(text).map_err(|err| {
+            WorkflowError::ContextSerde(format!("the snapshot is not valid JSON: {err}"))
+        })?;
+        match value.get("format").and_then(Value::as_str) {
+            Some(SNAPSHOT_FORMAT) => {}
+            Some(other) => {
+                return Err(WorkflowError::ContextSerde(format!(
+                    "not a wflow snapshot: format is {other:?}, expected {SNAPSHOT_FORMAT:?}"
+                )));
+            }
+            None => {
+                return Err(WorkflowError::ContextSerde(
+                    "not a wflow snapshot: no \"format\" field".into(),
+                ));
+            }
+        }
+        match value.get("version").and_then(Value::as_u64) {
+            Some(v) if v == u64::from(SNAPSHOT_VERSION) => {}
+            Some(v) => {
+                return Err(WorkflowError::ContextSerde(format!(
+                    "snapshot format version {v} is not supported (this host reads version {SNAPSHOT_VERSION})"
+                )));
+            }
+            None => {
+                return Err(WorkflowError::ContextSerde(
+                    "the snapshot has no format version".into(),
+                ));
+            }
+        }
+        serde_json::from_value(value).map_err(|err| {
+            WorkflowError::ContextSerde(format!("the snapshot is incomplete or damaged: {err}"))
+        })
+    }
+
+    /// Checks that this snapshot belongs to `workflow`.
+    pub fn check_workflow(&self, workflow: &Workflow) -> Result<()> {
+        let expected = workflow.identity();
+        if self.workflow.name != expected.name {
+            return Err(WorkflowError::ContextSerde(format!(
+                "the snapshot belongs to workflow {:?}, not {:?}",
+                self.workflow.name, expected.name
+            )));
+        }
+        if self.workflow.components != expected.components {
+            return Err(WorkflowError::ContextSerde(format!(
+                "the snapshot was taken with other components of workflow {:?} (their SHA-256 differ)",
+                expected.name
+            )));
+        }
+        Ok(())
+    }
+}

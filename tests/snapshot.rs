@@ -1,0 +1,190 @@
+//! Snapshots and resume: a run snapshotted at many points and resumed —
+//! in a freshly loaded workflow, through JSON — ends exactly as an
+//! uninterrupted run; human answers survive; tampered snapshots are refused.
+
+use serde_json::{Value, json};
+use wflow_host::{Event, Snapshot, Workflow, WorkflowError};
+use wflow_tests::{runtime, workflow};
+
+/// Loads `name` again, as another process would.
+async fn reload(name: &str) -> Workflow {
+    Workflow::load(runtime(), &wflow_tests::component_path(name))
+        .await
+        .unwrap()
+}
+
+/// Starts a run, lets it go `yields` scheduler turns, snapshots it, stops
+/// it, and resumes the snapshot (through JSON) in a reloaded workflow.
+/// Returns the result and whether a snapshot was taken mid-run.
+async fn snapshot_and_resume(name: &str, input: Value, yields: usize) -> (Value, bool) {
+    let original = workflow(name).await;
+    let handler = original.run(input).unwrap();
+    for _ in 0..yields {
+        tokio::task::yield_now().await;
+    }
+    let snapshot = match handler.snapshot().await {
+        Ok(snapshot) => snapshot,
+        // The run finished before the snapshot: nothing to resume.
+        Err(_) => return (handler.result().await.unwrap().result, false),
+    };
+    handler.cancel();
+    let text = snapshot.to_json().unwrap();
+    let restored = Snapshot::from_json(&text).unwrap();
+    assert_eq!(restored, snapshot);
+    let resumed = reload(name).await.resume(restored).unwrap();
+    (resumed.result().await.unwrap().result, true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_resumed_from_snapshots_at_many_points_end_as_uninterrupted_ones() {
+    let cases = [
+        (
+            "fanout",
+            json!({"n": 200}),
+            json!({"sum": 19_900, "count": 200}),
+        ),
+        ("state", json!({"n": 150}), json!({"count": 150})),
+        (
+            "loop-example",
+            json!({"target": 40}),
+            json!({"value": 40, "laps": 40}),
+        ),
+        ("chain", json!({"n": 1}), json!(11)),
+    ];
+    for (name, input, expected) in cases {
+        let uninterrupted = workflow(name)
+            .await
+            .run(input.clone())
+            .unwrap()
+            .result()
+            .await
+            .unwrap();
+        assert_eq!(uninterrupted.result, expected, "{name} uninterrupted");
+        let mut resumed_runs = 0;
+        for yields in [0, 1, 2, 3, 5, 8, 13, 21, 34, 55] {
+            let (result, resumed) = snapshot_and_resume(name, input.clone(), yields).await;
+            assert_eq!(result, expected, "{name} resumed after {yields} yields");
+            resumed_runs += usize::from(resumed);
+        }
+        assert!(
+            resumed_runs >= 3,
+            "{name}: only {resumed_runs} snapshots were taken mid-run"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_human_prompt_survives_a_snapshot_and_is_not_asked_twice() {
+    let hitl = workflow("hitl").await;
+    let handler = hitl.run(json!({})).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    assert_eq!(stream.next().await.unwrap().name, "InputRequiredEvent");
+    let snapshot = handler.snapshot().await.unwrap();
+    assert_eq!(
+        snapshot.in_progress["ask_name"].len(),
+        1,
+        "the waiting call is re-run on resume"
+    );
+    assert_eq!(snapshot.waiters.pending[0].id, "name");
+    assert_eq!(snapshot.stream_position, 1);
+    handler.cancel();
+
+    let text = snapshot.to_json().unwrap();
+    let resumed = reload("hitl")
+        .await
+        .resume(Snapshot::from_json(&text).unwrap())
+        .unwrap();
+    let mut stream = resumed.stream_events().unwrap();
+    resumed
+        .send_event(Event::new("HumanResponseEvent", &json!({"response": "Ada"})).unwrap())
+        .unwrap();
+    assert_eq!(resumed.result().await.unwrap().result, json!("Hello, Ada!"));
+    assert_eq!(
+        stream.next().await.unwrap().name,
+        "StopEvent",
+        "the prompt was streamed before the snapshot and is not streamed again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_can_arrive_before_the_resumed_step_asks_again() {
+    let handler = workflow("hitl").await.run(json!({})).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    stream.next().await.unwrap();
+    let snapshot = handler.snapshot().await.unwrap();
+    handler.cancel();
+    for _ in 0..10 {
+        let resumed = reload("hitl").await.resume(snapshot.clone()).unwrap();
+        // Sent at once: the re-run step may not have asked again yet.
+        resumed
+            .send_event(Event::new("HumanResponseEvent", &json!({"response": "Grace"})).unwrap())
+            .unwrap();
+        assert_eq!(
+            resumed.result().await.unwrap().result,
+            json!("Hello, Grace!")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_snapshots_are_refused_naming_the_problem() {
+    let handler = workflow("hitl").await.run(json!({})).unwrap();
+    handler.stream_events().unwrap().next().await.unwrap();
+    let snapshot = handler.snapshot().await.unwrap();
+    handler.cancel();
+    let text = snapshot.to_json().unwrap();
+    let serde_error = |result: Result<Snapshot, WorkflowError>| -> String {
+        match result {
+            Err(err @ WorkflowError::ContextSerde(_)) => err.to_string(),
+            other => panic!("expected a ContextSerdeError, got {other:?}"),
+        }
+    };
+
+    // Another workflow.
+    let err = workflow("joke")
+        .await
+        .resume(snapshot.clone())
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), "ContextSerdeError");
+    assert_eq!(
+        err.to_string(),
+        "the snapshot belongs to workflow \"hitl\", not \"joke\""
+    );
+    // Other components under the same name.
+    let mut forged = snapshot.clone();
+    forged.workflow.components = vec!["0".repeat(64)];
+    let err = workflow("hitl").await.resume(forged).err().unwrap();
+    assert!(
+        err.to_string().contains("taken with other components"),
+        "{err}"
+    );
+    // An unknown format version.
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    value["version"] = json!(99);
+    let message = serde_error(Snapshot::from_json(&value.to_string()));
+    assert_eq!(
+        message,
+        "snapshot format version 99 is not supported (this host reads version 1)"
+    );
+    // Not a snapshot at all.
+    value["format"] = json!("something-else");
+    assert!(
+        serde_error(Snapshot::from_json(&value.to_string())).starts_with("not a wflow snapshot")
+    );
+    // Truncated JSON.
+    let message = serde_error(Snapshot::from_json(&text[..text.len() / 2]));
+    assert!(
+        message.starts_with("the snapshot is not valid JSON"),
+        "{message}"
+    );
+    // A missing field.
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    value.as_object_mut().unwrap().remove("queues");
+    let message = serde_error(Snapshot::from_json(&value.to_string()));
+    assert!(
+        message.starts_with("the snapshot is incomplete or damaged"),
+        "{message}"
+    );
+    assert!(message.contains("queues"), "{message}");
+}
