@@ -252,10 +252,15 @@ async fn num_concurrent_runs_queues_runs_beyond_the_limit() {
     let slow = json!({"mode": "slow", "ms": 300});
     let first = faulty.run(slow.clone()).unwrap();
     let second = faulty.run(slow).unwrap();
-    first.result().await.unwrap();
-    // The second run could only start once the first ended, and needs 300 ms.
-    assert!(!second.is_done());
-    assert_eq!(second.result().await.unwrap().result, json!("slow done"));
+    // Whichever run gets the one slot first, the other can only start once
+    // it has ended, and then needs 300 ms more.
+    let (winner, other) = tokio::select! {
+        outcome = first.result() => (outcome, &second),
+        outcome = second.result() => (outcome, &first),
+    };
+    winner.unwrap();
+    assert!(!other.is_done());
+    assert_eq!(other.result().await.unwrap().result, json!("slow done"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,7 +117,7 @@ async fn the_run_timeout_ends_the_run_naming_the_active_steps() {
     assert_eq!(err.kind(), "WorkflowTimeoutError");
     assert_eq!(
         err.to_string(),
-        "Operation timed out after 0.3 seconds. Currently active steps: slow"
+        "Operation timed out after 1.0 seconds. Currently active steps: slow"
     );
 }
 

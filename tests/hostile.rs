@@ -179,11 +179,11 @@ async fn a_send_to_a_missing_step_fails_the_step() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_nobody_answers_ends_at_the_run_timeout() {
-    let err = attack("wait_forever", 0.5).await;
+    let err = attack("wait_forever", 1.0).await;
     assert_eq!(err.kind(), "WorkflowTimeoutError");
     assert_eq!(
         err.to_string(),
-        "Operation timed out after 0.5 seconds. Currently active steps: wait"
+        "Operation timed out after 1.0 seconds. Currently active steps: wait"
     );
 }
 

@@ -14,7 +14,7 @@ use crate::run::collect::CollectBuffers;
 use crate::run::output::LogEntry;
 use crate::run::waiters::Waiters;
 use crate::run::{RunShared, StreamMsg, TargetError, check_event_size};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{CheckpointStore, Snapshot, SnapshotOutcome};
 use crate::state::StateStore;
 use crate::workflow::Workflow;
 
@@ -30,6 +30,18 @@ pub struct StopOutput {
     /// whole payload of a custom stop event (the seed returns the event
     /// itself).
     pub result: Value,
+}
+
+/// How to run: a context to share, a checkpoint store.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// A context whose state carries over from run to run.
+    pub context: Option<Context>,
+    /// Where to save a checkpoint after every step completion, every event
+    /// sent in from outside, and at the end.
+    pub checkpoint: Option<Arc<dyn CheckpointStore>>,
+    /// Where the workflow was loaded from, recorded in snapshots.
+    pub origin: Option<String>,
 }
 
 /// A context that outlives runs: its state store carries over from one run
@@ -72,6 +84,17 @@ impl Workflow {
     /// Starts a run with an explicit start event and, optionally, a context
     /// whose state carries over. Must be called within a tokio runtime.
     pub fn run_event(&self, start: Event, ctx: Option<&Context>) -> Result<WorkflowHandler> {
+        self.run_with(
+            start,
+            RunOptions {
+                context: ctx.cloned(),
+                ..RunOptions::default()
+            },
+        )
+    }
+
+    /// Starts a run with an explicit start event and options.
+    pub fn run_with(&self, start: Event, options: RunOptions) -> Result<WorkflowHandler> {
         let def = &self.def;
         if def.kind_of(&start.name) != EventKind::Start || start.name != def.start_event() {
             return Err(WorkflowError::Runtime(format!(
@@ -82,7 +105,7 @@ impl Workflow {
         }
         check_event_size(&def.options.limits, &start).map_err(WorkflowError::LimitExceeded)?;
         def.check_payload(&start)?;
-        let state = match ctx {
+        let state = match &options.context {
             Some(ctx) => ctx.state.clone(),
             None => Context::new(self).state,
         };
@@ -92,6 +115,7 @@ impl Workflow {
             CollectBuffers::default(),
             Waiters::default(),
             Beginning::Start(start),
+            options,
         ))
     }
 
@@ -102,7 +126,23 @@ impl Workflow {
     /// another workflow, of other components, or of another format version
     /// is refused with a `ContextSerdeError`.
     pub fn resume(&self, snapshot: Snapshot) -> Result<WorkflowHandler> {
+        self.resume_with(snapshot, RunOptions::default())
+    }
+
+    /// Resumes a run from a snapshot with options (a checkpoint store to go
+    /// on checkpointing into). A snapshot of a run that already ended is
+    /// refused.
+    pub fn resume_with(&self, snapshot: Snapshot, options: RunOptions) -> Result<WorkflowHandler> {
         snapshot.check_workflow(self)?;
+        if let Some(outcome) = &snapshot.outcome {
+            return Err(WorkflowError::ContextSerde(format!(
+                "the run in this snapshot has already ended ({})",
+                match outcome {
+                    SnapshotOutcome::Completed { .. } => "completed".to_string(),
+                    SnapshotOutcome::Failed { kind, .. } => format!("failed with {kind}"),
+                }
+            )));
+        }
         let def = &self.def;
         let state = StateStore::with_limit(
             def.state_type.clone(),
@@ -123,6 +163,7 @@ impl Workflow {
             collect,
             waiters,
             Beginning::Resume(Box::new(snapshot)),
+            options,
         ))
     }
 
@@ -133,6 +174,7 @@ impl Workflow {
         collect: CollectBuffers,
         waiters: Waiters,
         beginning: Beginning,
+        options: RunOptions,
     ) -> WorkflowHandler {
         let def = self.def.clone();
         let (broker_tx, broker_rx) = mpsc::unbounded_channel();
@@ -155,7 +197,8 @@ impl Workflow {
             log: Default::default(),
             timeout: self.timeout,
         });
-        let broker = Broker::new(shared.clone(), broker_rx, outcome_tx);
+        let broker = Broker::new(shared.clone(), broker_rx, outcome_tx)
+            .with_checkpoints(options.checkpoint, options.origin);
         let slots = def.run_slots.clone();
         tokio::spawn(async move {
             let permit = match slots {

@@ -49,15 +49,15 @@ pub use error::{Result, WorkflowError};
 pub use event::{Event, EventKind, names};
 pub use grants::{DirGrant, DirMode, Grants, ResourceSpec};
 pub use guest_build::{GUEST_TARGET, build_rust_guest};
-pub use handler::{Context, EventStream, RunOutcome, StopOutput, WorkflowHandler};
+pub use handler::{Context, EventStream, RunOptions, RunOutcome, StopOutput, WorkflowHandler};
 pub use limits::{Limits, LimitsSpec, StepLimits};
 pub use manifest::{ComponentRef, Manifest, RetrySpec, StepOverride};
 pub use retry::{Backoff, RetryPolicy};
 pub use run::output::{LogEntry, LogStream};
 pub use schema::Schema;
 pub use snapshot::{
-    CollectBufferSnapshot, QueuedEvent, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot,
-    WaiterSnapshot, WaitersSnapshot, WorkflowIdentity,
+    CheckpointStore, CollectBufferSnapshot, FileCheckpoint, QueuedEvent, SNAPSHOT_FORMAT,
+    SNAPSHOT_VERSION, Snapshot, SnapshotOutcome, WaiterSnapshot, WaitersSnapshot, WorkflowIdentity,
 };
 pub use state::{EditGuard, StateError, StateStore, StateType};
 pub use workflow::{DEFAULT_TIMEOUT, EventTypeInfo, StepConfig, Workflow, WorkflowOptions};

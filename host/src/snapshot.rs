@@ -102,6 +102,84 @@ pub struct Snapshot {
     pub next_work_item: u64,
     /// Milliseconds the run had been running.
     pub elapsed_ms: u64,
+    /// Where the workflow was loaded from, when known (the CLI records the
+    /// path it was given, for `wflow resume`).
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// How the run ended, in a snapshot written when it ended.
+    #[serde(default)]
+    pub outcome: Option<SnapshotOutcome>,
+}
+
+/// How a run ended, as a final checkpoint records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SnapshotOutcome {
+    /// The run reached its stop event.
+    Completed {
+        /// The stop event.
+        stop_event: Event,
+    },
+    /// The run failed, timed out or was cancelled.
+    Failed {
+        /// The error's kind (`WorkflowTimeoutError`, ...).
+        kind: String,
+        /// Its message.
+        message: String,
+    },
+}
+
+/// Where a run's checkpoints go: the host saves a snapshot after every step
+/// completion, every event sent in from outside, and at the end.
+pub trait CheckpointStore: Send + Sync + 'static {
+    /// Saves `snapshot`, replacing the previous one. It must be atomic: a
+    /// crash leaves the previous snapshot or the new one, never a mix.
+    fn save(&self, snapshot: &Snapshot) -> Result<()>;
+}
+
+/// Checkpoints in one JSON file, replaced atomically (written beside it,
+/// synced, renamed over it).
+#[derive(Debug, Clone)]
+pub struct FileCheckpoint {
+    path: std::path::PathBuf,
+}
+
+impl FileCheckpoint {
+    /// Checkpoints in `path`.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// Reads the snapshot in the file.
+    pub fn load(&self) -> Result<Snapshot> {
+        let text = std::fs::read_to_string(&self.path).map_err(|err| {
+            WorkflowError::io(
+                format!("cannot read the checkpoint {}", self.path.display()),
+                err,
+            )
+        })?;
+        Snapshot::from_json(&text)
+    }
+}
+
+impl CheckpointStore for FileCheckpoint {
+    fn save(&self, snapshot: &Snapshot) -> Result<()> {
+        use std::io::Write;
+        let text = snapshot.to_json()?;
+        let tmp = self
+            .path
+            .with_extension(format!("tmp{}", std::process::id()));
+        let fail = |err| {
+            WorkflowError::io(
+                format!("cannot write the checkpoint {}", self.path.display()),
+                err,
+            )
+        };
+        let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+        file.write_all(text.as_bytes()).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        std::fs::rename(&tmp, &self.path).map_err(fail)
+    }
 }
 
 impl Snapshot {

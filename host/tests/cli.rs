@@ -184,3 +184,144 @@ fn cache_dir_and_clear() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_detached_human_prompt_is_answered_by_resume() {
+    let checkpoint = std::env::temp_dir().join(format!("wflow-hitl-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&checkpoint);
+    let path = checkpoint.to_str().unwrap();
+    let output = wflow(&["run", "hitl", "--checkpoint", path, "--detach"], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("The workflow waits for input: What's your name?"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains(&format!("wflow resume {path} --send HumanResponseEvent")));
+    let output = wflow(
+        &[
+            "resume",
+            path,
+            "--send",
+            "HumanResponseEvent",
+            r#"{"response":"Ada"}"#,
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "Hello, Ada!");
+    // The finished run's checkpoint keeps its result.
+    let output = wflow(&["resume", path], None);
+    assert_eq!(stdout(&output).trim(), "Hello, Ada!");
+    let _ = std::fs::remove_file(&checkpoint);
+}
+
+#[test]
+fn a_tampered_checkpoint_is_refused_naming_the_problem() {
+    let checkpoint = std::env::temp_dir().join(format!("wflow-bad-{}.json", std::process::id()));
+    std::fs::write(
+        &checkpoint,
+        "{\"format\": \"wflow-snapshot\", \"version\": 7}",
+    )
+    .unwrap();
+    let output = wflow(&["resume", checkpoint.to_str().unwrap()], None);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: ContextSerdeError: snapshot format version 7 is not supported (this host reads version 1)"
+    );
+    std::fs::write(&checkpoint, "{\"format\": \"wflow-snap").unwrap();
+    let output = wflow(&["resume", checkpoint.to_str().unwrap()], None);
+    assert!(
+        stderr(&output).starts_with("error: ContextSerdeError: the snapshot is not valid JSON"),
+        "{}",
+        stderr(&output)
+    );
+    let _ = std::fs::remove_file(&checkpoint);
+}
+
+/// Kills the host at random moments, 20 times, resuming from the checkpoint
+/// each time: the run must still count every increment exactly once.
+#[test]
+fn a_run_killed_twenty_times_still_ends_with_the_exact_count() {
+    let checkpoint = std::env::temp_dir().join(format!("wflow-crash-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&checkpoint);
+    let path = checkpoint.to_str().unwrap().to_string();
+    // Build the guest once, so the kills land in the run, not in cargo.
+    assert!(wflow(&["validate", "state"], None).status.success());
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut kills = 0;
+    let mut attempts = 0;
+    let mut mid_run_resumes = 0;
+    while kills < 20 {
+        attempts += 1;
+        assert!(
+            attempts < 200,
+            "the run kept finishing before it could be killed"
+        );
+        let args: Vec<&str> = if checkpoint.exists() {
+            vec!["resume", &path]
+        } else {
+            vec![
+                "run",
+                "state",
+                "--input",
+                r#"{"n": 300}"#,
+                "--checkpoint",
+                &path,
+            ]
+        };
+        if checkpoint.exists() {
+            let saved: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap()).unwrap();
+            if saved["state"]["count"].as_u64().unwrap_or(0) > 0 {
+                mid_run_resumes += 1;
+            }
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
+            .args(&args)
+            .current_dir(examples())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wflow starts");
+        std::thread::sleep(std::time::Duration::from_millis(rng.u64(20..250)));
+        if child.try_wait().expect("child status").is_none() {
+            child.kill().expect("SIGKILL");
+            kills += 1;
+        }
+        child.wait().expect("reaped");
+        if checkpoint.exists() {
+            let text = std::fs::read_to_string(&checkpoint).unwrap();
+            if text.contains("\"status\": \"completed\"") {
+                // Finished between kills: start over to keep killing.
+                assert!(text.contains(r#"\"count\":300"#), "{text}");
+                std::fs::remove_file(&checkpoint).unwrap();
+            }
+        }
+    }
+    // Let it finish.
+    let output = if checkpoint.exists() {
+        wflow(&["resume", &path], None)
+    } else {
+        wflow(
+            &[
+                "run",
+                "state",
+                "--input",
+                r#"{"n": 300}"#,
+                "--checkpoint",
+                &path,
+            ],
+            None,
+        )
+    };
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), r#"{"count":300}"#);
+    assert!(
+        mid_run_resumes >= 3,
+        "only {mid_run_resumes} resumes started from a run in progress"
+    );
+    let _ = std::fs::remove_file(&checkpoint);
+}

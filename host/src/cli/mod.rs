@@ -1,6 +1,7 @@
 //! The command line: argument parsing and dispatch.
 
 mod describe;
+mod resume;
 mod run;
 
 use std::path::PathBuf;
@@ -22,6 +23,8 @@ pub struct Cli {
 enum Command {
     /// Run a workflow: print its streamed events and its result.
     Run(run::RunArgs),
+    /// Go on with a run saved by `wflow run --checkpoint`.
+    Resume(resume::ResumeArgs),
     /// Check a workflow's steps and event graph; exit 0 when valid.
     Validate {
         /// A .wasm component, a workflow.toml, or a folder holding one (or a
@@ -49,7 +52,11 @@ enum CacheAction {
 impl Cli {
     /// Whether debug logging was asked for.
     pub fn verbose(&self) -> bool {
-        matches!(&self.command, Command::Run(args) if args.verbose)
+        match &self.command {
+            Command::Run(args) => args.verbose,
+            Command::Resume(args) => args.verbose,
+            _ => false,
+        }
     }
 }
 
@@ -75,6 +82,7 @@ async fn load(path: &std::path::Path) -> Result<Workflow, WorkflowError> {
 pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
+        Command::Resume(args) => resume::resume(args).await,
         Command::Validate { path } => match load(&path).await {
             Ok(workflow) => {
                 println!(

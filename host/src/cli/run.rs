@@ -8,8 +8,13 @@ use std::time::Duration;
 
 use clap::Args;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use wflow_host::{Event, EventKind, Workflow, WorkflowError, names};
+
+use wflow_host::{
+    CheckpointStore, Event, EventKind, FileCheckpoint, RunOptions, Workflow, WorkflowError,
+    WorkflowHandler, names,
+};
 
 use super::{load, report};
 
@@ -28,18 +33,26 @@ pub struct RunArgs {
     /// The run timeout in seconds (0 for none), instead of the workflow's.
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
+    /// Keep a checkpoint of the run in FILE, updated after every step, for
+    /// `wflow resume`.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// When the run waits for a human, save it to the checkpoint and exit
+    /// instead of reading stdin (also done when stdin is closed).
+    #[arg(long)]
+    detach: bool,
     /// Log what the host does, and what the steps printed, to stderr.
     #[arg(long, short)]
     pub(super) verbose: bool,
 }
 
 /// Prints results as text or JSON lines.
-struct Printer {
-    json: bool,
+pub(super) struct Printer {
+    pub(super) json: bool,
 }
 
 impl Printer {
-    fn event(&self, event: &Event) {
+    pub(super) fn event(&self, event: &Event) {
         let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
         if self.json {
             println!("{}", json!({"event": event.name, "data": data}));
@@ -48,7 +61,7 @@ impl Printer {
         }
     }
 
-    fn result(&self, result: &Value) {
+    pub(super) fn result(&self, result: &Value) {
         if self.json {
             println!("{}", json!({ "result": result }));
         } else {
@@ -59,7 +72,7 @@ impl Printer {
         }
     }
 
-    fn error(&self, err: &WorkflowError) -> ExitCode {
+    pub(super) fn error(&self, err: &WorkflowError) -> ExitCode {
         if self.json {
             println!(
                 "{}",
@@ -103,6 +116,14 @@ fn human_response_type(workflow: &Workflow) -> String {
         .unwrap_or_else(|| names::HUMAN_RESPONSE.to_string())
 }
 
+/// What `drive` does at a request for input it cannot answer from stdin.
+pub(super) struct Detach {
+    /// Detach even when stdin could answer.
+    pub(super) always: bool,
+    /// The checkpoint file the run is saved to (detaching needs one).
+    pub(super) checkpoint: Option<PathBuf>,
+}
+
 /// Runs `wflow run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let printer = Printer { json: args.json };
@@ -114,19 +135,59 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let timeout = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
         workflow = workflow.with_timeout(timeout);
     }
-    let input = match parse_input(args.input.as_deref()) {
-        Ok(input) => input,
+    if args.detach && args.checkpoint.is_none() {
+        let err = WorkflowError::Configuration(
+            "--detach needs --checkpoint FILE to save the run to".into(),
+        );
+        return Ok(printer.error(&err));
+    }
+    let start = match parse_input(args.input.as_deref())
+        .and_then(|input| Event::new(workflow.start_event(), &input))
+    {
+        Ok(start) => start,
         Err(err) => return Ok(printer.error(&err)),
     };
-    let handler = match workflow.run(input) {
+    let options = RunOptions {
+        checkpoint: args
+            .checkpoint
+            .as_ref()
+            .map(|path| Arc::new(FileCheckpoint::new(path)) as Arc<dyn CheckpointStore>),
+        origin: Some(origin_of(&args.path)),
+        ..RunOptions::default()
+    };
+    let handler = match workflow.run_with(start, options) {
         Ok(handler) => handler,
         Err(err) => return Ok(printer.error(&err)),
     };
+    let detach = Detach {
+        always: args.detach,
+        checkpoint: args.checkpoint.clone(),
+    };
+    drive(&workflow, &handler, &printer, &detach, args.verbose).await
+}
+
+/// The path a workflow was loaded from, absolute, for `wflow resume`.
+pub(super) fn origin_of(path: &std::path::Path) -> String {
+    path.canonicalize()
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Streams a run's events, answers its requests for input from stdin (or
+/// detaches), and prints its result.
+pub(super) async fn drive(
+    workflow: &Workflow,
+    handler: &WorkflowHandler,
+    printer: &Printer,
+    detach: &Detach,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
     let mut events = handler.stream_events()?;
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    let answer_type = human_response_type(&workflow);
+    let answer_type = human_response_type(workflow);
     while let Some(event) = events.next().await {
-        let kind = kind_of(&workflow, &event.name);
+        let kind = kind_of(workflow, &event.name);
         // The result (or the error) is printed once the run has ended.
         if kind == EventKind::Stop || names::is_run_ending(&event.name) {
             continue;
@@ -141,10 +202,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| format!("{} asks for input: ", event.name));
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
-        match stdin.next_line().await {
-            Ok(Some(line)) => {
+        let line = if detach.always {
+            None
+        } else {
+            eprint!("{prompt}");
+            let _ = std::io::stderr().flush();
+            stdin.next_line().await.ok().flatten()
+        };
+        match line {
+            Some(line) => {
                 let answer =
                     Event::new(answer_type.clone(), &json!({ "response": line.trim_end() }))?;
                 if let Err(err) = handler.send_event(answer) {
@@ -152,7 +218,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     return Ok(printer.error(&err));
                 }
             }
-            Ok(None) | Err(_) => {
+            None => {
+                if let Some(path) = &detach.checkpoint {
+                    return detach_run(handler, printer, path, &prompt, &answer_type).await;
+                }
                 handler.cancel();
                 let err = WorkflowError::Runtime(format!(
                     "the workflow asked for input ({}) but stdin is closed",
@@ -163,7 +232,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let outcome = handler.result().await;
-    if args.verbose {
+    if verbose {
         let (entries, dropped) = handler.logs();
         for entry in entries {
             for line in entry.text.lines() {
@@ -181,4 +250,39 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         Err(err) => Ok(printer.error(&err)),
     }
+}
+
+/// Saves the waiting run and exits, saying how to answer.
+async fn detach_run(
+    handler: &WorkflowHandler,
+    printer: &Printer,
+    path: &std::path::Path,
+    prompt: &str,
+    answer_type: &str,
+) -> anyhow::Result<ExitCode> {
+    let saved = match handler.snapshot().await {
+        Ok(snapshot) => FileCheckpoint::new(path).save(&snapshot),
+        Err(err) => Err(err),
+    };
+    // The run is left waiting, not cancelled: cancelling would record it as
+    // ended in the checkpoint. It stops with this process.
+    if let Err(err) = saved {
+        return Ok(printer.error(&err));
+    }
+    let command = format!(
+        "wflow resume {} --send {answer_type} '{{\"response\": \"...\"}}'",
+        path.display()
+    );
+    if printer.json {
+        println!(
+            "{}",
+            json!({"waiting": {"prompt": prompt, "checkpoint": path, "resume": command}})
+        );
+    }
+    eprintln!("The workflow waits for input: {}", prompt.trim());
+    eprintln!(
+        "It is saved in {}. Answer with:\n  {command}",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

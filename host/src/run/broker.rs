@@ -13,7 +13,9 @@ use tokio::task::JoinSet;
 use crate::error::WorkflowError;
 use crate::event::{Event, EventKind, names};
 use crate::handler::{RunOutcome, StopOutput};
-use crate::snapshot::{QueuedEvent, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot};
+use crate::snapshot::{
+    CheckpointStore, QueuedEvent, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotOutcome,
+};
 
 use super::worker::Worker;
 use super::{RunShared, StepFailure, StreamMsg, check_event_size};
@@ -74,6 +76,13 @@ pub(crate) struct Broker {
     /// Snapshot requests waiting for the run to quiesce; dispatching is
     /// paused while there are any.
     snapshot_requests: Vec<oneshot::Sender<Result<Snapshot, WorkflowError>>>,
+    /// Where checkpoints go, if the run is checkpointed.
+    checkpoint: Option<Arc<dyn CheckpointStore>>,
+    /// A checkpoint is due at the next quiescent moment (dispatching is
+    /// paused until it is written).
+    checkpoint_due: bool,
+    /// Recorded in every snapshot.
+    origin: Option<String>,
 }
 
 impl Broker {
@@ -105,7 +114,22 @@ impl Broker {
             earlier: Duration::ZERO,
             in_flight: HashMap::new(),
             snapshot_requests: Vec::new(),
+            checkpoint: None,
+            checkpoint_due: false,
+            origin: None,
         }
+    }
+
+    /// Saves a checkpoint after every step completion and every event sent
+    /// in from outside, and when the run ends.
+    pub(crate) fn with_checkpoints(
+        mut self,
+        store: Option<Arc<dyn CheckpointStore>>,
+        origin: Option<String>,
+    ) -> Self {
+        self.checkpoint = store;
+        self.origin = origin;
+        self
     }
 
     /// Runs the run to its end: routes `start`, then serves messages until a
@@ -146,18 +170,19 @@ impl Broker {
     }
 
     async fn serve(&mut self, beginning: Beginning) -> RunOutcome {
+        // A checkpointed run saves its beginning before any step runs.
+        self.checkpoint_soon();
         match beginning {
             Beginning::Start(start) => {
                 if let Some(end) = self.route(start, None, true) {
                     return end;
                 }
             }
-            Beginning::Resume(snapshot) => {
-                self.restore(*snapshot)?;
-                for step in 0..self.slots.len() {
-                    self.dispatch(step);
-                }
-            }
+            Beginning::Resume(snapshot) => self.restore(*snapshot)?,
+        }
+        self.answer_snapshots();
+        for step in 0..self.slots.len() {
+            self.dispatch(step);
         }
         // A resumed run has the rest of its time.
         let deadline = self
@@ -216,7 +241,13 @@ impl Broker {
                 event,
                 target,
                 from_outside,
-            } => self.route(event, target, from_outside),
+            } => {
+                let end = self.route(event, target, from_outside);
+                if from_outside && end.is_none() {
+                    self.checkpoint_soon();
+                }
+                end
+            }
             BrokerMsg::Done {
                 step,
                 work_item,
@@ -248,6 +279,7 @@ impl Broker {
                         }));
                     }
                 }
+                self.checkpoint_soon();
                 self.dispatch(step);
                 self.answer_snapshots();
                 None
@@ -331,7 +363,7 @@ impl Broker {
 
     /// Starts queued events on free workers of `step`.
     fn dispatch(&mut self, step: usize) {
-        if !self.snapshot_requests.is_empty() {
+        if !self.snapshot_requests.is_empty() || self.checkpoint_due {
             // Paused until the pending snapshot is taken.
             return;
         }
@@ -358,7 +390,7 @@ impl Broker {
     /// Takes the pending snapshots if the run is quiescent: every step call
     /// in flight is blocked in `wait_for_event`. Then resumes dispatching.
     fn answer_snapshots(&mut self) {
-        if self.snapshot_requests.is_empty() {
+        if self.snapshot_requests.is_empty() && !self.checkpoint_due {
             return;
         }
         let waiting = self.shared.waiting_items();
@@ -366,11 +398,30 @@ impl Broker {
             return;
         }
         let snapshot = self.snapshot();
+        if self.checkpoint_due {
+            self.checkpoint_due = false;
+            self.save_checkpoint(&snapshot);
+        }
         for reply in self.snapshot_requests.drain(..) {
             let _ = reply.send(Ok(snapshot.clone()));
         }
         for step in 0..self.slots.len() {
             self.dispatch(step);
+        }
+    }
+
+    /// Asks for a checkpoint at the next quiescent moment, if checkpointed.
+    fn checkpoint_soon(&mut self) {
+        if self.checkpoint.is_some() {
+            self.checkpoint_due = true;
+        }
+    }
+
+    fn save_checkpoint(&self, snapshot: &Snapshot) {
+        if let Some(store) = &self.checkpoint
+            && let Err(err) = store.save(snapshot)
+        {
+            tracing::error!("cannot save a checkpoint: {err}");
         }
     }
 
@@ -422,6 +473,8 @@ impl Broker {
             next_work_item: self.next_work_item,
             elapsed_ms: u64::try_from((self.earlier + self.started.elapsed()).as_millis())
                 .unwrap_or(u64::MAX),
+            origin: self.origin.clone(),
+            outcome: None,
         }
     }
 
@@ -481,6 +534,19 @@ impl Broker {
             slot.idle.clear();
             slot.queue.clear();
             self.shared.busy[index].store(0, Ordering::Relaxed);
+        }
+        if self.checkpoint.is_some() {
+            let mut last = self.snapshot();
+            last.outcome = Some(match &outcome {
+                Ok(stop) => SnapshotOutcome::Completed {
+                    stop_event: stop.event.clone(),
+                },
+                Err(err) => SnapshotOutcome::Failed {
+                    kind: err.kind().to_string(),
+                    message: err.to_string(),
+                },
+            });
+            self.save_checkpoint(&last);
         }
         let terminal = match &outcome {
             Ok(stop) => Some(stop.event.clone()),
