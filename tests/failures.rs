@@ -111,7 +111,7 @@ async fn bad_input_payloads_are_refused_before_the_run() {
 async fn the_run_timeout_ends_the_run_naming_the_active_steps() {
     let faulty = workflow("faulty")
         .await
-        .with_timeout(Some(Duration::from_millis(300)));
+        .with_timeout(Some(Duration::from_secs(1)));
     let handler = faulty.run(json!({"mode": "slow", "ms": 5000})).unwrap();
     let err = handler.result().await.unwrap_err();
     assert_eq!(err.kind(), "WorkflowTimeoutError");
