@@ -188,3 +188,26 @@ async fn tampered_snapshots_are_refused_naming_the_problem() {
     );
     assert!(message.contains("queues"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_carries_state_across_runs_and_processes_through_json() {
+    let retry = workflow("retry").await;
+    let ctx = wflow_host::Context::new(&retry);
+    let start = || Event::new("StartEvent", &json!({"fail_times": 0})).unwrap();
+    let first = retry.run_event(start(), Some(&ctx)).unwrap();
+    assert_eq!(first.result().await.unwrap().result["attempts"], 1);
+    let text = ctx.to_json().unwrap();
+    // As if in another process.
+    let reloaded = reload("retry").await;
+    let restored = wflow_host::Context::from_json(&reloaded, &text).unwrap();
+    let second = reloaded.run_event(start(), Some(&restored)).unwrap();
+    assert_eq!(second.result().await.unwrap().result["attempts"], 2);
+    let err = wflow_host::Context::from_json(&workflow("joke").await, &text).unwrap_err();
+    assert_eq!(err.kind(), "ContextSerdeError");
+    assert!(
+        err.to_string().contains("belongs to workflow \"retry\""),
+        "{err}"
+    );
+    let err = wflow_host::Context::from_json(&reloaded, &text[..20]).unwrap_err();
+    assert_eq!(err.kind(), "ContextSerdeError");
+}
