@@ -211,3 +211,35 @@ async fn a_context_carries_state_across_runs_and_processes_through_json() {
     let err = wflow_host::Context::from_json(&reloaded, &text[..20]).unwrap_err();
     assert_eq!(err.kind(), "ContextSerdeError");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpointed_run_takes_answers_while_idle_and_records_its_outcome() {
+    use std::sync::Arc;
+    use wflow_host::{CheckpointStore, FileCheckpoint, RunOptions, SnapshotOutcome};
+    let path = std::env::temp_dir().join(format!("wflow-idle-{}.json", std::process::id()));
+    let store = FileCheckpoint::new(&path);
+    let waits = workflow("waits").await;
+    let options = RunOptions {
+        checkpoint: Some(Arc::new(store.clone()) as Arc<dyn CheckpointStore>),
+        ..RunOptions::default()
+    };
+    let start = Event::new("StartEvent", &json!({"mode": "ask"})).unwrap();
+    let handler = waits.run_with(start, options).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    assert_eq!(stream.next().await.unwrap().name, "InputRequiredEvent");
+    // Nothing is in flight now: the run waits for the answer as an event.
+    handler
+        .send_event(Event::new("HumanResponseEvent", &json!({"response": "42"})).unwrap())
+        .unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), handler.result())
+        .await
+        .expect("the checkpointed run must not stall");
+    assert_eq!(outcome.unwrap().result, json!("answered: 42"));
+    let last = store.load().unwrap();
+    assert!(
+        matches!(&last.outcome, Some(SnapshotOutcome::Completed { stop_event }) if stop_event.data.contains("answered: 42")),
+        "{:?}",
+        last.outcome
+    );
+    std::fs::remove_file(&path).unwrap();
+}

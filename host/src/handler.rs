@@ -246,6 +246,10 @@ impl Workflow {
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = watch::channel(None);
         let unread = Arc::new(AtomicUsize::new(0));
+        let stream_position = match &beginning {
+            Beginning::Resume(snapshot) => snapshot.stream_position,
+            Beginning::Start(_) => 0,
+        };
         let shared = Arc::new(RunShared {
             busy: def.steps.iter().map(|_| AtomicU32::new(0)).collect(),
             def: def.clone(),
@@ -257,7 +261,7 @@ impl Workflow {
             waiters: Mutex::new(waiters),
             ended: AtomicBool::new(false),
             unread: unread.clone(),
-            streamed: AtomicU64::new(0),
+            streamed: AtomicU64::new(stream_position),
             waiting: Mutex::default(),
             log: Default::default(),
             timeout: self.timeout,

@@ -244,7 +244,10 @@ impl Broker {
             } => {
                 let end = self.route(event, target, from_outside);
                 if from_outside && end.is_none() {
+                    // Save the outside event before going on: when nothing
+                    // is in flight, that is now.
                     self.checkpoint_soon();
+                    self.answer_snapshots();
                 }
                 end
             }
