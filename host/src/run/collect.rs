@@ -15,6 +15,16 @@ struct Buffer {
     len: usize,
 }
 
+impl Buffer {
+    fn push(&mut self, event: Event) {
+        self.by_type
+            .entry(event.name.clone())
+            .or_default()
+            .push_back(event);
+        self.len += 1;
+    }
+}
+
 /// The collect buffers of one run.
 #[derive(Debug, Default)]
 pub(crate) struct CollectBuffers {
@@ -46,12 +56,7 @@ impl CollectBuffers {
                 key.1
             ));
         }
-        buffer
-            .by_type
-            .entry(event.name.clone())
-            .or_default()
-            .push_back(event);
-        buffer.len += 1;
+        buffer.push(event);
 
         let mut needed: HashMap<&str, usize> = HashMap::new();
         for entry in expected {
@@ -111,12 +116,7 @@ impl CollectBuffers {
             })?;
             let mut buffer = Buffer::default();
             for event in saved.events {
-                buffer
-                    .by_type
-                    .entry(event.name.clone())
-                    .or_default()
-                    .push_back(event);
-                buffer.len += 1;
+                buffer.push(event);
             }
             buffers.insert((step, saved.buffer_id), buffer);
         }
