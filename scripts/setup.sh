@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Installs what wflow needs on a machine with Rust: the wasm32-wasip2 target
-# that guest components are built for.
+# Installs what wflow needs on a machine with Rust:
+#  - the wasm32-wasip2 target that Rust guest components are built for;
+#  - componentize-py (Python guests), in a virtualenv in wflow's tools folder;
+#  - componentize-js (JavaScript guests), with npm, in the same folder.
+# The tools folder is $WFLOW_TOOLS_DIR, else ~/.local/share/wflow/tools, where
+# `wflow build` looks for them. Versions are pinned; re-running is cheap.
 set -euo pipefail
+
+COMPONENTIZE_PY_VERSION=0.25.1
+COMPONENTIZE_JS_VERSION=0.23.0
+tools="${WFLOW_TOOLS_DIR:-$HOME/.local/share/wflow/tools}"
+
 if ! command -v cargo >/dev/null 2>&1; then
     echo "wflow needs Rust: install it from https://rustup.rs" >&2
     exit 1
@@ -9,3 +18,27 @@ fi
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
+
+mkdir -p "$tools"
+
+py="$tools/python"
+if ! "$py/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
+    if ! command -v python3 >/dev/null 2>&1; then
+        echo "Python guests need python3 (3.10 or newer) to install componentize-py" >&2
+        exit 1
+    fi
+    python3 -m venv "$py"
+    "$py/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi
+
+js="$tools/node"
+installed_js=$(node -p "require('$js/node_modules/@bytecodealliance/componentize-js/package.json').version" 2>/dev/null || true)
+if [ "$installed_js" != "$COMPONENTIZE_JS_VERSION" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "JavaScript guests need Node.js 20+ and npm to install componentize-js" >&2
+        exit 1
+    fi
+    mkdir -p "$js"
+    npm install --silent --no-audit --no-fund --prefix "$js" "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION"
+fi
+echo "wflow tools ready in $tools (componentize-py $COMPONENTIZE_PY_VERSION, componentize-js $COMPONENTIZE_JS_VERSION)"

@@ -184,8 +184,8 @@ impl CompiledCache {
     }
 }
 
-/// Removes the cache entries and key in `dir`; returns how many compiled
-/// components were removed.
+/// Removes the cache entries and key in `dir`, and the guest builds and SDK
+/// files beside them; returns how many compiled components were removed.
 pub fn clear_dir(dir: &Path) -> Result<usize, CacheError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -195,6 +195,14 @@ pub fn clear_dir(dir: &Path) -> Result<usize, CacheError> {
     let mut removed = 0;
     for entry in entries {
         let path = entry.map_err(io("cannot list", dir))?.path();
+        if path.is_dir()
+            && path
+                .file_name()
+                .is_some_and(|n| n == "builds" || n == "sdk")
+        {
+            fs::remove_dir_all(&path).map_err(io("cannot remove", &path))?;
+            continue;
+        }
         let ext = path.extension().and_then(|e| e.to_str());
         let ours =
             matches!(ext, Some("cwasm" | "mac")) || path.file_name().is_some_and(|n| n == KEY_FILE);

@@ -48,7 +48,10 @@ pub use engine::{EPOCH_TICK, InstanceAllocator, Runtime, RuntimeConfig, default_
 pub use error::{Result, WorkflowError};
 pub use event::{Event, EventKind, names};
 pub use grants::{DirGrant, DirMode, Grants, ResourceSpec};
-pub use guest_build::{GUEST_TARGET, build_rust_guest};
+pub use guest_build::{
+    COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, GUEST_TARGET, GuestLanguage, build_guest,
+    build_rust_guest, tools_dir,
+};
 pub use handler::{Context, EventStream, RunOptions, RunOutcome, StopOutput, WorkflowHandler};
 pub use limits::{Limits, LimitsSpec, StepLimits};
 pub use manifest::{ComponentRef, Manifest, RetrySpec, StepOverride};

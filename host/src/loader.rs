@@ -1,12 +1,13 @@
 //! Resolving a path to a workflow: a component, a manifest, or a folder
-//! holding either (or a Rust guest crate, built on demand).
+//! holding either (or a guest source folder in Rust, Python or JavaScript,
+//! built on demand).
 
 use std::path::{Path, PathBuf};
 
 use crate::component::StepComponent;
 use crate::engine::Runtime;
 use crate::error::{Result, WorkflowError};
-use crate::guest_build::build_rust_guest;
+use crate::guest_build::{GuestLanguage, build_guest};
 use crate::manifest::Manifest;
 use crate::workflow::{Workflow, WorkflowOptions};
 
@@ -14,7 +15,7 @@ use crate::workflow::{Workflow, WorkflowOptions};
 enum Source {
     Component(PathBuf),
     Manifest(PathBuf),
-    Crate(PathBuf),
+    Guest(PathBuf),
 }
 
 fn classify(path: &Path) -> Result<Source> {
@@ -23,11 +24,11 @@ fn classify(path: &Path) -> Result<Source> {
         if manifest.is_file() {
             return Ok(Source::Manifest(manifest));
         }
-        if path.join("Cargo.toml").is_file() {
-            return Ok(Source::Crate(path.to_path_buf()));
+        if GuestLanguage::detect(path).is_some() {
+            return Ok(Source::Guest(path.to_path_buf()));
         }
         return Err(WorkflowError::Load(format!(
-            "{} holds no workflow.toml and no Cargo.toml (a Rust guest crate)",
+            "{} holds no workflow.toml and is no guest folder (Cargo.toml, pyproject.toml or package.json)",
             path.display()
         )));
     }
@@ -41,7 +42,7 @@ fn classify(path: &Path) -> Result<Source> {
         Some("wasm") => Ok(Source::Component(path.to_path_buf())),
         Some("toml") if path.file_name().is_some_and(|n| n == "Cargo.toml") => path
             .parent()
-            .map(|dir| Source::Crate(dir.to_path_buf()))
+            .map(|dir| Source::Guest(dir.to_path_buf()))
             .ok_or_else(|| WorkflowError::Load(format!("{} has no folder", path.display()))),
         Some("toml") => Ok(Source::Manifest(path.to_path_buf())),
         _ => Err(WorkflowError::Load(format!(
@@ -58,29 +59,48 @@ fn name_of(path: &Path) -> String {
         .unwrap_or_else(|| "workflow".into())
 }
 
+/// Where Python and JavaScript guests are built: the compiled-component
+/// cache's directory, else the default one, else a temporary folder.
+pub(crate) fn build_cache_dir(runtime: &Runtime) -> PathBuf {
+    runtime
+        .cache()
+        .map(|cache| cache.dir().to_path_buf())
+        .or_else(crate::engine::default_cache_dir)
+        .unwrap_or_else(|| std::env::temp_dir().join("wflow-builds"))
+}
+
 async fn component_at(runtime: &Runtime, path: &Path) -> Result<StepComponent> {
-    // A manifest may sit inside the crate it names (`path = "."`).
-    let source = if path.is_dir() && path.join("Cargo.toml").is_file() {
-        Source::Crate(path.to_path_buf())
+    // A manifest may sit inside the guest folder it names (`path = "."`).
+    let source = if path.is_dir() && GuestLanguage::detect(path).is_some() {
+        Source::Guest(path.to_path_buf())
     } else {
         classify(path)?
     };
-    let wasm = match source {
-        Source::Component(wasm) => wasm,
-        Source::Crate(dir) => build_rust_guest(&dir).await?,
+    let (wasm, source_dir) = match source {
+        Source::Component(wasm) => (wasm, None),
+        Source::Guest(dir) => (
+            build_guest(&dir, &build_cache_dir(runtime)).await?,
+            Some(dir),
+        ),
         Source::Manifest(manifest) => {
             return Err(WorkflowError::Configuration(format!(
-                "a manifest component must be a .wasm file or a guest crate folder, not the manifest {}",
+                "a manifest component must be a .wasm file or a guest folder, not the manifest {}",
                 manifest.display()
             )));
         }
     };
-    StepComponent::load(runtime, &wasm).await
+    let mut component = StepComponent::load(runtime, &wasm).await?;
+    // Errors name the guest folder a component was built from, not the
+    // build cache's file.
+    if let Some(dir) = source_dir {
+        component.path = dir;
+    }
+    Ok(component)
 }
 
 pub(crate) async fn load(runtime: &Runtime, path: &Path) -> Result<Workflow> {
     match classify(path)? {
-        Source::Component(_) | Source::Crate(_) => {
+        Source::Component(_) | Source::Guest(_) => {
             let component = component_at(runtime, path).await?;
             Workflow::from_components(
                 runtime,

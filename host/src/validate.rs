@@ -281,6 +281,7 @@ mod tests {
                         name: name.clone(),
                         kind,
                         schema: None,
+                        declared: Vec::new(),
                     },
                 );
             }

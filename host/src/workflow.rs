@@ -91,6 +91,11 @@ pub struct EventTypeInfo {
     pub kind: EventKind,
     /// The JSON Schema its owner published, if any.
     pub schema: Option<Arc<Schema>>,
+    /// Every distinct schema published for the type, with the indices of the
+    /// components publishing it. An event a step emits is checked against
+    /// the schemas of the other components (those in another language, say)
+    /// before any of their steps decode it.
+    pub(crate) declared: Vec<(Vec<usize>, Arc<Schema>)>,
 }
 
 /// A loaded workflow, ready to run any number of times. Cheap to clone.
@@ -125,8 +130,8 @@ impl std::fmt::Debug for Workflow {
 
 impl Workflow {
     /// Loads a workflow from a path: a `.wasm` component, a `workflow.toml`,
-    /// or a folder holding one of those or a Rust guest crate (built on
-    /// demand).
+    /// or a folder holding one of those, or a guest folder in Rust, Python
+    /// or JavaScript (built on demand).
     pub async fn load(runtime: &Runtime, path: &Path) -> Result<Self> {
         crate::loader::load(runtime, path).await
     }
@@ -209,6 +214,12 @@ impl Workflow {
         }
     }
 
+    /// Checks an event as one sent in from outside would be: its payload
+    /// must be a JSON object matching its type's schema.
+    pub fn check_event(&self, event: &Event) -> Result<()> {
+        self.def.check_payload(event)
+    }
+
     /// Runs the graph validation again (it already ran at load unless
     /// disabled).
     pub fn validate(&self) -> Result<()> {
@@ -245,7 +256,7 @@ impl WorkflowDef {
     }
 
     /// Checks an event from outside (a start event, an event sent into a
-    /// run) against its type's schema.
+    /// run) against every schema published for its type.
     pub(crate) fn check_payload(&self, event: &Event) -> Result<()> {
         let payload = event.payload()?;
         if !payload.is_object() {
@@ -254,16 +265,51 @@ impl WorkflowDef {
                 event.name
             )));
         }
-        if let Some(schema) = self
-            .events
-            .get(&event.name)
-            .and_then(|info| info.schema.as_ref())
-        {
+        let declared = self.events.get(&event.name).map(|info| &info.declared);
+        for (_, schema) in declared.into_iter().flatten() {
             schema.check(&payload).map_err(|problems| {
                 WorkflowError::InvalidEvent(format!(
                     "the {} does not match its schema: {problems}",
                     event.name
                 ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks an event emitted by a step of component `component` against
+    /// the schemas other components publish for its type: the boundary
+    /// between components (and languages) is where a payload may stop
+    /// matching what its consumers decode. Events staying within one
+    /// component are not re-checked.
+    pub(crate) fn check_foreign_schemas(
+        &self,
+        component: usize,
+        event: &Event,
+    ) -> std::result::Result<(), String> {
+        let Some(info) = self.events.get(&event.name) else {
+            return Ok(());
+        };
+        let mut foreign = info
+            .declared
+            .iter()
+            .filter(|(owners, _)| !owners.contains(&component))
+            .peekable();
+        if foreign.peek().is_none() {
+            return Ok(());
+        }
+        let payload = event.payload().map_err(|err| err.to_string())?;
+        for (owners, schema) in foreign {
+            schema.check(&payload).map_err(|problems| {
+                let owner = owners
+                    .first()
+                    .and_then(|&i| self.components.get(i))
+                    .map(|c| c.path.display().to_string())
+                    .unwrap_or_default();
+                format!(
+                    "the {} does not match the schema {owner} declares for it: {problems}",
+                    event.name
+                )
             })?;
         }
         Ok(())
@@ -313,27 +359,36 @@ fn assemble(
                     event.name
                 )));
             }
-            match events.get(&event.name) {
+            let schema = serde_json::from_str(&event.schema)
+                .map_err(|err| err.to_string())
+                .and_then(|schema| Schema::compile(&format!("event {}", event.name), &schema))
+                .map_err(|err| WorkflowError::Load(format!("{origin}: {err}")))?;
+            match events.get_mut(&event.name) {
                 Some(known) if known.kind != kind => {
                     return Err(WorkflowError::Configuration(format!(
                         "event {} is declared as {:?} by one component and as {kind:?} by {origin}",
                         event.name, known.kind
                     )));
                 }
-                Some(_) => {}
+                Some(known) => {
+                    match known
+                        .declared
+                        .iter_mut()
+                        .find(|(_, same)| same.source() == schema.source())
+                    {
+                        Some((owners, _)) => owners.push(index),
+                        None => known.declared.push((vec![index], Arc::new(schema))),
+                    }
+                }
                 None => {
-                    let schema = serde_json::from_str(&event.schema)
-                        .map_err(|err| err.to_string())
-                        .and_then(|schema| {
-                            Schema::compile(&format!("event {}", event.name), &schema)
-                        })
-                        .map_err(|err| WorkflowError::Load(format!("{origin}: {err}")))?;
+                    let schema = Arc::new(schema);
                     events.insert(
                         event.name.clone(),
                         EventTypeInfo {
                             name: event.name.clone(),
                             kind,
-                            schema: Some(Arc::new(schema)),
+                            schema: Some(schema.clone()),
+                            declared: vec![(vec![index], schema)],
                         },
                     );
                 }
@@ -432,6 +487,7 @@ fn assemble(
                         name: name.clone(),
                         kind: EventKind::of_builtin(name).unwrap_or(EventKind::Plain),
                         schema: None,
+                        declared: Vec::new(),
                     },
                 );
             }

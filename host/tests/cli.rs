@@ -10,8 +10,13 @@ fn examples() -> PathBuf {
 }
 
 fn wflow(args: &[&str], stdin: Option<&str>) -> Output {
+    wflow_with_env(args, stdin, &[])
+}
+
+fn wflow_with_env(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(examples())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -341,4 +346,64 @@ fn a_run_killed_twenty_times_still_ends_with_the_exact_count() {
         "only {mid_run_resumes} killed resumes had started from a run in progress"
     );
     let _ = std::fs::remove_file(&checkpoint);
+}
+
+#[test]
+fn python_and_javascript_guests_build_and_run_from_their_folders() {
+    for folder in ["joke-py", "joke-js"] {
+        let output = wflow(&["run", folder, "--input", r#"{"topic": "pirates"}"#], None);
+        assert!(output.status.success(), "{folder}: {}", stderr(&output));
+        assert!(
+            stdout(&output).contains("pirates"),
+            "{folder}: {}",
+            stdout(&output)
+        );
+    }
+    let output = wflow(&["build", "fanout-py"], None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let component = PathBuf::from(stdout(&output).trim());
+    assert!(
+        component.extension().is_some_and(|e| e == "wasm") && component.is_file(),
+        "{}",
+        component.display()
+    );
+    let output = wflow(
+        &[
+            "run",
+            component.to_str().unwrap(),
+            "--input",
+            r#"{"n": 1000}"#,
+        ],
+        None,
+    );
+    assert_eq!(stdout(&output).trim(), r#"{"count":1000,"sum":499500}"#);
+}
+
+#[test]
+fn build_names_a_missing_toolchain_and_how_to_install_it() {
+    let nowhere = std::env::temp_dir().join(format!("wflow-no-tools-{}", std::process::id()));
+    let nowhere = nowhere.to_str().unwrap();
+    let env = [("WFLOW_TOOLS_DIR", nowhere), ("PATH", "/usr/bin:/bin")];
+    let output = wflow_with_env(&["build", "joke-py"], None, &env);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.starts_with("error: WorkflowLoadError: componentize-py")
+            && text.contains("pip install componentize-py==0.25.1"),
+        "{text}"
+    );
+    let output = wflow_with_env(&["build", "joke-js"], None, &env);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains("@bytecodealliance/componentize-js") && text.contains("npm install --prefix"),
+        "{text}"
+    );
+    let output = wflow(&["build", "testing"], None);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("is not a guest folder"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -68,3 +68,17 @@ pub async fn workflow(name: &str) -> Workflow {
 pub async fn workflow_with(name: &str, options: WorkflowOptions) -> wflow_host::Result<Workflow> {
     Workflow::from_components(runtime(), vec![component(name).await], options)
 }
+
+/// The folder of example guest `name` (a source folder, any language).
+pub fn example_dir(name: &str) -> PathBuf {
+    repo_root().join("examples-guests").join(name)
+}
+
+/// Loads the guest source folder or manifest `examples-guests/<name>`,
+/// building what it needs (Rust with cargo, Python with componentize-py,
+/// JavaScript with componentize-js; cached between test runs).
+pub async fn source_workflow(name: &str) -> Workflow {
+    Workflow::load(runtime(), &example_dir(name))
+        .await
+        .unwrap_or_else(|err| panic!("loading {name}: {err}"))
+}

@@ -4,9 +4,10 @@ mod describe;
 mod resume;
 mod run;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use wflow_host::{Runtime, Workflow, WorkflowError};
 
@@ -33,6 +34,16 @@ enum Command {
     },
     /// Show a workflow's steps, events and schemas.
     Describe(describe::DescribeArgs),
+    /// Build a guest folder (Rust crate, Python project or JavaScript
+    /// package) into a component and print its path.
+    Build {
+        /// The guest folder: it holds Cargo.toml, pyproject.toml or
+        /// package.json.
+        path: PathBuf,
+        /// Also copy the component to this file.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
     /// Show or clear the compiled-component cache
     /// ($WFLOW_CACHE_DIR, else $XDG_CACHE_HOME/wflow, else ~/.cache/wflow).
     Cache {
@@ -73,7 +84,36 @@ fn report(err: &WorkflowError) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn load(path: &std::path::Path) -> Result<Workflow, WorkflowError> {
+/// `wflow build`: builds the guest, copies it to `out` if asked, prints
+/// where the component is.
+async fn build(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cache_dir = wflow_host::default_cache_dir()
+        .unwrap_or_else(|| std::env::temp_dir().join("wflow-builds"));
+    let started = std::time::Instant::now();
+    let component = match wflow_host::build_guest(path, &cache_dir).await {
+        Ok(component) => component,
+        Err(err) => return Ok(report(&err)),
+    };
+    let component = match out {
+        Some(out) => {
+            std::fs::copy(&component, out)
+                .with_context(|| format!("cannot copy the component to {}", out.display()))?;
+            out.to_path_buf()
+        }
+        None => component,
+    };
+    let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "built {} ({:.1} MB) in {:.1} s",
+        path.display(),
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", component.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn load(path: &Path) -> Result<Workflow, WorkflowError> {
     let runtime = Runtime::new()?;
     Workflow::load(&runtime, path).await
 }
@@ -96,6 +136,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(err) => Ok(report(&err)),
         },
         Command::Describe(args) => describe::describe(args).await,
+        Command::Build { path, out } => build(&path, out.as_deref()).await,
         Command::Cache { action } => {
             let Some(dir) = wflow_host::default_cache_dir() else {
                 anyhow::bail!("no cache directory: set WFLOW_CACHE_DIR or HOME");

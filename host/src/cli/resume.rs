@@ -82,21 +82,34 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         origin: Some(super::run::origin_of(&path)),
         ..RunOptions::default()
     };
+    // Check the event before the run goes on, so a mistyped answer leaves
+    // the checkpoint as it was, still waiting for a good one.
+    let send = match args.send.as_deref() {
+        Some([name, data]) => {
+            let event = serde_json::from_str::<Value>(data)
+                .map_err(|err| {
+                    WorkflowError::InvalidEvent(format!(
+                        "--send {name}: the JSON is not valid: {err}"
+                    ))
+                })
+                .and_then(|payload| Event::new(name.clone(), &payload))
+                .and_then(|event| workflow.check_event(&event).map(|()| event));
+            match event {
+                Ok(event) => Some(event),
+                Err(err) => return Ok(printer.error(&err)),
+            }
+        }
+        _ => None,
+    };
     let handler = match workflow.resume_with(snapshot, options) {
         Ok(handler) => handler,
         Err(err) => return Ok(printer.error(&err)),
     };
-    if let Some([name, data]) = args.send.as_deref() {
-        let sent = serde_json::from_str::<Value>(data)
-            .map_err(|err| {
-                WorkflowError::InvalidEvent(format!("--send {name}: the JSON is not valid: {err}"))
-            })
-            .and_then(|payload| Event::new(name.clone(), &payload))
-            .and_then(|event| handler.send_event(event));
-        if let Err(err) = sent {
-            handler.cancel();
-            return Ok(printer.error(&err));
-        }
+    if let Some(event) = send
+        && let Err(err) = handler.send_event(event)
+    {
+        handler.cancel();
+        return Ok(printer.error(&err));
     }
     let detach = Detach {
         always: args.detach,

@@ -107,13 +107,18 @@ fn kind_of(workflow: &Workflow, name: &str) -> EventKind {
         .unwrap_or(EventKind::Plain)
 }
 
+/// The type a line typed at a prompt is sent back as: the built-in
+/// `HumanResponseEvent` when the workflow knows it (or knows several custom
+/// human-response types), else its one custom human-response type.
 fn human_response_type(workflow: &Workflow) -> String {
-    workflow
-        .events()
+    let events = workflow.events();
+    let mut custom = events
         .values()
-        .find(|info| info.kind == EventKind::HumanResponse)
-        .map(|info| info.name.clone())
-        .unwrap_or_else(|| names::HUMAN_RESPONSE.to_string())
+        .filter(|info| info.kind == EventKind::HumanResponse && info.name != names::HUMAN_RESPONSE);
+    match (custom.next(), custom.next()) {
+        (Some(only), None) if !events.contains_key(names::HUMAN_RESPONSE) => only.name.clone(),
+        _ => names::HUMAN_RESPONSE.to_string(),
+    }
 }
 
 /// What `drive` does at a request for input it cannot answer from stdin.

@@ -690,6 +690,10 @@ fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<()
         event
             .check_object()
             .map_err(|err| StepFailure::step(format!("InvalidEventError: {err}")))?;
+        shared
+            .def
+            .check_foreign_schemas(config.component, event)
+            .map_err(|err| StepFailure::step(format!("InvalidEventError: {err}")))?;
     }
     Ok(())
 }

@@ -81,8 +81,9 @@ impl WorkerState {
         }
     }
 
-    /// Checks that this worker's step may emit `event` and that its payload
-    /// is a JSON object.
+    /// Checks that this worker's step may emit `event`, that its payload is
+    /// a JSON object, and that it matches the schemas other components
+    /// declare for its type.
     fn check_emitted(&self, run: &RunShared, event: &Event) -> Result<(), ContextError> {
         let step = &run.def.steps[self.step];
         if !step.emits.contains(&event.name) {
@@ -95,7 +96,10 @@ impl WorkerState {
         }
         event
             .check_object()
-            .map_err(|err| ContextError::InvalidJson(err.to_string()))
+            .map_err(|err| ContextError::InvalidJson(err.to_string()))?;
+        run.def
+            .check_foreign_schemas(step.component, event)
+            .map_err(ContextError::InvalidJson)
     }
 }
 

@@ -1,0 +1,852 @@
+"""Unit tests of the Python guest SDK, in plain CPython (no bindings, no
+component): schema derivation, step introspection, event encoding and
+decoding, and `handle` against an in-memory fake of the host's context.
+
+    cd guest-sdk/python && python3 -m unittest discover -s tests -v
+"""
+
+import dataclasses
+import enum
+import json
+import os
+import sys
+import textwrap
+import types
+import unittest
+from typing import Any, Literal, Optional, Union
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import wflow  # noqa: E402
+from wflow import (  # noqa: E402
+    ConstantDelayRetryPolicy,
+    Context,
+    Event,
+    ExponentialBackoffRetryPolicy,
+    Field,
+    HumanResponseEvent,
+    InputRequiredEvent,
+    Model,
+    StartEvent,
+    State,
+    StepError,
+    StopEvent,
+    ValidationError,
+    Workflow,
+    WorkflowConfigurationError,
+    WorkflowRuntimeError,
+    WorkflowValidationError,
+    step,
+)
+from wflow import _runtime  # noqa: E402
+from wflow.errors import HostError  # noqa: E402
+
+
+class FakeHost:
+    """An in-memory stand-in for the host's `context` interface."""
+
+    def __init__(self, state=None, defaults=None, answers=(), config=None, steps=("a", "b")):
+        self.state = dict(state or {})
+        self.defaults = dict(defaults or {})
+        self.sent, self.streamed = [], []
+        self.buffers = {}
+        self.answers = list(answers)
+        self.editing = False
+        self._config = dict(config or {})
+        self._steps = set(steps)
+
+    def _walk(self, path, create=False):
+        parts = path.split(".")
+        if not path or any(not p for p in parts):
+            raise HostError("invalid-path", f"invalid path '{path}'")
+        node = self.state
+        for part in parts[:-1]:
+            if part not in node:
+                if not create:
+                    return None, None
+                node[part] = {}
+            node = node[part]
+        return node, parts[-1]
+
+    def _check_edit(self):
+        if self.editing:
+            raise HostError("already-editing", "the state is being edited by this step")
+
+    def get(self, path):
+        self._check_edit()
+        node, key = self._walk(path)
+        if node is None or key not in node:
+            return None
+        return json.dumps(node[key])
+
+    def set(self, path, value):
+        self._check_edit()
+        node, key = self._walk(path, create=True)
+        node[key] = json.loads(value)
+
+    def get_state(self):
+        return json.dumps(self.state)
+
+    def set_state(self, state):
+        self.state = json.loads(state)
+
+    def edit_state(self):
+        self._check_edit()
+        self.editing = True
+        host = self
+
+        class Edit:
+            def current(self):
+                return json.dumps(host.state)
+
+            def commit(self, state):
+                host.editing = False
+                value = json.loads(state)
+                if not isinstance(value.get("count", 0), int):
+                    raise HostError("schema-violation", "at /count: not an integer")
+                host.state = value
+
+            def drop(self):
+                host.editing = False
+
+        return Edit()
+
+    def clear(self):
+        self.state = dict(self.defaults)
+
+    def send_event(self, name, data, step):
+        if step is not None and step not in self._steps:
+            raise HostError("step-does-not-exist", f"Step {step} does not exist")
+        self.sent.append((name, json.loads(data), step))
+
+    def write_event_to_stream(self, name, data):
+        self.streamed.append((name, json.loads(data)))
+
+    def collect_events(self, name, data, expected, buffer_id):
+        buffer = self.buffers.setdefault(buffer_id or "default", [])
+        buffer.append((name, data))
+        out, rest = [], list(buffer)
+        for want, count in expected:
+            got = [ev for ev in rest if ev[0] == want][:count]
+            if len(got) < count:
+                return None
+            for ev in got:
+                rest.remove(ev)
+            out.extend(got)
+        self.buffers[buffer_id or "default"] = rest
+        return out
+
+    def wait_for_event(self, name, waiter, waiter_id, requirements, timeout_ms):
+        self.waited = (name, waiter, waiter_id, requirements, timeout_ms)
+        if waiter is not None:
+            self.streamed.append((waiter[0], json.loads(waiter[1])))
+        if not self.answers:
+            raise HostError("timeout", f"Timed out waiting for {name}")
+        return self.answers.pop(0)
+
+    def running_steps(self):
+        return ["a"]
+
+    def config(self, key):
+        return self._config.get(key)
+
+
+class SdkTest(unittest.TestCase):
+    def setUp(self):
+        _runtime.reset()
+
+    def tearDown(self):
+        _runtime.reset()
+
+    def describe(self):
+        info = _runtime.describe()
+        self.steps = {s["name"]: s for s in info["steps"]}
+        self.events = {e["name"]: e for e in info["events"]}
+        for event in self.events.values():
+            event["schema"] = json.loads(event["schema"])
+        return info
+
+    def handle(self, host, step_name, ev):
+        name = ev if isinstance(ev, str) else wflow.events.event_name(type(ev))
+        data = "{}" if isinstance(ev, str) else ev.model_dump_json()
+        return [(n, json.loads(d)) for n, d in _runtime.handle(host, step_name, name, data)]
+
+    def failure(self, host, step_name, name, data):
+        with self.assertRaises(_runtime.StepFailure) as caught:
+            _runtime.handle(host, step_name, name, data)
+        return caught.exception.kind, caught.exception.value
+
+
+class ImportTest(unittest.TestCase):
+    def test_importable_without_bindings(self):
+        self.assertNotIn("wit_world", sys.modules)
+        self.assertTrue(callable(wflow.step))
+
+
+class SchemaTest(SdkTest):
+    def test_primitives_containers_optional_union(self):
+        class Color(enum.Enum):
+            RED = "red"
+            BLUE = "blue"
+
+        class Ev(Event):
+            """An event with every kind of field."""
+
+            s: str
+            i: int
+            f: float
+            b: bool
+            anything: Any
+            tags: list[str]
+            scores: dict[str, float]
+            maybe: Optional[int] = None
+            either: Union[int, str] = 0
+            pipe: int | None = None
+            mode: Literal["a", "b"] = "a"
+            color: Color = Color.RED
+            pair: tuple[int, str] = (1, "x")
+            notes: list[str] = Field(default_factory=list, description="free notes")
+
+        schema = Ev.model_json_schema()
+        self.assertEqual(schema["$schema"], "https://json-schema.org/draft/2020-12/schema")
+        self.assertEqual(schema["title"], "Ev")
+        self.assertEqual(schema["description"], "An event with every kind of field.")
+        self.assertEqual(schema["type"], "object")
+        props = schema["properties"]
+        self.assertEqual(props["s"], {"type": "string"})
+        self.assertEqual(props["i"], {"type": "integer"})
+        self.assertEqual(props["f"], {"type": "number"})
+        self.assertEqual(props["b"], {"type": "boolean"})
+        self.assertEqual(props["anything"], {})
+        self.assertEqual(props["tags"], {"type": "array", "items": {"type": "string"}})
+        self.assertEqual(props["scores"], {"type": "object", "additionalProperties": {"type": "number"}})
+        self.assertEqual(props["maybe"], {"type": ["integer", "null"], "default": None})
+        self.assertEqual(props["either"], {"anyOf": [{"type": "integer"}, {"type": "string"}], "default": 0})
+        self.assertEqual(props["pipe"], {"type": ["integer", "null"], "default": None})
+        self.assertEqual(props["mode"], {"enum": ["a", "b"], "default": "a"})
+        self.assertEqual(props["color"], {"enum": ["red", "blue"], "default": "red"})
+        self.assertEqual(props["pair"]["prefixItems"], [{"type": "integer"}, {"type": "string"}])
+        self.assertEqual(props["notes"], {"type": "array", "items": {"type": "string"},
+                                          "description": "free notes"})
+        self.assertEqual(schema["required"], ["s", "i", "f", "b", "anything", "tags", "scores"])
+
+    def test_nested_models_and_dataclasses_go_to_defs(self):
+        @dataclasses.dataclass
+        class Point:
+            x: float
+            y: float = 0.0
+
+        class Inner(Model):
+            """Inner doc."""
+
+            name: str
+
+        class Outer(Event):
+            inner: Inner
+            points: list[Point]
+            maybe_inner: Optional[Inner] = None
+
+        schema = Outer.model_json_schema()
+        self.assertEqual(schema["properties"]["inner"], {"$ref": "#/$defs/Inner"})
+        self.assertEqual(schema["properties"]["points"], {"type": "array", "items": {"$ref": "#/$defs/Point"}})
+        self.assertEqual(schema["properties"]["maybe_inner"],
+                         {"anyOf": [{"$ref": "#/$defs/Inner"}, {"type": "null"}], "default": None})
+        self.assertEqual(schema["$defs"]["Inner"], {
+            "title": "Inner", "description": "Inner doc.", "type": "object",
+            "properties": {"name": {"type": "string"}}, "required": ["name"]})
+        self.assertEqual(schema["$defs"]["Point"]["required"], ["x"])
+
+    def test_builtin_events(self):
+        self.assertEqual(StartEvent.model_json_schema()["type"], "object")
+        self.assertNotIn("properties", StartEvent.model_json_schema())
+        self.assertEqual(StopEvent.model_json_schema()["properties"], {"result": {"default": None}})
+        self.assertNotIn("required", StopEvent.model_json_schema())
+
+    def test_unsupported_annotation_is_an_error(self):
+        class Bad(Event):
+            when: complex
+
+        with self.assertRaisesRegex(TypeError, "no JSON Schema"):
+            Bad.model_json_schema()
+
+
+class EventTest(SdkTest):
+    def test_kinds_and_names(self):
+        from wflow.events import event_kind, event_name
+
+        class MyStart(StartEvent):
+            topic: str
+
+        class MyStop(StopEvent):
+            answer: int
+
+        class Ask(InputRequiredEvent):
+            pass
+
+        class Answer(HumanResponseEvent):
+            pass
+
+        class Renamed(Event, name="Other"):
+            pass
+
+        class Plain(Event):
+            pass
+
+        kinds = {event_name(c): event_kind(c) for c in
+                 (StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent, MyStart, MyStop, Ask,
+                  Answer, Renamed, Plain)}
+        self.assertEqual(kinds, {
+            "StartEvent": "start", "StopEvent": "stop", "InputRequiredEvent": "input_required",
+            "HumanResponseEvent": "human_response", "MyStart": "start", "MyStop": "stop",
+            "Ask": "input_required", "Answer": "human_response", "Other": "plain", "Plain": "plain"})
+        self.assertEqual(Renamed.model_json_schema()["title"], "Other")
+
+    def test_dict_like_builtins(self):
+        ev = StartEvent.model_validate_json('{"topic": "pirates", "n": 3}')
+        self.assertEqual(ev.topic, "pirates")
+        self.assertEqual(ev["n"], 3)
+        self.assertEqual(ev.get("missing", "dflt"), "dflt")
+        self.assertIn("topic", ev)
+        with self.assertRaises(AttributeError):
+            ev.missing
+        ask = InputRequiredEvent(prefix="Name? ", user="ada")
+        self.assertEqual(ask.model_dump(), {"prefix": "Name? ", "user": "ada"})
+        self.assertEqual(HumanResponseEvent(response="Ada").response, "Ada")
+        self.assertEqual(StopEvent(result={"a": 1}).model_dump(), {"result": {"a": 1}})
+
+    def test_custom_stop_event_leaves_out_unset_result(self):
+        class Receipt(StopEvent):
+            total: float
+
+        self.assertEqual(Receipt(total=2).model_dump(), {"total": 2.0})
+        self.assertEqual(StopEvent().model_dump(), {"result": None})
+
+    def test_roundtrip_with_nested_values_and_extras(self):
+        class Item(Model):
+            name: str
+            qty: int = 1
+
+        class Order(Event):
+            items: list[Item]
+            price: float
+            tags: dict[str, str] = Field(default_factory=dict)
+
+        order = Order.model_validate_json('{"items": [{"name": "tea"}], "price": 3, "extra": true}')
+        self.assertIsInstance(order.items[0], Item)
+        self.assertEqual(order.items[0].qty, 1)
+        self.assertEqual(order.price, 3.0)
+        self.assertIsInstance(order.price, float)
+        self.assertTrue(order.extra)
+        again = Order.model_validate_json(order.model_dump_json())
+        self.assertEqual(again, order)
+        self.assertEqual(order.model_dump(),
+                         {"items": [{"name": "tea", "qty": 1}], "price": 3.0, "tags": {}, "extra": True})
+        # mutable defaults are not shared
+        a, b = Order(items=[], price=1), Order(items=[], price=1)
+        a.tags["x"] = "y"
+        self.assertEqual(b.tags, {})
+
+    def test_decode_errors_name_the_field(self):
+        class Item(Model):
+            name: str
+
+        class Order(Event):
+            items: list[Item]
+            count: int
+            note: Optional[str] = None
+
+        cases = {
+            '{"items": [], "count": "3"}': "Order.count: expected an integer, got a string ('3')",
+            '{"items": [], "count": true}': "Order.count: expected an integer, got a boolean (True)",
+            '{"items": [{"name": 1}], "count": 1}': "Order.items[0].name: expected a string, got an integer (1)",
+            '{"items": [{}], "count": 1}': "Order.items[0]: missing required field `name`",
+            '{"count": 1}': "Order: missing required field `items`",
+            '{}': "Order: missing required fields `items`, `count`",
+            '{"items": {}, "count": 1}': "Order.items: expected an array (list[Item]), got an object",
+            '{"items": [], "count": 1, "note": 5}': "Order.note: expected str | null, got an integer (5)",
+            '[1]': "Order: expected a JSON object, got an array",
+            'nope': "Order: not valid JSON",
+        }
+        for text, message in cases.items():
+            with self.subTest(text=text):
+                with self.assertRaises(ValidationError) as caught:
+                    Order.model_validate_json(text)
+                self.assertIn(message, str(caught.exception))
+
+    def test_construction_validates_too(self):
+        class Joke(Event):
+            text: str
+
+        with self.assertRaisesRegex(ValidationError, r"Joke.text: expected a string, got an integer \(42\)"):
+            Joke(text=42)
+        with self.assertRaisesRegex(ValidationError, "missing required field `text`"):
+            Joke()
+
+    def test_encode_errors(self):
+        with self.assertRaisesRegex(TypeError, r"StopEvent.result: a set is not JSON-serializable"):
+            StopEvent(result={1, 2}).model_dump_json()
+        with self.assertRaisesRegex(TypeError, "not valid JSON"):
+            StopEvent(result=float("nan")).model_dump_json()
+
+
+class StepIntrospectionTest(SdkTest):
+    def test_accepts_and_emits_from_annotations(self):
+        class A(Event):
+            pass
+
+        class B(Event):
+            pass
+
+        class Work(Event):
+            value: int
+
+        class Approval(Event):
+            ok: bool
+
+        class Flow(Workflow):
+            @step
+            async def start(self, ctx: Context, ev: StartEvent) -> A | B:
+                ...
+
+            @step(num_workers=2, timeout=1.5, emits=[Work], waits=[Approval],
+                  retry_policy=ConstantDelayRetryPolicy(delay=0.1, maximum_attempts=5, retry_on=[ValueError]))
+            def either(self, ev: Union[A, B]) -> Optional[StopEvent]:
+                ...
+
+            @step(name="renamed")
+            async def many(self, ev: Work) -> list[A]:
+                ...
+
+            @step
+            async def nothing(self, ctx: Context, ev: Approval) -> None:
+                ...
+
+        self.describe()
+        self.assertEqual(list(self.steps), ["start", "either", "renamed", "nothing"])
+        self.assertEqual(self.steps["start"], {
+            "name": "start", "accepts": ["StartEvent"], "emits": ["A", "B"], "num_workers": 4,
+            "retry": None, "timeout_ms": None})
+        either = self.steps["either"]
+        self.assertEqual(either["accepts"], ["A", "B"])
+        self.assertEqual(either["emits"], ["StopEvent", "Work"])
+        self.assertEqual(either["num_workers"], 2)
+        self.assertEqual(either["timeout_ms"], 1500)
+        self.assertEqual(either["retry"], {
+            "max_attempts": 5, "max_elapsed_ms": None, "delay_ms": 100, "backoff": "constant",
+            "multiplier": None, "max_delay_ms": None, "jitter": 0.0, "retry_on": ["ValueError"]})
+        self.assertEqual(self.steps["renamed"]["emits"], ["A"])
+        self.assertEqual(self.steps["nothing"]["emits"], [])
+        self.assertEqual(list(self.events),
+                         ["StartEvent", "A", "B", "StopEvent", "Work", "Approval"])
+        self.assertEqual(self.events["StartEvent"]["kind"], "start")
+        self.assertEqual(self.events["Approval"]["schema"]["required"], ["ok"])
+
+    def test_free_function_steps(self):
+        class Joke(Event):
+            text: str
+
+        @step
+        def write(ev: StartEvent) -> Joke:
+            return Joke(text=ev.topic)
+
+        @step(num_workers=1)
+        async def stop(ctx: Context, ev: Joke) -> StopEvent:
+            return StopEvent(result=ev.text)
+
+        self.describe()
+        self.assertEqual([(s["name"], s["accepts"], s["emits"]) for s in self.steps.values()],
+                         [("write", ["StartEvent"], ["Joke"]), ("stop", ["Joke"], ["StopEvent"])])
+        self.assertEqual(self.handle(FakeHost(), "write", StartEvent(topic="cats")), [("Joke", {"text": "cats"})])
+
+    def test_free_function_with_workflow_option(self):
+        class Flow(Workflow):
+            pass
+
+        @step(workflow=Flow)
+        async def only(ev: StartEvent) -> StopEvent:
+            return StopEvent(result=1)
+
+        self.describe()
+        self.assertEqual(list(self.steps), ["only"])
+
+    def test_forward_references_resolve_lazily(self):
+        source = textwrap.dedent('''
+            from __future__ import annotations
+            from wflow import Context, Event, StartEvent, StopEvent, Workflow, step
+
+            class Flow(Workflow):
+                @step
+                async def first(self, ctx: Context, ev: StartEvent) -> Later:
+                    return Later(items=[Item(n=1)])
+
+                @step
+                async def second(self, ev: Later) -> StopEvent:
+                    return StopEvent(result=sum(i.n for i in ev.items))
+
+            class Later(Event):
+                items: list[Item]
+
+            class Item(Event):
+                n: int
+        ''')
+        module = types.ModuleType("forward_refs_app")
+        sys.modules[module.__name__] = module
+        try:
+            exec(compile(source, "forward_refs_app.py", "exec"), module.__dict__)
+            self.describe()
+            self.assertEqual(self.steps["first"]["emits"], ["Later"])
+            out = self.handle(FakeHost(), "first", StartEvent())
+            self.assertEqual(out, [("Later", {"items": [{"n": 1}]})])
+            self.assertEqual(self.handle(FakeHost(), "second", module.Later(items=[module.Item(n=2)])),
+                             [("StopEvent", {"result": 2})])
+        finally:
+            del sys.modules[module.__name__]
+
+    def test_subclass_workflow_inherits_and_overrides_steps(self):
+        class Base(Workflow):
+            @step
+            async def a(self, ev: StartEvent) -> StopEvent:
+                return StopEvent(result="base")
+
+        class Child(Base):
+            @step(num_workers=1)
+            async def a(self, ev: StartEvent) -> StopEvent:
+                return StopEvent(result="child")
+
+        self.describe()
+        self.assertEqual(self.steps["a"]["num_workers"], 1)
+        self.assertEqual(self.handle(FakeHost(), "a", StartEvent()), [("StopEvent", {"result": "child"})])
+
+    def test_signature_errors(self):
+        cases = []
+
+        class NoReturn(Workflow):
+            @step
+            async def s(self, ev: StartEvent):
+                ...
+
+        cases.append((NoReturn, "Return types of workflows step functions must be annotated"))
+
+        class NoEventParam(Workflow):
+            @step
+            async def s(self, ctx: Context) -> None:
+                ...
+
+        cases.append((NoEventParam, "must take an event parameter"))
+
+        class Unannotated(Workflow):
+            @step
+            async def s(self, ev) -> None:
+                ...
+
+        cases.append((Unannotated, "parameter `ev` needs an annotation"))
+
+        class NotAnEvent(Workflow):
+            @step
+            async def s(self, ev: int) -> None:
+                ...
+
+        cases.append((NotAnEvent, "is not an event type"))
+
+        class BaseEvent(Workflow):
+            @step
+            async def s(self, ev: Event) -> None:
+                ...
+
+        cases.append((BaseEvent, "concrete event types"))
+
+        for cls, message in cases:
+            with self.subTest(cls=cls.__name__):
+                _runtime.reset()
+                wflow.workflow._WORKFLOWS.append(cls)
+                with self.assertRaisesRegex(WorkflowValidationError, message):
+                    _runtime.describe()
+
+    def test_option_errors(self):
+        with self.assertRaisesRegex(WorkflowValidationError, "num_workers"):
+            step(num_workers=0)
+        with self.assertRaisesRegex(WorkflowValidationError, "retry_policy"):
+            step(retry_policy=object())
+        with self.assertRaisesRegex(WorkflowValidationError, "emits"):
+            step(emits=[int])
+        with self.assertRaisesRegex(WorkflowValidationError, "timeout"):
+            step(timeout=-1)
+
+    def test_duplicate_step_names(self):
+        @step
+        def a(ev: StartEvent) -> None:
+            ...
+
+        @step(name="a")
+        def b(ev: StartEvent) -> None:
+            ...
+
+        with self.assertRaisesRegex(WorkflowValidationError, "A step a is already part of this workflow"):
+            _runtime.describe()
+
+    def test_exponential_retry_policy(self):
+        policy = ExponentialBackoffRetryPolicy(initial_delay=0.5, multiplier=3, max_delay=10,
+                                               maximum_attempts=None, jitter=0.2, retry_on=["Transient"])
+        self.assertEqual(policy.to_wit(), {
+            "max_attempts": None, "max_elapsed_ms": None, "delay_ms": 500, "backoff": "exponential",
+            "multiplier": 3.0, "max_delay_ms": 10000, "jitter": 0.2, "retry_on": ["Transient"]})
+        self.assertEqual(ConstantDelayRetryPolicy().to_wit()["delay_ms"], 5000)
+        self.assertEqual(ConstantDelayRetryPolicy().to_wit()["max_attempts"], 3)
+
+
+class StateTest(SdkTest):
+    def test_state_spec_and_typed_access(self):
+        class Counter(State):
+            """The counter."""
+
+            count: int = 0
+            names: list[str] = Field(default_factory=list)
+
+        class Tick(Event):
+            pass
+
+        class Flow(Workflow):
+            state = Counter
+
+            @step
+            async def tick(self, ctx: Context[Counter], ev: Tick) -> StopEvent:
+                async with ctx.store.edit_state() as state:
+                    state.count += 1
+                    state.names.append("x")
+                state = await ctx.store.get_state()
+                return StopEvent(result={"count": state.count, "type": type(state).__name__})
+
+        info = self.describe()
+        self.assertEqual(json.loads(info["state"]["defaults"]), {"count": 0, "names": []})
+        schema = json.loads(info["state"]["schema"])
+        self.assertEqual(schema["title"], "Counter")
+        self.assertEqual(schema["properties"]["count"], {"type": "integer", "default": 0})
+        host = FakeHost(state={"count": 41, "names": [], "other": "kept"})
+        self.assertEqual(self.handle(host, "tick", Tick()),
+                         [("StopEvent", {"result": {"count": 42, "type": "Counter"}})])
+        self.assertEqual(host.state, {"count": 42, "names": ["x"], "other": "kept"})
+
+    def test_state_from_context_annotation(self):
+        class Counter(State):
+            count: int = 0
+
+        @step
+        async def s(ctx: Context[Counter], ev: StartEvent) -> None:
+            ...
+
+        self.assertIsNotNone(_runtime.describe()["state"])
+
+    def test_state_needs_defaults(self):
+        class Bad(State):
+            count: int
+
+        class Flow(Workflow):
+            state = Bad
+
+            @step
+            async def s(self, ev: StartEvent) -> None:
+                ...
+
+        with self.assertRaisesRegex(WorkflowConfigurationError, "needs a default"):
+            _runtime.describe()
+
+    def test_one_state_type(self):
+        class A(State):
+            x: int = 0
+
+        class B(State):
+            y: int = 0
+
+        class Flow(Workflow):
+            state = A
+
+            @step
+            async def s(self, ctx: Context[B], ev: StartEvent) -> None:
+                ...
+
+        with self.assertRaisesRegex(WorkflowConfigurationError, "one state type"):
+            _runtime.describe()
+
+
+class HandleTest(SdkTest):
+    def test_joke_flow(self):
+        class Joke(Event):
+            text: str
+
+        class JokeFlow(Workflow):
+            @step
+            async def write_joke(self, ctx: Context, ev: StartEvent) -> Joke:
+                await ctx.store.set("topic", ev.topic)
+                return Joke(text=f"a joke about {ev.topic}")
+
+            @step
+            async def critique(self, ctx: Context, ev: Joke) -> StopEvent:
+                topic = await ctx.store.get("topic")
+                missing = await ctx.store.get("nope", default="dflt")
+                return StopEvent(result=f"{ev.text} ({topic}, {missing})")
+
+        host = FakeHost()
+        out = self.handle(host, "write_joke", StartEvent(topic="pirates"))
+        self.assertEqual(out, [("Joke", {"text": "a joke about pirates"})])
+        self.assertEqual(host.state, {"topic": "pirates"})
+        out = self.handle(host, "critique", Joke(text="ha"))
+        self.assertEqual(out, [("StopEvent", {"result": "ha (pirates, dflt)"})])
+
+    def test_failures(self):
+        class Boom(Event):
+            how: str
+
+        @step(emits=[Boom])
+        async def boom(ctx: Context, ev: Boom) -> None:
+            if ev.how == "value":
+                raise ValueError("bad value")
+            if ev.how == "kind":
+                raise StepError("try later", kind="TransientError")
+            if ev.how == "missing":
+                await ctx.store.get("nope")
+            if ev.how == "target":
+                ctx.send_event(Boom(how="x"), step="ghost")
+            if ev.how == "caught":
+                try:
+                    ctx.send_event(Boom(how="x"), step="ghost")
+                except WorkflowRuntimeError as err:
+                    raise KeyError(str(err)) from err
+            if ev.how == "return":
+                return 42
+            if ev.how == "path":
+                await ctx.store.set("a..b", 1)
+
+        host = FakeHost()
+        cases = {
+            "value": ("failed", "ValueError: bad value"),
+            "kind": ("failed", "TransientError: try later"),
+            "missing": ("failed", "ValueError: Path 'nope' not found in state"),
+            "target": ("context", ("step-does-not-exist", "Step ghost does not exist")),
+            "caught": ("failed", "KeyError: 'Step ghost does not exist'"),
+            "return": ("failed", "TypeError: step `boom` returned a int, not an event"),
+            "path": ("context", ("invalid-path", "invalid path 'a..b'")),
+        }
+        stderr = sys.stderr
+        sys.stderr = open(os.devnull, "w")
+        try:
+            for how, expected in cases.items():
+                with self.subTest(how=how):
+                    self.assertEqual(self.failure(host, "boom", "Boom", json.dumps({"how": how})), expected)
+        finally:
+            sys.stderr.close()
+            sys.stderr = stderr
+
+    def test_invalid_events_and_unknown_steps(self):
+        class Work(Event):
+            value: int
+
+        @step
+        def work(ev: Work) -> None:
+            ...
+
+        host = FakeHost()
+        self.assertEqual(self.failure(host, "work", "Work", '{"value": "x"}'),
+                         ("invalid-event", "Work.value: expected an integer, got a string ('x')"))
+        self.assertEqual(self.failure(host, "work", "Work", "{"),
+                         ("invalid-event", "Work: not valid JSON: Expecting property name enclosed in "
+                                           "double quotes: line 1 column 2 (char 1)"))
+        self.assertEqual(self.failure(host, "work", "Other", "{}"),
+                         ("invalid-event", "step `work` does not accept Other events (it accepts Work)"))
+        self.assertEqual(self.failure(host, "ghost", "Work", "{}"),
+                         ("failed", "WorkflowStepDoesNotExistError: this component has no step `ghost`"))
+
+    def test_send_collect_and_stream(self):
+        class Work(Event):
+            value: int
+
+        class Done(Event):
+            value: int
+
+        @step(emits=[Work])
+        def fan_out(ctx: Context, ev: StartEvent) -> None:
+            for i in range(3):
+                ctx.send_event(Work(value=i))
+            ctx.send_event(Work(value=9), step="a")
+            ctx.write_event_to_stream(Done(value=-1))
+
+        @step(num_workers=1)
+        async def gather(ctx: Context, ev: Done) -> StopEvent | None:
+            done = ctx.collect_events(ev, [Done] * 3)
+            if done is None:
+                return None
+            return StopEvent(result=[d.value for d in done])
+
+        host = FakeHost()
+        self.assertEqual(self.handle(host, "fan_out", StartEvent()), [])
+        self.assertEqual(host.sent, [("Work", {"value": 0}, None), ("Work", {"value": 1}, None),
+                                     ("Work", {"value": 2}, None), ("Work", {"value": 9}, "a")])
+        self.assertEqual(host.streamed, [("Done", {"value": -1})])
+        self.assertEqual(self.handle(host, "gather", Done(value=1)), [])
+        self.assertEqual(self.handle(host, "gather", Done(value=2)), [])
+        self.assertEqual(self.handle(host, "gather", Done(value=3)), [("StopEvent", {"result": [1, 2, 3]})])
+
+    def test_wait_for_event_and_edit_discard(self):
+        class Approval(HumanResponseEvent):
+            user: str
+
+        @step(waits=[Approval])
+        async def ask(ctx: Context, ev: StartEvent) -> StopEvent:
+            try:
+                async with ctx.store.edit_state() as state:
+                    state.count = 99
+                    raise KeyError("discard")
+            except KeyError:
+                pass
+            approval = await ctx.wait_for_event(
+                Approval, waiter_event=InputRequiredEvent(prefix="ok?"), waiter_id="w",
+                requirements={"user": "ada"}, timeout=1.5)
+            try:
+                await ctx.wait_for_event(Approval, timeout=None)
+            except TimeoutError as err:
+                timed_out = str(err)
+            steps = await ctx.running_steps()
+            return StopEvent(result=[approval.user, timed_out, steps, ctx.config("k"), ctx.config("z", 0)])
+
+        host = FakeHost(state={"count": 1}, answers=[("Approval", '{"user": "ada", "response": "yes"}')],
+                        config={"k": "v"})
+        out = self.handle(host, "ask", StartEvent())
+        self.assertEqual(out, [("StopEvent", {"result": ["ada", "Timed out waiting for Approval", ["a"], "v", 0]})])
+        self.assertEqual(host.state, {"count": 1})
+        self.assertFalse(host.editing)
+        self.assertEqual(host.streamed, [("InputRequiredEvent", {"prefix": "ok?"})])
+        self.assertEqual(host.waited, ("Approval", None, None, None, None))
+
+    def test_plain_def_steps_and_result(self):
+        @step
+        def sync(ctx: Context, ev: StartEvent) -> StopEvent:
+            ctx.store.set("x", {"y": [1, 2]})
+            with ctx.store.edit_state() as state:
+                state["z"] = 3
+            return StopEvent(result=ctx.store.get("x.y").result())
+
+        host = FakeHost()
+        self.assertEqual(self.handle(host, "sync", StartEvent()), [("StopEvent", {"result": [1, 2]})])
+        self.assertEqual(host.state, {"x": {"y": [1, 2]}, "z": 3})
+
+    def test_awaiting_a_foreign_future_fails_clearly(self):
+        class Foreign:
+            def __await__(self):
+                yield "a future"
+
+        @step
+        async def s(ev: StartEvent) -> None:
+            await Foreign()
+
+        stderr = sys.stderr
+        sys.stderr = open(os.devnull, "w")
+        try:
+            kind, message = self.failure(FakeHost(), "s", "StartEvent", "{}")
+        finally:
+            sys.stderr.close()
+            sys.stderr = stderr
+        self.assertEqual(kind, "failed")
+        self.assertIn("without an asyncio event loop", message)
+
+
+if __name__ == "__main__":
+    unittest.main()

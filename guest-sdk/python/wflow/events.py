@@ -1,0 +1,103 @@
+"""Events: the `Event` base class and the built-in event types, with the
+seed's shapes (`workflows.events`)."""
+
+from typing import Any
+
+from ._model import Model
+
+__all__ = [
+    "Event",
+    "StartEvent",
+    "StopEvent",
+    "InputRequiredEvent",
+    "HumanResponseEvent",
+    "event_name",
+    "event_kind",
+]
+
+
+class Event(Model):
+    """Base class of all workflow events.
+
+    Declare typed fields with annotations; construct with keywords::
+
+        class Joke(Event):
+            text: str
+            rating: int = 0
+
+    Unknown keywords are kept as extra fields (`ev.extra`, `ev["extra"]`,
+    `ev.get("extra", default)`). The type's name on the wire is the class
+    name; `class Joke(Event, name="Joke2")` changes it. Subclassing
+    `StartEvent`, `StopEvent`, `InputRequiredEvent` or `HumanResponseEvent`
+    declares a custom start, stop, input-request or human-response type.
+    """
+
+    _wflow_name = "Event"
+
+    def __init_subclass__(cls, name=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if name is not None and not (isinstance(name, str) and name):
+            raise TypeError(f"{cls.__qualname__}: the event name must be a non-empty string")
+        cls._wflow_name = name or cls.__name__
+
+    @classmethod
+    def _title(cls):
+        return cls._wflow_name
+
+
+class StartEvent(Event):
+    """The event a run starts with: a dict of whatever the caller passed
+    (`wflow run --input '{"topic": "pirates"}'` gives `ev.topic`,
+    `ev["topic"]`, `ev.get("topic", default)`). Subclass it to declare typed
+    start fields."""
+
+
+class StopEvent(Event):
+    """The event that ends a run; `result` is the run's result. With a
+    custom subclass, the result is the whole event (whose `result` field is
+    left out unless set, as in the seed)."""
+
+    result: Any = None
+
+    def _dump(self, where):
+        out = super()._dump(where)
+        if type(self) is not StopEvent and out.get("result", 0) is None:
+            del out["result"]
+        return out
+
+
+class InputRequiredEvent(Event):
+    """Asks a human for input: streamed to the caller, who answers with a
+    `HumanResponseEvent`. Dict-like; `prefix` is the prompt by convention:
+    `InputRequiredEvent(prefix="What's your name? ")`."""
+
+
+class HumanResponseEvent(Event):
+    """A human's answer to an `InputRequiredEvent`. Dict-like; `response`
+    is the answer by convention (`ev.response`)."""
+
+
+_KINDS = (
+    (StartEvent, "start"),
+    (StopEvent, "stop"),
+    (InputRequiredEvent, "input_required"),
+    (HumanResponseEvent, "human_response"),
+)
+
+
+def event_name(cls):
+    """The wire name of an event class."""
+    return cls._wflow_name
+
+
+def event_kind(cls):
+    """The role of an event class: "plain", "start", "stop",
+    "input_required" or "human_response"."""
+    for base, kind in _KINDS:
+        if issubclass(cls, base):
+            return kind
+    return "plain"
+
+
+def is_event_class(obj):
+    return isinstance(obj, type) and issubclass(obj, Event)

@@ -1,0 +1,230 @@
+//! Building a guest folder into a component, in any of the three SDK
+//! languages: a Rust crate (cargo), a Python project (componentize-py) or a
+//! JavaScript package (componentize-js). `wflow build` and `wflow run` on a
+//! source folder both come through [`build_guest`].
+//!
+//! Rust builds are cached by cargo itself. Python and JavaScript builds are
+//! cached in `<cache dir>/builds`, keyed by the SHA-256 of everything that
+//! goes into them (the guest's files, the embedded SDK and WIT, the tool), so
+//! an unchanged guest is not rebuilt and its component then hits the
+//! compiled-component cache.
+
+mod embedded;
+mod javascript;
+mod python;
+mod rust;
+mod tools;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, WorkflowError};
+
+pub use rust::{GUEST_TARGET, build_rust_guest};
+pub use tools::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, tools_dir};
+
+/// The language a guest folder is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestLanguage {
+    /// A Rust crate (`Cargo.toml`) using `wflow-guest`.
+    Rust,
+    /// A Python project (`pyproject.toml`) using the `wflow` Python SDK.
+    Python,
+    /// A JavaScript package (`package.json`) using the `wflow` JS SDK.
+    JavaScript,
+}
+
+impl GuestLanguage {
+    /// The language of the guest in `dir`, by the project file it holds.
+    pub fn detect(dir: &Path) -> Option<Self> {
+        [
+            ("Cargo.toml", Self::Rust),
+            ("pyproject.toml", Self::Python),
+            ("package.json", Self::JavaScript),
+        ]
+        .into_iter()
+        .find(|(file, _)| dir.join(file).is_file())
+        .map(|(_, language)| language)
+    }
+}
+
+impl fmt::Display for GuestLanguage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Rust => "Rust",
+            Self::Python => "Python",
+            Self::JavaScript => "JavaScript",
+        })
+    }
+}
+
+/// Builds the guest in `dir` into a component and returns its path. The
+/// component lives in cargo's target folder (Rust) or in the build cache
+/// under `cache_dir` (Python, JavaScript).
+pub async fn build_guest(dir: &Path, cache_dir: &Path) -> Result<PathBuf> {
+    let language = GuestLanguage::detect(dir).ok_or_else(|| {
+        WorkflowError::Load(format!(
+            "{} is not a guest folder: it holds no Cargo.toml (Rust), pyproject.toml (Python) or package.json (JavaScript)",
+            dir.display()
+        ))
+    })?;
+    match language {
+        GuestLanguage::Rust => build_rust_guest(dir).await,
+        GuestLanguage::Python => python::build(dir, &BuildCache::new(cache_dir)).await,
+        GuestLanguage::JavaScript => javascript::build(dir, &BuildCache::new(cache_dir)).await,
+    }
+}
+
+/// Built components of Python and JavaScript guests, by the hash of their
+/// inputs.
+pub(crate) struct BuildCache {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl BuildCache {
+    fn new(cache_dir: &Path) -> Self {
+        Self {
+            root: cache_dir.to_path_buf(),
+            dir: cache_dir.join("builds"),
+        }
+    }
+
+    /// The cache directory the builds live in.
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of the component built from inputs hashing to `key`, and
+    /// whether it is already there.
+    fn entry(&self, key: &str) -> (PathBuf, bool) {
+        let path = self.dir.join(format!("{key}.wasm"));
+        let built = path.is_file();
+        (path, built)
+    }
+
+    /// A fresh scratch folder for one build, removed when dropped.
+    fn scratch(&self) -> Result<Scratch> {
+        std::fs::create_dir_all(&self.dir).map_err(|err| {
+            WorkflowError::io(format!("cannot create {}", self.dir.display()), err)
+        })?;
+        let path = self.dir.join(format!(
+            "tmp-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::create_dir(&path)
+            .map_err(|err| WorkflowError::io(format!("cannot create {}", path.display()), err))?;
+        Ok(Scratch(path))
+    }
+}
+
+/// A temporary build folder, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether a file or folder of a guest is left out of its build inputs:
+/// hidden files, caches, dependencies and build outputs.
+fn ignored(name: &str) -> bool {
+    name.starts_with('.')
+        || matches!(name, "__pycache__" | "node_modules" | "target")
+        || name.ends_with(".wasm")
+        || name.ends_with(".pyc")
+}
+
+/// Feeds every input file under `dir` (relative path and contents, in a
+/// stable order) into `hasher`.
+fn hash_tree(hasher: &mut Sha256, root: &Path, dir: &Path) -> Result<()> {
+    let listing = |err| WorkflowError::io(format!("cannot list {}", dir.display()), err);
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(listing)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(listing)?;
+    entries.sort();
+    for path in entries {
+        if path
+            .file_name()
+            .is_none_or(|name| ignored(&name.to_string_lossy()))
+        {
+            continue;
+        }
+        if path.is_dir() {
+            hash_tree(hasher, root, &path)?;
+        } else {
+            let bytes = std::fs::read(&path)
+                .map_err(|err| WorkflowError::io(format!("cannot read {}", path.display()), err))?;
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            hasher.update(relative.to_string_lossy().as_bytes());
+            hasher.update([0]);
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+    }
+    Ok(())
+}
+
+/// The build key of a guest: the SHA-256 of its language, the tool building
+/// it, the embedded SDK and WIT, and its own files.
+fn build_key(language: GuestLanguage, tool: &Path, dir: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(language.to_string().as_bytes());
+    hasher.update([0]);
+    hasher.update(tool.as_os_str().as_encoded_bytes());
+    if let Ok(modified) = std::fs::metadata(tool).and_then(|m| m.modified()) {
+        hasher.update(format!("{modified:?}").as_bytes());
+    }
+    hasher.update(embedded::digest().as_bytes());
+    hash_tree(&mut hasher, dir, dir)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs a build tool; on failure, an error carrying its output and `what`
+/// was being built.
+async fn run_tool(command: &mut tokio::process::Command, what: &str) -> Result<()> {
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|err| WorkflowError::Load(format!("cannot start the build of {what}: {err}")))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&output.stderr)
+        .trim_end()
+        .to_string();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !stdout.trim().is_empty() {
+        text = format!("{}\n{text}", stdout.trim_end());
+    }
+    Err(WorkflowError::Load(format!(
+        "building {what} failed:\n{text}"
+    )))
+}
+
+/// Moves a freshly built component into its cache entry.
+fn publish(built: &Path, entry: &Path) -> Result<()> {
+    std::fs::rename(built, entry).map_err(|err| {
+        WorkflowError::io(
+            format!("cannot move the component to {}", entry.display()),
+            err,
+        )
+    })
+}

@@ -1,0 +1,151 @@
+//! Steps written in Python and JavaScript, and workflows mixing them with
+//! Rust: the guests are built from their source folders by the host itself
+//! (componentize-py, componentize-js), then run through the engine.
+
+use serde_json::{Value, json};
+use wflow_host::{Event, WorkflowError, WorkflowHandler};
+use wflow_tests::{component_path, runtime, source_workflow};
+
+/// Runs `handler` to its end, answering every `InputRequiredEvent` with
+/// `answer`; returns the result.
+async fn answer_prompts(handler: &WorkflowHandler, answer: &str) -> wflow_host::Result<Value> {
+    let mut stream = handler.stream_events().expect("first stream");
+    while let Some(event) = stream.next().await {
+        if event.name == "InputRequiredEvent" {
+            handler
+                .send_event(
+                    Event::new("HumanResponseEvent", &json!({ "response": answer })).unwrap(),
+                )
+                .unwrap();
+        }
+    }
+    handler.result().await.map(|output| output.result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_jokes_mention_the_topic() {
+    for name in ["joke-py", "joke-js"] {
+        let workflow = source_workflow(name).await;
+        let handler = workflow.run(json!({"topic": "pirates"})).unwrap();
+        let result = handler.result().await.unwrap().result;
+        let text = result.as_str().unwrap_or_default();
+        assert!(text.contains("pirates"), "{name}: {result}");
+        assert_eq!(
+            handler.store().get("topic").unwrap(),
+            Some(json!("pirates")),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_gives_the_exact_sum_in_all_three_languages() {
+    let rust = wflow_host::Workflow::load(runtime(), &component_path("fanout"))
+        .await
+        .unwrap();
+    let python = source_workflow("fanout-py").await;
+    let javascript = source_workflow("fanout-js").await;
+    for (language, workflow) in [
+        ("rust", rust),
+        ("python", python),
+        ("javascript", javascript),
+    ] {
+        let handler = workflow.run(json!({"n": 1000})).unwrap();
+        let result = handler.result().await.unwrap().result;
+        assert_eq!(result, json!({"sum": 499500, "count": 1000}), "{language}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_step_that_raises_is_retried_on_fresh_instances() {
+    let workflow = source_workflow("retry-py").await;
+
+    // Two ValueErrors, then success: three attempts, each on a new instance.
+    let result = workflow.run(json!({})).unwrap().result().await.unwrap();
+    assert_eq!(
+        result.result,
+        json!({"attempts": 3, "calls_on_this_instance": 1})
+    );
+
+    // Three ValueErrors exhaust the policy: the run fails with the last one.
+    let err = workflow
+        .run(json!({"fail_times": 3}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    match &err {
+        WorkflowError::StepFailed { step, message } => {
+            assert_eq!(step, "flaky");
+            assert!(
+                message.starts_with("ValueError: attempt 3 failed"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a step failure, got {other:?}"),
+    }
+
+    // A TypeError is not among the errors the policy retries.
+    let handler = workflow.run(json!({"error": "TypeError"})).unwrap();
+    let err = handler.result().await.unwrap_err();
+    assert!(
+        err.to_string().contains("TypeError: attempt 1 failed"),
+        "{err}"
+    );
+    assert_eq!(handler.store().get("attempts").unwrap(), Some(json!(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_typed_state_and_human_prompts_work_through_the_host() {
+    let state = source_workflow("testing/state-py").await;
+    let result = state
+        .run(json!({"n": 200}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert_eq!(result.result["count"], json!(200), "{}", result.result);
+
+    let hitl = source_workflow("testing/hitl-py").await;
+    let handler = hitl.run(json!({})).unwrap();
+    assert_eq!(
+        answer_prompts(&handler, "Ada").await.unwrap(),
+        json!("Hello, Ada!")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_crossing_languages_is_checked_against_the_consumers_schema() {
+    // Rust's `write_joke` emits Joke{text: string}; the Python component
+    // beside it declares Joke{text: integer}.
+    let workflow = source_workflow("testing/mismatch").await;
+    let err = workflow
+        .run(json!({"topic": "x"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    match &err {
+        WorkflowError::StepFailed { step, message } => {
+            assert_eq!(step, "write_joke");
+            assert!(
+                message.starts_with("InvalidEventError: the Joke does not match the schema")
+                    && message.contains("mismatch/py")
+                    && message.contains("is not of type \"integer\""),
+                "{message}"
+            );
+        }
+        other => panic!("expected a step failure, got {other:?}"),
+    }
+
+    // An event sent in from outside must match every component's schema
+    // for its type: this Joke suits the Rust one, not the Python one.
+    let handler = workflow.run(json!({"topic": "x"})).unwrap();
+    let refused = handler.send_event(Event::new("Joke", &json!({"text": "a pun"})).unwrap());
+    match refused {
+        Err(WorkflowError::InvalidEvent(message)) => {
+            assert!(message.contains("not of type \"integer\""), "{message}")
+        }
+        other => panic!("expected the Joke to be refused, got {other:?}"),
+    }
+}
