@@ -149,3 +149,34 @@ async fn an_event_crossing_languages_is_checked_against_the_consumers_schema() {
         other => panic!("expected the Joke to be refused, got {other:?}"),
     }
 }
+
+/// Runs `program args` in `dir`; panics with its output unless it succeeds.
+fn run_unit_tests(dir: &std::path::Path, program: &str, args: &[&str]) {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_python_sdk_unit_tests_pass_in_plain_cpython() {
+    let sdk = wflow_tests::repo_root().join("guest-sdk/python");
+    run_unit_tests(
+        &sdk,
+        "python3",
+        &["-m", "unittest", "discover", "-s", "tests"],
+    );
+}
+
+#[test]
+fn the_javascript_sdk_unit_tests_pass_in_plain_node() {
+    let sdk = wflow_tests::repo_root().join("guest-sdk/js");
+    run_unit_tests(&sdk, "node", &["--test", "test/"]);
+}
