@@ -115,6 +115,45 @@ async fn python_typed_state_and_human_prompts_work_through_the_host() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_mixing_rust_python_and_javascript_steps_runs_with_a_human_answer() {
+    let workflow = source_workflow("polyglot").await;
+    let languages: Vec<String> = workflow
+        .components()
+        .iter()
+        .map(|c| c.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(languages, ["rust", "python", "js"]);
+    let handler = workflow.run(json!({})).unwrap();
+    let result = answer_prompts(&handler, "Ada").await.unwrap();
+    assert_eq!(result["answer"], json!("Ada"), "{result}");
+    assert_eq!(
+        result["ran"],
+        json!(["rust", "python", "javascript"]),
+        "{result}"
+    );
+    for (language, step) in [
+        ("rust", "greet"),
+        ("python", "ask"),
+        ("javascript", "finish"),
+    ] {
+        assert_eq!(
+            result["languages"][language]["step"],
+            json!(step),
+            "{result}"
+        );
+    }
+    // The typed state is the Rust component's: a write from outside that
+    // breaks it is refused.
+    assert!(
+        handler
+            .store()
+            .set("ran", json!("not a list"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_crossing_languages_is_checked_against_the_consumers_schema() {
     // Rust's `write_joke` emits Joke{text: string}; the Python component
     // beside it declares Joke{text: integer}.

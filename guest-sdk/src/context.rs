@@ -242,7 +242,9 @@ impl StateStore {
 
     /// Edits the state under the state lock: no other worker reads or writes
     /// it until `edit` returns, so no update is lost. The new state is
-    /// written only if `edit` returns `Ok`.
+    /// written only if `edit` returns `Ok`. Top-level fields of the state
+    /// that `T` does not carry (set by path, or by a step in another
+    /// language) are kept as they were.
     pub fn edit<T, R>(
         &self,
         edit: impl FnOnce(&mut T) -> Result<R, StepError>,
@@ -251,9 +253,26 @@ impl StateStore {
         T: Serialize + DeserializeOwned,
     {
         let lock = host::edit_state().map_err(context_error)?;
-        let mut state: T = serde_json::from_str(&lock.current())?;
+        let current: serde_json::Value = serde_json::from_str(&lock.current())?;
+        let mut state: T = serde_json::from_value(current.clone())?;
+        // What `T` carries of the state: the fields it would drop are the
+        // ones missing here.
+        let carried = serde_json::to_value(&state)?;
         let out = edit(&mut state)?;
-        host::StateEdit::commit(lock, &serde_json::to_string(&state)?).map_err(context_error)?;
+        let mut edited = serde_json::to_value(&state)?;
+        if let (
+            serde_json::Value::Object(whole),
+            serde_json::Value::Object(carried),
+            serde_json::Value::Object(edited),
+        ) = (current, &carried, &mut edited)
+        {
+            for (key, value) in whole {
+                if !carried.contains_key(&key) {
+                    edited.entry(key).or_insert(value);
+                }
+            }
+        }
+        host::StateEdit::commit(lock, &edited.to_string()).map_err(context_error)?;
         Ok(out)
     }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let args = cli::Cli::parse();
     let filter = if args.verbose() {
         "wflow_host=debug"
@@ -37,5 +38,16 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Lets `wflow describe | head` end quietly: Rust ignores SIGPIPE, which
+/// turns a closed pipe into a panic in `println!`; a command-line tool
+/// should die of the signal instead, as other Unix tools do.
+fn restore_sigpipe() {
+    // SAFETY: called first thing in `main`, before any thread exists;
+    // setting a signal's disposition to its default has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

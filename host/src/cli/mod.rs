@@ -28,8 +28,8 @@ enum Command {
     Resume(resume::ResumeArgs),
     /// Check a workflow's steps and event graph; exit 0 when valid.
     Validate {
-        /// A .wasm component, a workflow.toml, or a folder holding one (or a
-        /// Rust guest crate).
+        /// A .wasm component, a workflow.toml, or a folder holding one, or a
+        /// guest folder in Rust, Python or JavaScript (built on demand).
         path: PathBuf,
     },
     /// Show a workflow's steps, events and schemas.

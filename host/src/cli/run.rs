@@ -21,8 +21,8 @@ use super::{load, report};
 /// Arguments of `wflow run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// A .wasm component, a workflow.toml, or a folder holding one (or a
-    /// Rust guest crate, built on demand).
+    /// A .wasm component, a workflow.toml, or a folder holding one, or a
+    /// guest folder in Rust, Python or JavaScript (built on demand).
     path: PathBuf,
     /// The start event's fields, a JSON object.
     #[arg(long, value_name = "JSON")]

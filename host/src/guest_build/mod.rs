@@ -177,6 +177,35 @@ fn hash_tree(hasher: &mut Sha256, root: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Copies a guest's input files (those [`hash_tree`] hashes) from `from`
+/// into `to`, so a build reads exactly what was hashed and writes nothing
+/// (a `__pycache__`, say) into the guest's own folder.
+fn copy_inputs(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)
+        .map_err(|err| WorkflowError::io(format!("cannot create {}", to.display()), err))?;
+    let entries = std::fs::read_dir(from)
+        .map_err(|err| WorkflowError::io(format!("cannot list {}", from.display()), err))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|err| WorkflowError::io(format!("cannot list {}", from.display()), err))?
+            .path();
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        if ignored(&name.to_string_lossy()) {
+            continue;
+        }
+        let target = to.join(name);
+        if path.is_dir() {
+            copy_inputs(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target)
+                .map_err(|err| WorkflowError::io(format!("cannot copy {}", path.display()), err))?;
+        }
+    }
+    Ok(())
+}
+
 /// The build key of a guest: the SHA-256 of its language, the tool building
 /// it, the embedded SDK and WIT, and its own files.
 fn build_key(language: GuestLanguage, tool: &Path, dir: &Path) -> Result<String> {

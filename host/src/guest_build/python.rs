@@ -2,17 +2,18 @@
 //! (`app.py` unless `[tool.wflow] module` names another), built with
 //! componentize-py against the embedded Python SDK.
 //!
-//! The build writes an entry module that imports the guest module (which
-//! registers its steps) and the SDK's `WitWorld` export class, then runs
-//! `componentize-py -d WIT -w steps componentize -p SDK -p GUEST -p ENTRY
-//! wflow_entry -o OUT` (guest-sdk/python/README.md).
+//! The build copies the guest's files to a scratch folder, writes an entry
+//! module that imports the guest module (which registers its steps) and the
+//! SDK's `WitWorld` export class, then runs `componentize-py -d WIT -w steps
+//! componentize -p SDK -p GUEST -p ENTRY wflow_entry -o OUT`
+//! (guest-sdk/python/README.md).
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::embedded::SdkFiles;
-use super::{BuildCache, GuestLanguage, build_key, publish, run_tool, tools};
+use super::{BuildCache, GuestLanguage, build_key, copy_inputs, publish, run_tool, tools};
 use crate::error::{Result, WorkflowError};
 
 #[derive(Deserialize, Default)]
@@ -87,6 +88,8 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         format!("import {module}\nfrom wflow._component import WitWorld\n"),
     )
     .map_err(|err| WorkflowError::io(format!("cannot write {}", entry_module.display()), err))?;
+    let guest = scratch.path().join("guest");
+    copy_inputs(dir, &guest)?;
     let out = scratch.path().join("component.wasm");
     let mut command = tokio::process::Command::new(&componentize_py);
     command
@@ -95,7 +98,7 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         .args(["-w", "steps", "componentize", "-p"])
         .arg(sdk.python())
         .arg("-p")
-        .arg(dir)
+        .arg(&guest)
         .arg("-p")
         .arg(&entry_dir)
         .arg("wflow_entry")
