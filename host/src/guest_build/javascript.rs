@@ -4,29 +4,24 @@
 
 use std::path::{Path, PathBuf};
 
-use super::embedded::SdkFiles;
-use super::{BuildCache, GuestLanguage, build_key, publish, run_tool, tools};
+use super::{Build, BuildCache, GuestLanguage, run_tool, tools};
 use crate::error::Result;
 
 /// Builds the JavaScript guest in `dir` (or reuses its cached build).
 pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
     let toolchain = tools::js_toolchain()?;
-    let key = build_key(GuestLanguage::JavaScript, &toolchain.componentize_js, dir)?;
-    let (entry, built) = cache.entry(&key);
-    if built {
-        return Ok(entry);
-    }
-    let sdk = SdkFiles::materialize(cache.root())?;
-    let scratch = cache.scratch()?;
-    let out = scratch.path().join("component.wasm");
+    let build = match cache.prepare(GuestLanguage::JavaScript, &toolchain.componentize_js, dir)? {
+        Build::Cached(component) => return Ok(component),
+        Build::Fresh(build) => build,
+    };
     let mut command = tokio::process::Command::new(&toolchain.node);
     command
-        .arg(sdk.js().join("build.mjs"))
+        .arg(build.sdk.js().join("build.mjs"))
         .arg(dir)
         .arg("-o")
-        .arg(&out)
+        .arg(build.output())
         .arg("--wit")
-        .arg(sdk.wit())
+        .arg(build.sdk.wit())
         .arg("--componentize-js")
         .arg(&toolchain.componentize_js);
     run_tool(
@@ -34,6 +29,5 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         &format!("the JavaScript guest in {}", dir.display()),
     )
     .await?;
-    publish(&out, &entry)?;
-    Ok(entry)
+    build.publish()
 }

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use self::embedded::SdkFiles;
+
 use crate::error::{Result, WorkflowError};
 
 pub use rust::{GUEST_TARGET, build_rust_guest};
@@ -92,17 +94,20 @@ impl BuildCache {
         }
     }
 
-    /// The cache directory the builds live in.
-    fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The path of the component built from inputs hashing to `key`, and
-    /// whether it is already there.
-    fn entry(&self, key: &str) -> (PathBuf, bool) {
-        let path = self.dir.join(format!("{key}.wasm"));
-        let built = path.is_file();
-        (path, built)
+    /// Looks up the build of the `language` guest in `dir` by `tool`: the
+    /// component when these inputs were built before, else what a fresh
+    /// build needs.
+    fn prepare(&self, language: GuestLanguage, tool: &Path, dir: &Path) -> Result<Build> {
+        let key = build_key(language, tool, dir)?;
+        let entry = self.dir.join(format!("{key}.wasm"));
+        if entry.is_file() {
+            return Ok(Build::Cached(entry));
+        }
+        Ok(Build::Fresh(FreshBuild {
+            sdk: SdkFiles::materialize(&self.root)?,
+            scratch: self.scratch()?,
+            entry,
+        }))
     }
 
     /// A fresh scratch folder for one build, removed when dropped.
@@ -118,6 +123,41 @@ impl BuildCache {
         std::fs::create_dir(&path)
             .map_err(|err| WorkflowError::io(format!("cannot create {}", path.display()), err))?;
         Ok(Scratch(path))
+    }
+}
+
+/// The outcome of [`BuildCache::prepare`].
+enum Build {
+    /// The component built from the same inputs before.
+    Cached(PathBuf),
+    /// No build of these inputs yet.
+    Fresh(FreshBuild),
+}
+
+/// What a fresh build needs: the SDK files, a scratch folder, and where the
+/// component goes once built.
+struct FreshBuild {
+    sdk: SdkFiles,
+    scratch: Scratch,
+    entry: PathBuf,
+}
+
+impl FreshBuild {
+    /// Where the tool should write the component.
+    fn output(&self) -> PathBuf {
+        self.scratch.path().join("component.wasm")
+    }
+
+    /// Moves the built component into its cache entry and returns its path.
+    fn publish(self) -> Result<PathBuf> {
+        let built = self.output();
+        std::fs::rename(&built, &self.entry).map_err(|err| {
+            WorkflowError::io(
+                format!("cannot move the component to {}", self.entry.display()),
+                err,
+            )
+        })?;
+        Ok(self.entry)
     }
 }
 
@@ -246,14 +286,4 @@ async fn run_tool(command: &mut tokio::process::Command, what: &str) -> Result<(
     Err(WorkflowError::Load(format!(
         "building {what} failed:\n{text}"
     )))
-}
-
-/// Moves a freshly built component into its cache entry.
-fn publish(built: &Path, entry: &Path) -> Result<()> {
-    std::fs::rename(built, entry).map_err(|err| {
-        WorkflowError::io(
-            format!("cannot move the component to {}", entry.display()),
-            err,
-        )
-    })
 }

@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::embedded::SdkFiles;
-use super::{BuildCache, GuestLanguage, build_key, copy_inputs, publish, run_tool, tools};
+use super::{Build, BuildCache, GuestLanguage, copy_inputs, run_tool, tools};
 use crate::error::{Result, WorkflowError};
 
 #[derive(Deserialize, Default)]
@@ -72,14 +71,12 @@ fn guest_module(dir: &Path) -> Result<String> {
 pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
     let module = guest_module(dir)?;
     let componentize_py = tools::componentize_py()?;
-    let key = build_key(GuestLanguage::Python, &componentize_py, dir)?;
-    let (entry, built) = cache.entry(&key);
-    if built {
-        return Ok(entry);
-    }
-    let sdk = SdkFiles::materialize(cache.root())?;
-    let scratch = cache.scratch()?;
-    let entry_dir = scratch.path().join("entry");
+    let build = match cache.prepare(GuestLanguage::Python, &componentize_py, dir)? {
+        Build::Cached(component) => return Ok(component),
+        Build::Fresh(build) => build,
+    };
+    let scratch = build.scratch.path();
+    let entry_dir = scratch.join("entry");
     std::fs::create_dir(&entry_dir)
         .map_err(|err| WorkflowError::io(format!("cannot create {}", entry_dir.display()), err))?;
     let entry_module = entry_dir.join("wflow_entry.py");
@@ -88,27 +85,25 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         format!("import {module}\nfrom wflow._component import WitWorld\n"),
     )
     .map_err(|err| WorkflowError::io(format!("cannot write {}", entry_module.display()), err))?;
-    let guest = scratch.path().join("guest");
+    let guest = scratch.join("guest");
     copy_inputs(dir, &guest)?;
-    let out = scratch.path().join("component.wasm");
     let mut command = tokio::process::Command::new(&componentize_py);
     command
         .arg("-d")
-        .arg(sdk.wit())
+        .arg(build.sdk.wit())
         .args(["-w", "steps", "componentize", "-p"])
-        .arg(sdk.python())
+        .arg(build.sdk.python())
         .arg("-p")
         .arg(&guest)
         .arg("-p")
         .arg(&entry_dir)
         .arg("wflow_entry")
         .arg("-o")
-        .arg(&out);
+        .arg(build.output());
     run_tool(
         &mut command,
         &format!("the Python guest in {}", dir.display()),
     )
     .await?;
-    publish(&out, &entry)?;
-    Ok(entry)
+    build.publish()
 }
