@@ -42,7 +42,7 @@ fn table(out: &mut String, name: &str, root: &Path) {
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     collect(root, root, &mut files);
-    writeln!(out, "pub(crate) static {name}: &[(&str, &[u8])] = &[").unwrap();
+    writeln!(out, "static {name}: Files = &[").unwrap();
     for (relative, path) in files {
         writeln!(
             out,

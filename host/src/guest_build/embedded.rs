@@ -11,8 +11,11 @@ use crate::error::{Result, WorkflowError};
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
+/// Embedded files: each a path relative to its tree and its bytes.
+type Files = &'static [(&'static str, &'static [u8])];
+
 /// The embedded trees: folder name and files.
-const TREES: [(&str, &[(&str, &[u8])]); 3] = [("wit", WIT), ("python", PYTHON_SDK), ("js", JS_SDK)];
+const TREES: [(&str, Files); 3] = [("wit", WIT), ("python", PYTHON_SDK), ("js", JS_SDK)];
 
 /// The SHA-256 of every embedded file, as hex.
 pub(super) fn digest() -> &'static str {
