@@ -165,6 +165,25 @@ async fn concurrent_state_edits_lose_no_update() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_edit_keeps_the_state_fields_its_type_does_not_carry() {
+    // `increment` edits the state as `Counter {count, n}`; a field set by
+    // path beside them must survive every edit.
+    let state = workflow("state").await;
+    let ctx = Context::new(&state);
+    ctx.store()
+        .set("note.by", json!("another step"))
+        .await
+        .unwrap();
+    let start = Event::new("StartEvent", &json!({"n": 50})).unwrap();
+    let handler = state.run_event(start, Some(&ctx)).unwrap();
+    assert_eq!(handler.result().await.unwrap().result, json!({"count": 50}));
+    assert_eq!(
+        handler.store().get("note.by").unwrap(),
+        Some(json!("another step"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_state_rejects_a_set_that_breaks_its_schema_and_clears_to_defaults() {
     let state = workflow("state").await;
     let ctx = Context::new(&state);
