@@ -209,6 +209,38 @@ async fn retries_run_on_fresh_instances_until_the_step_succeeds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_instance_serves_the_next_run_of_the_same_workflow() {
+    let retry = workflow("retry").await;
+    let calls = |output: wflow_host::StopOutput| output.result["calls_on_this_instance"].clone();
+    let first = retry.run(json!({"fail_times": 0})).unwrap();
+    assert_eq!(calls(first.result().await.unwrap()), json!(1));
+    assert_eq!(retry.idle_instances(), 1);
+    // The second run's call lands on the first run's instance.
+    let second = retry.run(json!({"fail_times": 0})).unwrap();
+    assert_eq!(calls(second.result().await.unwrap()), json!(2));
+    // A failed call drops its instance; the retry gets a new one.
+    let third = retry.run(json!({"fail_times": 1})).unwrap();
+    assert_eq!(
+        third.result().await.unwrap().result,
+        json!({"attempts": 2, "calls_on_this_instance": 1})
+    );
+    assert_eq!(retry.idle_instances(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_instance_reuse_every_run_starts_on_new_instances() {
+    let mut options = WorkflowOptions::named("retry");
+    options.reuse_instances = false;
+    let retry = workflow_with("retry", options).await.unwrap();
+    for _ in 0..3 {
+        let handler = retry.run(json!({"fail_times": 0})).unwrap();
+        let output = handler.result().await.unwrap();
+        assert_eq!(output.result["calls_on_this_instance"], json!(1));
+    }
+    assert_eq!(retry.idle_instances(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exhausted_retries_fail_the_run_with_the_step_error() {
     let handler = workflow("retry")
         .await

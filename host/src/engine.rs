@@ -2,18 +2,19 @@
 //! gives components their (deliberately small) set of imports.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytesize::ByteSize;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::CompiledCache;
 
 use crate::error::{Result, WorkflowError};
+use crate::run::pool::InstancePool;
 use crate::run::worker::WorkerState;
 
 /// How often the engine's epoch advances. Guests yield to the async
@@ -49,8 +50,8 @@ impl Default for InstanceAllocator {
     }
 }
 
-/// How often an instance waiting for a pool slot asks runs again to free
-/// their idle instances.
+/// How often an instance waiting for a pool slot sweeps the idle instances
+/// again (calls ending meanwhile give theirs back).
 const SLOT_RETRY: Duration = Duration::from_millis(50);
 
 /// Settings of a [`Runtime`].
@@ -98,8 +99,8 @@ struct RuntimeInner {
     allocator: InstanceAllocator,
     /// Free pool slots, when pooling.
     slots: Option<Arc<Semaphore>>,
-    /// Woken when an instance waits for a slot: runs drop their idle workers.
-    pressure: Notify,
+    /// Every live instance pool, swept when an instance waits for a slot.
+    pools: Mutex<PoolRegistry>,
     cache: Option<CompiledCache>,
 }
 
@@ -158,7 +159,7 @@ impl Runtime {
                 ticker_stop,
                 allocator,
                 slots,
-                pressure: Notify::new(),
+                pools: Mutex::default(),
                 cache,
             }),
         })
@@ -177,10 +178,11 @@ impl Runtime {
         if let Ok(permit) = slots.clone().try_acquire_owned() {
             return Some(permit);
         }
-        // The pool is full: ask runs to give back their idle instances, and
-        // ask again now and then, since a run busy routing misses a wake-up.
+        // The allocator is full: drop the idle instances of every workflow,
+        // and sweep again now and then, since calls ending meanwhile give
+        // their instances back to the pools.
         loop {
-            self.inner.pressure.notify_waiters();
+            self.sweep_idle_instances();
             tokio::select! {
                 permit = slots.clone().acquire_owned() => return permit.ok(),
                 () = tokio::time::sleep(SLOT_RETRY) => {}
@@ -188,9 +190,18 @@ impl Runtime {
         }
     }
 
-    /// Resolves when an instance waits for a pool slot.
-    pub(crate) async fn pool_pressure(&self) {
-        self.inner.pressure.notified().await;
+    /// Registers `pool`, whose idle instances are dropped when the
+    /// allocator runs out of slots.
+    pub(crate) fn register_pool(&self, pool: &Arc<InstancePool>) {
+        lock(&self.inner.pools).register(pool);
+    }
+
+    /// Drops the idle instances of every live pool.
+    fn sweep_idle_instances(&self) {
+        let pools = lock(&self.inner.pools).live();
+        for pool in pools {
+            pool.clear();
+        }
     }
 
     /// The compiled-component cache, if enabled.
@@ -205,6 +216,36 @@ impl Runtime {
 
     pub(crate) fn linker(&self) -> &Linker<WorkerState> {
         &self.inner.linker
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The registry is a list of weak references: always consistent.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Weak references to the instance pools of a runtime's workflows and runs.
+#[derive(Default)]
+struct PoolRegistry {
+    pools: Vec<Weak<InstancePool>>,
+    /// The length at which dead references are pruned next.
+    prune_at: usize,
+}
+
+impl PoolRegistry {
+    fn register(&mut self, pool: &Arc<InstancePool>) {
+        if self.pools.len() >= self.prune_at {
+            self.pools.retain(|pool| pool.strong_count() > 0);
+            // Amortised: prune again once the list has doubled.
+            self.prune_at = (self.pools.len() * 2).max(64);
+        }
+        self.pools.push(Arc::downgrade(pool));
+    }
+
+    fn live(&self) -> Vec<Arc<InstancePool>> {
+        self.pools.iter().filter_map(Weak::upgrade).collect()
     }
 }
 

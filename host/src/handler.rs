@@ -265,6 +265,7 @@ impl Workflow {
             waiting: Mutex::default(),
             log: Default::default(),
             timeout: self.timeout,
+            pool: def.run_pool(),
         });
         let broker = Broker::new(shared.clone(), broker_rx, outcome_tx)
             .with_checkpoints(options.checkpoint, options.origin);

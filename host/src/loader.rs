@@ -144,6 +144,7 @@ pub(crate) async fn load(runtime: &Runtime, path: &Path) -> Result<Workflow> {
                 step_overrides: manifest.steps.clone(),
                 limits: manifest.limits.resolve(),
                 grants,
+                reuse_instances: manifest.reuse_instances.unwrap_or(true),
             };
             Workflow::from_components(runtime, components, options)
         }

@@ -6,6 +6,7 @@
 //! timeout = "60s"              # or "none"; 45s when unset, as in the seed
 //! num_concurrent_runs = 4      # optional
 //! disable_validation = false   # optional
+//! reuse_instances = true       # optional: idle step instances serve later runs
 //!
 //! [[components]]
 //! path = "joke.wasm"           # a component, or a Rust guest crate folder
@@ -51,6 +52,9 @@ pub struct Manifest {
     /// Skip the event-graph validation.
     #[serde(default)]
     pub disable_validation: bool,
+    /// Whether idle step instances may serve later runs (true when unset);
+    /// false gives every run new instances.
+    pub reuse_instances: Option<bool>,
     /// The components whose steps make up the workflow.
     pub components: Vec<ComponentRef>,
     /// Per-step overrides, by step name.

@@ -18,6 +18,7 @@ use crate::grants::Grants;
 use crate::limits::{Limits, StepLimits};
 use crate::manifest::StepOverride;
 use crate::retry::RetryPolicy;
+use crate::run::pool::InstancePool;
 use crate::schema::Schema;
 use crate::state::StateType;
 
@@ -41,6 +42,12 @@ pub struct WorkflowOptions {
     pub limits: Limits,
     /// What each step is granted, by step name.
     pub grants: BTreeMap<String, Grants>,
+    /// Whether a step's idle instance may serve later runs of the workflow
+    /// (the default, as the reference reuses its `Workflow` object). When
+    /// false each run starts its steps on new instances, so no guest memory
+    /// passes from one run to the next; instances are still reused within a
+    /// run.
+    pub reuse_instances: bool,
 }
 
 impl WorkflowOptions {
@@ -54,6 +61,7 @@ impl WorkflowOptions {
             step_overrides: BTreeMap::new(),
             limits: Limits::default(),
             grants: BTreeMap::new(),
+            reuse_instances: true,
         }
     }
 }
@@ -117,6 +125,35 @@ pub(crate) struct WorkflowDef {
     pub(crate) routes: HashMap<String, Vec<usize>>,
     pub(crate) state_type: Option<StateType>,
     pub(crate) run_slots: Option<Arc<Semaphore>>,
+    /// Idle instances shared by the runs, when instances are reused across
+    /// runs.
+    pub(crate) pool: Option<Arc<InstancePool>>,
+}
+
+impl WorkflowDef {
+    /// The instance pool a new run uses: the workflow's, or a new one.
+    pub(crate) fn run_pool(&self) -> Arc<InstancePool> {
+        match &self.pool {
+            Some(pool) => pool.clone(),
+            None => self.new_pool(),
+        }
+    }
+
+    fn new_pool(&self) -> Arc<InstancePool> {
+        new_pool(&self.runtime, &self.steps)
+    }
+}
+
+/// A pool keeping up to `num_workers` idle instances of each step,
+/// registered with the runtime so that a full allocator can reclaim them.
+fn new_pool(runtime: &Runtime, steps: &[StepConfig]) -> Arc<InstancePool> {
+    let caps = steps
+        .iter()
+        .map(|step| step.num_workers.max(1) as usize)
+        .collect();
+    let pool = Arc::new(InstancePool::new(caps));
+    runtime.register_pool(&pool);
+    pool
 }
 
 impl std::fmt::Debug for Workflow {
@@ -224,6 +261,12 @@ impl Workflow {
     /// disabled).
     pub fn validate(&self) -> Result<()> {
         crate::validate::validate(&self.def)
+    }
+
+    /// How many idle step instances the workflow keeps for its next calls
+    /// (always 0 when `reuse_instances` is off: runs then keep their own).
+    pub fn idle_instances(&self) -> usize {
+        self.def.pool.as_ref().map_or(0, |pool| pool.len())
     }
 }
 
@@ -512,7 +555,9 @@ fn assemble(
     let run_slots = options
         .num_concurrent_runs
         .map(|n| Arc::new(Semaphore::new(n)));
+    let pool = options.reuse_instances.then(|| new_pool(&runtime, &steps));
     Ok(WorkflowDef {
+        pool,
         runtime,
         options,
         components,

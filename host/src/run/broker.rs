@@ -32,7 +32,6 @@ pub(crate) enum BrokerMsg {
     Done {
         step: usize,
         work_item: u64,
-        worker: Option<Worker>,
         outcome: Result<Vec<Event>, StepFailure>,
     },
     /// A step call began waiting in `wait_for_event`.
@@ -53,7 +52,6 @@ pub(crate) enum Beginning {
 
 struct StepSlot {
     queue: VecDeque<(Event, u64)>,
-    idle: Vec<Worker>,
     busy: u32,
 }
 
@@ -97,7 +95,6 @@ impl Broker {
             .iter()
             .map(|_| StepSlot {
                 queue: VecDeque::new(),
-                idle: Vec::new(),
                 busy: 0,
             })
             .collect();
@@ -193,7 +190,6 @@ impl Broker {
     }
 
     async fn serve_until(&mut self, deadline: Option<tokio::time::Instant>) -> RunOutcome {
-        let runtime = self.shared.def.runtime.clone();
         loop {
             if self.inbox.is_empty()
                 && let Some(stuck) = self.stuck()
@@ -224,13 +220,6 @@ impl Broker {
                     }
                 }
                 () = sleep => return Err(self.timeout_error()),
-                () = runtime.pool_pressure() => {
-                    // Another instance waits for a pool slot: give back the
-                    // idle ones; they are recreated on demand.
-                    for slot in &mut self.slots {
-                        slot.idle.clear();
-                    }
-                }
             }
         }
     }
@@ -254,16 +243,12 @@ impl Broker {
             BrokerMsg::Done {
                 step,
                 work_item,
-                worker,
                 outcome,
             } => {
                 self.in_flight.remove(&work_item);
                 let slot = &mut self.slots[step];
                 slot.busy -= 1;
                 self.shared.busy[step].store(slot.busy, Ordering::Relaxed);
-                if let Some(worker) = worker {
-                    slot.idle.push(worker);
-                }
                 match outcome {
                     Ok(events) => {
                         for event in events {
@@ -377,15 +362,9 @@ impl Broker {
                 break;
             };
             slot.busy += 1;
-            let worker = slot.idle.pop();
             self.in_flight.insert(work_item, (step, event.clone()));
-            self.tasks.spawn(run_step(
-                self.shared.clone(),
-                step,
-                worker,
-                event,
-                work_item,
-            ));
+            self.tasks
+                .spawn(run_step(self.shared.clone(), step, event, work_item));
         }
         self.shared.busy[step].store(slot.busy, Ordering::Relaxed);
     }
@@ -534,7 +513,6 @@ impl Broker {
         }
         self.tasks.shutdown().await;
         for (index, slot) in self.slots.iter_mut().enumerate() {
-            slot.idle.clear();
             slot.queue.clear();
             self.shared.busy[index].store(0, Ordering::Relaxed);
         }
@@ -609,24 +587,22 @@ fn stop_output(event: Event) -> StopOutput {
 }
 
 /// Runs one event through a step, retrying on fresh instances as its policy
-/// says, and reports to the broker.
-async fn run_step(
-    shared: Arc<RunShared>,
-    step: usize,
-    mut worker: Option<Worker>,
-    event: Event,
-    work_item: u64,
-) {
+/// says, and reports to the broker. The instance comes from the run's pool
+/// and goes back to it only when the call succeeded.
+async fn run_step(shared: Arc<RunShared>, step: usize, event: Event, work_item: u64) {
     let config = &shared.def.steps[step];
     let started = Instant::now();
     let mut failures = 0u32;
     let outcome = loop {
         let attempt = async {
-            let mut current = match worker.take() {
-                Some(current) => current,
+            let mut worker = match shared.pool.take(step) {
+                Some(mut idle) => {
+                    idle.attach(&shared);
+                    idle
+                }
                 None => Worker::new(&shared, step).await?,
             };
-            let events = current
+            let events = worker
                 .handle(
                     &config.name,
                     &event,
@@ -636,13 +612,13 @@ async fn run_step(
                 )
                 .await?;
             check_outputs(&shared, step, &events)?;
-            Ok::<_, StepFailure>((current, events))
+            if worker.detach() {
+                shared.pool.give_back(step, worker);
+            }
+            Ok::<_, StepFailure>(events)
         };
         match attempt.await {
-            Ok((current, events)) => {
-                worker = Some(current);
-                break Ok(events);
-            }
+            Ok(events) => break Ok(events),
             Err(failure) if failure.limit => break Err(failure),
             Err(mut failure) => {
                 failures += 1;
@@ -668,7 +644,6 @@ async fn run_step(
     let _ = shared.broker.send(BrokerMsg::Done {
         step,
         work_item,
-        worker,
         outcome,
     });
 }

@@ -5,6 +5,7 @@ pub(crate) mod broker;
 pub(crate) mod collect;
 pub(crate) mod host;
 pub(crate) mod output;
+pub(crate) mod pool;
 pub(crate) mod waiters;
 pub(crate) mod worker;
 
@@ -89,6 +90,9 @@ pub(crate) struct RunShared {
     pub(crate) waiting: Mutex<HashSet<u64>>,
     /// The run timeout.
     pub(crate) timeout: Option<std::time::Duration>,
+    /// Idle step instances: the workflow's, or the run's own when the
+    /// workflow does not reuse instances across runs.
+    pub(crate) pool: Arc<pool::InstancePool>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -55,10 +55,11 @@ fn lock(log: &SharedLog) -> MutexGuard<'_, RunLog> {
 /// How much of an instance's stderr is kept for error messages.
 const TAIL_BYTES: usize = 2048;
 
-/// One instance's stdout or stderr.
+/// One instance's stdout or stderr. Clones share the log they write to,
+/// which changes when a pooled instance moves to another run.
 #[derive(Clone)]
 pub(crate) struct GuestOutput {
-    log: Option<SharedLog>,
+    log: Arc<Mutex<Option<SharedLog>>>,
     cap: usize,
     step: Arc<str>,
     stream: LogStream,
@@ -74,12 +75,18 @@ impl GuestOutput {
         stream: LogStream,
     ) -> Self {
         Self {
-            log,
+            log: Arc::new(Mutex::new(log)),
             cap,
             step,
             stream,
             tail: Arc::default(),
         }
+    }
+
+    /// Sends later output to `log` (none: drop it), forgetting the tail.
+    pub(crate) fn redirect(&self, log: Option<SharedLog>) {
+        *self.log.lock().unwrap_or_else(|p| p.into_inner()) = log;
+        self.tail.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// The last output, trimmed.
@@ -95,10 +102,10 @@ impl GuestOutput {
             let excess = tail.len().saturating_sub(TAIL_BYTES);
             tail.drain(..excess);
         }
-        let Some(log) = &self.log else {
+        let Some(log) = self.log.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
             return;
         };
-        let mut log = lock(log);
+        let mut log = lock(&log);
         let room = self.cap.saturating_sub(log.bytes);
         let kept = &bytes[..bytes.len().min(room)];
         log.dropped += bytes.len() - kept.len();

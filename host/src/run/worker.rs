@@ -1,5 +1,5 @@
-//! A step worker: one component instance in its own store, created on first
-//! use from the component's pre-linked `InstancePre`.
+//! A step worker: one component instance in its own store, created from the
+//! component's pre-linked `InstancePre` and attached to one run at a time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,7 @@ pub struct WorkerState {
     pub(crate) work_item: u64,
     /// Whether the guest holds a state edit.
     pub(crate) editing: bool,
+    stdout: GuestOutput,
     stderr: GuestOutput,
     limiter: InstanceLimiter,
 }
@@ -105,7 +106,7 @@ impl WorkerState {
                 GuestOutput::new(None, 0, "describe".into(), LogStream::Stderr),
             ),
         };
-        builder.stdout(stdout).stderr(stderr.clone());
+        builder.stdout(stdout.clone()).stderr(stderr.clone());
         Ok(Self {
             wasi: builder.build(),
             table: ResourceTable::new(),
@@ -113,6 +114,7 @@ impl WorkerState {
             step,
             work_item: 0,
             editing: false,
+            stdout,
             stderr,
             limiter: InstanceLimiter {
                 memory,
@@ -187,6 +189,27 @@ impl Worker {
         })
     }
 
+    /// Attaches an idle worker to `run`: its host calls reach that run and
+    /// its output goes to that run's log.
+    pub(crate) fn attach(&mut self, run: &Arc<RunShared>) {
+        let state = self.store.data_mut();
+        state.stdout.redirect(Some(run.log.clone()));
+        state.stderr.redirect(Some(run.log.clone()));
+        state.limiter.exceeded = None;
+        state.run = Some(run.clone());
+    }
+
+    /// Detaches the worker from its run after a successful call. Returns
+    /// whether the instance may serve another call: not if the guest kept a
+    /// state edit open (dropping the worker releases it).
+    pub(crate) fn detach(&mut self) -> bool {
+        let state = self.store.data_mut();
+        state.run = None;
+        state.stdout.redirect(None);
+        state.stderr.redirect(None);
+        !state.editing
+    }
+
     /// Runs `step` on `event`. On error the worker must be dropped: a trap or
     /// a timeout leaves the instance unusable, and retries get a fresh one.
     pub(crate) async fn handle(
@@ -198,6 +221,8 @@ impl Worker {
         limits: &StepLimits,
     ) -> Result<Vec<Event>, StepFailure> {
         self.store.data_mut().work_item = work_item;
+        // An idle instance's deadline has passed: count from now.
+        self.store.set_epoch_deadline(1);
         // Unmetered calls still run on a fuel-enabled engine: give them all.
         let fuel = limits.fuel.unwrap_or(u64::MAX);
         self.store

@@ -1,0 +1,71 @@
+//! Idle step instances, kept between calls and shared by every run of one
+//! loaded workflow.
+//!
+//! A step call takes an instance of its step from the pool (or creates one),
+//! attaches it to its run, and gives it back detached when the call ends
+//! well. An instance whose call failed, trapped, timed out or was cancelled
+//! is dropped instead, so only instances in a known-good state are reused.
+//! The pool keeps at most `num_workers` idle instances per step; a run that
+//! waits (for a human, say) holds none.
+//!
+//! Instances are never shared between workflows: each loaded workflow has a
+//! pool of its own. Within one workflow a step's instance may serve several
+//! runs, as the reference's `Workflow` object does; a workflow whose runs
+//! must not share guest memory sets `reuse_instances = false`.
+
+use std::sync::{Mutex, MutexGuard};
+
+use super::worker::Worker;
+
+/// The idle instances of one workflow, by step.
+pub(crate) struct InstancePool {
+    /// Idle instances per step, with at most `caps[step]` each.
+    idle: Vec<Mutex<Vec<Worker>>>,
+    caps: Vec<usize>,
+}
+
+impl InstancePool {
+    /// A pool keeping up to `caps[step]` idle instances of each step; a cap
+    /// of 0 disables reuse for that step.
+    pub(crate) fn new(caps: Vec<usize>) -> Self {
+        Self {
+            idle: caps.iter().map(|_| Mutex::default()).collect(),
+            caps,
+        }
+    }
+
+    fn idle(&self, step: usize) -> MutexGuard<'_, Vec<Worker>> {
+        // A push or a pop cannot leave the list inconsistent.
+        self.idle[step]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An idle instance of `step`, if there is one.
+    pub(crate) fn take(&self, step: usize) -> Option<Worker> {
+        self.idle(step).pop()
+    }
+
+    /// Keeps `worker` (already detached from its run) for a later call of
+    /// `step`, or drops it when the step has enough idle instances.
+    pub(crate) fn give_back(&self, step: usize, worker: Worker) {
+        let mut idle = self.idle(step);
+        if idle.len() < self.caps[step] {
+            idle.push(worker);
+        }
+    }
+
+    /// Drops every idle instance, freeing their allocator slots.
+    pub(crate) fn clear(&self) {
+        for step in 0..self.idle.len() {
+            // Drop outside the lock: dropping a store is not free.
+            let drained = std::mem::take(&mut *self.idle(step));
+            drop(drained);
+        }
+    }
+
+    /// Idle instances held, over all steps.
+    pub(crate) fn len(&self) -> usize {
+        (0..self.idle.len()).map(|step| self.idle(step).len()).sum()
+    }
+}
