@@ -2,6 +2,8 @@
 //! routes every event, enforces the run timeout, and ends the run.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -50,6 +52,17 @@ pub(crate) enum Beginning {
     Resume(Box<Snapshot>),
 }
 
+/// A step call polled by the broker itself; it yields the step, the work
+/// item and the outcome.
+type InlineCall = Pin<Box<dyn Future<Output = StepDone> + Send>>;
+
+/// A finished step call.
+struct StepDone {
+    step: usize,
+    work_item: u64,
+    outcome: Result<Vec<Event>, StepFailure>,
+}
+
 struct StepSlot {
     queue: VecDeque<(Event, u64)>,
     busy: u32,
@@ -59,7 +72,13 @@ pub(crate) struct Broker {
     shared: Arc<RunShared>,
     inbox: mpsc::UnboundedReceiver<BrokerMsg>,
     slots: Vec<StepSlot>,
+    /// Step calls running as tasks of their own, beside the broker.
     tasks: JoinSet<()>,
+    /// The step call running inside the broker's own task, if any: a call
+    /// that starts while no other runs goes here, so a sequence of hops
+    /// costs no task spawn and no cross-thread wake-up. Calls that start
+    /// while it runs are spawned and run in parallel.
+    inline: Option<InlineCall>,
     /// Requests for input streamed and not answered yet.
     awaiting_input: u32,
     next_work_item: u64,
@@ -103,6 +122,7 @@ impl Broker {
             inbox,
             slots,
             tasks: JoinSet::new(),
+            inline: None,
             awaiting_input: 0,
             next_work_item: 0,
             routed: 0,
@@ -211,6 +231,14 @@ impl Broker {
                     if let Some(end) = self.handle(message) {
                         return end;
                     }
+                }
+                done = poll_inline(&mut self.inline), if self.inline.is_some() => {
+                    self.inline = None;
+                    // Through the inbox, behind the events the call sent, as
+                    // a spawned call's report would be: a snapshot taken on
+                    // `Done` must see them routed.
+                    let StepDone { step, work_item, outcome } = done;
+                    let _ = self.shared.broker.send(BrokerMsg::Done { step, work_item, outcome });
                 }
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     if let Err(err) = joined
@@ -363,8 +391,25 @@ impl Broker {
             };
             slot.busy += 1;
             self.in_flight.insert(work_item, (step, event.clone()));
-            self.tasks
-                .spawn(run_step(self.shared.clone(), step, event, work_item));
+            let call = run_step(self.shared.clone(), step, event, work_item);
+            if self.inline.is_none() && self.in_flight.len() == 1 {
+                self.inline = Some(Box::pin(call));
+            } else {
+                let broker = self.shared.broker.clone();
+                self.tasks.spawn(async move {
+                    let StepDone {
+                        step,
+                        work_item,
+                        outcome,
+                    } = call.await;
+                    // The broker outlives its tasks, unless the run ended.
+                    let _ = broker.send(BrokerMsg::Done {
+                        step,
+                        work_item,
+                        outcome,
+                    });
+                });
+            }
         }
         self.shared.busy[step].store(slot.busy, Ordering::Relaxed);
     }
@@ -511,6 +556,7 @@ impl Broker {
                 "the run ended before a snapshot could be taken".into(),
             )));
         }
+        self.inline = None;
         self.tasks.shutdown().await;
         for (index, slot) in self.slots.iter_mut().enumerate() {
             slot.queue.clear();
@@ -586,10 +632,18 @@ fn stop_output(event: Event) -> StopOutput {
     StopOutput { event, result }
 }
 
+/// Polls the inline step call; pending when there is none.
+async fn poll_inline(inline: &mut Option<InlineCall>) -> StepDone {
+    match inline {
+        Some(call) => call.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs one event through a step, retrying on fresh instances as its policy
-/// says, and reports to the broker. The instance comes from the run's pool
-/// and goes back to it only when the call succeeded.
-async fn run_step(shared: Arc<RunShared>, step: usize, event: Event, work_item: u64) {
+/// says. The instance comes from the run's pool and goes back to it only
+/// when the call succeeded.
+async fn run_step(shared: Arc<RunShared>, step: usize, event: Event, work_item: u64) -> StepDone {
     let config = &shared.def.steps[step];
     let started = Instant::now();
     let mut failures = 0u32;
@@ -641,11 +695,11 @@ async fn run_step(shared: Arc<RunShared>, step: usize, event: Event, work_item: 
             }
         }
     };
-    let _ = shared.broker.send(BrokerMsg::Done {
+    StepDone {
         step,
         work_item,
         outcome,
-    });
+    }
 }
 
 /// A step may only return event types it declared, with object payloads
