@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use wflow_host::{Event, WorkflowError, WorkflowHandler};
-use wflow_tests::{component_path, runtime, source_workflow};
+use wflow_tests::{component_path, runtime, source_workflow, step_failure};
 
 /// Runs `handler` to its end, answering every `InputRequiredEvent` with
 /// `answer`; returns the result.
@@ -74,16 +74,12 @@ async fn a_python_step_that_raises_is_retried_on_fresh_instances() {
         .result()
         .await
         .unwrap_err();
-    match &err {
-        WorkflowError::StepFailed { step, message } => {
-            assert_eq!(step, "flaky");
-            assert!(
-                message.starts_with("ValueError: attempt 3 failed"),
-                "{message}"
-            );
-        }
-        other => panic!("expected a step failure, got {other:?}"),
-    }
+    let (step, message) = step_failure(&err);
+    assert_eq!(step, "flaky");
+    assert!(
+        message.starts_with("ValueError: attempt 3 failed"),
+        "{message}"
+    );
 
     // A TypeError is not among the errors the policy retries.
     let handler = workflow.run(json!({"error": "TypeError"})).unwrap();
@@ -164,18 +160,14 @@ async fn an_event_crossing_languages_is_checked_against_the_consumers_schema() {
         .result()
         .await
         .unwrap_err();
-    match &err {
-        WorkflowError::StepFailed { step, message } => {
-            assert_eq!(step, "write_joke");
-            assert!(
-                message.starts_with("InvalidEventError: the Joke does not match the schema")
-                    && message.contains("mismatch/py")
-                    && message.contains("is not of type \"integer\""),
-                "{message}"
-            );
-        }
-        other => panic!("expected a step failure, got {other:?}"),
-    }
+    let (step, message) = step_failure(&err);
+    assert_eq!(step, "write_joke");
+    assert!(
+        message.starts_with("InvalidEventError: the Joke does not match the schema")
+            && message.contains("mismatch/py")
+            && message.contains("is not of type \"integer\""),
+        "{message}"
+    );
 
     // An event sent in from outside must match every component's schema
     // for its type: this Joke suits the Rust one, not the Python one.

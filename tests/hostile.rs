@@ -5,7 +5,7 @@
 
 use serde_json::json;
 use wflow_host::WorkflowError;
-use wflow_tests::workflow;
+use wflow_tests::{step_failure, workflow};
 
 /// Runs `mode` beside a joke run; returns the hostile run's error.
 async fn attack(mode: &str, timeout_secs: f64) -> WorkflowError {
@@ -29,13 +29,6 @@ async fn attack(mode: &str, timeout_secs: f64) -> WorkflowError {
             .contains(&format!("{mode} neighbours"))
     );
     attack.result().await.expect_err("the attack must fail")
-}
-
-fn step_failure(err: &WorkflowError) -> (&str, &str) {
-    match err {
-        WorkflowError::StepFailed { step, message } => (step, message),
-        other => panic!("expected a step failure, got {other:?}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

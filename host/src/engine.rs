@@ -271,6 +271,8 @@ fn build_engine(pooling: Option<InstanceAllocator>) -> Result<Engine> {
             .total_tables(max_instances.saturating_mul(4))
             .total_stacks(max_instances)
             .table_elements(100_000)
+            .linear_memory_keep_resident(64 * 1024)
+            .table_keep_resident(16 * 1024)
             .max_memory_size(usize::try_from(max_memory.as_u64()).unwrap_or(usize::MAX));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use wflow_host::{Runtime, StepComponent, Workflow, WorkflowOptions};
+use wflow_host::{Runtime, StepComponent, Workflow, WorkflowError, WorkflowOptions};
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
@@ -81,4 +81,12 @@ pub async fn source_workflow(name: &str) -> Workflow {
     Workflow::load(runtime(), &example_dir(name))
         .await
         .unwrap_or_else(|err| panic!("loading {name}: {err}"))
+}
+
+/// The step and message of a step failure; panics on any other error.
+pub fn step_failure(err: &WorkflowError) -> (&str, &str) {
+    match err {
+        WorkflowError::StepFailed { step, message } => (step, message),
+        other => panic!("expected a step failure, got {other:?}"),
+    }
 }

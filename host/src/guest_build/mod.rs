@@ -110,11 +110,11 @@ impl BuildCache {
         }))
     }
 
-    /// A fresh scratch folder for one build, removed when dropped.
+    /// A fresh scratch folder for one build, removed when dropped. The cache
+    /// and its `builds` folder are owner-only, as the compiled cache is.
     fn scratch(&self) -> Result<Scratch> {
-        std::fs::create_dir_all(&self.dir).map_err(|err| {
-            WorkflowError::io(format!("cannot create {}", self.dir.display()), err)
-        })?;
+        create_owner_only(&self.root)?;
+        create_owner_only(&self.dir)?;
         let path = self.dir.join(format!(
             "tmp-{}-{:08x}",
             std::process::id(),
@@ -286,4 +286,13 @@ async fn run_tool(command: &mut tokio::process::Command, what: &str) -> Result<(
     Err(WorkflowError::Load(format!(
         "building {what} failed:\n{text}"
     )))
+}
+
+/// Creates `dir` (and its parents) and makes it owner-only.
+fn create_owner_only(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |err| WorkflowError::io(format!("cannot create {}", dir.display()), err);
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|err| WorkflowError::io(format!("cannot restrict {}", dir.display()), err))
 }
