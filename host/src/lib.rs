@@ -37,6 +37,7 @@ mod manifest;
 mod retry;
 mod run;
 mod schema;
+pub mod server;
 mod snapshot;
 mod state;
 mod validate;

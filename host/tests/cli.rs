@@ -407,3 +407,48 @@ fn build_names_a_missing_toolchain_and_how_to_install_it() {
         stderr(&output)
     );
 }
+
+#[test]
+fn serve_answers_http_on_the_address_it_prints() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
+        .args(["serve", "joke", "--bind", "127.0.0.1:0"])
+        .current_dir(examples())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wflow starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let mut addr = None;
+    while stderr.read_line(&mut line).expect("stderr is readable") > 0 {
+        if let Some(url) = line.trim().strip_prefix("wflow: serving joke on http://") {
+            addr = Some(url.to_string());
+            break;
+        }
+        line.clear();
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no address printed: {line}"));
+    let request = |request: &str| {
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connects");
+        stream.write_all(request.as_bytes()).expect("sends");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("reads");
+        response
+    };
+    let health = request("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.ends_with(r#"{"status":"healthy"}"#), "{health}");
+    let body = r#"{"start_event": {"topic": "pirates"}}"#;
+    let run = request(&format!(
+        "POST /workflows/joke/run HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(run.starts_with("HTTP/1.1 200"), "{run}");
+    assert!(
+        run.contains(r#""status":"completed""#) && run.contains("pirates"),
+        "{run}"
+    );
+    child.kill().expect("the server stops");
+    child.wait().expect("the server is reaped");
+}

@@ -3,6 +3,7 @@
 mod describe;
 mod resume;
 mod run;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     },
     /// Show a workflow's steps, events and schemas.
     Describe(describe::DescribeArgs),
+    /// Serve workflows over HTTP, wire-compatible with llama-agents-server.
+    Serve(serve::ServeArgs),
     /// Build a guest folder (Rust crate, Python project or JavaScript
     /// package) into a component and print its path.
     Build {
@@ -136,6 +139,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(err) => Ok(report(&err)),
         },
         Command::Describe(args) => describe::describe(args).await,
+        Command::Serve(args) => serve::serve(args).await,
         Command::Build { path, out } => build(&path, out.as_deref()).await,
         Command::Cache { action } => {
             let Some(dir) = wflow_host::default_cache_dir() else {

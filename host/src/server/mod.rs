@@ -1,0 +1,217 @@
+//! `wflow serve`: workflows as a REST API, wire-compatible with the
+//! reference server (`llama-agents-server`), so that its Python client works
+//! against it unchanged. docs/SERVER-WIRE.md records the wire format.
+//!
+//! Every run belongs to a *handler* (`handler_id`). A task per handler
+//! follows the run's event stream into the handler's event log, from which
+//! any number of readers stream at once, each from its own cursor; when the
+//! run ends the task records its status, error and result.
+
+mod api;
+mod discover;
+mod envelope;
+mod error;
+mod graph;
+mod runs;
+mod stream;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::error::WorkflowError;
+use crate::event::Event;
+use crate::handler::RunOutcome;
+use crate::workflow::Workflow;
+
+pub use discover::discover;
+
+use self::envelope::{Envelope, envelope};
+use self::error::ApiError;
+use self::runs::{HandlerEntry, Handlers, Status};
+
+/// How long an SSE stream may stay quiet before a heartbeat comment, as the
+/// reference's default.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(25);
+
+/// The served workflows and their handlers.
+pub struct App {
+    workflows: BTreeMap<String, Workflow>,
+    /// Names in the order they were given.
+    order: Vec<String>,
+    handlers: Handlers,
+    heartbeat: Duration,
+}
+
+impl App {
+    /// An app serving `workflows` under their names. Two workflows with one
+    /// name are an error naming it.
+    pub fn new(workflows: Vec<Workflow>) -> Result<Self, WorkflowError> {
+        let mut map = BTreeMap::new();
+        let mut order = Vec::new();
+        for workflow in workflows {
+            let name = workflow.name().to_string();
+            if map.insert(name.clone(), workflow).is_some() {
+                return Err(WorkflowError::Configuration(format!(
+                    "two workflows are named `{name}`: give one another name in its workflow.toml"
+                )));
+            }
+            order.push(name);
+        }
+        Ok(Self {
+            workflows: map,
+            order,
+            handlers: Handlers::default(),
+            heartbeat: DEFAULT_HEARTBEAT,
+        })
+    }
+
+    /// The same app with another heartbeat interval for SSE streams.
+    pub fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// The served workflows' names, in the order given.
+    pub fn workflow_names(&self) -> &[String] {
+        &self.order
+    }
+
+    /// Starts `start` on `workflow` under `handler_id`, and the task that
+    /// follows its stream into the handler.
+    fn start(
+        &self,
+        workflow: &Workflow,
+        handler_id: String,
+        start: Event,
+    ) -> Result<Arc<HandlerEntry>, ApiError> {
+        if let Some(existing) = self.handlers.get(&handler_id)
+            && !existing.record().status.is_terminal()
+        {
+            return Err(ApiError::conflict(format!(
+                "Handler '{handler_id}' is already running"
+            )));
+        }
+        let live = workflow
+            .run_event(start, None)
+            .map_err(|err| ApiError::internal(format!("Error running workflow: {err}")))?;
+        let live = Arc::new(live);
+        let entry = self
+            .handlers
+            .start(handler_id, workflow.name(), live.clone())
+            .map_err(|runs::AlreadyRunning(id)| {
+                live.cancel();
+                ApiError::conflict(format!("Handler '{id}' is already running"))
+            })?;
+        tokio::spawn(follow(workflow.clone(), entry.clone(), live));
+        Ok(entry)
+    }
+}
+
+/// Follows a run's event stream into its handler until the run ends, then
+/// records how it ended (before the terminal event is appended, so a reader
+/// seeing that event finds the handler finished).
+async fn follow(workflow: Workflow, entry: Arc<HandlerEntry>, live: Arc<crate::WorkflowHandler>) {
+    let mut terminal = None;
+    match live.stream_events() {
+        Ok(mut events) => {
+            while let Some(event) = events.next().await {
+                let envelope = envelope(&workflow, &event);
+                if envelope.is_terminal() {
+                    terminal = Some(envelope);
+                    break;
+                }
+                entry.push_event(envelope);
+            }
+        }
+        Err(err) => tracing::error!(%err, "cannot follow the run's events"),
+    }
+    let outcome = live.result().await;
+    let (status, error, result) = ending(&workflow, &outcome, terminal.as_ref());
+    entry.finish(status, error, result);
+    if let Some(terminal) = terminal {
+        entry.push_event(terminal);
+    }
+}
+
+/// The status, error and result a run's outcome gives its handler.
+fn ending(
+    workflow: &Workflow,
+    outcome: &RunOutcome,
+    terminal: Option<&Envelope>,
+) -> (Status, Option<String>, Option<Envelope>) {
+    match outcome {
+        Ok(stop) => {
+            let result = terminal
+                .cloned()
+                .unwrap_or_else(|| envelope(workflow, &stop.event));
+            (Status::Completed, None, Some(result))
+        }
+        Err(WorkflowError::Cancelled(_)) => (Status::Cancelled, None, None),
+        Err(WorkflowError::Timeout(_)) => {
+            let seconds = workflow.timeout().map_or(0.0, |t| t.as_secs_f64());
+            (
+                Status::Failed,
+                Some(format!("Workflow timed out after {seconds:?}s")),
+                None,
+            )
+        }
+        Err(WorkflowError::StepFailed { message, .. }) => {
+            // The reference reports the exception's text without its type.
+            let text = message
+                .split_once(": ")
+                .map_or(message.as_str(), |(_, t)| t);
+            (Status::Failed, Some(text.to_string()), None)
+        }
+        Err(other) => (Status::Failed, Some(other.to_string()), None),
+    }
+}
+
+/// The API's routes over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/health", get(api::health))
+        .route("/workflows", get(api::list_workflows))
+        .route("/workflows/{name}/run", post(api::run))
+        .route("/workflows/{name}/run-nowait", post(api::run_nowait))
+        .route("/workflows/{name}/schema", get(api::workflow_schema))
+        .route("/workflows/{name}/events", get(api::workflow_events))
+        .route(
+            "/workflows/{name}/representation",
+            get(api::workflow_representation),
+        )
+        .route("/results/{handler_id}", get(api::get_result))
+        .route(
+            "/events/{handler_id}",
+            get(api::stream_events).post(api::send_event),
+        )
+        .route("/handlers", get(api::list_handlers))
+        .route("/handlers/{handler_id}", get(api::get_handler))
+        .route("/handlers/{handler_id}/cancel", post(api::cancel_handler))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .with_state(app)
+}
+
+/// Serves `app` on `listener` until the process is interrupted (Ctrl-C).
+pub async fn serve(listener: tokio::net::TcpListener, app: App) -> std::io::Result<()> {
+    axum::serve(listener, router(Arc::new(app)))
+        .with_graceful_shutdown(async {
+            // Without a signal handler, serve until the process is killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await
+}
+
+/// Binds `addr`, naming it in the error.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, WorkflowError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|err| WorkflowError::io(format!("cannot listen on {addr}"), err))
+}

@@ -1,0 +1,273 @@
+//! The server's handlers: one per `handler_id`, each the record the API
+//! returns and the log of the events its run streamed, which any number of
+//! readers follow from any position.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::envelope::Envelope;
+use crate::handler::WorkflowHandler;
+
+/// A handler's status, as the reference names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    /// Parses a `status` filter value.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "running" => Some(Self::Running),
+            "completed" => Some(Self::Completed),
+            "failed" => Some(Self::Failed),
+            "cancelled" => Some(Self::Cancelled),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_terminal(self) -> bool {
+        self != Self::Running
+    }
+}
+
+/// What the API returns for a handler, with every key present in the
+/// reference's order.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct HandlerRecord {
+    pub(crate) handler_id: String,
+    pub(crate) workflow_name: String,
+    pub(crate) run_id: Option<String>,
+    pub(crate) error: Option<String>,
+    /// The stop event, once completed.
+    pub(crate) result: Option<HandlerResult>,
+    pub(crate) result_unreadable: bool,
+    pub(crate) status: Status,
+    pub(crate) started_at: String,
+    pub(crate) updated_at: Option<String>,
+    pub(crate) completed_at: Option<String>,
+}
+
+/// A handler's result: the stop event's envelope, or (on the deprecated
+/// `/results` route) its unwrapped value.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub(crate) enum HandlerResult {
+    Event(Envelope),
+    Value(Value),
+}
+
+/// One handler: its record, its streamed events, its live run.
+pub(crate) struct HandlerEntry {
+    state: Mutex<EntryState>,
+    /// Woken when an event is appended or the run ends.
+    changed: Notify,
+}
+
+struct EntryState {
+    record: HandlerRecord,
+    /// Envelopes in stream order; an event's sequence is its index.
+    events: Vec<Envelope>,
+    /// The run, while it goes on.
+    live: Option<Arc<WorkflowHandler>>,
+}
+
+/// A point-in-time view of a handler's events after a cursor.
+pub(crate) struct EventsAfter {
+    /// `(sequence, envelope)` pairs.
+    pub(crate) events: Vec<(u64, Envelope)>,
+    /// Whether the handler is finished (no event will follow).
+    pub(crate) finished: bool,
+}
+
+impl HandlerEntry {
+    fn state(&self) -> MutexGuard<'_, EntryState> {
+        // Every critical section leaves the state whole.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The handler's record.
+    pub(crate) fn record(&self) -> HandlerRecord {
+        self.state().record.clone()
+    }
+
+    /// The live run, if the handler is still running.
+    pub(crate) fn live(&self) -> Option<Arc<WorkflowHandler>> {
+        self.state().live.clone()
+    }
+
+    /// Appends a streamed event and wakes the readers.
+    pub(crate) fn push_event(&self, envelope: Envelope) {
+        self.state().events.push(envelope);
+        self.changed.notify_waiters();
+    }
+
+    /// Records the end of the run (its terminal event is pushed after).
+    pub(crate) fn finish(&self, status: Status, error: Option<String>, result: Option<Envelope>) {
+        let mut state = self.state();
+        let now = now();
+        state.record.status = status;
+        state.record.error = error;
+        state.record.result = result.map(HandlerResult::Event);
+        state.record.updated_at = Some(now.clone());
+        state.record.completed_at = Some(now);
+        state.live = None;
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// The number of events streamed so far.
+    pub(crate) fn event_count(&self) -> u64 {
+        self.state().events.len() as u64
+    }
+
+    /// The events with a sequence above `cursor` (`-1`: all).
+    pub(crate) fn events_after(&self, cursor: i64) -> EventsAfter {
+        let state = self.state();
+        let first = usize::try_from(cursor.saturating_add(1)).unwrap_or(0);
+        let events = state
+            .events
+            .iter()
+            .enumerate()
+            .skip(first)
+            .map(|(index, event)| (index as u64, event.clone()))
+            .collect();
+        EventsAfter {
+            events,
+            finished: state.record.status.is_terminal(),
+        }
+    }
+
+    /// Resolves when an event is appended or the run ends; create it before
+    /// reading, so nothing slips between the read and the wait.
+    pub(crate) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+}
+
+/// Every handler of the server, by id, in creation order.
+#[derive(Default)]
+pub(crate) struct Handlers {
+    inner: Mutex<HandlersInner>,
+}
+
+#[derive(Default)]
+struct HandlersInner {
+    by_id: HashMap<String, Arc<HandlerEntry>>,
+    order: Vec<String>,
+}
+
+/// Why a handler cannot be started under an id.
+pub(crate) struct AlreadyRunning(pub(crate) String);
+
+impl Handlers {
+    fn inner(&self) -> MutexGuard<'_, HandlersInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The handler `id`.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<HandlerEntry>> {
+        self.inner().by_id.get(id).cloned()
+    }
+
+    /// Every handler, oldest first.
+    pub(crate) fn all(&self) -> Vec<Arc<HandlerEntry>> {
+        let inner = self.inner();
+        inner
+            .order
+            .iter()
+            .filter_map(|id| inner.by_id.get(id).cloned())
+            .collect()
+    }
+
+    /// Registers a running handler for `live` under `id` (a finished
+    /// handler's id may be reused; a running one's may not).
+    pub(crate) fn start(
+        &self,
+        id: String,
+        workflow_name: &str,
+        live: Arc<WorkflowHandler>,
+    ) -> Result<Arc<HandlerEntry>, AlreadyRunning> {
+        let mut inner = self.inner();
+        if let Some(existing) = inner.by_id.get(&id)
+            && !existing.record().status.is_terminal()
+        {
+            return Err(AlreadyRunning(id));
+        }
+        let now = now();
+        let entry = Arc::new(HandlerEntry {
+            state: Mutex::new(EntryState {
+                record: HandlerRecord {
+                    handler_id: id.clone(),
+                    workflow_name: workflow_name.to_string(),
+                    run_id: Some(live.run_id().to_string()),
+                    error: None,
+                    result: None,
+                    result_unreadable: false,
+                    status: Status::Running,
+                    started_at: now.clone(),
+                    updated_at: Some(now),
+                    completed_at: None,
+                },
+                events: Vec::new(),
+                live: Some(live),
+            }),
+            changed: Notify::new(),
+        });
+        if inner.by_id.insert(id.clone(), entry.clone()).is_none() {
+            inner.order.push(id);
+        }
+        Ok(entry)
+    }
+
+    /// Forgets the handler `id`; whether it was there.
+    pub(crate) fn remove(&self, id: &str) -> bool {
+        let mut inner = self.inner();
+        let removed = inner.by_id.remove(id).is_some();
+        if removed {
+            inner.order.retain(|known| known != id);
+        }
+        removed
+    }
+}
+
+/// Now, as the reference writes times: RFC 3339 in UTC with microseconds.
+pub(crate) fn now() -> String {
+    let now = std::time::SystemTime::now();
+    let text = humantime::format_rfc3339_micros(now).to_string();
+    // humantime ends with `Z`; the reference writes `+00:00`.
+    match text.strip_suffix('Z') {
+        Some(stem) => format!("{stem}+00:00"),
+        None => text,
+    }
+}
+
+/// A fresh id of 10 characters from `[A-Za-z0-9]`, as the reference's,
+/// from the operating system's random source (ids are not guessable).
+pub(crate) fn new_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    // 62 * 4 = 248: bytes from 248 up are redrawn, so every letter is as
+    // likely as any other.
+    let mut id = String::with_capacity(10);
+    let mut bytes = [0u8; 32];
+    while id.len() < 10 {
+        if getrandom::fill(&mut bytes).is_err() {
+            // No OS randomness: fall back to the process's generator.
+            fastrand::fill(&mut bytes);
+        }
+        for byte in bytes {
+            if id.len() < 10 && usize::from(byte) < ALPHABET.len() * 4 {
+                id.push(ALPHABET[usize::from(byte) % ALPHABET.len()] as char);
+            }
+        }
+    }
+    id
+}

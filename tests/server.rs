@@ -1,0 +1,599 @@
+//! `wflow serve` over real HTTP on loopback: the reference server's routes,
+//! payloads, status codes and streams (docs/SERVER-WIRE.md).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use wflow_host::server::{self, App};
+use wflow_tests::workflow;
+
+/// A server for the `joke`, `bench_ask` and `retry` workflows (named after their files)
+/// on a free loopback port; its base URL.
+async fn start_server() -> String {
+    let workflows = vec![
+        workflow("joke").await,
+        workflow("bench-ask").await,
+        workflow("retry").await,
+    ];
+    let app = App::new(workflows)
+        .unwrap()
+        .with_heartbeat(Duration::from_millis(300));
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::serve(listener, app));
+    format!("http://{addr}")
+}
+
+async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body = response.json().await.unwrap();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_workflow_list() {
+    let base = start_server().await;
+    let client = Client::new();
+    let (status, body) = json_of(client.get(format!("{base}/health")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"status": "healthy"}))
+    );
+    let (_, body) = json_of(
+        client
+            .get(format!("{base}/workflows"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body, json!({"workflows": ["joke", "bench_ask", "retry"]}));
+    let (status, body) = json_of(client.get(format!("{base}/nope")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"detail": "Not Found"}))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synchronous_run_answers_the_completed_handler_with_its_stop_event() {
+    let base = start_server().await;
+    let client = Client::new();
+    let response = client
+        .post(format!("{base}/workflows/joke/run"))
+        .json(&json!({"start_event": {"topic": "pirates"}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, handler) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{handler}");
+    assert_eq!(handler["status"], "completed");
+    assert_eq!(handler["workflow_name"], "joke");
+    assert_eq!(handler["error"], Value::Null);
+    assert_eq!(handler["result"]["type"], "StopEvent");
+    assert_eq!(handler["result"]["types"], Value::Null);
+    assert_eq!(
+        handler["result"]["qualified_name"],
+        "workflows.events.StopEvent"
+    );
+    assert!(
+        handler["result"]["value"]["result"]
+            .as_str()
+            .unwrap()
+            .contains("pirates"),
+        "{handler}"
+    );
+    let keys: Vec<&str> = handler
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "handler_id",
+        "workflow_name",
+        "run_id",
+        "error",
+        "result",
+        "result_unreadable",
+        "status",
+        "started_at",
+        "updated_at",
+        "completed_at",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {handler}");
+    }
+    // The same handler, fetched: 200 completed; the deprecated route unwraps.
+    let id = handler["handler_id"].as_str().unwrap();
+    let (status, again) = json_of(
+        client
+            .get(format!("{base}/handlers/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &again["status"]),
+        (StatusCode::OK, &json!("completed"))
+    );
+    // Keys come in the reference's order.
+    let text = client
+        .get(format!("{base}/handlers/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.starts_with(r#"{"handler_id":"#)
+            && text.contains(r#""result":{"value":{"result":"#)
+            && text.contains(
+                r#""qualified_name":"workflows.events.StopEvent","type":"StopEvent","types":null}"#
+            ),
+        "{text}"
+    );
+    let (_, result) = json_of(
+        client
+            .get(format!("{base}/results/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(result["result"], handler["result"]["value"]["result"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_the_reference_status_and_a_clear_detail() {
+    let base = start_server().await;
+    let client = Client::new();
+    let post = |path: &str, body: &'static str| {
+        client
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let (status, body) = json_of(post("/workflows/nope/run", "{}").await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::NOT_FOUND,
+            json!({"detail": "Workflow not found"})
+        )
+    );
+    let (status, body) = json_of(post("/workflows/joke/run", "{not json").await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid JSON body: "),
+        "{body}"
+    );
+    let (status, body) = json_of(
+        post(
+            "/workflows/joke/run-nowait",
+            r#"{"start_event": {"type": "Bogus", "value": {}}}"#,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["detail"].as_str().unwrap().starts_with(
+            "Validation error for 'start_event': Invalid event type: Bogus. Expected one of "
+        ),
+        "{body}"
+    );
+    let (status, body) = json_of(
+        client
+            .get(format!("{base}/handlers/nope"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::NOT_FOUND,
+            json!({"detail": "Handler not found"})
+        )
+    );
+    let (status, body) = json_of(
+        post("/events/nope", r#"{"event": {"type": "X"}}"#)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::NOT_FOUND,
+            json!({"detail": "Handler not found"})
+        )
+    );
+    let (status, body) = json_of(post("/events/nope", "{}").await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"detail": "Event data is required"})
+        )
+    );
+    // Nothing was stored half-way.
+    let (_, list) = json_of(client.get(format!("{base}/handlers")).send().await.unwrap()).await;
+    assert_eq!(list, json!({"handlers": []}));
+}
+
+/// Reads an SSE body until it closes: `(id, envelope)` per event, and the
+/// number of heartbeat comments.
+async fn read_sse(response: reqwest::Response) -> (Vec<(u64, Value)>, usize) {
+    let mut text = String::new();
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    let mut events = Vec::new();
+    let mut heartbeats = 0;
+    for block in text.split("\n\n").filter(|block| !block.is_empty()) {
+        if block == ": heartbeat" {
+            heartbeats += 1;
+            continue;
+        }
+        let (id, data) = block.split_once('\n').expect("id and data lines");
+        let id = id
+            .strip_prefix("id: ")
+            .expect("an id line")
+            .parse()
+            .unwrap();
+        let data = data.strip_prefix("data: ").expect("a data line");
+        events.push((id, serde_json::from_str(data).unwrap()));
+    }
+    (events, heartbeats)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_in_the_loop_run_streams_its_prompt_takes_the_answer_and_completes() {
+    let base = start_server().await;
+    let client = Client::new();
+    let (status, handler) = json_of(
+        client
+            .post(format!("{base}/workflows/bench_ask/run-nowait"))
+            .json(&json!({"start_event": {"value": {"_data": {"user": 7}}, "type": "StartEvent", "qualified_name": null}, "context": {}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(handler["status"], "running");
+    let id = handler["handler_id"].as_str().unwrap().to_string();
+
+    // Two readers from the start, one SSE and one NDJSON.
+    let sse = client
+        .get(format!("{base}/events/{id}?after_sequence=-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sse.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let ndjson = client
+        .get(format!(
+            "{base}/events/{id}?after_sequence=-1&sse=false&include_qualified_name=false"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ndjson.headers()["content-type"], "application/x-ndjson");
+    let sse = tokio::spawn(read_sse(sse));
+    let ndjson = tokio::spawn(async move { ndjson.text().await.unwrap() });
+
+    // Running: 202. The prompt is on the stream before we answer it, and
+    // the heartbeat keeps the quiet stream alive.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (status, running) = json_of(
+        client
+            .get(format!("{base}/handlers/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &running["status"]),
+        (StatusCode::ACCEPTED, &json!("running"))
+    );
+    let (status, sent) = json_of(
+        client
+            .post(format!("{base}/events/{id}"))
+            .json(&json!({"event": {"value": {"_data": {"response": "Ada"}}, "type": "HumanResponseEvent", "qualified_name": null}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, sent), (StatusCode::OK, json!({"status": "sent"})));
+
+    let (events, heartbeats) = sse.await.unwrap();
+    assert!(heartbeats >= 1, "no heartbeat in 700 ms of quiet");
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (first_id, prompt) = &events[0];
+    assert_eq!(*first_id, 0);
+    assert_eq!(prompt["type"], "InputRequiredEvent");
+    assert_eq!(
+        prompt["value"],
+        json!({"_data": {"prefix": "name?", "user": 7}})
+    );
+    assert_eq!(
+        prompt["qualified_name"],
+        "workflows.events.InputRequiredEvent"
+    );
+    let (last_id, stop) = &events[1];
+    assert_eq!(*last_id, 1);
+    assert_eq!(stop["value"], json!({"result": "Hello, Ada!"}));
+
+    let lines: Vec<Value> = ndjson
+        .await
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["qualified_name"], Value::Null);
+    assert_eq!(lines[1]["value"], json!({"result": "Hello, Ada!"}));
+
+    // Finished: 200 with the result; nothing after the end is a 204; a
+    // reader resuming after the prompt gets the stop event only.
+    let (status, done) = json_of(
+        client
+            .get(format!("{base}/handlers/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &done["result"]["value"]["result"]),
+        (StatusCode::OK, &json!("Hello, Ada!"))
+    );
+    let after_end = client
+        .get(format!("{base}/events/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after_end.status(), StatusCode::NO_CONTENT);
+    let resumed = client
+        .get(format!("{base}/events/{id}"))
+        .header("Last-Event-ID", "0")
+        .send()
+        .await
+        .unwrap();
+    let (events, _) = read_sse(resumed).await;
+    assert_eq!(
+        events.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        vec![1]
+    );
+
+    // A finished run takes no more events.
+    let (status, body) = json_of(
+        client
+            .post(format!("{base}/events/{id}"))
+            .json(&json!({"event": {"type": "HumanResponseEvent", "value": {"response": "again"}}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::CONFLICT,
+            json!({"detail": "Workflow already completed"})
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_ends_a_waiting_run_and_handlers_filter_by_status_and_workflow() {
+    let base = start_server().await;
+    let client = Client::new();
+    let start = |handler_id: &'static str| {
+        client
+            .post(format!("{base}/workflows/bench_ask/run-nowait"))
+            .json(&json!({"start_event": {"user": 1}, "handler_id": handler_id}))
+            .send()
+    };
+    let (status, _) = json_of(start("waiting-1").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = json_of(start("waiting-1").await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::CONFLICT,
+            json!({"detail": "Handler 'waiting-1' is already running"})
+        )
+    );
+    json_of(start("waiting-2").await.unwrap()).await;
+    let (_, done) = json_of(
+        client
+            .post(format!("{base}/workflows/retry/run"))
+            .json(&json!({"start_event": {"fail_times": 0}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(done["status"], "completed");
+
+    let (status, body) = json_of(
+        client
+            .post(format!("{base}/handlers/waiting-1/cancel"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"status": "cancelled"}))
+    );
+    let (status, cancelled) = json_of(
+        client
+            .get(format!("{base}/handlers/waiting-1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(cancelled["status"], "cancelled");
+    assert!(cancelled["completed_at"].is_string());
+    // Its stream ends with the cancellation.
+    let (events, _) = read_sse(
+        client
+            .get(format!("{base}/events/waiting-1?after_sequence=-1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(events.last().unwrap().1["type"], "WorkflowCancelledEvent");
+    assert_eq!(events.last().unwrap().1["types"], json!(["StopEvent"]));
+
+    let ids = |body: Value| -> Vec<String> {
+        body["handlers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["handler_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let list = |query: &'static str| client.get(format!("{base}/handlers{query}")).send();
+    let (_, all) = json_of(list("?status=&workflow_name=").await.unwrap()).await;
+    assert_eq!(ids(all).len(), 3);
+    let (_, running) = json_of(list("?status=running").await.unwrap()).await;
+    assert_eq!(ids(running), vec!["waiting-2"]);
+    let (_, some) = json_of(
+        list("?status=cancelled&status=completed&workflow_name=bench_ask")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ids(some), vec!["waiting-1"]);
+    let (_, none) = json_of(list("?status=bogus").await.unwrap()).await;
+    assert_eq!(ids(none), Vec::<String>::new());
+
+    // A finished handler: cancel is 404, purge deletes it.
+    let (status, _) = json_of(
+        client
+            .post(format!("{base}/handlers/waiting-1/cancel"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = json_of(
+        client
+            .post(format!("{base}/handlers/waiting-1/cancel?purge=true"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"status": "deleted"}))
+    );
+    let (status, _) = json_of(
+        client
+            .get(format!("{base}/handlers/waiting-1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    client
+        .post(format!("{base}/handlers/waiting-2/cancel"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemas_events_and_the_graph_describe_the_workflow() {
+    let base = start_server().await;
+    let client = Client::new();
+    let (status, schema) = json_of(
+        client
+            .get(format!("{base}/workflows/joke/schema"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        schema["start"].is_object() && schema["stop"].is_object(),
+        "{schema}"
+    );
+    let (_, events) = json_of(
+        client
+            .get(format!("{base}/workflows/joke/events"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let titles: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|schema| schema["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&"StartEvent") && titles.contains(&"StopEvent"),
+        "{titles:?}"
+    );
+    let (status, body) = json_of(
+        client
+            .get(format!("{base}/workflows/nope/events"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::NOT_FOUND,
+            json!({"detail": "Workflow 'nope' not found"})
+        )
+    );
+    let (_, graph) = json_of(
+        client
+            .get(format!("{base}/workflows/bench_ask/representation"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let nodes = graph["graph"]["nodes"].as_array().unwrap();
+    let node = |id: &str| nodes.iter().find(|n| n["id"] == id).cloned();
+    assert_eq!(node("ask").unwrap()["node_type"], "step");
+    assert_eq!(
+        node("InputRequiredEvent").unwrap()["produced_by"],
+        json!(["ask"])
+    );
+    assert_eq!(node("external_step").unwrap()["node_type"], "external");
+}
