@@ -410,45 +410,158 @@ fn build_names_a_missing_toolchain_and_how_to_install_it() {
 
 #[test]
 fn serve_answers_http_on_the_address_it_prints() {
-    use std::io::{BufRead, BufReader, Read};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
-        .args(["serve", "joke", "--bind", "127.0.0.1:0"])
-        .current_dir(examples())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wflow starts");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    let mut addr = None;
-    while stderr.read_line(&mut line).expect("stderr is readable") > 0 {
-        if let Some(url) = line.trim().strip_prefix("wflow: serving joke on http://") {
-            addr = Some(url.to_string());
-            break;
+    let server = Server::start(&["joke", "--in-memory"]);
+    let (status, body) = server.request("GET", "/health", "");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"healthy"}"#));
+    let (status, body) = server.request(
+        "POST",
+        "/workflows/joke/run",
+        r#"{"start_event": {"topic": "pirates"}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""status":"completed""#) && body.contains("pirates"),
+        "{body}"
+    );
+}
+
+/// A `wflow serve` child and the address it listens on.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wflow"))
+            .arg("serve")
+            .args(args)
+            .args(["--bind", "127.0.0.1:0"])
+            .current_dir(examples())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wflow starts");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        while stderr.read_line(&mut line).expect("stderr is readable") > 0 {
+            if let Some((_, url)) = line.trim().split_once(" on http://") {
+                let addr = url.to_string();
+                return Self { child, addr };
+            }
+            line.clear();
         }
-        line.clear();
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server printed no address");
     }
-    let addr = addr.unwrap_or_else(|| panic!("no address printed: {line}"));
-    let request = |request: &str| {
-        let mut stream = std::net::TcpStream::connect(&addr).expect("connects");
-        stream.write_all(request.as_bytes()).expect("sends");
+
+    /// One request; the status code and the body.
+    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(&self.addr).expect("connects");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("sends");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("reads");
-        response
-    };
-    let health = request("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert!(health.ends_with(r#"{"status":"healthy"}"#), "{health}");
-    let body = r#"{"start_event": {"topic": "pirates"}}"#;
-    let run = request(&format!(
-        "POST /workflows/joke/run HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    ));
-    assert!(run.starts_with("HTTP/1.1 200"), "{run}");
-    assert!(
-        run.contains(r#""status":"completed""#) && run.contains("pirates"),
-        "{run}"
+        let status = response[9..12].parse().expect("a status code");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Reads the handler's event stream until `needle` shows up.
+    fn wait_for_event(&self, handler: &str, needle: &str) {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(&self.addr).expect("connects");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .expect("a timeout");
+        write!(
+            stream,
+            "GET /events/{handler}?after_sequence=-1&sse=false HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .expect("sends");
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let read = stream.read(&mut buffer).expect("the stream goes on");
+            assert!(read > 0, "the stream ended without {needle}");
+            seen.extend_from_slice(&buffer[..read]);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_answers_a_waiting_run_after_being_killed_and_restarted_on_its_database() {
+    let dir = std::env::temp_dir().join(format!("wflow-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("handlers.db");
+    let db = db.to_str().unwrap();
+
+    let server = Server::start(&["bench/ask", "joke", "--db", db]);
+    let (status, _) = server.request(
+        "POST",
+        "/workflows/joke/run",
+        r#"{"handler_id": "done", "start_event": {"topic": "pirates"}}"#,
     );
-    child.kill().expect("the server stops");
-    child.wait().expect("the server is reaped");
+    assert_eq!(status, 200);
+    let (status, body) = server.request(
+        "POST",
+        "/workflows/ask/run-nowait",
+        r#"{"handler_id": "waiting", "start_event": {"user": 5}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    server.wait_for_event("waiting", "InputRequiredEvent");
+    // Let the checkpoint of the waiting run land, then kill -9.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(server);
+
+    let server = Server::start(&["bench/ask", "joke", "--db", db]);
+    let (status, body) = server.request("GET", "/handlers/done", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("pirates"), "{body}");
+    let (status, body) = server.request("GET", "/handlers/waiting", "");
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains(r#""status":"running""#), "{body}");
+    let (status, body) = server.request(
+        "POST",
+        "/events/waiting",
+        r#"{"event": {"type": "HumanResponseEvent", "value": {"_data": {"response": "Ada"}}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    server.wait_for_event("waiting", "Hello, Ada!");
+    let (status, body) = server.request("GET", "/handlers/waiting", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""status":"completed""#), "{body}");
+    // The stream kept its sequence: the prompt before the restart, the
+    // stop event after it.
+    let (status, body) = server.request("GET", "/events/waiting?after_sequence=-1&sse=false", "");
+    assert_eq!(status, 200);
+    let types: Vec<String> = body
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [r#""InputRequiredEvent""#, r#""StopEvent""#],
+        "{body}"
+    );
+    drop(server);
+    std::fs::remove_dir_all(&dir).ok();
 }

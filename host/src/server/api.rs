@@ -241,6 +241,7 @@ pub(crate) async fn cancel_handler(
     }
     if purge {
         app.handlers.remove(&id);
+        app.persist(|store| store.delete_handler(&id));
         return Ok(Json(json!({ "status": "deleted" })));
     }
     Ok(Json(json!({ "status": "cancelled" })))

@@ -10,7 +10,7 @@
 //! legacy `data`, flat or under `_data`, possibly as a JSON string; for a
 //! start event also the bare payload.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::event::{Event, EventKind, names};
@@ -36,8 +36,8 @@ const BUILTINS: [&str; 7] = [
 ];
 
 /// An event as the server writes it, its keys in the reference's order.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Envelope {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
     pub(crate) value: Value,
     pub(crate) qualified_name: Option<String>,
     #[serde(rename = "type")]

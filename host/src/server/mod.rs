@@ -13,6 +13,8 @@ mod envelope;
 mod error;
 mod graph;
 mod runs;
+mod sqlite;
+mod store;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -29,10 +31,16 @@ use crate::handler::RunOutcome;
 use crate::workflow::Workflow;
 
 pub use discover::discover;
+pub use envelope::Envelope;
+pub use runs::{HandlerRecord, HandlerResult, Status};
+pub use sqlite::SqliteStore;
+pub use store::{Store, StoreError};
 
-use self::envelope::{Envelope, envelope};
+use self::envelope::envelope;
 use self::error::ApiError;
-use self::runs::{HandlerEntry, Handlers, Status};
+use self::runs::{HandlerEntry, Handlers};
+use self::store::{HandlerCheckpoint, StoredHandler};
+use crate::handler::{RunOptions, WorkflowHandler};
 
 /// How long an SSE stream may stay quiet before a heartbeat comment, as the
 /// reference's default.
@@ -45,6 +53,8 @@ pub struct App {
     order: Vec<String>,
     handlers: Handlers,
     heartbeat: Duration,
+    /// Where handlers persist, if anywhere.
+    store: Option<Arc<dyn Store>>,
 }
 
 impl App {
@@ -67,7 +77,101 @@ impl App {
             order,
             handlers: Handlers::default(),
             heartbeat: DEFAULT_HEARTBEAT,
+            store: None,
         })
+    }
+
+    /// The same app keeping its handlers in `store`, with the handlers
+    /// stored there restored: finished ones as they ended, unfinished ones
+    /// resumed from their last checkpoint (or started over from their start
+    /// event when they had none), waiting ones waiting again. Must be
+    /// called within a tokio runtime.
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let stored = store.load()?;
+        self.store = Some(store);
+        for handler in stored {
+            self.restore(handler);
+        }
+        Ok(self)
+    }
+
+    /// Brings back one stored handler.
+    fn restore(&self, stored: StoredHandler) {
+        let StoredHandler {
+            mut record,
+            start,
+            events,
+            snapshot,
+        } = stored;
+        let workflow = self.workflows.get(&record.workflow_name).cloned();
+        let (Some(workflow), Status::Running) = (workflow, record.status) else {
+            // Finished, or a workflow this server does not serve: shown as
+            // stored, left untouched.
+            self.handlers.restore(record, events, None);
+            return;
+        };
+        let id = record.handler_id.clone();
+        let options = self.run_options(&id);
+        let resumed = match snapshot {
+            Some(snapshot) if snapshot.outcome.is_some() => Err(snapshot),
+            Some(snapshot) => Ok(workflow.resume_with(snapshot, options)),
+            None => Ok(workflow.run_with(start, options)),
+        };
+        match resumed {
+            Ok(Ok(live)) => {
+                let live = Arc::new(live);
+                record.run_id = Some(live.run_id().to_string());
+                let entry = self.handlers.restore(record, events, Some(live.clone()));
+                tokio::spawn(follow(workflow, entry, live, self.store.clone()));
+            }
+            Ok(Err(err)) => {
+                let entry = self.handlers.restore(record, events, None);
+                let record = entry.finish(
+                    Status::Failed,
+                    Some(format!("cannot resume the run: {err}")),
+                    None,
+                );
+                self.persist(|store| store.update_handler(&record));
+            }
+            Err(ended) => {
+                // The run ended after its last checkpoint but before its
+                // handler was updated: finish it as the checkpoint says.
+                let entry = self.handlers.restore(record, events, None);
+                let record = match ended.outcome {
+                    Some(crate::snapshot::SnapshotOutcome::Completed { stop_event }) => {
+                        let stop = envelope(&workflow, &stop_event);
+                        let record = entry.finish(Status::Completed, None, Some(stop.clone()));
+                        let sequence = entry.push_event(stop.clone());
+                        self.persist(|store| store.append_event(&id, sequence, &stop));
+                        record
+                    }
+                    Some(crate::snapshot::SnapshotOutcome::Failed { message, .. }) => {
+                        entry.finish(Status::Failed, Some(message), None)
+                    }
+                    None => entry.finish(Status::Failed, None, None),
+                };
+                self.persist(|store| store.update_handler(&record));
+            }
+        }
+    }
+
+    /// Run options checkpointing into the store under handler `id`.
+    fn run_options(&self, id: &str) -> RunOptions {
+        RunOptions {
+            checkpoint: self.store.clone().map(|store| {
+                Arc::new(HandlerCheckpoint {
+                    store,
+                    handler_id: id.to_string(),
+                }) as Arc<dyn crate::snapshot::CheckpointStore>
+            }),
+            ..RunOptions::default()
+        }
+    }
+
+    /// Writes to the store, if there is one; a failure is logged (the run
+    /// goes on, the store is behind).
+    fn persist(&self, write: impl FnOnce(&dyn Store) -> Result<(), StoreError>) {
+        persist(self.store.as_deref(), write);
     }
 
     /// The same app with another heartbeat interval for SSE streams.
@@ -96,8 +200,14 @@ impl App {
                 "Handler '{handler_id}' is already running"
             )));
         }
+        if let Some(store) = &self.store {
+            // A reused id starts afresh: forget the previous run.
+            store
+                .delete_handler(&handler_id)
+                .map_err(|err| ApiError::internal(format!("Initial persistence failed: {err}")))?;
+        }
         let live = workflow
-            .run_event(start, None)
+            .run_with(start.clone(), self.run_options(&handler_id))
             .map_err(|err| ApiError::internal(format!("Error running workflow: {err}")))?;
         let live = Arc::new(live);
         let entry = self
@@ -107,15 +217,45 @@ impl App {
                 live.cancel();
                 ApiError::conflict(format!("Handler '{id}' is already running"))
             })?;
-        tokio::spawn(follow(workflow.clone(), entry.clone(), live));
+        if let Some(store) = &self.store
+            && let Err(err) = store.save_handler(&entry.record(), &start)
+        {
+            live.cancel();
+            self.handlers.remove(&entry.record().handler_id);
+            return Err(ApiError::internal(format!(
+                "Initial persistence failed: {err}"
+            )));
+        }
+        tokio::spawn(follow(
+            workflow.clone(),
+            entry.clone(),
+            live,
+            self.store.clone(),
+        ));
         Ok(entry)
+    }
+}
+
+/// Writes to `store`, if there is one; a failure is logged.
+fn persist(store: Option<&dyn Store>, write: impl FnOnce(&dyn Store) -> Result<(), StoreError>) {
+    if let Some(store) = store
+        && let Err(err) = write(store)
+    {
+        tracing::error!("{err}");
     }
 }
 
 /// Follows a run's event stream into its handler until the run ends, then
 /// records how it ended (before the terminal event is appended, so a reader
 /// seeing that event finds the handler finished).
-async fn follow(workflow: Workflow, entry: Arc<HandlerEntry>, live: Arc<crate::WorkflowHandler>) {
+async fn follow(
+    workflow: Workflow,
+    entry: Arc<HandlerEntry>,
+    live: Arc<WorkflowHandler>,
+    store: Option<Arc<dyn Store>>,
+) {
+    let id = entry.record().handler_id;
+    let store = store.as_deref();
     let mut terminal = None;
     match live.stream_events() {
         Ok(mut events) => {
@@ -125,16 +265,19 @@ async fn follow(workflow: Workflow, entry: Arc<HandlerEntry>, live: Arc<crate::W
                     terminal = Some(envelope);
                     break;
                 }
-                entry.push_event(envelope);
+                let sequence = entry.push_event(envelope.clone());
+                persist(store, |store| store.append_event(&id, sequence, &envelope));
             }
         }
         Err(err) => tracing::error!(%err, "cannot follow the run's events"),
     }
     let outcome = live.result().await;
     let (status, error, result) = ending(&workflow, &outcome, terminal.as_ref());
-    entry.finish(status, error, result);
+    let record = entry.finish(status, error, result);
+    persist(store, |store| store.update_handler(&record));
     if let Some(terminal) = terminal {
-        entry.push_event(terminal);
+        let sequence = entry.push_event(terminal.clone());
+        persist(store, |store| store.append_event(&id, sequence, &terminal));
     }
 }
 

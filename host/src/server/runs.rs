@@ -15,10 +15,14 @@ use crate::handler::WorkflowHandler;
 /// A handler's status, as the reference names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
+pub enum Status {
+    /// The run goes on (or waits).
     Running,
+    /// It stopped with its stop event.
     Completed,
+    /// A step failed, a limit was hit, or it timed out.
     Failed,
+    /// It was cancelled.
     Cancelled,
 }
 
@@ -42,7 +46,7 @@ impl Status {
 /// What the API returns for a handler, with every key present in the
 /// reference's order.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct HandlerRecord {
+pub struct HandlerRecord {
     pub(crate) handler_id: String,
     pub(crate) workflow_name: String,
     pub(crate) run_id: Option<String>,
@@ -60,8 +64,10 @@ pub(crate) struct HandlerRecord {
 /// `/results` route) its unwrapped value.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub(crate) enum HandlerResult {
+pub enum HandlerResult {
+    /// The stop event.
     Event(Envelope),
+    /// The stop event's result, unwrapped.
     Value(Value),
 }
 
@@ -104,14 +110,24 @@ impl HandlerEntry {
         self.state().live.clone()
     }
 
-    /// Appends a streamed event and wakes the readers.
-    pub(crate) fn push_event(&self, envelope: Envelope) {
-        self.state().events.push(envelope);
+    /// Appends a streamed event and wakes the readers; its sequence.
+    pub(crate) fn push_event(&self, envelope: Envelope) -> u64 {
+        let mut state = self.state();
+        state.events.push(envelope);
+        let sequence = state.events.len() as u64 - 1;
+        drop(state);
         self.changed.notify_waiters();
+        sequence
     }
 
-    /// Records the end of the run (its terminal event is pushed after).
-    pub(crate) fn finish(&self, status: Status, error: Option<String>, result: Option<Envelope>) {
+    /// Records the end of the run (its terminal event is pushed after);
+    /// the record as it now is.
+    pub(crate) fn finish(
+        &self,
+        status: Status,
+        error: Option<String>,
+        result: Option<Envelope>,
+    ) -> HandlerRecord {
         let mut state = self.state();
         let now = now();
         state.record.status = status;
@@ -120,8 +136,10 @@ impl HandlerEntry {
         state.record.updated_at = Some(now.clone());
         state.record.completed_at = Some(now);
         state.live = None;
+        let record = state.record.clone();
         drop(state);
         self.changed.notify_waiters();
+        record
     }
 
     /// The number of events streamed so far.
@@ -168,6 +186,29 @@ struct HandlersInner {
 /// Why a handler cannot be started under an id.
 pub(crate) struct AlreadyRunning(pub(crate) String);
 
+impl HandlersInner {
+    fn insert(
+        &mut self,
+        record: HandlerRecord,
+        events: Vec<Envelope>,
+        live: Option<Arc<WorkflowHandler>>,
+    ) -> Arc<HandlerEntry> {
+        let id = record.handler_id.clone();
+        let entry = Arc::new(HandlerEntry {
+            state: Mutex::new(EntryState {
+                record,
+                events,
+                live,
+            }),
+            changed: Notify::new(),
+        });
+        if self.by_id.insert(id.clone(), entry.clone()).is_none() {
+            self.order.push(id);
+        }
+        entry
+    }
+}
+
 impl Handlers {
     fn inner(&self) -> MutexGuard<'_, HandlersInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -203,29 +244,30 @@ impl Handlers {
             return Err(AlreadyRunning(id));
         }
         let now = now();
-        let entry = Arc::new(HandlerEntry {
-            state: Mutex::new(EntryState {
-                record: HandlerRecord {
-                    handler_id: id.clone(),
-                    workflow_name: workflow_name.to_string(),
-                    run_id: Some(live.run_id().to_string()),
-                    error: None,
-                    result: None,
-                    result_unreadable: false,
-                    status: Status::Running,
-                    started_at: now.clone(),
-                    updated_at: Some(now),
-                    completed_at: None,
-                },
-                events: Vec::new(),
-                live: Some(live),
-            }),
-            changed: Notify::new(),
-        });
-        if inner.by_id.insert(id.clone(), entry.clone()).is_none() {
-            inner.order.push(id);
-        }
-        Ok(entry)
+        let record = HandlerRecord {
+            handler_id: id.clone(),
+            workflow_name: workflow_name.to_string(),
+            run_id: Some(live.run_id().to_string()),
+            error: None,
+            result: None,
+            result_unreadable: false,
+            status: Status::Running,
+            started_at: now.clone(),
+            updated_at: Some(now),
+            completed_at: None,
+        };
+        Ok(inner.insert(record, Vec::new(), Some(live)))
+    }
+
+    /// Registers a handler read back from the store, with the run that goes
+    /// on (if it does).
+    pub(crate) fn restore(
+        &self,
+        record: HandlerRecord,
+        events: Vec<Envelope>,
+        live: Option<Arc<WorkflowHandler>>,
+    ) -> Arc<HandlerEntry> {
+        self.inner().insert(record, events, live)
     }
 
     /// Forgets the handler `id`; whether it was there.

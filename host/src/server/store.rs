@@ -1,0 +1,69 @@
+//! Where the server keeps its handlers across restarts: each handler's
+//! record and start event, the events its run streamed, and the run's last
+//! checkpoint. [`SqliteStore`](super::sqlite::SqliteStore) is the embedded
+//! implementation; the trait leaves room for others (PostgreSQL).
+
+use std::sync::Arc;
+
+use crate::error::{Result, WorkflowError};
+use crate::event::Event;
+use crate::snapshot::{CheckpointStore, Snapshot};
+
+use super::envelope::Envelope;
+use super::runs::HandlerRecord;
+
+/// A store that cannot read or write.
+#[derive(Debug, thiserror::Error)]
+#[error("the handler store: {0}")]
+pub struct StoreError(pub(crate) String);
+
+/// A handler as stored.
+#[derive(Debug, Clone)]
+pub struct StoredHandler {
+    pub(crate) record: HandlerRecord,
+    /// The start event (name and payload), to start over a run that had
+    /// not checkpointed yet.
+    pub(crate) start: Event,
+    /// The streamed events, by sequence.
+    pub(crate) events: Vec<Envelope>,
+    /// The run's last checkpoint.
+    pub(crate) snapshot: Option<Snapshot>,
+}
+
+/// Durable storage of handlers. Every write is atomic and durable when it
+/// returns.
+pub trait Store: Send + Sync + 'static {
+    /// Creates (or, for a reused id, replaces) a handler's record. Call
+    /// `delete_handler` first to forget a previous run's events and
+    /// checkpoint.
+    fn save_handler(&self, record: &HandlerRecord, start: &Event) -> Result<(), StoreError>;
+    /// Updates a handler's record (status, result, times).
+    fn update_handler(&self, record: &HandlerRecord) -> Result<(), StoreError>;
+    /// Appends a streamed event at `sequence`.
+    fn append_event(
+        &self,
+        handler_id: &str,
+        sequence: u64,
+        envelope: &Envelope,
+    ) -> Result<(), StoreError>;
+    /// Replaces the handler's checkpoint.
+    fn save_snapshot(&self, handler_id: &str, snapshot: &Snapshot) -> Result<(), StoreError>;
+    /// Forgets a handler entirely.
+    fn delete_handler(&self, handler_id: &str) -> Result<(), StoreError>;
+    /// Every handler, oldest first.
+    fn load(&self) -> Result<Vec<StoredHandler>, StoreError>;
+}
+
+/// A run's checkpoints, written into the store under its handler.
+pub(crate) struct HandlerCheckpoint {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) handler_id: String,
+}
+
+impl CheckpointStore for HandlerCheckpoint {
+    fn save(&self, snapshot: &Snapshot) -> Result<()> {
+        self.store
+            .save_snapshot(&self.handler_id, snapshot)
+            .map_err(|err| WorkflowError::Runtime(err.to_string()))
+    }
+}
