@@ -597,3 +597,60 @@ async fn schemas_events_and_the_graph_describe_the_workflow() {
     );
     assert_eq!(node("external_step").unwrap()["node_type"], "external");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let base = start_server().await;
+    let client = Client::new();
+    let (status, document) = json_of(
+        client
+            .get(format!("{base}/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["openapi"], "3.0.3");
+    let routes = [
+        ("/health", "get"),
+        ("/workflows", "get"),
+        ("/workflows/{name}/run", "post"),
+        ("/workflows/{name}/run-nowait", "post"),
+        ("/workflows/{name}/schema", "get"),
+        ("/workflows/{name}/events", "get"),
+        ("/workflows/{name}/representation", "get"),
+        ("/results/{handler_id}", "get"),
+        ("/events/{handler_id}", "get"),
+        ("/events/{handler_id}", "post"),
+        ("/handlers", "get"),
+        ("/handlers/{handler_id}", "get"),
+        ("/handlers/{handler_id}/cancel", "post"),
+        ("/openapi.json", "get"),
+    ];
+    let paths = document["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 13, "{:?}", paths.keys());
+    for (path, method) in routes {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+        // And the server really serves it: not the fallback's 404/405.
+        let url = format!(
+            "{base}{}",
+            path.replace("{name}", "joke")
+                .replace("{handler_id}", "none")
+        );
+        let response = match method {
+            "get" => client.get(&url).send().await.unwrap(),
+            _ => client.post(&url).body("{}").send().await.unwrap(),
+        };
+        if response.status() == StatusCode::NOT_FOUND
+            || response.status() == StatusCode::METHOD_NOT_ALLOWED
+        {
+            let body: Value = response.json().await.unwrap();
+            assert_ne!(body["detail"], "Not Found", "{method} {path}");
+            assert_ne!(body["detail"], "Method Not Allowed", "{method} {path}");
+        }
+    }
+}

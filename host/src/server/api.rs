@@ -26,6 +26,18 @@ pub(crate) async fn health() -> Json<Value> {
     Json(json!({ "status": "healthy" }))
 }
 
+/// The API's OpenAPI document.
+pub(crate) async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
 pub(crate) async fn list_workflows(State(app): Shared) -> Json<Value> {
     Json(json!({ "workflows": app.workflow_names() }))
 }

@@ -335,6 +335,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/handlers", get(api::list_handlers))
         .route("/handlers/{handler_id}", get(api::get_handler))
         .route("/handlers/{handler_id}/cancel", post(api::cancel_handler))
+        .route("/openapi.json", get(api::openapi))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(app)
