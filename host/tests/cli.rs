@@ -565,3 +565,26 @@ fn serve_answers_a_waiting_run_after_being_killed_and_restarted_on_its_database(
     drop(server);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn run_with_server_drives_a_run_on_the_server_and_answers_its_prompt_from_stdin() {
+    let server = Server::start(&["bench/ask", "joke", "--in-memory"]);
+    let url = format!("http://{}", server.addr);
+    let output = wflow(
+        &["run", "--server", &url, "ask", "--input", r#"{"user": 2}"#],
+        Some("Ada\n"),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("[InputRequiredEvent]"), "{text}");
+    assert!(text.trim_end().ends_with("Hello, Ada!"), "{text}");
+    assert!(stderr(&output).contains("name?"), "{}", stderr(&output));
+
+    let output = wflow(&["run", "--server", &url, "nope"], None);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("404 Not Found: Workflow not found"),
+        "{}",
+        stderr(&output)
+    );
+}

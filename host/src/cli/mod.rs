@@ -1,6 +1,7 @@
 //! The command line: argument parsing and dispatch.
 
 mod describe;
+mod remote;
 mod resume;
 mod run;
 mod serve;

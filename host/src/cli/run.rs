@@ -22,8 +22,13 @@ use super::{load, report};
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A .wasm component, a workflow.toml, or a folder holding one, or a
-    /// guest folder in Rust, Python or JavaScript (built on demand).
+    /// guest folder in Rust, Python or JavaScript (built on demand); with
+    /// --server, the workflow's name on the server.
     path: PathBuf,
+    /// Run on this server (`wflow serve`, or llama-agents-server) instead,
+    /// e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["timeout", "checkpoint", "detach"])]
+    server: Option<String>,
     /// The start event's fields, a JSON object.
     #[arg(long, value_name = "JSON")]
     input: Option<String>,
@@ -132,6 +137,14 @@ pub(super) struct Detach {
 /// Runs `wflow run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let printer = Printer { json: args.json };
+    if let Some(server) = &args.server {
+        let input = match parse_input(args.input.as_deref()) {
+            Ok(input) => input,
+            Err(err) => return Ok(printer.error(&err)),
+        };
+        let name = args.path.to_string_lossy();
+        return super::remote::run(server, &name, input, &printer).await;
+    }
     let mut workflow = match load(&args.path).await {
         Ok(workflow) => workflow,
         Err(err) => return Ok(printer.error(&err)),
