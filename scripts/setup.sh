@@ -2,13 +2,16 @@
 # Installs what wflow needs on a machine with Rust:
 #  - the wasm32-wasip2 target that Rust guest components are built for;
 #  - componentize-py (Python guests), in a virtualenv in wflow's tools folder;
-#  - componentize-js (JavaScript guests), with npm, in the same folder.
+#  - componentize-js (JavaScript guests), with npm, in the same folder;
+#  - the reference's Python client (llama-agents-client), in a virtualenv of
+#    its own there, for the test proving `wflow serve` works with it.
 # The tools folder is $WFLOW_TOOLS_DIR, else ~/.local/share/wflow/tools, where
 # `wflow build` looks for them. Versions are pinned; re-running is cheap.
 set -euo pipefail
 
 COMPONENTIZE_PY_VERSION=0.25.1
 COMPONENTIZE_JS_VERSION=0.23.0
+CLIENT_VERSION=0.4.1
 tools="${WFLOW_TOOLS_DIR:-$HOME/.local/share/wflow/tools}"
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -41,4 +44,9 @@ if [ "$installed_js" != "$COMPONENTIZE_JS_VERSION" ]; then
     mkdir -p "$js"
     npm install --silent --no-audit --no-fund --prefix "$js" "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION"
 fi
-echo "wflow tools ready in $tools (componentize-py $COMPONENTIZE_PY_VERSION, componentize-js $COMPONENTIZE_JS_VERSION)"
+client="$tools/client"
+if ! "$client/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-agents-client') != '$CLIENT_VERSION')" 2>/dev/null; then
+    python3 -m venv "$client"
+    "$client/bin/pip" install --quiet --disable-pip-version-check "llama-agents-client==$CLIENT_VERSION"
+fi
+echo "wflow tools ready in $tools (componentize-py $COMPONENTIZE_PY_VERSION, componentize-js $COMPONENTIZE_JS_VERSION, llama-agents-client $CLIENT_VERSION)"

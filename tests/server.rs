@@ -136,6 +136,15 @@ async fn a_synchronous_run_answers_the_completed_handler_with_its_stop_event() {
             ),
         "{text}"
     );
+    let list = client
+        .get(format!("{base}/handlers"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.starts_with(r#"{"handlers":[{"handler_id":"#), "{list}");
     let (_, result) = json_of(
         client
             .get(format!("{base}/results/{id}"))
@@ -653,4 +662,46 @@ async fn the_openapi_document_describes_every_route() {
             assert_ne!(body["detail"], "Method Not Allowed", "{method} {path}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_runs_through_the_api_all_give_their_result() {
+    let workflows = vec![workflow("bench-three").await];
+    let app = App::new(workflows).unwrap();
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server::serve(listener, app));
+    let client = Client::new();
+    let mut runs = tokio::task::JoinSet::new();
+    for n in 0..200i64 {
+        let (client, base) = (client.clone(), base.clone());
+        runs.spawn(async move {
+            let response = client
+                .post(format!("{base}/workflows/bench_three/run"))
+                .json(&json!({"start_event": {"n": n}}))
+                .send()
+                .await
+                .unwrap();
+            let (status, handler) = json_of(response).await;
+            assert_eq!(status, StatusCode::OK, "{handler}");
+            (n, handler["result"]["value"]["result"].as_i64().unwrap())
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = runs.join_next().await {
+        results.push(joined.unwrap());
+    }
+    assert_eq!(results.len(), 200);
+    for (n, result) in results {
+        assert_eq!(result, (n + 1) * 2 + 3, "run {n}");
+    }
+    let (_, list) = json_of(
+        client
+            .get(format!("{base}/handlers?status=completed"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["handlers"].as_array().unwrap().len(), 200);
 }

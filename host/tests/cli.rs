@@ -588,3 +588,32 @@ fn run_with_server_drives_a_run_on_the_server_and_answers_its_prompt_from_stdin(
         stderr(&output)
     );
 }
+
+#[test]
+fn the_reference_python_client_drives_wflow_serve_unchanged() {
+    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
+        });
+    let python = tools.join("client/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh to install llama-agents-client",
+        python.display()
+    );
+    let server = Server::start(&["joke", "bench/ask", "retry", "--in-memory"]);
+    let script = examples().join("../tests/python/client_check.py");
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(format!("http://{}", server.addr))
+        .output()
+        .expect("python runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("all 6 checks passed"), "{text}");
+}

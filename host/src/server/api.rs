@@ -201,7 +201,10 @@ pub(crate) async fn get_result(
 
 /// `GET /handlers?status=..&workflow_name=..`: each filter repeatable;
 /// empty values are ignored.
-pub(crate) async fn list_handlers(State(app): Shared, RawQuery(query): RawQuery) -> Json<Value> {
+pub(crate) async fn list_handlers(
+    State(app): Shared,
+    RawQuery(query): RawQuery,
+) -> Json<HandlersList> {
     let mut statuses: Option<Vec<Option<Status>>> = None;
     let mut names: Option<Vec<String>> = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -231,7 +234,13 @@ pub(crate) async fn list_handlers(State(app): Shared, RawQuery(query): RawQuery)
                     .is_none_or(|wanted| wanted.contains(&record.workflow_name))
         })
         .collect();
-    Json(json!({ "handlers": handlers }))
+    Json(HandlersList { handlers })
+}
+
+/// `GET /handlers`'s answer (a struct, so each handler keeps its key order).
+#[derive(serde::Serialize)]
+pub(crate) struct HandlersList {
+    handlers: Vec<HandlerRecord>,
 }
 
 /// `POST /handlers/{id}/cancel[?purge=true]`.

@@ -126,9 +126,10 @@ impl App {
             }
             Ok(Err(err)) => {
                 let entry = self.handlers.restore(record, events, None);
-                let record = entry.finish(
+                let (record, _) = entry.finish(
                     Status::Failed,
                     Some(format!("cannot resume the run: {err}")),
+                    None,
                     None,
                 );
                 self.persist(|store| store.update_handler(&record));
@@ -140,15 +141,21 @@ impl App {
                 let record = match ended.outcome {
                     Some(crate::snapshot::SnapshotOutcome::Completed { stop_event }) => {
                         let stop = envelope(&workflow, &stop_event);
-                        let record = entry.finish(Status::Completed, None, Some(stop.clone()));
-                        let sequence = entry.push_event(stop.clone());
-                        self.persist(|store| store.append_event(&id, sequence, &stop));
+                        let (record, sequence) = entry.finish(
+                            Status::Completed,
+                            None,
+                            Some(stop.clone()),
+                            Some(stop.clone()),
+                        );
+                        if let Some(sequence) = sequence {
+                            self.persist(|store| store.append_event(&id, sequence, &stop));
+                        }
                         record
                     }
                     Some(crate::snapshot::SnapshotOutcome::Failed { message, .. }) => {
-                        entry.finish(Status::Failed, Some(message), None)
+                        entry.finish(Status::Failed, Some(message), None, None).0
                     }
-                    None => entry.finish(Status::Failed, None, None),
+                    None => entry.finish(Status::Failed, None, None, None).0,
                 };
                 self.persist(|store| store.update_handler(&record));
             }
@@ -273,10 +280,9 @@ async fn follow(
     }
     let outcome = live.result().await;
     let (status, error, result) = ending(&workflow, &outcome, terminal.as_ref());
-    let record = entry.finish(status, error, result);
+    let (record, sequence) = entry.finish(status, error, result, terminal.clone());
     persist(store, |store| store.update_handler(&record));
-    if let Some(terminal) = terminal {
-        let sequence = entry.push_event(terminal.clone());
+    if let (Some(terminal), Some(sequence)) = (terminal, sequence) {
         persist(store, |store| store.append_event(&id, sequence, &terminal));
     }
 }

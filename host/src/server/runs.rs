@@ -120,14 +120,16 @@ impl HandlerEntry {
         sequence
     }
 
-    /// Records the end of the run (its terminal event is pushed after);
-    /// the record as it now is.
+    /// Records the end of the run and appends its terminal event, at once:
+    /// a reader sees both or neither. The record as it now is, and the
+    /// terminal event's sequence.
     pub(crate) fn finish(
         &self,
         status: Status,
         error: Option<String>,
         result: Option<Envelope>,
-    ) -> HandlerRecord {
+        terminal: Option<Envelope>,
+    ) -> (HandlerRecord, Option<u64>) {
         let mut state = self.state();
         let now = now();
         state.record.status = status;
@@ -136,10 +138,14 @@ impl HandlerEntry {
         state.record.updated_at = Some(now.clone());
         state.record.completed_at = Some(now);
         state.live = None;
+        let sequence = terminal.map(|terminal| {
+            state.events.push(terminal);
+            state.events.len() as u64 - 1
+        });
         let record = state.record.clone();
         drop(state);
         self.changed.notify_waiters();
-        record
+        (record, sequence)
     }
 
     /// The number of events streamed so far.
