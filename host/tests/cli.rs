@@ -602,7 +602,9 @@ fn the_reference_python_client_drives_wflow_serve_unchanged() {
         "{} is missing: run scripts/setup.sh to install llama-agents-client",
         python.display()
     );
-    let server = Server::start(&["joke", "bench/ask", "retry", "--in-memory"]);
+    // The whole examples folder, as a user would serve it, and the
+    // benchmark's `ask`.
+    let server = Server::start(&[".", "bench/ask", "--in-memory"]);
     let script = examples().join("../tests/python/client_check.py");
     let output = Command::new(&python)
         .arg(&script)
@@ -615,5 +617,5 @@ fn the_reference_python_client_drives_wflow_serve_unchanged() {
         "{text}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(text.contains("all 6 checks passed"), "{text}");
+    assert!(text.contains("all 7 checks passed"), "{text}");
 }

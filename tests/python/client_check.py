@@ -198,6 +198,31 @@ async def check_hitl(client: WorkflowClient) -> str:
     )
 
 
+async def check_hitl_example(client: WorkflowClient) -> str:
+    """The `hitl` example asks with ctx.wait_for_event inside its step."""
+    started = await client.run_workflow_nowait("hitl", start_event=StartEvent())
+    hid = started.handler_id
+    seen: list[str] = []
+    result = None
+    async for envelope in client.get_workflow_events(hid):
+        seen.append(envelope.type)
+        ev = envelope.load_event()
+        if envelope.type == "InputRequiredEvent":
+            expect(
+                ev.prefix == "What's your name? ",
+                f"hitl prompt is {ev.get('prefix')!r} (envelope value: {envelope.value!r})",
+            )
+            sent = await client.send_event(hid, HumanResponseEvent(response="Grace"))
+            expect(sent.status == "sent", f"send_event: status {sent.status!r}")
+        elif isinstance(ev, StopEvent):
+            result = ev.result
+    expect(result == "Hello, Grace!", f"hitl stream ended with {result!r}; saw {seen}")
+    handler = await client.get_handler(hid)
+    got = result_value(handler)
+    expect(got == "Hello, Grace!", f"hitl get_handler: result {got!r}")
+    return f"hitl: stream {seen}, answered, get_handler -> completed {got!r}"
+
+
 async def check_cancel(client: WorkflowClient) -> str:
     started = await client.run_workflow_nowait("ask", start_event=StartEvent(user=8))
     hid = started.handler_id
@@ -296,6 +321,7 @@ CHECKS: list[tuple[str, Callable[[WorkflowClient], Awaitable[str]]]] = [
     ("health+list", check_health_and_list),
     ("run joke", check_run_joke),
     ("hitl ask", check_hitl),
+    ("hitl example", check_hitl_example),
     ("cancel", check_cancel),
     ("failure", check_failure),
     ("schemas", check_schemas),

@@ -153,7 +153,9 @@ pub(crate) fn parse(
             .unwrap_or_else(|| json!({}));
         (name, value)
     };
-    if !workflow.events().contains_key(&name) {
+    // The built-in types are always known: a step may wait for a
+    // `HumanResponseEvent` without declaring it.
+    if !workflow.events().contains_key(&name) && !BUILTINS.contains(&name.as_str()) {
         let expected: Vec<&str> = workflow.events().keys().map(String::as_str).collect();
         return Err(EnvelopeError::UnknownType {
             name,
