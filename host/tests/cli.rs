@@ -513,7 +513,7 @@ fn serve_answers_a_waiting_run_after_being_killed_and_restarted_on_its_database(
     let db = dir.join("handlers.db");
     let db = db.to_str().unwrap();
 
-    let server = Server::start(&["bench/ask", "joke", "--db", db]);
+    let server = Server::start(&["bench/ask", "joke", "hitl", "--db", db]);
     let (status, _) = server.request(
         "POST",
         "/workflows/joke/run",
@@ -527,11 +527,19 @@ fn serve_answers_a_waiting_run_after_being_killed_and_restarted_on_its_database(
     );
     assert_eq!(status, 200, "{body}");
     server.wait_for_event("waiting", "InputRequiredEvent");
-    // Let the checkpoint of the waiting run land, then kill -9.
+    // The `hitl` example asks from inside its step (`ctx.wait_for_event`).
+    let (status, body) = server.request(
+        "POST",
+        "/workflows/hitl/run-nowait",
+        r#"{"handler_id": "asking"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    server.wait_for_event("asking", "What's your name?");
+    // Let the checkpoints of the waiting runs land, then kill -9.
     std::thread::sleep(std::time::Duration::from_millis(300));
     drop(server);
 
-    let server = Server::start(&["bench/ask", "joke", "--db", db]);
+    let server = Server::start(&["bench/ask", "joke", "hitl", "--db", db]);
     let (status, body) = server.request("GET", "/handlers/done", "");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("pirates"), "{body}");
@@ -560,6 +568,23 @@ fn serve_answers_a_waiting_run_after_being_killed_and_restarted_on_its_database(
     assert_eq!(
         types,
         [r#""InputRequiredEvent""#, r#""StopEvent""#],
+        "{body}"
+    );
+    // The step blocked in wait_for_event asks again after the restart
+    // without a second prompt, and takes the answer.
+    let (status, body) = server.request("GET", "/handlers/asking", "");
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = server.request(
+        "POST",
+        "/events/asking",
+        r#"{"event": {"type": "HumanResponseEvent", "value": {"response": "Grace"}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    server.wait_for_event("asking", "Hello, Grace!");
+    let (_, body) = server.request("GET", "/events/asking?after_sequence=-1&sse=false", "");
+    assert_eq!(
+        body.matches(r#""type":"InputRequiredEvent""#).count(),
+        1,
         "{body}"
     );
     drop(server);

@@ -301,6 +301,10 @@ impl Broker {
                 None
             }
             BrokerMsg::Waiting => {
+                // A step began waiting for an answer: save the run as it
+                // waits (with its prompt streamed), so a resumed run waits
+                // again instead of asking again.
+                self.checkpoint_soon();
                 self.answer_snapshots();
                 None
             }
