@@ -303,8 +303,16 @@ async fn a_human_in_the_loop_run_streams_its_prompt_takes_the_answer_and_complet
         .await
         .unwrap();
     assert_eq!(ndjson.headers()["content-type"], "application/x-ndjson");
+    let internal = client
+        .get(format!(
+            "{base}/events/{id}?after_sequence=-1&include_internal=true"
+        ))
+        .send()
+        .await
+        .unwrap();
     let sse = tokio::spawn(read_sse(sse));
     let ndjson = tokio::spawn(async move { ndjson.text().await.unwrap() });
+    let internal = tokio::spawn(read_sse(internal));
 
     // Running: 202. The prompt is on the stream before we answer it, and
     // the heartbeat keeps the quiet stream alive.
@@ -335,8 +343,10 @@ async fn a_human_in_the_loop_run_streams_its_prompt_takes_the_answer_and_complet
     let (events, heartbeats) = sse.await.unwrap();
     assert!(heartbeats >= 1, "no heartbeat in 700 ms of quiet");
     assert_eq!(events.len(), 2, "{events:?}");
+    // Sequences count the internal events the default reader skips, as
+    // the reference's do.
     let (first_id, prompt) = &events[0];
-    assert_eq!(*first_id, 0);
+    assert_eq!(*first_id, 2);
     assert_eq!(prompt["type"], "InputRequiredEvent");
     assert_eq!(
         prompt["value"],
@@ -347,8 +357,46 @@ async fn a_human_in_the_loop_run_streams_its_prompt_takes_the_answer_and_complet
         "workflows.events.InputRequiredEvent"
     );
     let (last_id, stop) = &events[1];
-    assert_eq!(*last_id, 1);
+    assert_eq!(*last_id, 6);
     assert_eq!(stop["value"], json!({"result": "Hello, Ada!"}));
+
+    // With internal events: each step call's start and end, and the run
+    // going idle while it waits for its answer.
+    let (events, _) = internal.await.unwrap();
+    let seen: Vec<(u64, String)> = events
+        .iter()
+        .map(|(id, event)| (*id, event["type"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [
+        "StepStateChanged",
+        "StepStateChanged",
+        "InputRequiredEvent",
+        "WorkflowIdleEvent",
+        "StepStateChanged",
+        "StepStateChanged",
+        "StopEvent",
+    ];
+    assert_eq!(
+        seen,
+        expected
+            .iter()
+            .enumerate()
+            .map(|(id, name)| (id as u64, name.to_string()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        events[0].1,
+        json!({"value": {"name": "ask", "step_state": "running", "worker_id": "0", "input_event_name": "StartEvent", "output_event_name": null}, "qualified_name": "workflows.events.StepStateChanged", "type": "StepStateChanged", "types": ["InternalDispatchEvent"]})
+    );
+    assert_eq!(
+        events[1].1["value"],
+        json!({"name": "ask", "step_state": "not_running", "worker_id": "0", "input_event_name": "<class 'workflows.events.StartEvent'>", "output_event_name": "<class 'workflows.events.InputRequiredEvent'>"})
+    );
+    assert_eq!(
+        events[3].1,
+        json!({"value": {}, "qualified_name": "workflows.events.WorkflowIdleEvent", "type": "WorkflowIdleEvent", "types": ["InternalDispatchEvent"]})
+    );
+    assert_eq!(events[5].1["value"]["name"], "greet");
 
     let lines: Vec<Value> = ndjson
         .await
@@ -382,14 +430,14 @@ async fn a_human_in_the_loop_run_streams_its_prompt_takes_the_answer_and_complet
     assert_eq!(after_end.status(), StatusCode::NO_CONTENT);
     let resumed = client
         .get(format!("{base}/events/{id}"))
-        .header("Last-Event-ID", "0")
+        .header("Last-Event-ID", "2")
         .send()
         .await
         .unwrap();
     let (events, _) = read_sse(resumed).await;
     assert_eq!(
         events.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        vec![1]
+        vec![6]
     );
 
     // A finished run takes no more events.
@@ -704,4 +752,273 @@ async fn two_hundred_concurrent_runs_through_the_api_all_give_their_result() {
     )
     .await;
     assert_eq!(list["handlers"].as_array().unwrap().len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_are_answered_only_from_the_origins_allowed() {
+    let serve = |origins: server::AllowedOrigins| async move {
+        let app = App::new(vec![workflow("joke").await])
+            .unwrap()
+            .with_allowed_origins(origins)
+            .unwrap();
+        let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(server::serve(listener, app));
+        format!("http://{addr}")
+    };
+    let client = Client::new();
+    let allow = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+
+    // By default no origin is allowed: no CORS headers at all.
+    let closed = serve(server::AllowedOrigins::None).await;
+    let response = client
+        .get(format!("{closed}/health"))
+        .header("Origin", "http://ui.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(allow(&response), None);
+
+    // One origin allowed: it is echoed with credentials, a preflight is
+    // answered; another origin gets nothing.
+    let open = serve(server::AllowedOrigins::from_args(
+        &["http://ui.test".into()],
+    ))
+    .await;
+    let response = client
+        .get(format!("{open}/health"))
+        .header("Origin", "http://ui.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allow(&response).as_deref(), Some("http://ui.test"));
+    assert_eq!(
+        response.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let preflight = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{open}/workflows/joke/run"),
+        )
+        .header("Origin", "http://ui.test")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::OK);
+    assert_eq!(allow(&preflight).as_deref(), Some("http://ui.test"));
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "content-type"
+    );
+    assert_eq!(preflight.headers()["access-control-max-age"], "600");
+    let response = client
+        .get(format!("{open}/health"))
+        .header("Origin", "http://elsewhere.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allow(&response), None);
+
+    // `*`: any origin, echoed back (the reference's default).
+    let any = serve(server::AllowedOrigins::from_args(&["*".into()])).await;
+    let response = client
+        .get(format!("{any}/health"))
+        .header("Origin", "http://elsewhere.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allow(&response).as_deref(), Some("http://elsewhere.test"));
+
+    // An origin that is no header value is refused up front.
+    let bad = App::new(vec![workflow("joke").await])
+        .unwrap()
+        .with_allowed_origins(server::AllowedOrigins::from_args(&["http://a\nb".into()]));
+    assert!(bad.is_err());
+}
+
+/// Serves `app` on a free loopback port; its base URL.
+async fn serve_app(app: App) -> String {
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::serve(listener, app));
+    format!("http://{addr}")
+}
+
+/// Runs `bench_counter` synchronously under `handler_id`, one addition per
+/// worker; the count it ends with.
+async fn count_under(client: &Client, base: &str, handler_id: &str) -> Value {
+    let (status, handler) = json_of(
+        client
+            .post(format!("{base}/workflows/bench_counter/run"))
+            .json(&json!({"handler_id": handler_id, "start_event": {"iterations": 1}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{handler}");
+    handler["result"]["value"]["result"]["count"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_handler_id_starts_from_the_state_its_last_run_ended_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("handlers.db");
+    let client = Client::new();
+    let open = || async {
+        let store = server::SqliteStore::open(&db).unwrap();
+        App::new(vec![workflow("bench-counter").await])
+            .unwrap()
+            .with_store(std::sync::Arc::new(store))
+            .unwrap()
+    };
+
+    let base = serve_app(open().await).await;
+    // Eight workers add one each: 8, then 8 more under the same id.
+    assert_eq!(count_under(&client, &base, "tally").await, json!(8));
+    assert_eq!(count_under(&client, &base, "tally").await, json!(16));
+    // Another id starts from the workflow's default state.
+    assert_eq!(count_under(&client, &base, "other").await, json!(8));
+
+    // A server started again on the same file carries the state over too.
+    let base = serve_app(open().await).await;
+    assert_eq!(count_under(&client, &base, "tally").await, json!(24));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_handlers_beyond_the_limit_leave_memory_and_come_back_from_the_store() {
+    let client = Client::new();
+    let ids = |body: &Value| -> Vec<String> {
+        body["handlers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["handler_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let run_four = |base: String| {
+        let client = client.clone();
+        async move {
+            for n in 0..4 {
+                let (status, _) = json_of(
+                    client
+                        .post(format!("{base}/workflows/joke/run"))
+                        .json(&json!({"handler_id": format!("joke-{n}"), "start_event": {"topic": format!("t{n}")}}))
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(status, StatusCode::OK);
+            }
+        }
+    };
+
+    // In memory only: the oldest finished handlers are forgotten, as the
+    // reference's in-memory store forgets them.
+    let app = App::new(vec![workflow("joke").await])
+        .unwrap()
+        .with_keep_finished(2);
+    let base = serve_app(app).await;
+    run_four(base.clone()).await;
+    let (_, list) = json_of(client.get(format!("{base}/handlers")).send().await.unwrap()).await;
+    assert_eq!(ids(&list), vec!["joke-2", "joke-3"]);
+    let (status, _) = json_of(
+        client
+            .get(format!("{base}/handlers/joke-0"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // With a store: memory holds two, the store all four, each readable.
+    let dir = tempfile::tempdir().unwrap();
+    let store = server::SqliteStore::open(&dir.path().join("handlers.db")).unwrap();
+    let app = App::new(vec![workflow("joke").await])
+        .unwrap()
+        .with_keep_finished(2)
+        .with_store(std::sync::Arc::new(store))
+        .unwrap();
+    let base = serve_app(app).await;
+    run_four(base.clone()).await;
+    let (_, list) = json_of(client.get(format!("{base}/handlers")).send().await.unwrap()).await;
+    assert_eq!(ids(&list), vec!["joke-0", "joke-1", "joke-2", "joke-3"]);
+    let (status, first) = json_of(
+        client
+            .get(format!("{base}/handlers/joke-0"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        first["result"]["value"]["result"]
+            .as_str()
+            .unwrap()
+            .contains("t0"),
+        "{first}"
+    );
+    let (events, _) = read_sse(
+        client
+            .get(format!("{base}/events/joke-1?after_sequence=-1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1["type"], "StopEvent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_event_failing_its_schema_is_a_400_and_starts_nothing() {
+    let base = serve_app(App::new(vec![workflow("broadcast").await]).unwrap()).await;
+    let client = Client::new();
+    for body in [
+        json!({}),
+        json!({"start_event": {"y": 1}}),
+        json!({"start_event": {"x": "not a number"}}),
+    ] {
+        let (status, answer) = json_of(
+            client
+                .post(format!("{base}/workflows/broadcast/run"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let detail = answer["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("Validation error for 'start_event': Failed to deserialize event: ")
+                && detail.contains("Go")
+                && detail.contains("x"),
+            "{detail}"
+        );
+    }
+    let (_, list) = json_of(client.get(format!("{base}/handlers")).send().await.unwrap()).await;
+    assert_eq!(list, json!({"handlers": []}));
+    let (status, done) = json_of(
+        client
+            .post(format!("{base}/workflows/broadcast/run"))
+            .json(&json!({"start_event": {"x": 2}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
 }

@@ -21,6 +21,19 @@ pub mod names {
     /// Streamed last when a run is cancelled.
     pub const WORKFLOW_CANCELLED: &str = "WorkflowCancelledEvent";
 
+    /// Streamed when a step call starts or ends, for callers that ask for
+    /// the runtime's own events.
+    pub const STEP_STATE_CHANGED: &str = "StepStateChanged";
+    /// Streamed when a run comes to wait only on input from outside, for
+    /// callers that ask for the runtime's own events.
+    pub const WORKFLOW_IDLE: &str = "WorkflowIdleEvent";
+
+    /// Whether `name` is one of the runtime's own events, streamed only to
+    /// callers that ask for them.
+    pub fn is_internal(name: &str) -> bool {
+        [STEP_STATE_CHANGED, WORKFLOW_IDLE].contains(&name)
+    }
+
     /// Whether `name` is one of the events streamed last when a run ends
     /// without a stop event.
     pub fn is_run_ending(name: &str) -> bool {

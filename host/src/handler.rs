@@ -42,6 +42,11 @@ pub struct RunOptions {
     pub checkpoint: Option<Arc<dyn CheckpointStore>>,
     /// Where the workflow was loaded from, recorded in snapshots.
     pub origin: Option<String>,
+    /// Also stream the runtime's own events: a `StepStateChanged` when a
+    /// step call starts (`running`) and ends (`not_running`), and a
+    /// `WorkflowIdleEvent` when the run comes to wait only on input from
+    /// outside (the reference's internal events).
+    pub internal_events: bool,
 }
 
 /// A context that outlives runs: its state store carries over from one run
@@ -266,6 +271,7 @@ impl Workflow {
             log: Default::default(),
             timeout: self.timeout,
             pool: def.run_pool(),
+            internal_events: options.internal_events,
         });
         let broker = Broker::new(shared.clone(), broker_rx, outcome_tx)
             .with_checkpoints(options.checkpoint, options.origin);

@@ -192,6 +192,21 @@ async def check_hitl(client: WorkflowClient) -> str:
     # Resuming from the cursor after the end: nothing more, and the stream ends.
     rest = [e.type async for e in client.get_workflow_events(hid, after_sequence=last)]
     expect(not rest, f"resumed stream after sequence {last} yielded {rest}")
+
+    # The whole stream again with the runtime's internal events.
+    internal = [
+        e.type
+        async for e in client.get_workflow_events(hid, include_internal_events=True)
+    ]
+    expect(
+        internal.count("StepStateChanged") == 4 and "WorkflowIdleEvent" in internal,
+        f"include_internal_events: no step state changes or idle event in {internal}",
+    )
+    public = [t for t in internal if t not in ("StepStateChanged", "WorkflowIdleEvent")]
+    expect(
+        public == ["InputRequiredEvent", "StopEvent"],
+        f"include_internal_events: the public events are {public}",
+    )
     return (
         f"ask: stream {seen}, prefix 'name?', send_event -> sent, "
         f"get_handler -> completed {got!r}"

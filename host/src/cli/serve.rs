@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use wflow_host::Runtime;
-use wflow_host::server::{self, App, SqliteStore};
+use wflow_host::server::{self, AllowedOrigins, App, SqliteStore};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -27,12 +27,23 @@ pub struct ServeArgs {
     /// Keep handlers in memory only (lost when the server stops).
     #[arg(long)]
     in_memory: bool,
+    /// A web origin (`https://ui.example`) whose pages may call the API
+    /// from a browser; repeat for more, `*` for any (the reference's
+    /// default). None by default.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// How many finished handlers to keep in memory; older ones are read
+    /// back from the database when asked for (forgotten with --in-memory).
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_KEEP_FINISHED)]
+    keep_finished: usize,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new()?;
     let workflows = server::discover(&runtime, &args.paths).await?;
-    let mut app = App::new(workflows)?;
+    let mut app = App::new(workflows)?
+        .with_allowed_origins(AllowedOrigins::from_args(&args.allow_origins))?
+        .with_keep_finished(args.keep_finished);
     if !args.in_memory {
         let store = SqliteStore::open(&args.db)?;
         app = app.with_store(Arc::new(store))?;

@@ -66,6 +66,27 @@ struct StepDone {
 struct StepSlot {
     queue: VecDeque<(Event, u64)>,
     busy: u32,
+    /// Worker numbers free again; numbers never used start at `busy +
+    /// released.len()`. The lowest free number serves the next call.
+    released: Vec<u32>,
+}
+
+impl StepSlot {
+    /// A worker number for a call starting now.
+    fn take_worker(&mut self) -> u32 {
+        match self.released.iter().enumerate().min_by_key(|(_, w)| **w) {
+            Some((index, _)) => self.released.swap_remove(index),
+            None => self.busy,
+        }
+    }
+}
+
+/// A step call in progress: what a snapshot re-delivers, what its end
+/// reports.
+struct InFlight {
+    step: usize,
+    event: Event,
+    worker: u32,
 }
 
 pub(crate) struct Broker {
@@ -89,7 +110,10 @@ pub(crate) struct Broker {
     /// Time the run had already run before it was resumed.
     earlier: Duration,
     /// Events being handled, by work item: what a snapshot re-delivers.
-    in_flight: HashMap<u64, (usize, Event)>,
+    in_flight: HashMap<u64, InFlight>,
+    /// Whether the run was last seen waiting only on input from outside
+    /// (a `WorkflowIdleEvent` was streamed, when internal events are).
+    idle: bool,
     /// Snapshot requests waiting for the run to quiesce; dispatching is
     /// paused while there are any.
     snapshot_requests: Vec<oneshot::Sender<Result<Snapshot, WorkflowError>>>,
@@ -115,6 +139,7 @@ impl Broker {
             .map(|_| StepSlot {
                 queue: VecDeque::new(),
                 busy: 0,
+                released: Vec::new(),
             })
             .collect();
         Self {
@@ -130,6 +155,7 @@ impl Broker {
             started: Instant::now(),
             earlier: Duration::ZERO,
             in_flight: HashMap::new(),
+            idle: false,
             snapshot_requests: Vec::new(),
             checkpoint: None,
             checkpoint_due: false,
@@ -216,6 +242,9 @@ impl Broker {
             {
                 return Err(stuck);
             }
+            if self.shared.internal_events {
+                self.note_idle();
+            }
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -273,10 +302,20 @@ impl Broker {
                 work_item,
                 outcome,
             } => {
-                self.in_flight.remove(&work_item);
+                let call = self.in_flight.remove(&work_item);
                 let slot = &mut self.slots[step];
                 slot.busy -= 1;
                 self.shared.busy[step].store(slot.busy, Ordering::Relaxed);
+                if let Some(call) = call {
+                    slot.released.push(call.worker);
+                    if self.shared.internal_events {
+                        let output = match &outcome {
+                            Ok(events) => events.first().map(|e| e.name.as_str()),
+                            Err(_) => None,
+                        };
+                        self.stream_step_state(&call, false, output);
+                    }
+                }
                 match outcome {
                     Ok(events) => {
                         for event in events {
@@ -393,8 +432,17 @@ impl Broker {
             let Some((event, work_item)) = slot.queue.pop_front() else {
                 break;
             };
+            let worker = slot.take_worker();
             slot.busy += 1;
-            self.in_flight.insert(work_item, (step, event.clone()));
+            let call = InFlight {
+                step,
+                event: event.clone(),
+                worker,
+            };
+            if self.shared.internal_events {
+                stream_step_state(&self.shared, &call, true, None);
+            }
+            self.in_flight.insert(work_item, call);
             let call = run_step(self.shared.clone(), step, event, work_item);
             if self.inline.is_none() && self.in_flight.len() == 1 {
                 self.inline = Some(Box::pin(call));
@@ -474,15 +522,15 @@ impl Broker {
             }
         }
         let mut in_progress: BTreeMap<String, Vec<QueuedEvent>> = BTreeMap::new();
-        let mut flying: Vec<(&u64, &(usize, Event))> = self.in_flight.iter().collect();
+        let mut flying: Vec<(&u64, &InFlight)> = self.in_flight.iter().collect();
         flying.sort_by_key(|(item, _)| **item);
-        for (work_item, (step, event)) in flying {
+        for (work_item, call) in flying {
             in_progress
-                .entry(names[*step].clone())
+                .entry(names[call.step].clone())
                 .or_default()
                 .push(QueuedEvent {
                     work_item: *work_item,
-                    event: event.clone(),
+                    event: call.event.clone(),
                 });
         }
         Snapshot {
@@ -507,6 +555,29 @@ impl Broker {
             origin: self.origin.clone(),
             outcome: None,
         }
+    }
+
+    /// Streams a `StepStateChanged` for a call that ended.
+    fn stream_step_state(&self, call: &InFlight, running: bool, output: Option<&str>) {
+        stream_step_state(&self.shared, call, running, output);
+    }
+
+    /// Streams a `WorkflowIdleEvent` when the run has come to wait only on
+    /// input from outside: nothing queued, every call in progress blocked
+    /// in `wait_for_event`, and a request for input or a waiter open.
+    fn note_idle(&mut self) {
+        let queued = self.slots.iter().any(|slot| !slot.queue.is_empty());
+        let idle = !queued && (self.awaiting_input > 0 || !self.in_flight.is_empty()) && {
+            let waiting = self.shared.waiting_items();
+            self.in_flight.keys().all(|item| waiting.contains(item))
+        };
+        if idle
+            && !self.idle
+            && let Ok(event) = Event::new(names::WORKFLOW_IDLE, &json!({}))
+        {
+            self.shared.write_to_stream_past_limit(event);
+        }
+        self.idle = idle;
     }
 
     /// Whether the run can make no more progress: nothing queued, nothing
@@ -584,13 +655,25 @@ impl Broker {
             Err(err) => terminal_event(err, self.started.elapsed().as_secs_f64()),
         };
         if let Some(event) = terminal {
-            // The last event goes out even past the stream's limit.
-            self.shared.unread.fetch_add(1, Ordering::AcqRel);
-            self.shared.streamed.fetch_add(1, Ordering::AcqRel);
-            let _ = self.shared.stream.send(StreamMsg::Event(event));
+            self.shared.write_to_stream_past_limit(event);
         }
         let _ = self.shared.stream.send(StreamMsg::Closed);
         self.outcome.send_replace(Some(outcome));
+    }
+}
+
+/// Streams a `StepStateChanged` for `call` starting (`running`) or ending
+/// (`not_running`, with the type of the event it returned, if any).
+fn stream_step_state(shared: &RunShared, call: &InFlight, running: bool, output: Option<&str>) {
+    let data = json!({
+        "name": shared.def.steps[call.step].name,
+        "step_state": if running { "running" } else { "not_running" },
+        "worker_id": call.worker.to_string(),
+        "input_event_name": call.event.name,
+        "output_event_name": output,
+    });
+    if let Ok(event) = Event::new(names::STEP_STATE_CHANGED, &data) {
+        shared.write_to_stream_past_limit(event);
     }
 }
 

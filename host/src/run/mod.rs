@@ -93,6 +93,8 @@ pub(crate) struct RunShared {
     /// Idle step instances: the workflow's, or the run's own when the
     /// workflow does not reuse instances across runs.
     pub(crate) pool: Arc<pool::InstancePool>,
+    /// Whether the run streams its internal events too.
+    pub(crate) internal_events: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -126,6 +128,15 @@ impl RunShared {
         // The receiver is gone only when nobody can stream any more.
         let _ = self.stream.send(StreamMsg::Event(event));
         Ok(())
+    }
+
+    /// Writes an event to the stream even past `limits.stream_buffer`: the
+    /// run's last event, and the runtime's own events (which a guest cannot
+    /// multiply beyond its step calls).
+    pub(crate) fn write_to_stream_past_limit(&self, event: Event) {
+        self.unread.fetch_add(1, Ordering::AcqRel);
+        self.streamed.fetch_add(1, Ordering::AcqRel);
+        let _ = self.stream.send(StreamMsg::Event(event));
     }
 
     /// The work items whose step call waits in `wait_for_event`.

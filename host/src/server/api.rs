@@ -1,6 +1,7 @@
 //! The routes, with the reference server's payloads, status codes and
 //! messages (docs/SERVER-WIRE.md, section 5).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -204,7 +205,7 @@ pub(crate) async fn get_result(
 pub(crate) async fn list_handlers(
     State(app): Shared,
     RawQuery(query): RawQuery,
-) -> Json<HandlersList> {
+) -> Result<Json<HandlersList>, ApiError> {
     let mut statuses: Option<Vec<Option<Status>>> = None;
     let mut names: Option<Vec<String>> = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -221,10 +222,8 @@ pub(crate) async fn list_handlers(
         }
     }
     let handlers: Vec<HandlerRecord> = app
-        .handlers
-        .all()
-        .iter()
-        .map(|entry| entry.record())
+        .handler_records()?
+        .into_iter()
         .filter(|record| {
             statuses
                 .as_ref()
@@ -234,7 +233,7 @@ pub(crate) async fn list_handlers(
                     .is_none_or(|wanted| wanted.contains(&record.workflow_name))
         })
         .collect();
-    Json(HandlersList { handlers })
+    Ok(Json(HandlersList { handlers }))
 }
 
 /// `GET /handlers`'s answer (a struct, so each handler keeps its key order).
@@ -344,6 +343,7 @@ pub(crate) async fn stream_events(
         sse,
         after,
         qualified_name: query_flag(query, "include_qualified_name").unwrap_or(true),
+        internal: query_flag(query, "include_internal").unwrap_or(false),
         heartbeat: app.heartbeat,
     };
     let content_type = if sse {
@@ -390,9 +390,51 @@ impl App {
             .ok_or_else(|| ApiError::not_found("Workflow not found"))
     }
 
-    fn handler(&self, id: &str) -> Result<Arc<HandlerEntry>, ApiError> {
-        self.handlers
-            .get(id)
-            .ok_or_else(ApiError::handler_not_found)
+    /// The handler `id`: in memory, or read back from the store when the
+    /// server no longer keeps it in memory.
+    pub(crate) fn handler(&self, id: &str) -> Result<Arc<HandlerEntry>, ApiError> {
+        if let Some(entry) = self.handlers.get(id) {
+            return Ok(entry);
+        }
+        let Some(store) = &self.store else {
+            return Err(ApiError::handler_not_found());
+        };
+        let stored = store
+            .load_handler(id)
+            .map_err(|err| ApiError::internal(err.to_string()))?
+            .ok_or_else(ApiError::handler_not_found)?;
+        let final_state = stored.snapshot.map(|snapshot| Arc::new(snapshot.state));
+        Ok(self
+            .handlers
+            .restore(stored.record, stored.events, None, final_state))
+    }
+
+    /// Every handler's record, oldest first: the store's (with the running
+    /// ones as they are now), or those in memory.
+    pub(crate) fn handler_records(&self) -> Result<Vec<HandlerRecord>, ApiError> {
+        let in_memory = self.handlers.all();
+        let Some(store) = &self.store else {
+            return Ok(in_memory.iter().map(|entry| entry.record()).collect());
+        };
+        let mut current: HashMap<String, HandlerRecord> = in_memory
+            .iter()
+            .map(|entry| {
+                let record = entry.record();
+                (record.handler_id.clone(), record)
+            })
+            .collect();
+        let mut records: Vec<HandlerRecord> = store
+            .records()
+            .map_err(|err| ApiError::internal(err.to_string()))?
+            .into_iter()
+            .map(|stored| current.remove(&stored.handler_id).unwrap_or(stored))
+            .collect();
+        // Started but not stored yet.
+        records.extend(
+            in_memory
+                .iter()
+                .filter_map(|entry| current.remove(&entry.record().handler_id)),
+        );
+        Ok(records)
     }
 }

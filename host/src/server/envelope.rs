@@ -23,9 +23,13 @@ const BUILTIN_MODULE: &str = "workflows.events";
 /// payload travels under `_data`.
 const DYNAMIC_BUILTINS: [&str; 3] = [names::START, names::INPUT_REQUIRED, names::HUMAN_RESPONSE];
 
+/// The base type of the runtime's own events, which streams carry only to
+/// readers that ask for them.
+const INTERNAL_BASE: &str = "InternalDispatchEvent";
+
 /// Built-in event types: their qualified names live in the reference's
 /// module.
-const BUILTINS: [&str; 7] = [
+const BUILTINS: [&str; 9] = [
     names::START,
     names::STOP,
     names::INPUT_REQUIRED,
@@ -33,6 +37,8 @@ const BUILTINS: [&str; 7] = [
     names::WORKFLOW_FAILED,
     names::WORKFLOW_TIMED_OUT,
     names::WORKFLOW_CANCELLED,
+    names::STEP_STATE_CHANGED,
+    names::WORKFLOW_IDLE,
 ];
 
 /// An event as the server writes it, its keys in the reference's order.
@@ -54,6 +60,14 @@ impl Envelope {
                 .as_ref()
                 .is_some_and(|types| types.iter().any(|t| t == names::STOP))
     }
+
+    /// Whether the event is one of the runtime's own, streamed only to
+    /// readers that ask for internal events.
+    pub(crate) fn is_internal(&self) -> bool {
+        self.types
+            .as_ref()
+            .is_some_and(|types| types.iter().any(|t| t == INTERNAL_BASE))
+    }
 }
 
 /// The envelope of `event`, an event of `workflow` (or a run-ending one).
@@ -64,6 +78,8 @@ pub(crate) fn envelope(workflow: &Workflow, event: &Event) -> Envelope {
             Value::Object(map) if map.is_empty() => Value::Object(map),
             other => json!({ "_data": other }),
         }
+    } else if event.name == names::STEP_STATE_CHANGED {
+        step_state_value(workflow, payload)
     } else {
         payload
     };
@@ -73,6 +89,20 @@ pub(crate) fn envelope(workflow: &Workflow, event: &Event) -> Envelope {
         type_name: event.name.clone(),
         types: ancestors(workflow, &event.name),
     }
+}
+
+/// A `StepStateChanged` as the reference writes it: when the step ends, its
+/// input and output types are given as Python class reprs
+/// (`<class 'workflows.events.StartEvent'>`).
+fn step_state_value(workflow: &Workflow, mut payload: Value) -> Value {
+    if payload["step_state"] == "not_running" {
+        for key in ["input_event_name", "output_event_name"] {
+            if let Some(name) = payload[key].as_str() {
+                payload[key] = json!(format!("<class '{}'>", qualified_name(workflow, name)));
+            }
+        }
+    }
+    payload
 }
 
 /// The reference's `module.Class` name: built-ins in `workflows.events`,
@@ -90,6 +120,9 @@ fn qualified_name(workflow: &Workflow, name: &str) -> String {
 fn ancestors(workflow: &Workflow, name: &str) -> Option<Vec<String>> {
     if names::is_run_ending(name) {
         return Some(vec![names::STOP.to_string()]);
+    }
+    if names::is_internal(name) {
+        return Some(vec![INTERNAL_BASE.to_string()]);
     }
     let base = match workflow.events().get(name).map(|info| info.kind)? {
         EventKind::Stop => names::STOP,
@@ -155,7 +188,8 @@ pub(crate) fn parse(
     };
     // The built-in types are always known: a step may wait for a
     // `HumanResponseEvent` without declaring it.
-    if !workflow.events().contains_key(&name) && !BUILTINS.contains(&name.as_str()) {
+    let builtin = BUILTINS.contains(&name.as_str()) && !names::is_internal(&name);
+    if !workflow.events().contains_key(&name) && !builtin {
         let expected: Vec<&str> = workflow.events().keys().map(String::as_str).collect();
         return Err(EnvelopeError::UnknownType {
             name,

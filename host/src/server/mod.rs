@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::HeaderValue;
 use axum::routing::{get, post};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
 use crate::error::WorkflowError;
 use crate::event::Event;
@@ -32,15 +34,15 @@ use crate::workflow::Workflow;
 
 pub use discover::discover;
 pub use envelope::Envelope;
-pub use runs::{HandlerRecord, HandlerResult, Status};
+pub use runs::{DEFAULT_KEEP_FINISHED, HandlerRecord, HandlerResult, Status};
 pub use sqlite::SqliteStore;
 pub use store::{Store, StoreError};
 
 use self::envelope::envelope;
 use self::error::ApiError;
-use self::runs::{HandlerEntry, Handlers};
+use self::runs::{HandlerEntry, Handlers, RunEnd};
 use self::store::{HandlerCheckpoint, StoredHandler};
-use crate::handler::{RunOptions, WorkflowHandler};
+use crate::handler::{Context, RunOptions, WorkflowHandler};
 
 /// How long an SSE stream may stay quiet before a heartbeat comment, as the
 /// reference's default.
@@ -51,10 +53,69 @@ pub struct App {
     workflows: BTreeMap<String, Workflow>,
     /// Names in the order they were given.
     order: Vec<String>,
-    handlers: Handlers,
+    handlers: Arc<Handlers>,
     heartbeat: Duration,
     /// Where handlers persist, if anywhere.
     store: Option<Arc<dyn Store>>,
+    /// The web origins whose pages may call the API from a browser.
+    cors: AllowedOrigins,
+}
+
+/// Which web origins may call the API from a browser (CORS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    /// None: no CORS headers are sent, so browsers keep other origins'
+    /// pages from reading answers or sending JSON.
+    #[default]
+    None,
+    /// These origins (`https://ui.example`), with credentials.
+    Only(Vec<String>),
+    /// Every origin, echoed back with credentials: the reference server's
+    /// default.
+    Any,
+}
+
+impl AllowedOrigins {
+    /// The origins `--allow-origin` values name: `*` allows every origin.
+    pub fn from_args(origins: &[String]) -> Self {
+        if origins.is_empty() {
+            Self::None
+        } else if origins.iter().any(|origin| origin == "*") {
+            Self::Any
+        } else {
+            Self::Only(origins.to_vec())
+        }
+    }
+
+    /// The CORS layer for these origins, as the reference configures it:
+    /// any method and header, credentials, preflight answers cached 600 s.
+    fn layer(&self) -> Result<Option<CorsLayer>, WorkflowError> {
+        let origin = match self {
+            Self::None => return Ok(None),
+            Self::Any => AllowOrigin::mirror_request(),
+            Self::Only(origins) => {
+                let values = origins
+                    .iter()
+                    .map(|origin| {
+                        HeaderValue::from_str(origin).map_err(|_| {
+                            WorkflowError::Configuration(format!(
+                                "`{origin}` is not a valid origin for --allow-origin"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                AllowOrigin::list(values)
+            }
+        };
+        Ok(Some(
+            CorsLayer::new()
+                .allow_origin(origin)
+                .allow_methods(AllowMethods::mirror_request())
+                .allow_headers(AllowHeaders::mirror_request())
+                .allow_credentials(true)
+                .max_age(Duration::from_secs(600)),
+        ))
+    }
 }
 
 impl App {
@@ -75,9 +136,10 @@ impl App {
         Ok(Self {
             workflows: map,
             order,
-            handlers: Handlers::default(),
+            handlers: Arc::default(),
             heartbeat: DEFAULT_HEARTBEAT,
             store: None,
+            cors: AllowedOrigins::None,
         })
     }
 
@@ -87,7 +149,7 @@ impl App {
     /// event when they had none), waiting ones waiting again. Must be
     /// called within a tokio runtime.
     pub fn with_store(mut self, store: Arc<dyn Store>) -> Result<Self, StoreError> {
-        let stored = store.load()?;
+        let stored = store.load_running()?;
         self.store = Some(store);
         for handler in stored {
             self.restore(handler);
@@ -107,7 +169,8 @@ impl App {
         let (Some(workflow), Status::Running) = (workflow, record.status) else {
             // Finished, or a workflow this server does not serve: shown as
             // stored, left untouched.
-            self.handlers.restore(record, events, None);
+            let final_state = snapshot.map(|snapshot| Arc::new(snapshot.state));
+            self.handlers.restore(record, events, None, final_state);
             return;
         };
         let id = record.handler_id.clone();
@@ -121,45 +184,66 @@ impl App {
             Ok(Ok(live)) => {
                 let live = Arc::new(live);
                 record.run_id = Some(live.run_id().to_string());
-                let entry = self.handlers.restore(record, events, Some(live.clone()));
-                tokio::spawn(follow(workflow, entry, live, self.store.clone()));
+                let entry = self
+                    .handlers
+                    .restore(record, events, Some(live.clone()), None);
+                tokio::spawn(self.follow(workflow, entry, live));
             }
             Ok(Err(err)) => {
-                let entry = self.handlers.restore(record, events, None);
-                let (record, _) = entry.finish(
+                let entry = self.handlers.restore(record, events, None, None);
+                let (record, _) = entry.finish(RunEnd::with_status(
                     Status::Failed,
                     Some(format!("cannot resume the run: {err}")),
-                    None,
-                    None,
-                );
+                ));
                 self.persist(|store| store.update_handler(&record));
             }
             Err(ended) => {
                 // The run ended after its last checkpoint but before its
                 // handler was updated: finish it as the checkpoint says.
-                let entry = self.handlers.restore(record, events, None);
+                let entry = self.handlers.restore(record, events, None, None);
+                let final_state = Some(Arc::new(ended.state));
                 let record = match ended.outcome {
                     Some(crate::snapshot::SnapshotOutcome::Completed { stop_event }) => {
                         let stop = envelope(&workflow, &stop_event);
-                        let (record, sequence) = entry.finish(
-                            Status::Completed,
-                            None,
-                            Some(stop.clone()),
-                            Some(stop.clone()),
-                        );
+                        let (record, sequence) = entry.finish(RunEnd {
+                            status: Status::Completed,
+                            error: None,
+                            result: Some(stop.clone()),
+                            terminal: Some(stop.clone()),
+                            final_state,
+                        });
                         if let Some(sequence) = sequence {
                             self.persist(|store| store.append_event(&id, sequence, &stop));
                         }
                         record
                     }
                     Some(crate::snapshot::SnapshotOutcome::Failed { message, .. }) => {
-                        entry.finish(Status::Failed, Some(message), None, None).0
+                        let mut end = RunEnd::with_status(Status::Failed, Some(message));
+                        end.final_state = final_state;
+                        entry.finish(end).0
                     }
-                    None => entry.finish(Status::Failed, None, None, None).0,
+                    None => entry.finish(RunEnd::with_status(Status::Failed, None)).0,
                 };
                 self.persist(|store| store.update_handler(&record));
             }
         }
+    }
+
+    /// The task that follows `live`'s stream into `entry` until the run
+    /// ends.
+    fn follow(
+        &self,
+        workflow: Workflow,
+        entry: Arc<HandlerEntry>,
+        live: Arc<WorkflowHandler>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        follow(
+            workflow,
+            entry,
+            live,
+            self.store.clone(),
+            self.handlers.clone(),
+        )
     }
 
     /// Run options checkpointing into the store under handler `id`.
@@ -171,6 +255,7 @@ impl App {
                     handler_id: id.to_string(),
                 }) as Arc<dyn crate::snapshot::CheckpointStore>
             }),
+            internal_events: true,
             ..RunOptions::default()
         }
     }
@@ -179,6 +264,23 @@ impl App {
     /// goes on, the store is behind).
     fn persist(&self, write: impl FnOnce(&dyn Store) -> Result<(), StoreError>) {
         persist(self.store.as_deref(), write);
+    }
+
+    /// The same app answering browsers from `origins` (CORS); an origin
+    /// that is no valid header value is an error naming it.
+    pub fn with_allowed_origins(mut self, origins: AllowedOrigins) -> Result<Self, WorkflowError> {
+        origins.layer()?;
+        self.cors = origins;
+        Ok(self)
+    }
+
+    /// The same app keeping at most `keep` finished handlers in memory
+    /// (running ones are always kept): older ones are read back from the
+    /// store when asked for, or forgotten without one, as the reference's
+    /// `max_completed` (default 1,000). Call before `with_store`.
+    pub fn with_keep_finished(mut self, keep: usize) -> Self {
+        self.handlers = Arc::new(Handlers::keeping(keep));
+        self
     }
 
     /// The same app with another heartbeat interval for SSE streams.
@@ -200,21 +302,40 @@ impl App {
         handler_id: String,
         start: Event,
     ) -> Result<Arc<HandlerEntry>, ApiError> {
-        if let Some(existing) = self.handlers.get(&handler_id)
-            && !existing.record().status.is_terminal()
+        let previous = self.handler(&handler_id).ok();
+        if let Some(previous) = &previous
+            && !previous.is_finished()
         {
             return Err(ApiError::conflict(format!(
                 "Handler '{handler_id}' is already running"
             )));
         }
+        // A reused id starts from the state its previous run ended with.
+        let context = previous
+            .filter(|previous| previous.record().workflow_name == workflow.name())
+            .and_then(|previous| previous.final_state())
+            .and_then(|state| {
+                let context = Context::new(workflow);
+                match context.store().restore((*state).clone()) {
+                    Ok(()) => Some(context),
+                    Err(err) => {
+                        tracing::warn!(%handler_id, "the previous run's state does not fit: {err}");
+                        None
+                    }
+                }
+            });
         if let Some(store) = &self.store {
             // A reused id starts afresh: forget the previous run.
             store
                 .delete_handler(&handler_id)
                 .map_err(|err| ApiError::internal(format!("Initial persistence failed: {err}")))?;
         }
+        let options = RunOptions {
+            context,
+            ..self.run_options(&handler_id)
+        };
         let live = workflow
-            .run_with(start.clone(), self.run_options(&handler_id))
+            .run_with(start.clone(), options)
             .map_err(|err| ApiError::internal(format!("Error running workflow: {err}")))?;
         let live = Arc::new(live);
         let entry = self
@@ -233,12 +354,7 @@ impl App {
                 "Initial persistence failed: {err}"
             )));
         }
-        tokio::spawn(follow(
-            workflow.clone(),
-            entry.clone(),
-            live,
-            self.store.clone(),
-        ));
+        tokio::spawn(self.follow(workflow.clone(), entry.clone(), live));
         Ok(entry)
     }
 }
@@ -260,6 +376,7 @@ async fn follow(
     entry: Arc<HandlerEntry>,
     live: Arc<WorkflowHandler>,
     store: Option<Arc<dyn Store>>,
+    handlers: Arc<Handlers>,
 ) {
     let id = entry.record().handler_id;
     let store = store.as_deref();
@@ -280,11 +397,18 @@ async fn follow(
     }
     let outcome = live.result().await;
     let (status, error, result) = ending(&workflow, &outcome, terminal.as_ref());
-    let (record, sequence) = entry.finish(status, error, result, terminal.clone());
+    let (record, sequence) = entry.finish(RunEnd {
+        status,
+        error,
+        result,
+        terminal: terminal.clone(),
+        final_state: Some(live.store().snapshot()),
+    });
     persist(store, |store| store.update_handler(&record));
     if let (Some(terminal), Some(sequence)) = (terminal, sequence) {
         persist(store, |store| store.append_event(&id, sequence, &terminal));
     }
+    handlers.forget_old_finished();
 }
 
 /// The status, error and result a run's outcome gives its handler.
@@ -322,7 +446,9 @@ fn ending(
 
 /// The API's routes over `app`.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    // The origins were checked when they were set.
+    let cors = app.cors.layer().ok().flatten();
+    let routes = Router::new()
         .route("/health", get(api::health))
         .route("/workflows", get(api::list_workflows))
         .route("/workflows/{name}/run", post(api::run))
@@ -344,7 +470,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/openapi.json", get(api::openapi))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
-        .with_state(app)
+        .with_state(app);
+    match cors {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    }
 }
 
 /// Serves `app` on `listener` until the process is interrupted (Ctrl-C).

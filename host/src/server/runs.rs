@@ -2,7 +2,7 @@
 //! returns and the log of the events its run streamed, which any number of
 //! readers follow from any position.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -84,6 +84,34 @@ struct EntryState {
     events: Vec<Envelope>,
     /// The run, while it goes on.
     live: Option<Arc<WorkflowHandler>>,
+    /// The run's state when it ended: where a new run under the same id
+    /// starts from.
+    final_state: Option<Arc<Value>>,
+}
+
+/// How a handler's run ended.
+pub(crate) struct RunEnd {
+    pub(crate) status: Status,
+    pub(crate) error: Option<String>,
+    /// The stop event, when completed.
+    pub(crate) result: Option<Envelope>,
+    /// The event that closes the stream.
+    pub(crate) terminal: Option<Envelope>,
+    /// The run's state at the end, if known.
+    pub(crate) final_state: Option<Arc<Value>>,
+}
+
+impl RunEnd {
+    /// An end with `status` and nothing else known.
+    pub(crate) fn with_status(status: Status, error: Option<String>) -> Self {
+        Self {
+            status,
+            error,
+            result: None,
+            terminal: None,
+            final_state: None,
+        }
+    }
 }
 
 /// A point-in-time view of a handler's events after a cursor.
@@ -110,6 +138,16 @@ impl HandlerEntry {
         self.state().live.clone()
     }
 
+    /// The state the handler's run ended with, once it has ended.
+    pub(crate) fn final_state(&self) -> Option<Arc<Value>> {
+        self.state().final_state.clone()
+    }
+
+    /// Whether the handler's run has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state().record.status.is_terminal()
+    }
+
     /// Appends a streamed event and wakes the readers; its sequence.
     pub(crate) fn push_event(&self, envelope: Envelope) -> u64 {
         let mut state = self.state();
@@ -123,14 +161,16 @@ impl HandlerEntry {
     /// Records the end of the run and appends its terminal event, at once:
     /// a reader sees both or neither. The record as it now is, and the
     /// terminal event's sequence.
-    pub(crate) fn finish(
-        &self,
-        status: Status,
-        error: Option<String>,
-        result: Option<Envelope>,
-        terminal: Option<Envelope>,
-    ) -> (HandlerRecord, Option<u64>) {
+    pub(crate) fn finish(&self, end: RunEnd) -> (HandlerRecord, Option<u64>) {
+        let RunEnd {
+            status,
+            error,
+            result,
+            terminal,
+            final_state,
+        } = end;
         let mut state = self.state();
+        state.final_state = final_state;
         let now = now();
         state.record.status = status;
         state.record.error = error;
@@ -177,16 +217,29 @@ impl HandlerEntry {
     }
 }
 
-/// Every handler of the server, by id, in creation order.
-#[derive(Default)]
+/// How many finished handlers the server keeps in memory by default, as the
+/// reference's `max_completed`; older ones are forgotten, or read back from
+/// the store when asked for.
+pub const DEFAULT_KEEP_FINISHED: usize = 1000;
+
+/// The server's handlers in memory, by id, in creation order: every running
+/// one and the most recent finished ones.
 pub(crate) struct Handlers {
     inner: Mutex<HandlersInner>,
+    /// How many finished handlers to keep.
+    keep_finished: usize,
+}
+
+impl Default for Handlers {
+    fn default() -> Self {
+        Self::keeping(DEFAULT_KEEP_FINISHED)
+    }
 }
 
 #[derive(Default)]
 struct HandlersInner {
     by_id: HashMap<String, Arc<HandlerEntry>>,
-    order: Vec<String>,
+    order: VecDeque<String>,
 }
 
 /// Why a handler cannot be started under an id.
@@ -198,6 +251,7 @@ impl HandlersInner {
         record: HandlerRecord,
         events: Vec<Envelope>,
         live: Option<Arc<WorkflowHandler>>,
+        final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
         let id = record.handler_id.clone();
         let entry = Arc::new(HandlerEntry {
@@ -205,17 +259,47 @@ impl HandlersInner {
                 record,
                 events,
                 live,
+                final_state,
             }),
             changed: Notify::new(),
         });
         if self.by_id.insert(id.clone(), entry.clone()).is_none() {
-            self.order.push(id);
+            self.order.push_back(id);
         }
         entry
+    }
+
+    /// Forgets the oldest finished handlers beyond `keep`.
+    fn evict(&mut self, keep: usize) {
+        if self.by_id.len() <= keep {
+            return;
+        }
+        let finished: Vec<&String> = self
+            .order
+            .iter()
+            .filter(|id| self.by_id.get(*id).is_some_and(|e| e.is_finished()))
+            .collect();
+        let excess = finished.len().saturating_sub(keep);
+        if excess == 0 {
+            return;
+        }
+        let forget: HashSet<String> = finished[..excess].iter().map(|id| (*id).clone()).collect();
+        self.order.retain(|id| !forget.contains(id));
+        for id in &forget {
+            self.by_id.remove(id);
+        }
     }
 }
 
 impl Handlers {
+    /// Handlers keeping at most `keep_finished` finished ones in memory.
+    pub(crate) fn keeping(keep_finished: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            keep_finished,
+        }
+    }
+
     fn inner(&self) -> MutexGuard<'_, HandlersInner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -262,18 +346,29 @@ impl Handlers {
             updated_at: Some(now),
             completed_at: None,
         };
-        Ok(inner.insert(record, Vec::new(), Some(live)))
+        let entry = inner.insert(record, Vec::new(), Some(live), None);
+        inner.evict(self.keep_finished);
+        Ok(entry)
     }
 
     /// Registers a handler read back from the store, with the run that goes
-    /// on (if it does).
+    /// on (if it does) or the state its run ended with.
     pub(crate) fn restore(
         &self,
         record: HandlerRecord,
         events: Vec<Envelope>,
         live: Option<Arc<WorkflowHandler>>,
+        final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
-        self.inner().insert(record, events, live)
+        let mut inner = self.inner();
+        let entry = inner.insert(record, events, live, final_state);
+        inner.evict(self.keep_finished);
+        entry
+    }
+
+    /// Forgets the oldest finished handlers beyond the number kept.
+    pub(crate) fn forget_old_finished(&self) {
+        self.inner().evict(self.keep_finished);
     }
 
     /// Forgets the handler `id`; whether it was there.

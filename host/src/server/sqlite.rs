@@ -206,71 +206,105 @@ impl Store for SqliteStore {
             .map_err(fail("cannot delete a handler"))
     }
 
-    fn load(&self) -> Result<Vec<StoredHandler>, StoreError> {
+    fn load_running(&self) -> Result<Vec<StoredHandler>, StoreError> {
         let connection = self.connection();
-        let mut handlers = connection
-            .prepare(
-                "SELECT handler_id, workflow, run_id, status, error, result, started_at,
-                    updated_at, completed_at, start_name, start_data
-                 FROM handlers ORDER BY position",
-            )
-            .map_err(fail("cannot read the handlers"))?;
-        let rows = handlers
-            .query_map([], |row| {
-                Ok((
-                    HandlerRow {
-                        handler_id: row.get(0)?,
-                        workflow: row.get(1)?,
-                        run_id: row.get(2)?,
-                        status: row.get(3)?,
-                        error: row.get(4)?,
-                        result: row.get(5)?,
-                        started_at: row.get(6)?,
-                        updated_at: row.get(7)?,
-                        completed_at: row.get(8)?,
-                    },
-                    Event {
-                        name: row.get(9)?,
-                        data: row.get(10)?,
-                    },
-                ))
-            })
-            .map_err(fail("cannot read the handlers"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(fail("cannot read the handlers"))?;
-        let mut events = connection
-            .prepare("SELECT envelope FROM events WHERE handler_id = ?1 ORDER BY sequence")
-            .map_err(fail("cannot read the events"))?;
-        let mut snapshots = connection
-            .prepare("SELECT snapshot FROM snapshots WHERE handler_id = ?1")
-            .map_err(fail("cannot read the checkpoints"))?;
-        let mut stored = Vec::with_capacity(rows.len());
-        for (row, start) in rows {
-            let envelopes = events
-                .query_map(params![row.handler_id], |r| r.get::<_, String>(0))
-                .map_err(fail("cannot read the events"))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(fail("cannot read the events"))?
-                .iter()
-                .map(|text| serde_json::from_str(text))
-                .collect::<Result<Vec<Envelope>, _>>()
-                .map_err(|err| StoreError(format!("a stored event is not valid: {err}")))?;
-            let snapshot = snapshots
-                .query_row(params![row.handler_id], |r| r.get::<_, String>(0))
-                .optional()
-                .map_err(fail("cannot read a checkpoint"))?
-                .map(|text| Snapshot::from_json(&text))
-                .transpose()
-                .map_err(|err| StoreError(format!("a stored checkpoint is not valid: {err}")))?;
-            stored.push(StoredHandler {
-                record: row.into_record(),
-                start,
-                events: envelopes,
-                snapshot,
-            });
-        }
-        Ok(stored)
+        let rows = select_handlers(&connection, "WHERE status = 'running'", [])?;
+        rows.into_iter()
+            .map(|(row, start)| with_events(&connection, row, start))
+            .collect()
     }
+
+    fn load_handler(&self, handler_id: &str) -> Result<Option<StoredHandler>, StoreError> {
+        let connection = self.connection();
+        let rows = select_handlers(&connection, "WHERE handler_id = ?1", params![handler_id])?;
+        rows.into_iter()
+            .next()
+            .map(|(row, start)| with_events(&connection, row, start))
+            .transpose()
+    }
+
+    fn records(&self) -> Result<Vec<HandlerRecord>, StoreError> {
+        let connection = self.connection();
+        Ok(select_handlers(&connection, "", [])?
+            .into_iter()
+            .map(|(row, _)| row.into_record())
+            .collect())
+    }
+}
+
+/// The `handlers` rows `filter` (a `WHERE` clause) selects, oldest first,
+/// each with its start event.
+fn select_handlers(
+    connection: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<(HandlerRow, Event)>, StoreError> {
+    let mut handlers = connection
+        .prepare_cached(&format!(
+            "SELECT handler_id, workflow, run_id, status, error, result, started_at,
+                updated_at, completed_at, start_name, start_data
+             FROM handlers {filter} ORDER BY position"
+        ))
+        .map_err(fail("cannot read the handlers"))?;
+    handlers
+        .query_map(params, |row| {
+            Ok((
+                HandlerRow {
+                    handler_id: row.get(0)?,
+                    workflow: row.get(1)?,
+                    run_id: row.get(2)?,
+                    status: row.get(3)?,
+                    error: row.get(4)?,
+                    result: row.get(5)?,
+                    started_at: row.get(6)?,
+                    updated_at: row.get(7)?,
+                    completed_at: row.get(8)?,
+                },
+                Event {
+                    name: row.get(9)?,
+                    data: row.get(10)?,
+                },
+            ))
+        })
+        .map_err(fail("cannot read the handlers"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail("cannot read the handlers"))
+}
+
+/// A stored handler: its row and start event, with its streamed events and
+/// its last checkpoint.
+fn with_events(
+    connection: &Connection,
+    row: HandlerRow,
+    start: Event,
+) -> Result<StoredHandler, StoreError> {
+    let mut events = connection
+        .prepare_cached("SELECT envelope FROM events WHERE handler_id = ?1 ORDER BY sequence")
+        .map_err(fail("cannot read the events"))?;
+    let envelopes = events
+        .query_map(params![row.handler_id], |r| r.get::<_, String>(0))
+        .map_err(fail("cannot read the events"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail("cannot read the events"))?
+        .iter()
+        .map(|text| serde_json::from_str(text))
+        .collect::<Result<Vec<Envelope>, _>>()
+        .map_err(|err| StoreError(format!("a stored event is not valid: {err}")))?;
+    let snapshot = connection
+        .prepare_cached("SELECT snapshot FROM snapshots WHERE handler_id = ?1")
+        .map_err(fail("cannot read the checkpoints"))?
+        .query_row(params![row.handler_id], |r| r.get::<_, String>(0))
+        .optional()
+        .map_err(fail("cannot read a checkpoint"))?
+        .map(|text| Snapshot::from_json(&text))
+        .transpose()
+        .map_err(|err| StoreError(format!("a stored checkpoint is not valid: {err}")))?;
+    Ok(StoredHandler {
+        record: row.into_record(),
+        start,
+        events: envelopes,
+        snapshot,
+    })
 }
 
 /// A `handlers` row.

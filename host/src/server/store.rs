@@ -50,8 +50,14 @@ pub trait Store: Send + Sync + 'static {
     fn save_snapshot(&self, handler_id: &str, snapshot: &Snapshot) -> Result<(), StoreError>;
     /// Forgets a handler entirely.
     fn delete_handler(&self, handler_id: &str) -> Result<(), StoreError>;
-    /// Every handler, oldest first.
-    fn load(&self) -> Result<Vec<StoredHandler>, StoreError>;
+    /// Every handler whose run had not finished, oldest first: what a
+    /// restarted server resumes.
+    fn load_running(&self) -> Result<Vec<StoredHandler>, StoreError>;
+    /// One handler, if stored: a finished handler the server no longer
+    /// keeps in memory.
+    fn load_handler(&self, handler_id: &str) -> Result<Option<StoredHandler>, StoreError>;
+    /// Every handler's record, oldest first.
+    fn records(&self) -> Result<Vec<HandlerRecord>, StoreError>;
 }
 
 /// A run's checkpoints, written into the store under its handler.

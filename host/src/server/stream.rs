@@ -20,6 +20,9 @@ pub(crate) struct StreamOptions {
     pub(crate) after: i64,
     /// Keep `qualified_name` in the envelopes.
     pub(crate) qualified_name: bool,
+    /// Include the runtime's own events (`StepStateChanged`,
+    /// `WorkflowIdleEvent`).
+    pub(crate) internal: bool,
     /// A heartbeat comment after this long without an event (SSE only).
     pub(crate) heartbeat: Duration,
 }
@@ -69,6 +72,9 @@ impl Reader {
             if !batch.events.is_empty() {
                 for (sequence, envelope) in batch.events {
                     self.cursor = sequence as i64;
+                    if envelope.is_internal() && !self.options.internal {
+                        continue;
+                    }
                     let terminal = envelope.is_terminal();
                     self.pending.push_back(self.encode(sequence, envelope));
                     if terminal {
