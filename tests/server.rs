@@ -20,10 +20,7 @@ async fn start_server() -> String {
     let app = App::new(workflows)
         .unwrap()
         .with_heartbeat(Duration::from_millis(300));
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(server::serve(listener, app));
-    format!("http://{addr}")
+    serve_app(app).await
 }
 
 async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
@@ -32,25 +29,28 @@ async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// `GET url`: the status and the JSON body.
+async fn get(client: &Client, url: String) -> (StatusCode, Value) {
+    json_of(client.get(url).send().await.unwrap()).await
+}
+
+/// `POST url` with a JSON body: the status and the JSON body.
+async fn post(client: &Client, url: String, body: Value) -> (StatusCode, Value) {
+    json_of(client.post(url).json(&body).send().await.unwrap()).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_workflow_list() {
     let base = start_server().await;
     let client = Client::new();
-    let (status, body) = json_of(client.get(format!("{base}/health")).send().await.unwrap()).await;
+    let (status, body) = get(&client, format!("{base}/health")).await;
     assert_eq!(
         (status, body),
         (StatusCode::OK, json!({"status": "healthy"}))
     );
-    let (_, body) = json_of(
-        client
-            .get(format!("{base}/workflows"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, body) = get(&client, format!("{base}/workflows")).await;
     assert_eq!(body, json!({"workflows": ["joke", "bench_ask", "retry"]}));
-    let (status, body) = json_of(client.get(format!("{base}/nope")).send().await.unwrap()).await;
+    let (status, body) = get(&client, format!("{base}/nope")).await;
     assert_eq!(
         (status, body),
         (StatusCode::NOT_FOUND, json!({"detail": "Not Found"}))
@@ -107,14 +107,7 @@ async fn a_synchronous_run_answers_the_completed_handler_with_its_stop_event() {
     }
     // The same handler, fetched: 200 completed; the deprecated route unwraps.
     let id = handler["handler_id"].as_str().unwrap();
-    let (status, again) = json_of(
-        client
-            .get(format!("{base}/handlers/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, again) = get(&client, format!("{base}/handlers/{id}")).await;
     assert_eq!(
         (status, &again["status"]),
         (StatusCode::OK, &json!("completed"))
@@ -145,14 +138,7 @@ async fn a_synchronous_run_answers_the_completed_handler_with_its_stop_event() {
         .await
         .unwrap();
     assert!(list.starts_with(r#"{"handlers":[{"handler_id":"#), "{list}");
-    let (_, result) = json_of(
-        client
-            .get(format!("{base}/results/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, result) = get(&client, format!("{base}/results/{id}")).await;
     assert_eq!(result["result"], handler["result"]["value"]["result"]);
 }
 
@@ -200,14 +186,7 @@ async fn bad_requests_get_the_reference_status_and_a_clear_detail() {
         ),
         "{body}"
     );
-    let (status, body) = json_of(
-        client
-            .get(format!("{base}/handlers/nope"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = get(&client, format!("{base}/handlers/nope")).await;
     assert_eq!(
         (status, body),
         (
@@ -237,7 +216,7 @@ async fn bad_requests_get_the_reference_status_and_a_clear_detail() {
         )
     );
     // Nothing was stored half-way.
-    let (_, list) = json_of(client.get(format!("{base}/handlers")).send().await.unwrap()).await;
+    let (_, list) = get(&client, format!("{base}/handlers")).await;
     assert_eq!(list, json!({"handlers": []}));
 }
 
@@ -272,15 +251,7 @@ async fn read_sse(response: reqwest::Response) -> (Vec<(u64, Value)>, usize) {
 async fn a_human_in_the_loop_run_streams_its_prompt_takes_the_answer_and_completes() {
     let base = start_server().await;
     let client = Client::new();
-    let (status, handler) = json_of(
-        client
-            .post(format!("{base}/workflows/bench_ask/run-nowait"))
-            .json(&json!({"start_event": {"value": {"_data": {"user": 7}}, "type": "StartEvent", "qualified_name": null}, "context": {}}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, handler) = post(&client, format!("{base}/workflows/bench_ask/run-nowait"), json!({"start_event": {"value": {"_data": {"user": 7}}, "type": "StartEvent", "qualified_name": null}, "context": {}})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(handler["status"], "running");
     let id = handler["handler_id"].as_str().unwrap().to_string();
@@ -317,27 +288,12 @@ async fn a_human_in_the_loop_run_streams_its_prompt_takes_the_answer_and_complet
     // Running: 202. The prompt is on the stream before we answer it, and
     // the heartbeat keeps the quiet stream alive.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let (status, running) = json_of(
-        client
-            .get(format!("{base}/handlers/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, running) = get(&client, format!("{base}/handlers/{id}")).await;
     assert_eq!(
         (status, &running["status"]),
         (StatusCode::ACCEPTED, &json!("running"))
     );
-    let (status, sent) = json_of(
-        client
-            .post(format!("{base}/events/{id}"))
-            .json(&json!({"event": {"value": {"_data": {"response": "Ada"}}, "type": "HumanResponseEvent", "qualified_name": null}}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, sent) = post(&client, format!("{base}/events/{id}"), json!({"event": {"value": {"_data": {"response": "Ada"}}, "type": "HumanResponseEvent", "qualified_name": null}})).await;
     assert_eq!((status, sent), (StatusCode::OK, json!({"status": "sent"})));
 
     let (events, heartbeats) = sse.await.unwrap();
@@ -410,14 +366,7 @@ async fn a_human_in_the_loop_run_streams_its_prompt_takes_the_answer_and_complet
 
     // Finished: 200 with the result; nothing after the end is a 204; a
     // reader resuming after the prompt gets the stop event only.
-    let (status, done) = json_of(
-        client
-            .get(format!("{base}/handlers/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, done) = get(&client, format!("{base}/handlers/{id}")).await;
     assert_eq!(
         (status, &done["result"]["value"]["result"]),
         (StatusCode::OK, &json!("Hello, Ada!"))
@@ -441,13 +390,10 @@ async fn a_human_in_the_loop_run_streams_its_prompt_takes_the_answer_and_complet
     );
 
     // A finished run takes no more events.
-    let (status, body) = json_of(
-        client
-            .post(format!("{base}/events/{id}"))
-            .json(&json!({"event": {"type": "HumanResponseEvent", "value": {"response": "again"}}}))
-            .send()
-            .await
-            .unwrap(),
+    let (status, body) = post(
+        &client,
+        format!("{base}/events/{id}"),
+        json!({"event": {"type": "HumanResponseEvent", "value": {"response": "again"}}}),
     )
     .await;
     assert_eq!(
@@ -480,13 +426,10 @@ async fn cancel_ends_a_waiting_run_and_handlers_filter_by_status_and_workflow() 
         )
     );
     json_of(start("waiting-2").await.unwrap()).await;
-    let (_, done) = json_of(
-        client
-            .post(format!("{base}/workflows/retry/run"))
-            .json(&json!({"start_event": {"fail_times": 0}}))
-            .send()
-            .await
-            .unwrap(),
+    let (_, done) = post(
+        &client,
+        format!("{base}/workflows/retry/run"),
+        json!({"start_event": {"fail_times": 0}}),
     )
     .await;
     assert_eq!(done["status"], "completed");
@@ -503,14 +446,7 @@ async fn cancel_ends_a_waiting_run_and_handlers_filter_by_status_and_workflow() 
         (status, body),
         (StatusCode::OK, json!({"status": "cancelled"}))
     );
-    let (status, cancelled) = json_of(
-        client
-            .get(format!("{base}/handlers/waiting-1"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, cancelled) = get(&client, format!("{base}/handlers/waiting-1")).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(cancelled["status"], "cancelled");
     assert!(cancelled["completed_at"].is_string());
@@ -571,14 +507,7 @@ async fn cancel_ends_a_waiting_run_and_handlers_filter_by_status_and_workflow() 
         (status, body),
         (StatusCode::OK, json!({"status": "deleted"}))
     );
-    let (status, _) = json_of(
-        client
-            .get(format!("{base}/handlers/waiting-1"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = get(&client, format!("{base}/handlers/waiting-1")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     client
         .post(format!("{base}/handlers/waiting-2/cancel"))
@@ -591,27 +520,13 @@ async fn cancel_ends_a_waiting_run_and_handlers_filter_by_status_and_workflow() 
 async fn schemas_events_and_the_graph_describe_the_workflow() {
     let base = start_server().await;
     let client = Client::new();
-    let (status, schema) = json_of(
-        client
-            .get(format!("{base}/workflows/joke/schema"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, schema) = get(&client, format!("{base}/workflows/joke/schema")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         schema["start"].is_object() && schema["stop"].is_object(),
         "{schema}"
     );
-    let (_, events) = json_of(
-        client
-            .get(format!("{base}/workflows/joke/events"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, events) = get(&client, format!("{base}/workflows/joke/events")).await;
     let titles: Vec<&str> = events["events"]
         .as_array()
         .unwrap()
@@ -622,14 +537,7 @@ async fn schemas_events_and_the_graph_describe_the_workflow() {
         titles.contains(&"StartEvent") && titles.contains(&"StopEvent"),
         "{titles:?}"
     );
-    let (status, body) = json_of(
-        client
-            .get(format!("{base}/workflows/nope/events"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = get(&client, format!("{base}/workflows/nope/events")).await;
     assert_eq!(
         (status, body),
         (
@@ -637,12 +545,9 @@ async fn schemas_events_and_the_graph_describe_the_workflow() {
             json!({"detail": "Workflow 'nope' not found"})
         )
     );
-    let (_, graph) = json_of(
-        client
-            .get(format!("{base}/workflows/bench_ask/representation"))
-            .send()
-            .await
-            .unwrap(),
+    let (_, graph) = get(
+        &client,
+        format!("{base}/workflows/bench_ask/representation"),
     )
     .await;
     let nodes = graph["graph"]["nodes"].as_array().unwrap();
@@ -659,14 +564,7 @@ async fn schemas_events_and_the_graph_describe_the_workflow() {
 async fn the_openapi_document_describes_every_route() {
     let base = start_server().await;
     let client = Client::new();
-    let (status, document) = json_of(
-        client
-            .get(format!("{base}/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, document) = get(&client, format!("{base}/openapi.json")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(document["openapi"], "3.0.3");
     let routes = [
@@ -743,14 +641,7 @@ async fn two_hundred_concurrent_runs_through_the_api_all_give_their_result() {
     for (n, result) in results {
         assert_eq!(result, (n + 1) * 2 + 3, "run {n}");
     }
-    let (_, list) = json_of(
-        client
-            .get(format!("{base}/handlers?status=completed"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, list) = get(&client, format!("{base}/handlers?status=completed")).await;
     assert_eq!(list["handlers"].as_array().unwrap().len(), 200);
 }
 
@@ -761,10 +652,7 @@ async fn browsers_are_answered_only_from_the_origins_allowed() {
             .unwrap()
             .with_allowed_origins(origins)
             .unwrap();
-        let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(server::serve(listener, app));
-        format!("http://{addr}")
+        serve_app(app).await
     };
     let client = Client::new();
     let allow = |response: &reqwest::Response| {
@@ -856,13 +744,10 @@ async fn serve_app(app: App) -> String {
 /// Runs `bench_counter` synchronously under `handler_id`, one addition per
 /// worker; the count it ends with.
 async fn count_under(client: &Client, base: &str, handler_id: &str) -> Value {
-    let (status, handler) = json_of(
-        client
-            .post(format!("{base}/workflows/bench_counter/run"))
-            .json(&json!({"handler_id": handler_id, "start_event": {"iterations": 1}}))
-            .send()
-            .await
-            .unwrap(),
+    let (status, handler) = post(
+        client,
+        format!("{base}/workflows/bench_counter/run"),
+        json!({"handler_id": handler_id, "start_event": {"iterations": 1}}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{handler}");
@@ -909,15 +794,7 @@ async fn finished_handlers_beyond_the_limit_leave_memory_and_come_back_from_the_
         let client = client.clone();
         async move {
             for n in 0..4 {
-                let (status, _) = json_of(
-                    client
-                        .post(format!("{base}/workflows/joke/run"))
-                        .json(&json!({"handler_id": format!("joke-{n}"), "start_event": {"topic": format!("t{n}")}}))
-                        .send()
-                        .await
-                        .unwrap(),
-                )
-                .await;
+                let (status, _) = post(&client, format!("{base}/workflows/joke/run"), json!({"handler_id": format!("joke-{n}"), "start_event": {"topic": format!("t{n}")}})).await;
                 assert_eq!(status, StatusCode::OK);
             }
         }
@@ -930,16 +807,9 @@ async fn finished_handlers_beyond_the_limit_leave_memory_and_come_back_from_the_
         .with_keep_finished(2);
     let base = serve_app(app).await;
     run_four(base.clone()).await;
-    let (_, list) = json_of(client.get(format!("{base}/handlers")).send().await.unwrap()).await;
+    let (_, list) = get(&client, format!("{base}/handlers")).await;
     assert_eq!(ids(&list), vec!["joke-2", "joke-3"]);
-    let (status, _) = json_of(
-        client
-            .get(format!("{base}/handlers/joke-0"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = get(&client, format!("{base}/handlers/joke-0")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // With a store: memory holds two, the store all four, each readable.
@@ -952,16 +822,9 @@ async fn finished_handlers_beyond_the_limit_leave_memory_and_come_back_from_the_
         .unwrap();
     let base = serve_app(app).await;
     run_four(base.clone()).await;
-    let (_, list) = json_of(client.get(format!("{base}/handlers")).send().await.unwrap()).await;
+    let (_, list) = get(&client, format!("{base}/handlers")).await;
     assert_eq!(ids(&list), vec!["joke-0", "joke-1", "joke-2", "joke-3"]);
-    let (status, first) = json_of(
-        client
-            .get(format!("{base}/handlers/joke-0"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, first) = get(&client, format!("{base}/handlers/joke-0")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         first["result"]["value"]["result"]
@@ -1009,15 +872,12 @@ async fn a_start_event_failing_its_schema_is_a_400_and_starts_nothing() {
             "{detail}"
         );
     }
-    let (_, list) = json_of(client.get(format!("{base}/handlers")).send().await.unwrap()).await;
+    let (_, list) = get(&client, format!("{base}/handlers")).await;
     assert_eq!(list, json!({"handlers": []}));
-    let (status, done) = json_of(
-        client
-            .post(format!("{base}/workflows/broadcast/run"))
-            .json(&json!({"start_event": {"x": 2}}))
-            .send()
-            .await
-            .unwrap(),
+    let (status, done) = post(
+        &client,
+        format!("{base}/workflows/broadcast/run"),
+        json!({"start_event": {"x": 2}}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{done}");

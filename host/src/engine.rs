@@ -1,6 +1,7 @@
 //! The wasmtime engine wflow runs every component on, and the linker that
 //! gives components their (deliberately small) set of imports.
 
+use crate::sync::lock;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -217,13 +218,6 @@ impl Runtime {
     pub(crate) fn linker(&self) -> &Linker<WorkerState> {
         &self.inner.linker
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The registry is a list of weak references: always consistent.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Weak references to the instance pools of a runtime's workflows and runs.

@@ -332,10 +332,7 @@ impl WorkflowHandler {
     /// and last the stop event (or the failure, timeout or cancel event).
     /// Events can be streamed once; a second call is an error.
     pub fn stream_events(&self) -> Result<EventStream> {
-        let mut slot = self
-            .stream
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = crate::sync::lock(&self.stream);
         slot.take()
             .map(|(receiver, unread)| EventStream {
                 receiver,
@@ -429,7 +426,7 @@ impl WorkflowHandler {
     /// What the run's steps wrote to stdout and stderr so far, in order,
     /// with the number of bytes dropped past `limits.max_log_bytes`.
     pub fn logs(&self) -> (Vec<LogEntry>, usize) {
-        let log = self.shared.log.lock().unwrap_or_else(|p| p.into_inner());
+        let log = crate::sync::lock(&self.shared.log);
         (log.entries().to_vec(), log.dropped)
     }
 }

@@ -40,6 +40,7 @@ mod schema;
 pub mod server;
 mod snapshot;
 mod state;
+mod sync;
 mod validate;
 mod workflow;
 

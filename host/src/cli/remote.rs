@@ -9,7 +9,8 @@ use anyhow::{Context as _, bail};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use wflow_host::{Event, WorkflowError, names};
+use wflow_host::server::Envelope;
+use wflow_host::{WorkflowError, names};
 
 use super::run::Printer;
 
@@ -47,15 +48,15 @@ pub async fn run(
             pending.extend_from_slice(&chunk.context("the event stream broke off")?);
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                let Ok(envelope) = serde_json::from_slice::<Value>(&line) else {
+                let Ok(envelope) = serde_json::from_slice::<Envelope>(&line) else {
                     continue;
                 };
-                if is_terminal(&envelope) {
+                if envelope.is_terminal() {
                     break 'stream;
                 }
-                let event = event_of(&envelope)?;
+                let event = envelope.to_event()?;
                 printer.event(&event);
-                if !is_kind(&envelope, names::INPUT_REQUIRED) {
+                if !envelope.is_a(names::INPUT_REQUIRED) {
                     continue;
                 }
                 let payload: Value = serde_json::from_str(&event.data)?;
@@ -96,14 +97,9 @@ pub async fn run(
         .context("the server's handler is not JSON")?;
     match handler["status"].as_str() {
         Some("completed") => {
-            let result = &handler["result"];
-            let value = &result["value"];
-            let result = if result["type"] == names::STOP {
-                value.get("result").unwrap_or(&Value::Null)
-            } else {
-                value
-            };
-            printer.result(result);
+            let stop: Envelope = serde_json::from_value(handler["result"].clone())
+                .with_context(|| format!("the completed handler has no stop event: {handler}"))?;
+            printer.result(&stop.result());
             Ok(ExitCode::SUCCESS)
         }
         Some("cancelled") => Ok(printer.error(&WorkflowError::Cancelled(
@@ -133,29 +129,4 @@ async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
         bail!("the server answered {status}: {detail}");
     }
     Ok(body)
-}
-
-fn is_kind(envelope: &Value, kind: &str) -> bool {
-    envelope["type"] == kind
-        || envelope["types"]
-            .as_array()
-            .is_some_and(|types| types.iter().any(|t| t == kind))
-}
-
-fn is_terminal(envelope: &Value) -> bool {
-    is_kind(envelope, names::STOP)
-}
-
-/// The event in an envelope, its `_data` fields flattened.
-fn event_of(envelope: &Value) -> anyhow::Result<Event> {
-    let name = envelope["type"].as_str().unwrap_or("Event");
-    let mut value = envelope["value"].clone();
-    if let Some(Value::Object(dynamic)) = value.as_object_mut().and_then(|v| v.remove("_data"))
-        && let Some(map) = value.as_object_mut()
-    {
-        for (key, field) in dynamic {
-            map.entry(key).or_insert(field);
-        }
-    }
-    Ok(Event::new(name, &value)?)
 }

@@ -9,6 +9,7 @@ pub(crate) mod pool;
 pub(crate) mod waiters;
 pub(crate) mod worker;
 
+use crate::sync::lock;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -95,14 +96,6 @@ pub(crate) struct RunShared {
     pub(crate) pool: Arc<pool::InstancePool>,
     /// Whether the run streams its internal events too.
     pub(crate) internal_events: bool,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves the data consistent, so a panic elsewhere
-    // does not make it unusable.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RunShared {

@@ -49,7 +49,7 @@ impl RunLog {
 pub(crate) type SharedLog = Arc<Mutex<RunLog>>;
 
 fn lock(log: &SharedLog) -> MutexGuard<'_, RunLog> {
-    log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    crate::sync::lock(log)
 }
 
 /// How much of an instance's stderr is kept for error messages.
@@ -85,24 +85,24 @@ impl GuestOutput {
 
     /// Sends later output to `log` (none: drop it), forgetting the tail.
     pub(crate) fn redirect(&self, log: Option<SharedLog>) {
-        *self.log.lock().unwrap_or_else(|p| p.into_inner()) = log;
-        self.tail.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *crate::sync::lock(&self.log) = log;
+        crate::sync::lock(&self.tail).clear();
     }
 
     /// The last output, trimmed.
     pub(crate) fn tail(&self) -> String {
-        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        let tail = crate::sync::lock(&self.tail);
         String::from_utf8_lossy(&tail).trim().to_string()
     }
 
     fn write(&self, bytes: &[u8]) {
         {
-            let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+            let mut tail = crate::sync::lock(&self.tail);
             tail.extend_from_slice(bytes);
             let excess = tail.len().saturating_sub(TAIL_BYTES);
             tail.drain(..excess);
         }
-        let Some(log) = self.log.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+        let Some(log) = crate::sync::lock(&self.log).clone() else {
             return;
         };
         let mut log = lock(&log);

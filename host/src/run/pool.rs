@@ -36,9 +36,7 @@ impl InstancePool {
 
     fn idle(&self, step: usize) -> MutexGuard<'_, Vec<Worker>> {
         // A push or a pop cannot leave the list inconsistent.
-        self.idle[step]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.idle[step])
     }
 
     /// An idle instance of `step`, if there is one.

@@ -52,21 +52,51 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Whether the event ends a stream (a stop event of any kind).
-    pub(crate) fn is_terminal(&self) -> bool {
-        self.type_name == names::STOP
+    /// The event's type name.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// Whether the event is of type `kind` or derives from it.
+    pub fn is_a(&self, kind: &str) -> bool {
+        self.type_name == kind
             || self
                 .types
                 .as_ref()
-                .is_some_and(|types| types.iter().any(|t| t == names::STOP))
+                .is_some_and(|types| types.iter().any(|t| t == kind))
+    }
+
+    /// Whether the event ends a stream (a stop event of any kind).
+    pub fn is_terminal(&self) -> bool {
+        self.is_a(names::STOP)
     }
 
     /// Whether the event is one of the runtime's own, streamed only to
     /// readers that ask for internal events.
-    pub(crate) fn is_internal(&self) -> bool {
-        self.types
-            .as_ref()
-            .is_some_and(|types| types.iter().any(|t| t == INTERNAL_BASE))
+    pub fn is_internal(&self) -> bool {
+        self.is_a(INTERNAL_BASE)
+    }
+
+    /// The envelope's value: for a plain `StopEvent`, its `result`; for
+    /// any other event, its fields with the reference's dynamic `_data`
+    /// fields merged in.
+    pub fn result(&self) -> Value {
+        if self.type_name == names::STOP {
+            return self.value.get("result").cloned().unwrap_or(Value::Null);
+        }
+        flatten_dynamic(self.value.clone()).map_or_else(|| self.value.clone(), Value::Object)
+    }
+
+    /// The event the envelope carries, its dynamic `_data` fields merged
+    /// into its payload.
+    pub fn to_event(&self) -> crate::Result<Event> {
+        let payload = flatten_dynamic(self.value.clone()).ok_or_else(|| {
+            crate::WorkflowError::InvalidEvent(format!(
+                "the value of a {} envelope is not a JSON object",
+                self.type_name
+            ))
+        })?;
+        Event::new(self.type_name.clone(), &Value::Object(payload))
     }
 }
 

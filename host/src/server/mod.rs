@@ -175,13 +175,13 @@ impl App {
         };
         let id = record.handler_id.clone();
         let options = self.run_options(&id);
-        let resumed = match snapshot {
-            Some(snapshot) if snapshot.outcome.is_some() => Err(snapshot),
-            Some(snapshot) => Ok(workflow.resume_with(snapshot, options)),
-            None => Ok(workflow.run_with(start, options)),
+        let resumption = match snapshot {
+            Some(snapshot) if snapshot.outcome.is_some() => Resumption::Ended(Box::new(snapshot)),
+            Some(snapshot) => Resumption::from(workflow.resume_with(snapshot, options)),
+            None => Resumption::from(workflow.run_with(start, options)),
         };
-        match resumed {
-            Ok(Ok(live)) => {
+        match resumption {
+            Resumption::Live(live) => {
                 let live = Arc::new(live);
                 record.run_id = Some(live.run_id().to_string());
                 let entry = self
@@ -189,7 +189,7 @@ impl App {
                     .restore(record, events, Some(live.clone()), None);
                 tokio::spawn(self.follow(workflow, entry, live));
             }
-            Ok(Err(err)) => {
+            Resumption::Failed(err) => {
                 let entry = self.handlers.restore(record, events, None, None);
                 let (record, _) = entry.finish(RunEnd::with_status(
                     Status::Failed,
@@ -197,10 +197,11 @@ impl App {
                 ));
                 self.persist(|store| store.update_handler(&record));
             }
-            Err(ended) => {
+            Resumption::Ended(ended) => {
                 // The run ended after its last checkpoint but before its
                 // handler was updated: finish it as the checkpoint says.
                 let entry = self.handlers.restore(record, events, None, None);
+                let ended = *ended;
                 let final_state = Some(Arc::new(ended.state));
                 let record = match ended.outcome {
                     Some(crate::snapshot::SnapshotOutcome::Completed { stop_event }) => {
@@ -302,6 +303,8 @@ impl App {
         handler_id: String,
         start: Event,
     ) -> Result<Arc<HandlerEntry>, ApiError> {
+        // Checked here so that no run starts for nothing, and again when the
+        // handler is registered, atomically, against a concurrent request.
         let previous = self.handler(&handler_id).ok();
         if let Some(previous) = &previous
             && !previous.is_finished()
@@ -356,6 +359,26 @@ impl App {
         }
         tokio::spawn(self.follow(workflow.clone(), entry.clone(), live));
         Ok(entry)
+    }
+}
+
+/// What became of an unfinished handler's run when the server restarted.
+enum Resumption {
+    /// It goes on.
+    Live(WorkflowHandler),
+    /// It cannot go on.
+    Failed(WorkflowError),
+    /// It had ended after its last checkpoint, before its handler was
+    /// updated: the checkpoint says how.
+    Ended(Box<crate::snapshot::Snapshot>),
+}
+
+impl From<crate::Result<WorkflowHandler>> for Resumption {
+    fn from(started: crate::Result<WorkflowHandler>) -> Self {
+        match started {
+            Ok(live) => Self::Live(live),
+            Err(err) => Self::Failed(err),
+        }
     }
 }
 

@@ -125,7 +125,7 @@ pub(crate) struct EventsAfter {
 impl HandlerEntry {
     fn state(&self) -> MutexGuard<'_, EntryState> {
         // Every critical section leaves the state whole.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// The handler's record.
@@ -301,7 +301,7 @@ impl Handlers {
     }
 
     fn inner(&self) -> MutexGuard<'_, HandlersInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.inner)
     }
 
     /// The handler `id`.

@@ -1,10 +1,11 @@
 //! The embedded handler store: one SQLite file (WAL journal), its schema
 //! versioned by `PRAGMA user_version` and migrated on open.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::envelope::Envelope;
 use super::runs::{HandlerRecord, HandlerResult, Status};
@@ -42,8 +43,29 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Handlers in a SQLite file.
+///
+/// Writes are group-committed: a writer queues its write and takes the
+/// connection; whoever holds it commits every write queued so far in one
+/// transaction (one sync), and the writers it committed for find their
+/// outcome when their turn comes. Under load, many runs' writes share a
+/// sync; alone, a write is its own transaction. Either way a write is
+/// durable when it returns.
 pub struct SqliteStore {
+    /// The connection; held by one committer (or reader) at a time.
     connection: Mutex<Connection>,
+    /// Writes waiting for a commit, and outcomes of writes committed by
+    /// another writer's turn.
+    queue: Mutex<WriteQueue>,
+}
+
+/// One write, run inside the group's transaction.
+type Write = Box<dyn FnOnce(&Transaction<'_>) -> Result<(), StoreError> + Send>;
+
+#[derive(Default)]
+struct WriteQueue {
+    next_ticket: u64,
+    pending: Vec<(u64, Write)>,
+    done: HashMap<u64, Result<(), StoreError>>,
 }
 
 fn fail(what: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -85,12 +107,77 @@ impl SqliteStore {
         }
         Ok(Self {
             connection: Mutex::new(connection),
+            queue: Mutex::default(),
         })
     }
 
     fn connection(&self) -> MutexGuard<'_, Connection> {
         // A statement that panicked left no transaction open.
-        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.connection)
+    }
+
+    /// Runs `write` durably, in one transaction with every write queued
+    /// meanwhile.
+    fn write(
+        &self,
+        write: impl FnOnce(&Transaction<'_>) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let ticket = {
+            let mut queue = crate::sync::lock(&self.queue);
+            let ticket = queue.next_ticket;
+            queue.next_ticket += 1;
+            queue.pending.push((ticket, Box::new(write)));
+            ticket
+        };
+        let mut connection = self.connection();
+        // Committed by the writer before us?
+        if let Some(outcome) = crate::sync::lock(&self.queue).done.remove(&ticket) {
+            return outcome;
+        }
+        let batch = std::mem::take(&mut crate::sync::lock(&self.queue).pending);
+        let outcomes = commit(&mut connection, batch);
+        let mut queue = crate::sync::lock(&self.queue);
+        let mut mine = Err(StoreError("a write went missing from its group".into()));
+        for (done, outcome) in outcomes {
+            if done == ticket {
+                mine = outcome;
+            } else {
+                queue.done.insert(done, outcome);
+            }
+        }
+        mine
+    }
+}
+
+/// Runs `batch` in one transaction; each write's outcome (all failed when
+/// the transaction cannot commit).
+fn commit(
+    connection: &mut Connection,
+    batch: Vec<(u64, Write)>,
+) -> Vec<(u64, Result<(), StoreError>)> {
+    let transaction = match connection.transaction() {
+        Ok(transaction) => transaction,
+        Err(err) => {
+            let message = format!("cannot begin a transaction: {err}");
+            return batch
+                .into_iter()
+                .map(|(ticket, _)| (ticket, Err(StoreError(message.clone()))))
+                .collect();
+        }
+    };
+    let outcomes: Vec<(u64, Result<(), StoreError>)> = batch
+        .into_iter()
+        .map(|(ticket, write)| (ticket, write(&transaction)))
+        .collect();
+    match transaction.commit() {
+        Ok(()) => outcomes,
+        Err(err) => {
+            let message = format!("cannot commit: {err}");
+            outcomes
+                .into_iter()
+                .map(|(ticket, _)| (ticket, Err(StoreError(message.clone()))))
+                .collect()
+        }
     }
 }
 
@@ -113,49 +200,56 @@ fn result_text(record: &HandlerRecord) -> Option<String> {
 
 impl Store for SqliteStore {
     fn save_handler(&self, record: &HandlerRecord, start: &Event) -> Result<(), StoreError> {
-        self.connection()
-            .execute(
-                "INSERT INTO handlers (handler_id, workflow, run_id, status, error, result,
+        let record = record.clone();
+        let start = start.clone();
+        self.write(move |transaction| {
+            transaction
+                .execute(
+                    "INSERT INTO handlers (handler_id, workflow, run_id, status, error, result,
                     started_at, updated_at, completed_at, start_name, start_data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (handler_id) DO UPDATE SET workflow = ?2, run_id = ?3,
                     status = ?4, error = ?5, result = ?6, started_at = ?7, updated_at = ?8,
                     completed_at = ?9, start_name = ?10, start_data = ?11",
-                params![
-                    record.handler_id,
-                    record.workflow_name,
-                    record.run_id,
-                    status_text(record.status),
-                    record.error,
-                    result_text(record),
-                    record.started_at,
-                    record.updated_at,
-                    record.completed_at,
-                    start.name,
-                    start.data,
-                ],
-            )
-            .map(drop)
-            .map_err(fail("cannot save a handler"))
+                    params![
+                        record.handler_id,
+                        record.workflow_name,
+                        record.run_id,
+                        status_text(record.status),
+                        record.error,
+                        result_text(&record),
+                        record.started_at,
+                        record.updated_at,
+                        record.completed_at,
+                        start.name,
+                        start.data,
+                    ],
+                )
+                .map(drop)
+                .map_err(fail("cannot save a handler"))
+        })
     }
 
     fn update_handler(&self, record: &HandlerRecord) -> Result<(), StoreError> {
-        self.connection()
-            .execute(
-                "UPDATE handlers SET run_id = ?2, status = ?3, error = ?4, result = ?5,
+        let record = record.clone();
+        self.write(move |transaction| {
+            transaction
+                .execute(
+                    "UPDATE handlers SET run_id = ?2, status = ?3, error = ?4, result = ?5,
                     updated_at = ?6, completed_at = ?7 WHERE handler_id = ?1",
-                params![
-                    record.handler_id,
-                    record.run_id,
-                    status_text(record.status),
-                    record.error,
-                    result_text(record),
-                    record.updated_at,
-                    record.completed_at,
-                ],
-            )
-            .map(drop)
-            .map_err(fail("cannot update a handler"))
+                    params![
+                        record.handler_id,
+                        record.run_id,
+                        status_text(record.status),
+                        record.error,
+                        result_text(&record),
+                        record.updated_at,
+                        record.completed_at,
+                    ],
+                )
+                .map(drop)
+                .map_err(fail("cannot update a handler"))
+        })
     }
 
     fn append_event(
@@ -166,44 +260,47 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string(envelope)
             .map_err(|err| StoreError(format!("cannot serialize an event: {err}")))?;
-        self.connection()
-            .execute(
-                "INSERT OR REPLACE INTO events (handler_id, sequence, envelope) VALUES (?1, ?2, ?3)",
-                params![handler_id, sequence as i64, text],
-            )
-            .map(drop)
-            .map_err(fail("cannot store an event"))
+        let handler_id = handler_id.to_string();
+        self.write(move |transaction| {
+            transaction
+                .execute(
+                    "INSERT OR REPLACE INTO events (handler_id, sequence, envelope) VALUES (?1, ?2, ?3)",
+                    params![handler_id, sequence as i64, text],
+                )
+                .map(drop)
+                .map_err(fail("cannot store an event"))
+        })
     }
 
     fn save_snapshot(&self, handler_id: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
         let text = snapshot
             .to_json()
             .map_err(|err| StoreError(format!("cannot serialize a checkpoint: {err}")))?;
-        self.connection()
-            .execute(
-                "INSERT OR REPLACE INTO snapshots (handler_id, snapshot) VALUES (?1, ?2)",
-                params![handler_id, text],
-            )
-            .map(drop)
-            .map_err(fail("cannot store a checkpoint"))
+        let handler_id = handler_id.to_string();
+        self.write(move |transaction| {
+            transaction
+                .execute(
+                    "INSERT OR REPLACE INTO snapshots (handler_id, snapshot) VALUES (?1, ?2)",
+                    params![handler_id, text],
+                )
+                .map(drop)
+                .map_err(fail("cannot store a checkpoint"))
+        })
     }
 
     fn delete_handler(&self, handler_id: &str) -> Result<(), StoreError> {
-        let mut connection = self.connection();
-        let transaction = connection
-            .transaction()
-            .map_err(fail("cannot delete a handler"))?;
-        for table in ["handlers", "events", "snapshots"] {
-            transaction
-                .execute(
-                    &format!("DELETE FROM {table} WHERE handler_id = ?1"),
-                    params![handler_id],
-                )
-                .map_err(fail("cannot delete a handler"))?;
-        }
-        transaction
-            .commit()
-            .map_err(fail("cannot delete a handler"))
+        let handler_id = handler_id.to_string();
+        self.write(move |transaction| {
+            for table in ["handlers", "events", "snapshots"] {
+                transaction
+                    .execute(
+                        &format!("DELETE FROM {table} WHERE handler_id = ?1"),
+                        params![handler_id],
+                    )
+                    .map_err(fail("cannot delete a handler"))?;
+            }
+            Ok(())
+        })
     }
 
     fn load_running(&self) -> Result<Vec<StoredHandler>, StoreError> {
@@ -340,5 +437,99 @@ impl HandlerRow {
             updated_at: self.updated_at,
             completed_at: self.completed_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::server::runs::now;
+
+    fn record(id: &str) -> HandlerRecord {
+        HandlerRecord {
+            handler_id: id.to_string(),
+            workflow_name: "w".to_string(),
+            run_id: None,
+            error: None,
+            result: None,
+            result_unreadable: false,
+            status: Status::Running,
+            started_at: now(),
+            updated_at: None,
+            completed_at: None,
+        }
+    }
+
+    fn envelope(n: u64) -> Envelope {
+        Envelope {
+            value: json!({ "n": n }),
+            qualified_name: None,
+            type_name: "Tick".to_string(),
+            types: None,
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_share_commits_and_every_write_lands_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let start = Event::new("StartEvent", &json!({})).unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|writer| {
+                let store = store.clone();
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    let id = format!("h{writer}");
+                    store.save_handler(&record(&id), &start).unwrap();
+                    for sequence in 0..50 {
+                        store
+                            .append_event(&id, sequence, &envelope(sequence))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        drop(store);
+
+        // A fresh connection sees every write, each handler's events in
+        // sequence order.
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.records().unwrap().len(), 8);
+        for writer in 0..8 {
+            let stored = store.load_handler(&format!("h{writer}")).unwrap().unwrap();
+            let numbers: Vec<u64> = stored
+                .events
+                .iter()
+                .map(|e| e.value["n"].as_u64().unwrap())
+                .collect();
+            assert_eq!(numbers, (0..50).collect::<Vec<_>>());
+        }
+        assert_eq!(store.load_running().unwrap().len(), 8);
+        assert!(store.load_handler("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_failing_write_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        let failing = store.write(|transaction| {
+            transaction
+                .execute("INSERT INTO nowhere VALUES (1)", [])
+                .map(drop)
+                .map_err(fail("cannot write"))
+        });
+        let message = failing.unwrap_err().to_string();
+        assert!(message.contains("no such table: nowhere"), "{message}");
+        let start = Event::new("StartEvent", &json!({})).unwrap();
+        store.save_handler(&record("ok"), &start).unwrap();
+        assert_eq!(store.records().unwrap().len(), 1);
     }
 }

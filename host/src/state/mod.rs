@@ -126,10 +126,7 @@ impl StateStore {
     fn committed(&self) -> MutexGuard<'_, Arc<Value>> {
         // A poisoned lock only means a panic elsewhere mid-read; the value
         // itself is always a complete committed state.
-        self.inner
-            .committed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.inner.committed)
     }
 
     /// The committed state.
