@@ -25,6 +25,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::HeaderValue;
 use axum::routing::{get, post};
+use futures_util::FutureExt;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
 use crate::error::WorkflowError;
@@ -315,6 +316,7 @@ impl App {
         }
         // A reused id starts from the state its previous run ended with.
         let context = previous
+            .as_ref()
             .filter(|previous| previous.record().workflow_name == workflow.name())
             .and_then(|previous| previous.final_state())
             .and_then(|state| {
@@ -327,7 +329,9 @@ impl App {
                     }
                 }
             });
-        if let Some(store) = &self.store {
+        if let Some(store) = &self.store
+            && previous.is_some()
+        {
             // A reused id starts afresh: forget the previous run.
             store
                 .delete_handler(&handler_id)
@@ -406,14 +410,26 @@ async fn follow(
     let mut terminal = None;
     match live.stream_events() {
         Ok(mut events) => {
-            while let Some(event) = events.next().await {
-                let envelope = envelope(&workflow, &event);
-                if envelope.is_terminal() {
-                    terminal = Some(envelope);
+            while let Some(first) = events.next().await {
+                // Every event already there goes to the store in one write.
+                let mut batch = Vec::new();
+                let mut next = Some(first);
+                while let Some(event) = next.take() {
+                    let envelope = envelope(&workflow, &event);
+                    if envelope.is_terminal() {
+                        terminal = Some(envelope);
+                        break;
+                    }
+                    let sequence = entry.push_event(envelope.clone());
+                    batch.push((sequence, envelope));
+                    next = events.next().now_or_never().flatten();
+                }
+                if !batch.is_empty() {
+                    persist(store, |store| store.append_events(&id, &batch));
+                }
+                if terminal.is_some() {
                     break;
                 }
-                let sequence = entry.push_event(envelope.clone());
-                persist(store, |store| store.append_event(&id, sequence, &envelope));
             }
         }
         Err(err) => tracing::error!(%err, "cannot follow the run's events"),

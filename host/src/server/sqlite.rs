@@ -129,6 +129,12 @@ impl SqliteStore {
             queue.pending.push((ticket, Box::new(write)));
             ticket
         };
+        off_the_runtime(|| self.commit_queued(ticket))
+    }
+
+    /// Takes the connection, then commits every queued write unless the
+    /// writer before took `ticket` along; `ticket`'s outcome.
+    fn commit_queued(&self, ticket: u64) -> Result<(), StoreError> {
         let mut connection = self.connection();
         // Committed by the writer before us?
         if let Some(outcome) = crate::sync::lock(&self.queue).done.remove(&ticket) {
@@ -146,6 +152,20 @@ impl SqliteStore {
             }
         }
         mine
+    }
+}
+
+/// Runs `blocking` (which waits for the disk) where it keeps no async task
+/// from running: on a multi-threaded tokio runtime, the worker thread hands
+/// its other tasks over first, so that they can queue their writes into the
+/// same commit meanwhile. Elsewhere it just runs.
+fn off_the_runtime<T>(blocking: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(blocking)
+        }
+        _ => blocking(),
     }
 }
 
@@ -252,23 +272,32 @@ impl Store for SqliteStore {
         })
     }
 
-    fn append_event(
+    fn append_events(
         &self,
         handler_id: &str,
-        sequence: u64,
-        envelope: &Envelope,
+        events: &[(u64, Envelope)],
     ) -> Result<(), StoreError> {
-        let text = serde_json::to_string(envelope)
-            .map_err(|err| StoreError(format!("cannot serialize an event: {err}")))?;
+        let rows = events
+            .iter()
+            .map(|(sequence, envelope)| {
+                let text = serde_json::to_string(envelope)
+                    .map_err(|err| StoreError(format!("cannot serialize an event: {err}")))?;
+                Ok((*sequence as i64, text))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let handler_id = handler_id.to_string();
         self.write(move |transaction| {
-            transaction
-                .execute(
+            let mut insert = transaction
+                .prepare_cached(
                     "INSERT OR REPLACE INTO events (handler_id, sequence, envelope) VALUES (?1, ?2, ?3)",
-                    params![handler_id, sequence as i64, text],
                 )
-                .map(drop)
-                .map_err(fail("cannot store an event"))
+                .map_err(fail("cannot store an event"))?;
+            for (sequence, text) in rows {
+                insert
+                    .execute(params![handler_id, sequence, text])
+                    .map_err(fail("cannot store an event"))?;
+            }
+            Ok(())
         })
     }
 

@@ -39,13 +39,18 @@ pub trait Store: Send + Sync + 'static {
     fn save_handler(&self, record: &HandlerRecord, start: &Event) -> Result<(), StoreError>;
     /// Updates a handler's record (status, result, times).
     fn update_handler(&self, record: &HandlerRecord) -> Result<(), StoreError>;
-    /// Appends a streamed event at `sequence`.
+    /// Appends streamed events, each at its sequence, in one write.
+    fn append_events(&self, handler_id: &str, events: &[(u64, Envelope)])
+    -> Result<(), StoreError>;
+    /// Appends one streamed event at `sequence`.
     fn append_event(
         &self,
         handler_id: &str,
         sequence: u64,
         envelope: &Envelope,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.append_events(handler_id, &[(sequence, envelope.clone())])
+    }
     /// Replaces the handler's checkpoint.
     fn save_snapshot(&self, handler_id: &str, snapshot: &Snapshot) -> Result<(), StoreError>;
     /// Forgets a handler entirely.
