@@ -66,8 +66,9 @@ struct StepDone {
 struct StepSlot {
     queue: VecDeque<(Event, u64)>,
     busy: u32,
-    /// Worker numbers free again; numbers never used start at `busy +
-    /// released.len()`. The lowest free number serves the next call.
+    /// Worker numbers free again (numbers 0 to `busy + released.len()`
+    /// have been used). The lowest free number serves the next call, as the
+    /// reference numbers a step's workers.
     released: Vec<u32>,
 }
 
@@ -313,7 +314,7 @@ impl Broker {
                             Ok(events) => events.first().map(|e| e.name.as_str()),
                             Err(_) => None,
                         };
-                        self.stream_step_state(&call, false, output);
+                        stream_step_state(&self.shared, &call, false, output);
                     }
                 }
                 match outcome {
@@ -555,11 +556,6 @@ impl Broker {
             origin: self.origin.clone(),
             outcome: None,
         }
-    }
-
-    /// Streams a `StepStateChanged` for a call that ended.
-    fn stream_step_state(&self, call: &InFlight, running: bool, output: Option<&str>) {
-        stream_step_state(&self.shared, call, running, output);
     }
 
     /// Streams a `WorkflowIdleEvent` when the run has come to wait only on
