@@ -655,6 +655,20 @@ async fn browsers_are_answered_only_from_the_origins_allowed() {
         serve_app(app).await
     };
     let client = Client::new();
+    // `GET /health` from a page of `origin`: the origin allowed back, if any.
+    let allowed_for = |base: String, origin: &'static str| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(format!("{base}/health"))
+                .header("Origin", origin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response
+        }
+    };
     let allow = |response: &reqwest::Response| {
         response
             .headers()
@@ -664,13 +678,7 @@ async fn browsers_are_answered_only_from_the_origins_allowed() {
 
     // By default no origin is allowed: no CORS headers at all.
     let closed = serve(server::AllowedOrigins::None).await;
-    let response = client
-        .get(format!("{closed}/health"))
-        .header("Origin", "http://ui.test")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = allowed_for(closed.clone(), "http://ui.test").await;
     assert_eq!(allow(&response), None);
 
     // One origin allowed: it is echoed with credentials, a preflight is
@@ -679,12 +687,7 @@ async fn browsers_are_answered_only_from_the_origins_allowed() {
         &["http://ui.test".into()],
     ))
     .await;
-    let response = client
-        .get(format!("{open}/health"))
-        .header("Origin", "http://ui.test")
-        .send()
-        .await
-        .unwrap();
+    let response = allowed_for(open.clone(), "http://ui.test").await;
     assert_eq!(allow(&response).as_deref(), Some("http://ui.test"));
     assert_eq!(
         response.headers()["access-control-allow-credentials"],
@@ -708,22 +711,12 @@ async fn browsers_are_answered_only_from_the_origins_allowed() {
         "content-type"
     );
     assert_eq!(preflight.headers()["access-control-max-age"], "600");
-    let response = client
-        .get(format!("{open}/health"))
-        .header("Origin", "http://elsewhere.test")
-        .send()
-        .await
-        .unwrap();
+    let response = allowed_for(open.clone(), "http://elsewhere.test").await;
     assert_eq!(allow(&response), None);
 
     // `*`: any origin, echoed back (the reference's default).
     let any = serve(server::AllowedOrigins::from_args(&["*".into()])).await;
-    let response = client
-        .get(format!("{any}/health"))
-        .header("Origin", "http://elsewhere.test")
-        .send()
-        .await
-        .unwrap();
+    let response = allowed_for(any.clone(), "http://elsewhere.test").await;
     assert_eq!(allow(&response).as_deref(), Some("http://elsewhere.test"));
 
     // An origin that is no header value is refused up front.

@@ -15,7 +15,7 @@ use super::App;
 use super::envelope;
 use super::error::ApiError;
 use super::graph;
-use super::runs::{HandlerEntry, HandlerRecord, HandlerResult, Status, new_id};
+use super::runs::{HandlerEntry, HandlerRecord, HandlerResult, Status};
 use super::stream::{self, StreamOptions};
 use crate::error::WorkflowError;
 use crate::event::{EventKind, names};
@@ -138,8 +138,8 @@ fn start_run(app: &Arc<App>, name: &str, body: &[u8]) -> Result<Arc<HandlerEntry
         )));
     }
     let handler_id = match body.get("handler_id") {
-        Some(Value::String(id)) if !id.is_empty() => id.clone(),
-        Some(Value::Null) | None => new_id(),
+        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+        Some(Value::Null) | None => None,
         Some(_) => return Err(ApiError::bad_request("handler_id must be a string")),
     };
     app.start(workflow, handler_id, start)

@@ -58,8 +58,9 @@ pub struct App {
     heartbeat: Duration,
     /// Where handlers persist, if anywhere.
     store: Option<Arc<dyn Store>>,
-    /// The web origins whose pages may call the API from a browser.
-    cors: AllowedOrigins,
+    /// The CORS layer for the web origins whose pages may call the API
+    /// from a browser, if any may.
+    cors: Option<CorsLayer>,
 }
 
 /// Which web origins may call the API from a browser (CORS).
@@ -140,7 +141,7 @@ impl App {
             handlers: Arc::default(),
             heartbeat: DEFAULT_HEARTBEAT,
             store: None,
-            cors: AllowedOrigins::None,
+            cors: None,
         })
     }
 
@@ -271,8 +272,7 @@ impl App {
     /// The same app answering browsers from `origins` (CORS); an origin
     /// that is no valid header value is an error naming it.
     pub fn with_allowed_origins(mut self, origins: AllowedOrigins) -> Result<Self, WorkflowError> {
-        origins.layer()?;
-        self.cors = origins;
+        self.cors = origins.layer()?;
         Ok(self)
     }
 
@@ -296,17 +296,26 @@ impl App {
         &self.order
     }
 
-    /// Starts `start` on `workflow` under `handler_id`, and the task that
-    /// follows its stream into the handler.
+    /// Starts `start` on `workflow` under the `handler_id` the caller chose
+    /// (or a fresh one), and the task that follows its stream into the
+    /// handler.
     fn start(
         &self,
         workflow: &Workflow,
-        handler_id: String,
+        handler_id: Option<String>,
         start: Event,
     ) -> Result<Arc<HandlerEntry>, ApiError> {
-        // Checked here so that no run starts for nothing, and again when the
-        // handler is registered, atomically, against a concurrent request.
-        let previous = self.handler(&handler_id).ok();
+        // Only a chosen id can name an earlier handler: a fresh one costs no
+        // lookup. Checked here so that no run starts for nothing, and again
+        // when the handler is registered, atomically, against a concurrent
+        // request.
+        let (handler_id, previous) = match handler_id {
+            Some(id) => {
+                let previous = self.handler(&id).ok();
+                (id, previous)
+            }
+            None => (runs::new_id(), None),
+        };
         if let Some(previous) = &previous
             && !previous.is_finished()
         {
@@ -485,8 +494,7 @@ fn ending(
 
 /// The API's routes over `app`.
 pub fn router(app: Arc<App>) -> Router {
-    // The origins were checked when they were set.
-    let cors = app.cors.layer().ok().flatten();
+    let cors = app.cors.clone();
     let routes = Router::new()
         .route("/health", get(api::health))
         .route("/workflows", get(api::list_workflows))
