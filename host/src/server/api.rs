@@ -159,7 +159,7 @@ fn is_empty_json(value: &Value) -> bool {
 async fn wait_finished(entry: &HandlerEntry) {
     loop {
         let changed = entry.changed();
-        if entry.record().status.is_terminal() {
+        if entry.is_finished() {
             return;
         }
         changed.await;
@@ -250,7 +250,7 @@ pub(crate) async fn cancel_handler(
 ) -> Result<Json<Value>, ApiError> {
     let purge = query_flag(query.as_deref(), "purge").unwrap_or(false);
     let entry = app.handler(&id)?;
-    let running = !entry.record().status.is_terminal();
+    let running = !entry.is_finished();
     if running {
         if let Some(live) = entry.live() {
             live.cancel();
@@ -412,28 +412,36 @@ impl App {
     /// Every handler's record, oldest first: the store's (with the running
     /// ones as they are now), or those in memory.
     pub(crate) fn handler_records(&self) -> Result<Vec<HandlerRecord>, ApiError> {
-        let in_memory = self.handlers.all();
-        let Some(store) = &self.store else {
-            return Ok(in_memory.iter().map(|entry| entry.record()).collect());
-        };
-        let mut current: HashMap<String, HandlerRecord> = in_memory
+        let in_memory: Vec<HandlerRecord> = self
+            .handlers
+            .all()
             .iter()
-            .map(|entry| {
-                let record = entry.record();
-                (record.handler_id.clone(), record)
-            })
+            .map(|entry| entry.record())
+            .collect();
+        let Some(store) = &self.store else {
+            return Ok(in_memory);
+        };
+        let mut current: HashMap<&str, &HandlerRecord> = in_memory
+            .iter()
+            .map(|record| (record.handler_id.as_str(), record))
             .collect();
         let mut records: Vec<HandlerRecord> = store
             .records()
             .map_err(|err| ApiError::internal(err.to_string()))?
             .into_iter()
-            .map(|stored| current.remove(&stored.handler_id).unwrap_or(stored))
+            .map(|stored| {
+                current
+                    .remove(stored.handler_id.as_str())
+                    .cloned()
+                    .unwrap_or(stored)
+            })
             .collect();
         // Started but not stored yet.
         records.extend(
             in_memory
                 .iter()
-                .filter_map(|entry| current.remove(&entry.record().handler_id)),
+                .filter(|record| current.contains_key(record.handler_id.as_str()))
+                .cloned(),
         );
         Ok(records)
     }

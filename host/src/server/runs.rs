@@ -329,7 +329,7 @@ impl Handlers {
     ) -> Result<Arc<HandlerEntry>, AlreadyRunning> {
         let mut inner = self.inner();
         if let Some(existing) = inner.by_id.get(&id)
-            && !existing.record().status.is_terminal()
+            && !existing.is_finished()
         {
             return Err(AlreadyRunning(id));
         }
