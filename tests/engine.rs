@@ -3,12 +3,10 @@
 //! contexts across runs.
 
 use serde_json::json;
-use wflow_host::{
-    Backoff, Context, Event, EventKind, StateError, Workflow, WorkflowError, WorkflowOptions,
-};
+use wflow_core::{Backoff, Context, Event, EventKind, StateError, WorkflowError, WorkflowOptions};
 use wflow_tests::{component_path, runtime, workflow, workflow_with};
 
-async fn drain(handler: &wflow_host::WorkflowHandler) -> Vec<Event> {
+async fn drain(handler: &wflow_core::WorkflowHandler) -> Vec<Event> {
     let mut stream = handler.stream_events().expect("first stream");
     let mut events = Vec::new();
     while let Some(event) = stream.next().await {
@@ -211,7 +209,7 @@ async fn retries_run_on_fresh_instances_until_the_step_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_instance_serves_the_next_run_of_the_same_workflow() {
     let retry = workflow("retry").await;
-    let calls = |output: wflow_host::StopOutput| output.result["calls_on_this_instance"].clone();
+    let calls = |output: wflow_core::StopOutput| output.result["calls_on_this_instance"].clone();
     let first = retry.run(json!({"fail_times": 0})).unwrap();
     assert_eq!(calls(first.result().await.unwrap()), json!(1));
     assert_eq!(retry.idle_instances(), 1);
@@ -392,7 +390,9 @@ async fn a_manifest_assembles_components_and_applies_overrides() {
         ),
     )
     .unwrap();
-    let split = Workflow::load(runtime(), &manifest).await.unwrap();
+    let split = wflow_build::load_workflow(runtime(), &manifest)
+        .await
+        .unwrap();
     assert_eq!(split.name(), "split");
     assert_eq!(split.timeout(), Some(std::time::Duration::from_secs(30)));
     let consume = split.steps().iter().find(|s| s.name == "consume").unwrap();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
-use wflow_host::{StepComponent, StepOverride, Workflow, WorkflowError, WorkflowOptions};
+use wflow_core::{StepComponent, StepOverride, Workflow, WorkflowError, WorkflowOptions};
 use wflow_tests::{component, component_path, runtime, workflow, workflow_with};
 
 async fn faulty_run(input: serde_json::Value) -> WorkflowError {
@@ -28,7 +28,7 @@ fn step_failure(err: &WorkflowError) -> (&str, &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_nobody_accepts_fails_validation_naming_it() {
-    let err = Workflow::load(runtime(), &component_path("invalid"))
+    let err = wflow_build::load_workflow(runtime(), &component_path("invalid"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "WorkflowValidationError");
@@ -133,7 +133,7 @@ async fn cancel_ends_the_run_and_the_stream() {
     assert_eq!(err.kind(), "WorkflowCancelledByUser");
     assert_eq!(stream.next().await.unwrap().name, "WorkflowCancelledEvent");
     assert!(stream.next().await.is_none());
-    let late = wflow_host::Event::new("OkReq", &json!({"ms": 0})).unwrap();
+    let late = wflow_core::Event::new("OkReq", &json!({"ms": 0})).unwrap();
     assert!(
         handler.send_event(late).is_err(),
         "a finished run takes no events"
@@ -199,7 +199,7 @@ async fn targeted_send_to_a_missing_or_unwilling_step_is_an_error() {
         .await
         .run(json!({"mode": "slow", "ms": 2000}))
         .unwrap();
-    let ok = wflow_host::Event::new("OkReq", &json!({"ms": 0})).unwrap();
+    let ok = wflow_core::Event::new("OkReq", &json!({"ms": 0})).unwrap();
     let err = handler.send_event_to(ok.clone(), "nope").unwrap_err();
     assert_eq!(err.kind(), "WorkflowStepDoesNotExistError");
     let err = handler.send_event_to(ok, "slow").unwrap_err();
@@ -263,7 +263,7 @@ async fn a_writer_inside_an_edit_is_refused_and_the_edit_is_discarded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_importing_what_the_host_lacks_is_refused_naming_the_import() {
-    let err = Workflow::load(runtime(), &component_path("alien"))
+    let err = wflow_build::load_workflow(runtime(), &component_path("alien"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "WorkflowLoadError");

@@ -3,12 +3,12 @@
 //! (componentize-py, componentize-js), then run through the engine.
 
 use serde_json::{Value, json};
-use wflow_host::{Event, WorkflowError, WorkflowHandler};
+use wflow_core::{Event, WorkflowError, WorkflowHandler};
 use wflow_tests::{component_path, runtime, source_workflow, step_failure};
 
 /// Runs `handler` to its end, answering every `InputRequiredEvent` with
 /// `answer`; returns the result.
-async fn answer_prompts(handler: &WorkflowHandler, answer: &str) -> wflow_host::Result<Value> {
+async fn answer_prompts(handler: &WorkflowHandler, answer: &str) -> wflow_core::Result<Value> {
     let mut stream = handler.stream_events().expect("first stream");
     while let Some(event) = stream.next().await {
         if event.name == "InputRequiredEvent" {
@@ -40,7 +40,7 @@ async fn python_and_javascript_jokes_mention_the_topic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_gives_the_exact_sum_in_all_three_languages() {
-    let rust = wflow_host::Workflow::load(runtime(), &component_path("fanout"))
+    let rust = wflow_build::load_workflow(runtime(), &component_path("fanout"))
         .await
         .unwrap();
     let python = source_workflow("fanout-py").await;

@@ -4,7 +4,7 @@
 //! right.
 
 use serde_json::json;
-use wflow_host::WorkflowError;
+use wflow_core::WorkflowError;
 use wflow_tests::{step_failure, workflow};
 
 /// Runs `mode` beside a joke run; returns the hostile run's error.
@@ -221,8 +221,8 @@ impl Sandbox {
         Self { root }
     }
 
-    async fn workflow(&self) -> wflow_host::Workflow {
-        wflow_host::Workflow::load(wflow_tests::runtime(), &self.root.join("workflow.toml"))
+    async fn workflow(&self) -> wflow_core::Workflow {
+        wflow_build::load_workflow(wflow_tests::runtime(), &self.root.join("workflow.toml"))
             .await
             .unwrap()
     }
@@ -348,7 +348,7 @@ async fn a_grant_for_an_unknown_step_or_a_missing_directory_is_refused() {
     let manifest = sandbox.root.join("workflow.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("dir = \"data\"", "dir = \"nope\"")).unwrap();
-    let err = wflow_host::Workflow::load(wflow_tests::runtime(), &manifest)
+    let err = wflow_build::load_workflow(wflow_tests::runtime(), &manifest)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "WorkflowConfigurationError");
@@ -361,7 +361,7 @@ async fn a_grant_for_an_unknown_step_or_a_missing_directory_is_refused() {
         text.replacen("steps = [\"attack\"]", "steps = [\"ghost\"]", 1),
     )
     .unwrap();
-    let err = wflow_host::Workflow::load(wflow_tests::runtime(), &manifest)
+    let err = wflow_build::load_workflow(wflow_tests::runtime(), &manifest)
         .await
         .unwrap_err();
     assert!(
@@ -380,14 +380,14 @@ async fn guest_output_is_captured_with_the_step_name() {
     handler.result().await.unwrap();
     let (entries, dropped) = handler.logs();
     assert_eq!(dropped, 0);
-    let texts: Vec<(String, wflow_host::LogStream, String)> = entries
+    let texts: Vec<(String, wflow_core::LogStream, String)> = entries
         .into_iter()
         .map(|e| (e.step, e.stream, e.text))
         .collect();
     assert!(
         texts.contains(&(
             "attack".into(),
-            wflow_host::LogStream::Stdout,
+            wflow_core::LogStream::Stdout,
             "hello from the guest\n".into()
         )),
         "{texts:?}"
@@ -395,7 +395,7 @@ async fn guest_output_is_captured_with_the_step_name() {
     assert!(
         texts.contains(&(
             "attack".into(),
-            wflow_host::LogStream::Stderr,
+            wflow_core::LogStream::Stderr,
             "a warning from the guest\n".into()
         )),
         "{texts:?}"
@@ -403,8 +403,8 @@ async fn guest_output_is_captured_with_the_step_name() {
 }
 
 /// The hostile workflow with other run limits.
-async fn hostile_with(limits: wflow_host::LimitsSpec) -> wflow_host::Workflow {
-    let mut options = wflow_host::WorkflowOptions::named("hostile");
+async fn hostile_with(limits: wflow_core::LimitsSpec) -> wflow_core::Workflow {
+    let mut options = wflow_core::WorkflowOptions::named("hostile");
     options.limits = limits.resolve();
     wflow_tests::workflow_with("hostile", options)
         .await
@@ -413,7 +413,7 @@ async fn hostile_with(limits: wflow_host::LimitsSpec) -> wflow_host::Workflow {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuel_meters_a_step_deterministically() {
-    let hostile = hostile_with(wflow_host::LimitsSpec {
+    let hostile = hostile_with(wflow_core::LimitsSpec {
         fuel: Some(1_000_000),
         ..Default::default()
     })
@@ -443,7 +443,7 @@ async fn fuel_meters_a_step_deterministically() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_streamed_events_hits_the_stream_buffer() {
-    let hostile = hostile_with(wflow_host::LimitsSpec {
+    let hostile = hostile_with(wflow_core::LimitsSpec {
         stream_buffer: Some(10),
         ..Default::default()
     })
@@ -463,7 +463,7 @@ async fn a_flood_of_streamed_events_hits_the_stream_buffer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_state_fails_the_run() {
-    let hostile = hostile_with(wflow_host::LimitsSpec {
+    let hostile = hostile_with(wflow_core::LimitsSpec {
         max_state_bytes: Some(bytesize::ByteSize::kib(64)),
         ..Default::default()
     })
@@ -484,8 +484,8 @@ async fn an_oversized_state_fails_the_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_per_run_and_collect_buffers_are_bounded() {
-    let mut options = wflow_host::WorkflowOptions::named("fanout");
-    options.limits = wflow_host::LimitsSpec {
+    let mut options = wflow_core::WorkflowOptions::named("fanout");
+    options.limits = wflow_core::LimitsSpec {
         max_events_per_run: Some(50),
         ..Default::default()
     }
@@ -502,8 +502,8 @@ async fn events_per_run_and_collect_buffers_are_bounded() {
         "TooManyEvents: the run routed more than 50 events (limits.max_events_per_run)"
     );
 
-    let mut options = wflow_host::WorkflowOptions::named("fanout");
-    options.limits = wflow_host::LimitsSpec {
+    let mut options = wflow_core::WorkflowOptions::named("fanout");
+    options.limits = wflow_core::LimitsSpec {
         max_collect_buffer: Some(10),
         ..Default::default()
     }
@@ -524,7 +524,7 @@ async fn events_per_run_and_collect_buffers_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_default_step_timeout_applies_to_steps_without_their_own() {
-    let hostile = hostile_with(wflow_host::LimitsSpec {
+    let hostile = hostile_with(wflow_core::LimitsSpec {
         step_timeout: Some(std::time::Duration::from_millis(150)),
         ..Default::default()
     })

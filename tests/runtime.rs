@@ -3,7 +3,7 @@
 
 use bytesize::ByteSize;
 use serde_json::json;
-use wflow_host::{InstanceAllocator, Runtime, RuntimeConfig, StepComponent, Workflow};
+use wflow_core::{InstanceAllocator, Runtime, RuntimeConfig, StepComponent, Workflow};
 use wflow_tests::component_path;
 
 fn runtime(allocator: InstanceAllocator) -> Runtime {
@@ -29,7 +29,7 @@ async fn a_full_pool_makes_instances_wait_and_idle_ones_give_way() {
             ..
         }
     ));
-    let fanout = Workflow::load(&runtime, &component_path("fanout"))
+    let fanout = wflow_build::load_workflow(&runtime, &component_path("fanout"))
         .await
         .unwrap();
     let output = fanout
@@ -45,7 +45,7 @@ async fn a_full_pool_makes_instances_wait_and_idle_ones_give_way() {
 async fn on_demand_allocation_runs_workflows_too() {
     let runtime = runtime(InstanceAllocator::OnDemand);
     assert_eq!(runtime.allocator(), InstanceAllocator::OnDemand);
-    let joke = Workflow::load(&runtime, &component_path("joke"))
+    let joke = wflow_build::load_workflow(&runtime, &component_path("joke"))
         .await
         .unwrap();
     let output = joke
@@ -63,7 +63,7 @@ async fn a_step_memory_limit_above_the_pool_is_refused_at_load() {
         max_instances: 10,
         max_memory: ByteSize::mib(128),
     });
-    let err = Workflow::load(&runtime, &component_path("joke"))
+    let err = wflow_build::load_workflow(&runtime, &component_path("joke"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "WorkflowConfigurationError");
@@ -110,7 +110,7 @@ async fn compiled_components_are_cached_owner_only() {
     let joke = Workflow::from_components(
         &runtime,
         vec![second],
-        wflow_host::WorkflowOptions::named("joke"),
+        wflow_core::WorkflowOptions::named("joke"),
     )
     .unwrap();
     let output = joke
@@ -120,7 +120,7 @@ async fn compiled_components_are_cached_owner_only() {
         .await
         .unwrap();
     assert!(output.result.as_str().unwrap().contains("caches"));
-    assert_eq!(wflow_host::clear_cache_dir(&dir).unwrap(), 1);
+    assert_eq!(wflow_core::clear_cache_dir(&dir).unwrap(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use wflow_host::server::{self, App};
+use wflow_server::{self as server, App};
 use wflow_tests::workflow;
 
 /// A server for the `joke`, `bench_ask` and `retry` workflows (named after their files)

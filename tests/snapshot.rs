@@ -3,12 +3,12 @@
 //! uninterrupted run; human answers survive; tampered snapshots are refused.
 
 use serde_json::{Value, json};
-use wflow_host::{Event, Snapshot, Workflow, WorkflowError};
+use wflow_core::{Event, Snapshot, Workflow, WorkflowError};
 use wflow_tests::{runtime, workflow};
 
 /// Loads `name` again, as another process would.
 async fn reload(name: &str) -> Workflow {
-    Workflow::load(runtime(), &wflow_tests::component_path(name))
+    wflow_build::load_workflow(runtime(), &wflow_tests::component_path(name))
         .await
         .unwrap()
 }
@@ -192,30 +192,30 @@ async fn tampered_snapshots_are_refused_naming_the_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_context_carries_state_across_runs_and_processes_through_json() {
     let retry = workflow("retry").await;
-    let ctx = wflow_host::Context::new(&retry);
+    let ctx = wflow_core::Context::new(&retry);
     let start = || Event::new("StartEvent", &json!({"fail_times": 0})).unwrap();
     let first = retry.run_event(start(), Some(&ctx)).unwrap();
     assert_eq!(first.result().await.unwrap().result["attempts"], 1);
     let text = ctx.to_json().unwrap();
     // As if in another process.
     let reloaded = reload("retry").await;
-    let restored = wflow_host::Context::from_json(&reloaded, &text).unwrap();
+    let restored = wflow_core::Context::from_json(&reloaded, &text).unwrap();
     let second = reloaded.run_event(start(), Some(&restored)).unwrap();
     assert_eq!(second.result().await.unwrap().result["attempts"], 2);
-    let err = wflow_host::Context::from_json(&workflow("joke").await, &text).unwrap_err();
+    let err = wflow_core::Context::from_json(&workflow("joke").await, &text).unwrap_err();
     assert_eq!(err.kind(), "ContextSerdeError");
     assert!(
         err.to_string().contains("belongs to workflow \"retry\""),
         "{err}"
     );
-    let err = wflow_host::Context::from_json(&reloaded, &text[..20]).unwrap_err();
+    let err = wflow_core::Context::from_json(&reloaded, &text[..20]).unwrap_err();
     assert_eq!(err.kind(), "ContextSerdeError");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpointed_run_takes_answers_while_idle_and_records_its_outcome() {
     use std::sync::Arc;
-    use wflow_host::{CheckpointStore, FileCheckpoint, RunOptions, SnapshotOutcome};
+    use wflow_core::{CheckpointStore, FileCheckpoint, RunOptions, SnapshotOutcome};
     let path = std::env::temp_dir().join(format!("wflow-idle-{}.json", std::process::id()));
     let store = FileCheckpoint::new(&path);
     let waits = workflow("waits").await;

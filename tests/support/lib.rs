@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use wflow_host::{Runtime, StepComponent, Workflow, WorkflowError, WorkflowOptions};
+use wflow_core::{Runtime, StepComponent, Workflow, WorkflowError, WorkflowOptions};
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
@@ -24,7 +24,7 @@ pub fn guests() -> &'static Path {
                 "build",
                 "--release",
                 "--target",
-                wflow_host::GUEST_TARGET,
+                wflow_build::GUEST_TARGET,
                 "--workspace",
                 "--manifest-path",
             ])
@@ -34,7 +34,7 @@ pub fn guests() -> &'static Path {
         assert!(status.success(), "building the guest components failed");
         guests
             .join("target")
-            .join(wflow_host::GUEST_TARGET)
+            .join(wflow_build::GUEST_TARGET)
             .join("release")
     })
 }
@@ -59,13 +59,13 @@ pub async fn component(name: &str) -> StepComponent {
 
 /// Loads guest crate `name` as a one-component workflow.
 pub async fn workflow(name: &str) -> Workflow {
-    Workflow::load(runtime(), &component_path(name))
+    wflow_build::load_workflow(runtime(), &component_path(name))
         .await
         .unwrap_or_else(|err| panic!("loading {name}: {err}"))
 }
 
 /// Loads guest crate `name` with custom options.
-pub async fn workflow_with(name: &str, options: WorkflowOptions) -> wflow_host::Result<Workflow> {
+pub async fn workflow_with(name: &str, options: WorkflowOptions) -> wflow_core::Result<Workflow> {
     Workflow::from_components(runtime(), vec![component(name).await], options)
 }
 
@@ -78,7 +78,7 @@ pub fn example_dir(name: &str) -> PathBuf {
 /// building what it needs (Rust with cargo, Python with componentize-py,
 /// JavaScript with componentize-js; cached between test runs).
 pub async fn source_workflow(name: &str) -> Workflow {
-    Workflow::load(runtime(), &example_dir(name))
+    wflow_build::load_workflow(runtime(), &example_dir(name))
         .await
         .unwrap_or_else(|err| panic!("loading {name}: {err}"))
 }

@@ -1,0 +1,158 @@
+//! The command line: argument parsing and dispatch.
+
+use crate::{describe, resume, run, serve};
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use wflow_core::{Runtime, Workflow, WorkflowError};
+
+/// Run LlamaIndex-style workflows whose steps are sandboxed WebAssembly
+/// components.
+#[derive(Debug, Parser)]
+#[command(name = "wflow", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a workflow: print its streamed events and its result.
+    Run(run::RunArgs),
+    /// Go on with a run saved by `wflow run --checkpoint`.
+    Resume(resume::ResumeArgs),
+    /// Check a workflow's steps and event graph; exit 0 when valid.
+    Validate {
+        /// A .wasm component, a workflow.toml, or a folder holding one, or a
+        /// guest folder in Rust, Python or JavaScript (built on demand).
+        path: PathBuf,
+    },
+    /// Show a workflow's steps, events and schemas.
+    Describe(describe::DescribeArgs),
+    /// Serve workflows over HTTP, wire-compatible with llama-agents-server.
+    Serve(serve::ServeArgs),
+    /// Build a guest folder (Rust crate, Python project or JavaScript
+    /// package) into a component and print its path.
+    Build {
+        /// The guest folder: it holds Cargo.toml, pyproject.toml or
+        /// package.json.
+        path: PathBuf,
+        /// Also copy the component to this file.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Show or clear the compiled-component cache
+    /// ($WFLOW_CACHE_DIR, else $XDG_CACHE_HOME/wflow, else ~/.cache/wflow).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheAction {
+    /// Print where compiled components are cached.
+    Dir,
+    /// Remove every cached compiled component.
+    Clear,
+}
+
+impl Cli {
+    /// Whether debug logging was asked for.
+    pub fn verbose(&self) -> bool {
+        match &self.command {
+            Command::Run(args) => args.verbose,
+            Command::Resume(args) => args.verbose,
+            _ => false,
+        }
+    }
+}
+
+/// Prints a workflow error as one line naming its kind; returns the exit
+/// code.
+pub(crate) fn report(err: &WorkflowError) -> ExitCode {
+    let text = err.to_string();
+    let one_line = text.lines().collect::<Vec<_>>().join(" ");
+    eprintln!(
+        "error: {}: {}",
+        err.kind(),
+        one_line.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    ExitCode::FAILURE
+}
+
+/// `wflow build`: builds the guest, copies it to `out` if asked, prints
+/// where the component is.
+async fn build(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cache_dir = wflow_core::default_cache_dir()
+        .unwrap_or_else(|| std::env::temp_dir().join("wflow-builds"));
+    let started = std::time::Instant::now();
+    let component = match wflow_build::build_guest(path, &cache_dir).await {
+        Ok(component) => component,
+        Err(err) => return Ok(report(&err)),
+    };
+    let component = match out {
+        Some(out) => {
+            std::fs::copy(&component, out)
+                .with_context(|| format!("cannot copy the component to {}", out.display()))?;
+            out.to_path_buf()
+        }
+        None => component,
+    };
+    let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "built {} ({:.1} MB) in {:.1} s",
+        path.display(),
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", component.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn load(path: &Path) -> Result<Workflow, WorkflowError> {
+    let runtime = Runtime::new()?;
+    wflow_build::load_workflow(&runtime, path).await
+}
+
+/// Runs the parsed command.
+pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Resume(args) => resume::resume(args).await,
+        Command::Validate { path } => match load(&path).await {
+            Ok(workflow) => {
+                println!(
+                    "{}: valid ({} steps, start event {})",
+                    workflow.name(),
+                    workflow.steps().len(),
+                    workflow.start_event()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => Ok(report(&err)),
+        },
+        Command::Describe(args) => describe::describe(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Build { path, out } => build(&path, out.as_deref()).await,
+        Command::Cache { action } => {
+            let Some(dir) = wflow_core::default_cache_dir() else {
+                anyhow::bail!("no cache directory: set WFLOW_CACHE_DIR or HOME");
+            };
+            match action {
+                CacheAction::Dir => println!("{}", dir.display()),
+                CacheAction::Clear => {
+                    let removed = wflow_core::clear_cache_dir(&dir)?;
+                    println!(
+                        "removed {removed} compiled component(s) from {}",
+                        dir.display()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

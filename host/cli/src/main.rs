@@ -1,0 +1,58 @@
+//! `wflow`: run, validate and describe workflows whose steps are WebAssembly
+//! components.
+
+mod cli;
+mod describe;
+mod remote;
+mod resume;
+mod run;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    restore_sigpipe();
+    let args = cli::Cli::parse();
+    let filter = if args.verbose() {
+        "wflow=debug,wflow_core=debug,wflow_build=debug,wflow_server=debug,wflow_store=debug"
+    } else {
+        "wflow=warn,wflow_core=warn,wflow_build=warn,wflow_server=warn,wflow_store=warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::main(args)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Lets `wflow describe | head` end quietly: Rust ignores SIGPIPE, which
+/// turns a closed pipe into a panic in `println!`; a command-line tool
+/// should die of the signal instead, as other Unix tools do.
+fn restore_sigpipe() {
+    // SAFETY: called first thing in `main`, before any thread exists;
+    // setting a signal's disposition to its default has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

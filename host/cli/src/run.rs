@@ -1,0 +1,306 @@
+//! `wflow run`: run a workflow, print what it streams, answer its requests
+//! for input from stdin, print its result.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use wflow_core::{
+    CheckpointStore, Event, EventKind, FileCheckpoint, RunOptions, Workflow, WorkflowError,
+    WorkflowHandler, names,
+};
+
+use crate::cli::{load, report};
+
+/// Arguments of `wflow run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A .wasm component, a workflow.toml, or a folder holding one, or a
+    /// guest folder in Rust, Python or JavaScript (built on demand); with
+    /// --server, the workflow's name on the server.
+    path: PathBuf,
+    /// Run on this server (`wflow serve`, or llama-agents-server) instead,
+    /// e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["timeout", "checkpoint", "detach"])]
+    server: Option<String>,
+    /// The start event's fields, a JSON object.
+    #[arg(long, value_name = "JSON")]
+    input: Option<String>,
+    /// Print one JSON object per line; the last one is the result.
+    #[arg(long)]
+    json: bool,
+    /// The run timeout in seconds (0 for none), instead of the workflow's.
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// Keep a checkpoint of the run in FILE, updated after every step, for
+    /// `wflow resume`.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// When the run waits for a human, save it to the checkpoint and exit
+    /// instead of reading stdin (also done when stdin is closed).
+    #[arg(long)]
+    detach: bool,
+    /// Log what the host does, and what the steps printed, to stderr.
+    #[arg(long, short)]
+    pub(super) verbose: bool,
+}
+
+/// Prints results as text or JSON lines.
+pub(super) struct Printer {
+    pub(super) json: bool,
+}
+
+impl Printer {
+    pub(super) fn event(&self, event: &Event) {
+        let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+        if self.json {
+            println!("{}", json!({"event": event.name, "data": data}));
+        } else {
+            println!("[{}] {}", event.name, data);
+        }
+    }
+
+    pub(super) fn result(&self, result: &Value) {
+        if self.json {
+            println!("{}", json!({ "result": result }));
+        } else {
+            match result {
+                Value::String(text) => println!("{text}"),
+                other => println!("{other}"),
+            }
+        }
+    }
+
+    pub(super) fn error(&self, err: &WorkflowError) -> ExitCode {
+        if self.json {
+            println!(
+                "{}",
+                json!({"error": {"kind": err.kind(), "message": err.to_string()}})
+            );
+        }
+        report(err)
+    }
+}
+
+fn parse_input(input: Option<&str>) -> Result<Value, WorkflowError> {
+    let Some(text) = input else {
+        return Ok(json!({}));
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(WorkflowError::InvalidEvent(
+            "--input must be a JSON object, e.g. '{\"topic\": \"pirates\"}'".into(),
+        )),
+        Err(err) => Err(WorkflowError::InvalidEvent(format!(
+            "--input is not valid JSON: {err}"
+        ))),
+    }
+}
+
+fn kind_of(workflow: &Workflow, name: &str) -> EventKind {
+    workflow
+        .events()
+        .get(name)
+        .map(|info| info.kind)
+        .or_else(|| EventKind::of_builtin(name))
+        .unwrap_or(EventKind::Plain)
+}
+
+/// The type a line typed at a prompt is sent back as: the built-in
+/// `HumanResponseEvent` when the workflow knows it (or knows several custom
+/// human-response types), else its one custom human-response type.
+fn human_response_type(workflow: &Workflow) -> String {
+    let events = workflow.events();
+    let mut custom = events
+        .values()
+        .filter(|info| info.kind == EventKind::HumanResponse && info.name != names::HUMAN_RESPONSE);
+    match (custom.next(), custom.next()) {
+        (Some(only), None) if !events.contains_key(names::HUMAN_RESPONSE) => only.name.clone(),
+        _ => names::HUMAN_RESPONSE.to_string(),
+    }
+}
+
+/// What `drive` does at a request for input it cannot answer from stdin.
+pub(super) struct Detach {
+    /// Detach even when stdin could answer.
+    pub(super) always: bool,
+    /// The checkpoint file the run is saved to (detaching needs one).
+    pub(super) checkpoint: Option<PathBuf>,
+}
+
+/// Runs `wflow run`.
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let printer = Printer { json: args.json };
+    if let Some(server) = &args.server {
+        let input = match parse_input(args.input.as_deref()) {
+            Ok(input) => input,
+            Err(err) => return Ok(printer.error(&err)),
+        };
+        let name = args.path.to_string_lossy();
+        return crate::remote::run(server, &name, input, &printer).await;
+    }
+    let mut workflow = match load(&args.path).await {
+        Ok(workflow) => workflow,
+        Err(err) => return Ok(printer.error(&err)),
+    };
+    if let Some(secs) = args.timeout {
+        let timeout = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
+        workflow = workflow.with_timeout(timeout);
+    }
+    if args.detach && args.checkpoint.is_none() {
+        let err = WorkflowError::Configuration(
+            "--detach needs --checkpoint FILE to save the run to".into(),
+        );
+        return Ok(printer.error(&err));
+    }
+    let start = match parse_input(args.input.as_deref())
+        .and_then(|input| Event::new(workflow.start_event(), &input))
+    {
+        Ok(start) => start,
+        Err(err) => return Ok(printer.error(&err)),
+    };
+    let options = RunOptions {
+        checkpoint: args
+            .checkpoint
+            .as_ref()
+            .map(|path| Arc::new(FileCheckpoint::new(path)) as Arc<dyn CheckpointStore>),
+        origin: Some(origin_of(&args.path)),
+        ..RunOptions::default()
+    };
+    let handler = match workflow.run_with(start, options) {
+        Ok(handler) => handler,
+        Err(err) => return Ok(printer.error(&err)),
+    };
+    let detach = Detach {
+        always: args.detach,
+        checkpoint: args.checkpoint.clone(),
+    };
+    drive(&workflow, &handler, &printer, &detach, args.verbose).await
+}
+
+/// The path a workflow was loaded from, absolute, for `wflow resume`.
+pub(super) fn origin_of(path: &std::path::Path) -> String {
+    path.canonicalize()
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Streams a run's events, answers its requests for input from stdin (or
+/// detaches), and prints its result.
+pub(super) async fn drive(
+    workflow: &Workflow,
+    handler: &WorkflowHandler,
+    printer: &Printer,
+    detach: &Detach,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut events = handler.stream_events()?;
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let answer_type = human_response_type(workflow);
+    while let Some(event) = events.next().await {
+        let kind = kind_of(workflow, &event.name);
+        // The result (or the error) is printed once the run has ended.
+        if kind == EventKind::Stop || names::is_run_ending(&event.name) {
+            continue;
+        }
+        printer.event(&event);
+        if kind != EventKind::InputRequired {
+            continue;
+        }
+        let payload: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+        let prompt = payload
+            .get("prefix")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{} asks for input: ", event.name));
+        let line = if detach.always {
+            None
+        } else {
+            eprint!("{prompt}");
+            let _ = std::io::stderr().flush();
+            stdin.next_line().await.ok().flatten()
+        };
+        match line {
+            Some(line) => {
+                let answer =
+                    Event::new(answer_type.clone(), &json!({ "response": line.trim_end() }))?;
+                if let Err(err) = handler.send_event(answer) {
+                    handler.cancel();
+                    return Ok(printer.error(&err));
+                }
+            }
+            None => {
+                if let Some(path) = &detach.checkpoint {
+                    return detach_run(handler, printer, path, &prompt, &answer_type).await;
+                }
+                handler.cancel();
+                let err = WorkflowError::Runtime(format!(
+                    "the workflow asked for input ({}) but stdin is closed",
+                    event.name
+                ));
+                return Ok(printer.error(&err));
+            }
+        }
+    }
+    let outcome = handler.result().await;
+    if verbose {
+        let (entries, dropped) = handler.logs();
+        for entry in entries {
+            for line in entry.text.lines() {
+                eprintln!("[{} {:?}] {line}", entry.step, entry.stream);
+            }
+        }
+        if dropped > 0 {
+            eprintln!("({dropped} bytes of guest output dropped past limits.max_log_bytes)");
+        }
+    }
+    match outcome {
+        Ok(output) => {
+            printer.result(&output.result);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => Ok(printer.error(&err)),
+    }
+}
+
+/// Saves the waiting run and exits, saying how to answer.
+async fn detach_run(
+    handler: &WorkflowHandler,
+    printer: &Printer,
+    path: &std::path::Path,
+    prompt: &str,
+    answer_type: &str,
+) -> anyhow::Result<ExitCode> {
+    let saved = match handler.snapshot().await {
+        Ok(snapshot) => FileCheckpoint::new(path).save(&snapshot),
+        Err(err) => Err(err),
+    };
+    // The run is left waiting, not cancelled: cancelling would record it as
+    // ended in the checkpoint. It stops with this process.
+    if let Err(err) = saved {
+        return Ok(printer.error(&err));
+    }
+    let command = format!(
+        "wflow resume {} --send {answer_type} '{{\"response\": \"...\"}}'",
+        path.display()
+    );
+    if printer.json {
+        println!(
+            "{}",
+            json!({"waiting": {"prompt": prompt, "checkpoint": path, "resume": command}})
+        );
+    }
+    eprintln!("The workflow waits for input: {}", prompt.trim());
+    eprintln!(
+        "It is saved in {}. Answer with:\n  {command}",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

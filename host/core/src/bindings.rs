@@ -1,0 +1,16 @@
+//! Host bindings generated from the WIT contract (`wit/workflow.wit`).
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "steps",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: {
+        "wflow:workflow/context.state-edit": crate::run::host::StateEditToken,
+    },
+    additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
+});
+
+pub use wflow::workflow::types::{
+    Backoff as WitBackoff, ContextError, EventKind as WitEventKind, RetryPolicy as WitRetryPolicy,
+};

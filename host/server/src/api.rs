@@ -1,0 +1,448 @@
+//! The routes, with the reference server's payloads, status codes and
+//! messages (docs/SERVER-WIRE.md, section 5).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::App;
+use super::envelope;
+use super::error::ApiError;
+use super::graph;
+use super::runs::HandlerEntry;
+use super::stream::{self, StreamOptions};
+use wflow_api::{HandlerRecord, HandlerResult, Status};
+use wflow_core::WorkflowError;
+use wflow_core::{EventKind, Workflow, names};
+
+type Shared = State<Arc<App>>;
+
+pub(crate) async fn health() -> Json<Value> {
+    Json(json!({ "status": "healthy" }))
+}
+
+/// The API's OpenAPI document.
+pub(crate) async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn list_workflows(State(app): Shared) -> Json<Value> {
+    Json(json!({ "workflows": app.workflow_names() }))
+}
+
+/// The start and stop events' JSON Schemas.
+pub(crate) async fn workflow_schema(
+    State(app): Shared,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = app.workflow(&name)?;
+    let stop = workflow
+        .events()
+        .values()
+        .find(|info| info.kind == EventKind::Stop)
+        .map(|info| info.name.clone())
+        .unwrap_or_else(|| names::STOP.to_string());
+    Ok(Json(json!({
+        "start": graph::event_schema(workflow, workflow.start_event()),
+        "stop": graph::event_schema(workflow, &stop),
+    })))
+}
+
+/// Every event type's JSON Schema.
+pub(crate) async fn workflow_events(
+    State(app): Shared,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = app
+        .workflow(&name)
+        .map_err(|_| ApiError::not_found(format!("Workflow '{name}' not found")))?;
+    let events: Vec<Value> = workflow
+        .events()
+        .keys()
+        .map(|event| graph::event_schema(workflow, event))
+        .collect();
+    Ok(Json(json!({ "events": events })))
+}
+
+pub(crate) async fn workflow_representation(
+    State(app): Shared,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let workflow = app.workflow(&name)?;
+    Ok(Json(json!({ "graph": graph::representation(workflow) })))
+}
+
+/// `POST /workflows/{name}/run`: waits for the run to end.
+pub(crate) async fn run(
+    State(app): Shared,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let entry = start_run(&app, &name, &body)?;
+    wait_finished(&entry).await;
+    Ok(handler_response(entry.record()))
+}
+
+/// `POST /workflows/{name}/run-nowait`: answers with the running handler.
+pub(crate) async fn run_nowait(
+    State(app): Shared,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<HandlerRecord>, ApiError> {
+    let entry = start_run(&app, &name, &body)?;
+    Ok(Json(entry.record()))
+}
+
+/// Checks a run request and starts the run under its handler.
+fn start_run(app: &Arc<App>, name: &str, body: &[u8]) -> Result<Arc<HandlerEntry>, ApiError> {
+    let workflow = app.workflow(name)?;
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|err| ApiError::bad_request(format!("Invalid JSON body: {err}")))?;
+    let Value::Object(body) = body else {
+        return Err(ApiError::bad_request(
+            "Error processing request body: the body must be a JSON object",
+        ));
+    };
+    if body
+        .get("context")
+        .is_some_and(|context| !is_empty_json(context))
+    {
+        return Err(ApiError::bad_request(
+            "Context API is disabled: wflow serve starts every run from its start event",
+        ));
+    }
+    let start = match body.get("start_event").or_else(|| body.get("kwargs")) {
+        None | Some(Value::Null) => json!({}),
+        Some(start) => start.clone(),
+    };
+    let start = envelope::parse(workflow, &start, true).map_err(|err| {
+        ApiError::bad_request(format!("Validation error for 'start_event': {err}"))
+    })?;
+    if start.name != workflow.start_event() {
+        return Err(ApiError::bad_request(format!(
+            "Start event must be an instance of {}",
+            workflow.start_event()
+        )));
+    }
+    let handler_id = match body.get("handler_id") {
+        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(ApiError::bad_request("handler_id must be a string")),
+    };
+    app.start(workflow, handler_id, start)
+}
+
+fn is_empty_json(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::String(text) => text.is_empty(),
+        _ => false,
+    }
+}
+
+/// Waits until the handler's run has ended.
+async fn wait_finished(entry: &HandlerEntry) {
+    loop {
+        let changed = entry.changed();
+        if entry.is_finished() {
+            return;
+        }
+        changed.await;
+    }
+}
+
+/// A handler with the reference's status code: 202 running, 200 completed,
+/// 500 failed or cancelled.
+fn handler_response(record: HandlerRecord) -> Response {
+    let status = match record.status {
+        Status::Running => StatusCode::ACCEPTED,
+        Status::Completed => StatusCode::OK,
+        Status::Failed | Status::Cancelled => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, Json(record)).into_response()
+}
+
+pub(crate) async fn get_handler(
+    State(app): Shared,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(handler_response(app.handler(&id)?.record()))
+}
+
+/// The deprecated `/results/{id}`: the handler with its result unwrapped.
+pub(crate) async fn get_result(
+    State(app): Shared,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut record = app.handler(&id)?.record();
+    record.result = record.result.map(|result| match result {
+        HandlerResult::Event(envelope) if envelope.type_name == names::STOP => {
+            HandlerResult::Value(envelope.value.get("result").cloned().unwrap_or(Value::Null))
+        }
+        HandlerResult::Event(envelope) => HandlerResult::Value(envelope.value),
+        unwrapped => unwrapped,
+    });
+    Ok(handler_response(record))
+}
+
+/// `GET /handlers?status=..&workflow_name=..`: each filter repeatable;
+/// empty values are ignored.
+pub(crate) async fn list_handlers(
+    State(app): Shared,
+    RawQuery(query): RawQuery,
+) -> Result<Json<HandlersList>, ApiError> {
+    let mut statuses: Option<Vec<Option<Status>>> = None;
+    let mut names: Option<Vec<String>> = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        match key.as_ref() {
+            "status" => statuses
+                .get_or_insert_with(Vec::new)
+                .push(Status::parse(value)),
+            "workflow_name" => names.get_or_insert_with(Vec::new).push(value.to_string()),
+            _ => {}
+        }
+    }
+    let handlers: Vec<HandlerRecord> = app
+        .handler_records()?
+        .into_iter()
+        .filter(|record| {
+            statuses
+                .as_ref()
+                .is_none_or(|wanted| wanted.contains(&Some(record.status)))
+                && names
+                    .as_ref()
+                    .is_none_or(|wanted| wanted.contains(&record.workflow_name))
+        })
+        .collect();
+    Ok(Json(HandlersList { handlers }))
+}
+
+/// `GET /handlers`'s answer (a struct, so each handler keeps its key order).
+#[derive(serde::Serialize)]
+pub(crate) struct HandlersList {
+    handlers: Vec<HandlerRecord>,
+}
+
+/// `POST /handlers/{id}/cancel[?purge=true]`.
+pub(crate) async fn cancel_handler(
+    State(app): Shared,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let purge = query_flag(query.as_deref(), "purge").unwrap_or(false);
+    let entry = app.handler(&id)?;
+    let running = !entry.is_finished();
+    if running {
+        if let Some(live) = entry.live() {
+            live.cancel();
+        }
+        wait_finished(&entry).await;
+    } else if !purge {
+        return Err(ApiError::handler_not_found());
+    }
+    if purge {
+        app.handlers.remove(&id);
+        app.persist(|store| store.delete_handler(&id));
+        return Ok(Json(json!({ "status": "deleted" })));
+    }
+    Ok(Json(json!({ "status": "cancelled" })))
+}
+
+/// `POST /events/{id}`: sends an event into a running handler's run.
+pub(crate) async fn send_event(
+    State(app): Shared,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::bad_request(format!("Error processing request: {err}")))?;
+    let event = body.get("event").filter(|event| !is_empty_json(event));
+    let Some(event) = event else {
+        return Err(ApiError::bad_request("Event data is required"));
+    };
+    let entry = app.handler(&id)?;
+    let record = entry.record();
+    let live = match entry.live() {
+        Some(live) if !record.status.is_terminal() => live,
+        _ => return Err(ApiError::conflict("Workflow already completed")),
+    };
+    let workflow = app.workflow(&record.workflow_name)?;
+    let event = envelope::parse(workflow, event, false)
+        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let sent = match body.get("step").and_then(Value::as_str) {
+        Some(step) => live.send_event_to(event, step),
+        None => live.send_event(event),
+    };
+    sent.map_err(|err| match err {
+        WorkflowError::Runtime(message) if message.contains("has ended") => {
+            ApiError::conflict("Workflow already completed")
+        }
+        other => ApiError::bad_request(format!("Failed to send event: {other}")),
+    })?;
+    Ok(Json(json!({ "status": "sent" })))
+}
+
+/// `GET /events/{id}`: the handler's event stream.
+pub(crate) async fn stream_events(
+    State(app): Shared,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let entry = app.handler(&id)?;
+    let query = query.as_deref();
+    let sse = query_flag(query, "sse").unwrap_or(true);
+    let mut after = match query_value(query, "after_sequence") {
+        None => None,
+        Some(text) if text.eq_ignore_ascii_case("now") => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("Invalid after_sequence: '{text}'")))?,
+        ),
+    };
+    if sse
+        && let Some(last) = headers
+            .get("last-event-id")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<i64>().ok())
+    {
+        after = Some(last);
+    }
+    let after = after.unwrap_or_else(|| entry.event_count() as i64 - 1);
+    let pending = entry.events_after(after);
+    if pending.events.is_empty() && pending.finished {
+        return Ok((
+            StatusCode::NO_CONTENT,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+        )
+            .into_response());
+    }
+    let options = StreamOptions {
+        sse,
+        after,
+        qualified_name: query_flag(query, "include_qualified_name").unwrap_or(true),
+        internal: query_flag(query, "include_internal").unwrap_or(false),
+        heartbeat: app.heartbeat,
+    };
+    let content_type = if sse {
+        "text/event-stream; charset=utf-8"
+    } else {
+        "application/x-ndjson"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        stream::body(entry, options),
+    )
+        .into_response())
+}
+
+/// A query parameter's first value.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// A boolean query parameter: true only when it says `true` (any case).
+fn query_flag(query: Option<&str>, name: &str) -> Option<bool> {
+    query_value(query, name).map(|value| value.eq_ignore_ascii_case("true"))
+}
+
+/// What the server answers for a path it does not serve.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// What the server answers for a method a path does not take.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}
+
+impl App {
+    fn workflow(&self, name: &str) -> Result<&Workflow, ApiError> {
+        self.workflows
+            .get(name)
+            .ok_or_else(|| ApiError::not_found("Workflow not found"))
+    }
+
+    /// The handler `id`: in memory, or read back from the store when the
+    /// server no longer keeps it in memory.
+    pub(crate) fn handler(&self, id: &str) -> Result<Arc<HandlerEntry>, ApiError> {
+        if let Some(entry) = self.handlers.get(id) {
+            return Ok(entry);
+        }
+        let Some(store) = &self.store else {
+            return Err(ApiError::handler_not_found());
+        };
+        let stored = store
+            .load_handler(id)
+            .map_err(|err| ApiError::internal(err.to_string()))?
+            .ok_or_else(ApiError::handler_not_found)?;
+        let final_state = stored.snapshot.map(|snapshot| Arc::new(snapshot.state));
+        Ok(self
+            .handlers
+            .restore(stored.record, stored.events, None, final_state))
+    }
+
+    /// Every handler's record, oldest first: the store's (with the running
+    /// ones as they are now), or those in memory.
+    pub(crate) fn handler_records(&self) -> Result<Vec<HandlerRecord>, ApiError> {
+        let in_memory: Vec<HandlerRecord> = self
+            .handlers
+            .all()
+            .iter()
+            .map(|entry| entry.record())
+            .collect();
+        let Some(store) = &self.store else {
+            return Ok(in_memory);
+        };
+        let mut current: HashMap<&str, &HandlerRecord> = in_memory
+            .iter()
+            .map(|record| (record.handler_id.as_str(), record))
+            .collect();
+        let mut records: Vec<HandlerRecord> = store
+            .records()
+            .map_err(|err| ApiError::internal(err.to_string()))?
+            .into_iter()
+            .map(|stored| {
+                current
+                    .remove(stored.handler_id.as_str())
+                    .cloned()
+                    .unwrap_or(stored)
+            })
+            .collect();
+        // Started but not stored yet.
+        records.extend(
+            in_memory
+                .iter()
+                .filter(|record| current.contains_key(record.handler_id.as_str()))
+                .cloned(),
+        );
+        Ok(records)
+    }
+}

@@ -1,0 +1,345 @@
+//! The server's handlers: one per `handler_id`, each the record the API
+//! returns and the log of the events its run streamed, which any number of
+//! readers follow from any position.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use wflow_api::{Envelope, HandlerRecord, HandlerResult, Status, now};
+use wflow_core::WorkflowHandler;
+
+/// One handler: its record, its streamed events, its live run.
+pub(crate) struct HandlerEntry {
+    state: Mutex<EntryState>,
+    /// Woken when an event is appended or the run ends.
+    changed: Notify,
+}
+
+struct EntryState {
+    record: HandlerRecord,
+    /// Envelopes in stream order; an event's sequence is its index.
+    events: Vec<Envelope>,
+    /// The run, while it goes on.
+    live: Option<Arc<WorkflowHandler>>,
+    /// The run's state when it ended: where a new run under the same id
+    /// starts from.
+    final_state: Option<Arc<Value>>,
+}
+
+/// How a handler's run ended.
+pub(crate) struct RunEnd {
+    pub(crate) status: Status,
+    pub(crate) error: Option<String>,
+    /// The stop event, when completed.
+    pub(crate) result: Option<Envelope>,
+    /// The event that closes the stream.
+    pub(crate) terminal: Option<Envelope>,
+    /// The run's state at the end, if known.
+    pub(crate) final_state: Option<Arc<Value>>,
+}
+
+impl RunEnd {
+    /// An end with `status` and nothing else known.
+    pub(crate) fn with_status(status: Status, error: Option<String>) -> Self {
+        Self {
+            status,
+            error,
+            result: None,
+            terminal: None,
+            final_state: None,
+        }
+    }
+}
+
+/// A point-in-time view of a handler's events after a cursor.
+pub(crate) struct EventsAfter {
+    /// `(sequence, envelope)` pairs.
+    pub(crate) events: Vec<(u64, Envelope)>,
+    /// Whether the handler is finished (no event will follow).
+    pub(crate) finished: bool,
+}
+
+impl HandlerEntry {
+    fn state(&self) -> MutexGuard<'_, EntryState> {
+        // Every critical section leaves the state whole.
+        wflow_core::sync::lock(&self.state)
+    }
+
+    /// The handler's record.
+    pub(crate) fn record(&self) -> HandlerRecord {
+        self.state().record.clone()
+    }
+
+    /// The live run, if the handler is still running.
+    pub(crate) fn live(&self) -> Option<Arc<WorkflowHandler>> {
+        self.state().live.clone()
+    }
+
+    /// The state the handler's run ended with, once it has ended.
+    pub(crate) fn final_state(&self) -> Option<Arc<Value>> {
+        self.state().final_state.clone()
+    }
+
+    /// Whether the handler's run has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state().record.status.is_terminal()
+    }
+
+    /// Appends a streamed event and wakes the readers; its sequence.
+    pub(crate) fn push_event(&self, envelope: Envelope) -> u64 {
+        let mut state = self.state();
+        state.events.push(envelope);
+        let sequence = state.events.len() as u64 - 1;
+        drop(state);
+        self.changed.notify_waiters();
+        sequence
+    }
+
+    /// Records the end of the run and appends its terminal event, at once:
+    /// a reader sees both or neither. The record as it now is, and the
+    /// terminal event's sequence.
+    pub(crate) fn finish(&self, end: RunEnd) -> (HandlerRecord, Option<u64>) {
+        let RunEnd {
+            status,
+            error,
+            result,
+            terminal,
+            final_state,
+        } = end;
+        let mut state = self.state();
+        state.final_state = final_state;
+        let now = now();
+        state.record.status = status;
+        state.record.error = error;
+        state.record.result = result.map(HandlerResult::Event);
+        state.record.updated_at = Some(now.clone());
+        state.record.completed_at = Some(now);
+        state.live = None;
+        let sequence = terminal.map(|terminal| {
+            state.events.push(terminal);
+            state.events.len() as u64 - 1
+        });
+        let record = state.record.clone();
+        drop(state);
+        self.changed.notify_waiters();
+        (record, sequence)
+    }
+
+    /// The number of events streamed so far.
+    pub(crate) fn event_count(&self) -> u64 {
+        self.state().events.len() as u64
+    }
+
+    /// The events with a sequence above `cursor` (`-1`: all).
+    pub(crate) fn events_after(&self, cursor: i64) -> EventsAfter {
+        let state = self.state();
+        let first = usize::try_from(cursor.saturating_add(1)).unwrap_or(0);
+        let events = state
+            .events
+            .iter()
+            .enumerate()
+            .skip(first)
+            .map(|(index, event)| (index as u64, event.clone()))
+            .collect();
+        EventsAfter {
+            events,
+            finished: state.record.status.is_terminal(),
+        }
+    }
+
+    /// Resolves when an event is appended or the run ends; create it before
+    /// reading, so nothing slips between the read and the wait.
+    pub(crate) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+}
+
+/// How many finished handlers the server keeps in memory by default, as the
+/// reference's `max_completed`; older ones are forgotten, or read back from
+/// the store when asked for.
+pub const DEFAULT_KEEP_FINISHED: usize = 1000;
+
+/// The server's handlers in memory, by id, in creation order: every running
+/// one and the most recent finished ones.
+pub(crate) struct Handlers {
+    inner: Mutex<HandlersInner>,
+    /// How many finished handlers to keep.
+    keep_finished: usize,
+}
+
+impl Default for Handlers {
+    fn default() -> Self {
+        Self::keeping(DEFAULT_KEEP_FINISHED)
+    }
+}
+
+#[derive(Default)]
+struct HandlersInner {
+    by_id: HashMap<String, Arc<HandlerEntry>>,
+    order: VecDeque<String>,
+}
+
+/// Why a handler cannot be started under an id.
+pub(crate) struct AlreadyRunning(pub(crate) String);
+
+impl HandlersInner {
+    fn insert(
+        &mut self,
+        record: HandlerRecord,
+        events: Vec<Envelope>,
+        live: Option<Arc<WorkflowHandler>>,
+        final_state: Option<Arc<Value>>,
+    ) -> Arc<HandlerEntry> {
+        let id = record.handler_id.clone();
+        let entry = Arc::new(HandlerEntry {
+            state: Mutex::new(EntryState {
+                record,
+                events,
+                live,
+                final_state,
+            }),
+            changed: Notify::new(),
+        });
+        if self.by_id.insert(id.clone(), entry.clone()).is_none() {
+            self.order.push_back(id);
+        }
+        entry
+    }
+
+    /// Forgets the oldest finished handlers beyond `keep`.
+    fn evict(&mut self, keep: usize) {
+        if self.by_id.len() <= keep {
+            return;
+        }
+        let finished: Vec<&String> = self
+            .order
+            .iter()
+            .filter(|id| self.by_id.get(*id).is_some_and(|e| e.is_finished()))
+            .collect();
+        let excess = finished.len().saturating_sub(keep);
+        if excess == 0 {
+            return;
+        }
+        let forget: HashSet<String> = finished[..excess].iter().map(|id| (*id).clone()).collect();
+        self.order.retain(|id| !forget.contains(id));
+        for id in &forget {
+            self.by_id.remove(id);
+        }
+    }
+}
+
+impl Handlers {
+    /// Handlers keeping at most `keep_finished` finished ones in memory.
+    pub(crate) fn keeping(keep_finished: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            keep_finished,
+        }
+    }
+
+    fn inner(&self) -> MutexGuard<'_, HandlersInner> {
+        wflow_core::sync::lock(&self.inner)
+    }
+
+    /// The handler `id`.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<HandlerEntry>> {
+        self.inner().by_id.get(id).cloned()
+    }
+
+    /// Every handler, oldest first.
+    pub(crate) fn all(&self) -> Vec<Arc<HandlerEntry>> {
+        let inner = self.inner();
+        inner
+            .order
+            .iter()
+            .filter_map(|id| inner.by_id.get(id).cloned())
+            .collect()
+    }
+
+    /// Registers a running handler for `live` under `id` (a finished
+    /// handler's id may be reused; a running one's may not).
+    pub(crate) fn start(
+        &self,
+        id: String,
+        workflow_name: &str,
+        live: Arc<WorkflowHandler>,
+    ) -> Result<Arc<HandlerEntry>, AlreadyRunning> {
+        let mut inner = self.inner();
+        if let Some(existing) = inner.by_id.get(&id)
+            && !existing.is_finished()
+        {
+            return Err(AlreadyRunning(id));
+        }
+        let now = now();
+        let record = HandlerRecord {
+            handler_id: id.clone(),
+            workflow_name: workflow_name.to_string(),
+            run_id: Some(live.run_id().to_string()),
+            error: None,
+            result: None,
+            result_unreadable: false,
+            status: Status::Running,
+            started_at: now.clone(),
+            updated_at: Some(now),
+            completed_at: None,
+        };
+        let entry = inner.insert(record, Vec::new(), Some(live), None);
+        inner.evict(self.keep_finished);
+        Ok(entry)
+    }
+
+    /// Registers a handler read back from the store, with the run that goes
+    /// on (if it does) or the state its run ended with.
+    pub(crate) fn restore(
+        &self,
+        record: HandlerRecord,
+        events: Vec<Envelope>,
+        live: Option<Arc<WorkflowHandler>>,
+        final_state: Option<Arc<Value>>,
+    ) -> Arc<HandlerEntry> {
+        let mut inner = self.inner();
+        let entry = inner.insert(record, events, live, final_state);
+        inner.evict(self.keep_finished);
+        entry
+    }
+
+    /// Forgets the oldest finished handlers beyond the number kept.
+    pub(crate) fn forget_old_finished(&self) {
+        self.inner().evict(self.keep_finished);
+    }
+
+    /// Forgets the handler `id`; whether it was there.
+    pub(crate) fn remove(&self, id: &str) -> bool {
+        let mut inner = self.inner();
+        let removed = inner.by_id.remove(id).is_some();
+        if removed {
+            inner.order.retain(|known| known != id);
+        }
+        removed
+    }
+}
+
+/// A fresh id of 10 characters from `[A-Za-z0-9]`, as the reference's,
+/// from the operating system's random source (ids are not guessable).
+pub(crate) fn new_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    // 62 * 4 = 248: bytes from 248 up are redrawn, so every letter is as
+    // likely as any other.
+    let mut id = String::with_capacity(10);
+    let mut bytes = [0u8; 32];
+    while id.len() < 10 {
+        if getrandom::fill(&mut bytes).is_err() {
+            // No OS randomness: fall back to the process's generator.
+            fastrand::fill(&mut bytes);
+        }
+        for byte in bytes {
+            if id.len() < 10 && usize::from(byte) < ALPHABET.len() * 4 {
+                id.push(ALPHABET[usize::from(byte) % ALPHABET.len()] as char);
+            }
+        }
+    }
+    id
+}

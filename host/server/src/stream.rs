@@ -1,0 +1,113 @@
+//! `GET /events/{handler_id}`: a handler's streamed events as SSE (`id:` and
+//! one-line `data:` per event, a heartbeat comment after a quiet spell) or
+//! NDJSON, from a cursor, closing after the terminal event
+//! (docs/SERVER-WIRE.md, section 6).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::runs::HandlerEntry;
+use axum::body::{Body, Bytes};
+use wflow_api::Envelope;
+
+/// How a reader wants its events.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamOptions {
+    /// SSE (true) or NDJSON.
+    pub(crate) sse: bool,
+    /// Events after this sequence (`-1`: all).
+    pub(crate) after: i64,
+    /// Keep `qualified_name` in the envelopes.
+    pub(crate) qualified_name: bool,
+    /// Include the runtime's own events (`StepStateChanged`,
+    /// `WorkflowIdleEvent`).
+    pub(crate) internal: bool,
+    /// A heartbeat comment after this long without an event (SSE only).
+    pub(crate) heartbeat: Duration,
+}
+
+/// Where a reader is.
+struct Reader {
+    entry: Arc<HandlerEntry>,
+    options: StreamOptions,
+    cursor: i64,
+    /// Chunks ready to send.
+    pending: std::collections::VecDeque<Bytes>,
+    done: bool,
+}
+
+/// The streaming body of a reader of `entry`.
+pub(crate) fn body(entry: Arc<HandlerEntry>, options: StreamOptions) -> Body {
+    let reader = Reader {
+        cursor: options.after,
+        entry,
+        options,
+        pending: Default::default(),
+        done: false,
+    };
+    Body::from_stream(futures_util::stream::unfold(
+        reader,
+        |mut reader| async move {
+            reader
+                .next_chunk()
+                .await
+                .map(|chunk| (Ok::<_, Infallible>(chunk), reader))
+        },
+    ))
+}
+
+impl Reader {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(chunk) = self.pending.pop_front() {
+                return Some(chunk);
+            }
+            if self.done {
+                return None;
+            }
+            let entry = self.entry.clone();
+            let changed = entry.changed();
+            let batch = entry.events_after(self.cursor);
+            if !batch.events.is_empty() {
+                for (sequence, envelope) in batch.events {
+                    self.cursor = sequence as i64;
+                    if envelope.is_internal() && !self.options.internal {
+                        continue;
+                    }
+                    let terminal = envelope.is_terminal();
+                    self.pending.push_back(self.encode(sequence, envelope));
+                    if terminal {
+                        self.done = true;
+                        break;
+                    }
+                }
+                continue;
+            }
+            if batch.finished {
+                return None;
+            }
+            if self.options.sse {
+                match tokio::time::timeout(self.options.heartbeat, changed).await {
+                    Ok(()) => {}
+                    Err(_) => return Some(Bytes::from_static(b": heartbeat\n\n")),
+                }
+            } else {
+                changed.await;
+            }
+        }
+    }
+
+    fn encode(&self, sequence: u64, mut envelope: Envelope) -> Bytes {
+        if !self.options.qualified_name {
+            envelope.qualified_name = None;
+        }
+        // An envelope is plain JSON data: it always serializes.
+        let json = serde_json::to_string(&envelope).unwrap_or_default();
+        if self.options.sse {
+            Bytes::from(format!("id: {sequence}\ndata: {json}\n\n"))
+        } else {
+            Bytes::from(format!("{json}\n"))
+        }
+    }
+}
