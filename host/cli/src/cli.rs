@@ -1,5 +1,6 @@
 //! The command line: argument parsing and dispatch.
 
+use crate::output::{load, report};
 use crate::{describe, resume, run, serve};
 
 use std::path::{Path, PathBuf};
@@ -7,7 +8,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use wflow_core::{Runtime, Workflow, WorkflowError};
 
 /// Run LlamaIndex-style workflows whose steps are sandboxed WebAssembly
 /// components.
@@ -71,19 +71,6 @@ impl Cli {
     }
 }
 
-/// Prints a workflow error as one line naming its kind; returns the exit
-/// code.
-pub(crate) fn report(err: &WorkflowError) -> ExitCode {
-    let text = err.to_string();
-    let one_line = text.lines().collect::<Vec<_>>().join(" ");
-    eprintln!(
-        "error: {}: {}",
-        err.kind(),
-        one_line.split_whitespace().collect::<Vec<_>>().join(" ")
-    );
-    ExitCode::FAILURE
-}
-
 /// `wflow build`: builds the guest, copies it to `out` if asked, prints
 /// where the component is.
 async fn build(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -111,11 +98,6 @@ async fn build(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     );
     println!("{}", component.display());
     Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) async fn load(path: &Path) -> Result<Workflow, WorkflowError> {
-    let runtime = Runtime::new()?;
-    wflow_build::load_workflow(&runtime, path).await
 }
 
 /// Runs the parsed command.

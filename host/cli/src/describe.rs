@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use wflow_core::Workflow;
 
-use crate::cli::{load, report};
+use crate::output::{load, report};
 
 /// Arguments of `wflow describe`.
 #[derive(Debug, Args)]

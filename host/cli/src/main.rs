@@ -3,6 +3,7 @@
 
 mod cli;
 mod describe;
+mod output;
 mod remote;
 mod resume;
 mod run;

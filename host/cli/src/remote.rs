@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use wflow_api::Envelope;
 use wflow_core::{WorkflowError, names};
 
-use crate::run::Printer;
+use crate::output::Printer;
 
 /// Runs workflow `name` on the server at `base` with `input` as its start
 /// event's fields.

@@ -10,8 +10,9 @@ use wflow_core::{
     CheckpointStore, Event, FileCheckpoint, RunOptions, SnapshotOutcome, WorkflowError,
 };
 
-use crate::cli::load;
-use crate::run::{Detach, Printer, drive};
+use crate::output::Printer;
+use crate::output::load;
+use crate::run::{Detach, drive};
 
 /// Arguments of `wflow resume`.
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use wflow_core::{
     WorkflowHandler, names,
 };
 
-use crate::cli::{load, report};
+use crate::output::{Printer, load};
 
 /// Arguments of `wflow run`.
 #[derive(Debug, Args)]
@@ -49,43 +49,6 @@ pub struct RunArgs {
     /// Log what the host does, and what the steps printed, to stderr.
     #[arg(long, short)]
     pub(super) verbose: bool,
-}
-
-/// Prints results as text or JSON lines.
-pub(super) struct Printer {
-    pub(super) json: bool,
-}
-
-impl Printer {
-    pub(super) fn event(&self, event: &Event) {
-        let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-        if self.json {
-            println!("{}", json!({"event": event.name, "data": data}));
-        } else {
-            println!("[{}] {}", event.name, data);
-        }
-    }
-
-    pub(super) fn result(&self, result: &Value) {
-        if self.json {
-            println!("{}", json!({ "result": result }));
-        } else {
-            match result {
-                Value::String(text) => println!("{text}"),
-                other => println!("{other}"),
-            }
-        }
-    }
-
-    pub(super) fn error(&self, err: &WorkflowError) -> ExitCode {
-        if self.json {
-            println!(
-                "{}",
-                json!({"error": {"kind": err.kind(), "message": err.to_string()}})
-            );
-        }
-        report(err)
-    }
 }
 
 fn parse_input(input: Option<&str>) -> Result<Value, WorkflowError> {

@@ -6,7 +6,7 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
-        "wflow:workflow/context.state-edit": crate::run::host::StateEditToken,
+        "wflow:workflow/context.state-edit": crate::state::EditGuard,
     },
     additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
 });

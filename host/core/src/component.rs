@@ -7,9 +7,9 @@ use wasmtime::Store;
 use wasmtime::component::Component;
 
 use crate::bindings::{ComponentInfo, StepsPre};
-use crate::engine::Runtime;
 use crate::error::{Result, WorkflowError};
 use crate::run::worker::WorkerState;
+use crate::runtime::Runtime;
 
 /// A compiled, pre-linked step component and its self-description.
 pub struct StepComponent {
@@ -86,7 +86,7 @@ impl StepComponent {
                 "{shown} does not export the wflow `steps` world (describe, handle): {err:#}"
             ))
         })?;
-        let _slot = runtime.instance_slot().await;
+        let _slot = runtime.core().instance_slot().await;
         let mut store =
             scratch_store(runtime).map_err(|err| WorkflowError::Load(format!("{shown}: {err}")))?;
         let describe = async {
@@ -109,7 +109,7 @@ impl StepComponent {
     /// it: a health check of the component and the runtime, and what the
     /// instantiation benchmark measures.
     pub async fn probe_instantiate(&self, runtime: &Runtime) -> Result<()> {
-        let _slot = runtime.instance_slot().await;
+        let _slot = runtime.core().instance_slot().await;
         let mut store = scratch_store(runtime).map_err(WorkflowError::Load)?;
         self.pre
             .instantiate_async(&mut store)

@@ -1,5 +1,6 @@
-//! The wasmtime engine wflow runs every component on, and the linker that
-//! gives components their (deliberately small) set of imports.
+//! The wasm layer: the wasmtime engine wflow runs every component on, its
+//! epoch ticker, its instance slots and its compiled-code cache. It knows
+//! nothing of runs: idle instances are reclaimed through [`IdleInstances`].
 
 use crate::sync::lock;
 use std::path::PathBuf;
@@ -9,14 +10,10 @@ use std::time::Duration;
 
 use bytesize::ByteSize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::CompiledCache;
-
 use crate::error::{Result, WorkflowError};
-use crate::run::pool::InstancePool;
-use crate::run::worker::WorkerState;
 
 /// How often the engine's epoch advances. Guests yield to the async
 /// executor at every tick, and step timeouts are checked at this
@@ -85,17 +82,23 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("wflow"))
 }
 
-/// A wasmtime engine set up for wflow (async, epoch interruption, component
-/// model, compiled-code cache) and the linker holding the host's imports.
-/// Create one per process and share it: it is cheap to clone.
-#[derive(Clone)]
-pub struct Runtime {
-    inner: Arc<RuntimeInner>,
+/// Idle instances that a full allocator may reclaim (a workflow's pool).
+pub(crate) trait IdleInstances: Send + Sync {
+    /// Drops every idle instance, freeing their allocator slots.
+    fn clear(&self);
 }
 
-struct RuntimeInner {
-    engine: Engine,
-    linker: Linker<WorkerState>,
+/// wflow's engine: a wasmtime engine set up for wflow (async, epoch
+/// interruption, fuel, component model, pooling), the thread advancing its
+/// epoch, the allocator's free slots and the compiled-code cache. Cheap to
+/// clone.
+#[derive(Clone)]
+pub(crate) struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    wasm: wasmtime::Engine,
     ticker_stop: Arc<AtomicBool>,
     allocator: InstanceAllocator,
     /// Free pool slots, when pooling.
@@ -105,21 +108,17 @@ struct RuntimeInner {
     cache: Option<CompiledCache>,
 }
 
-impl Drop for RuntimeInner {
+impl Drop for EngineInner {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }
 
-impl Runtime {
-    /// A runtime with the default settings.
-    pub fn new() -> Result<Self> {
-        Self::with_config(RuntimeConfig::default())
-    }
-
-    /// A runtime with the given settings.
-    pub fn with_config(settings: RuntimeConfig) -> Result<Self> {
-        let (engine, allocator) = match settings.allocator {
+impl Engine {
+    /// An engine with `settings`; pooling falls back to on-demand
+    /// allocation when the machine cannot reserve the address space.
+    pub(crate) fn new(settings: &RuntimeConfig) -> Result<Self> {
+        let (wasm, allocator) = match settings.allocator {
             InstanceAllocator::OnDemand => (build_engine(None)?, InstanceAllocator::OnDemand),
             pooling @ InstanceAllocator::Pooling { .. } => match build_engine(Some(pooling)) {
                 Ok(engine) => (engine, pooling),
@@ -137,16 +136,8 @@ impl Runtime {
                 .map_err(|err| tracing::warn!("compiled-component cache disabled: {err}"))
                 .ok()
         });
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|err| WorkflowError::Load(format!("cannot link WASI: {err:#}")))?;
-        crate::bindings::wflow::workflow::context::add_to_linker::<_, HasSelf<WorkerState>>(
-            &mut linker,
-            |state| state,
-        )
-        .map_err(|err| WorkflowError::Load(format!("cannot link the wflow context: {err:#}")))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        spawn_epoch_ticker(wasm.clone(), ticker_stop.clone());
         let slots = match allocator {
             InstanceAllocator::Pooling { max_instances, .. } => {
                 Some(Arc::new(Semaphore::new(max_instances as usize)))
@@ -154,9 +145,8 @@ impl Runtime {
             InstanceAllocator::OnDemand => None,
         };
         Ok(Self {
-            inner: Arc::new(RuntimeInner {
-                engine,
-                linker,
+            inner: Arc::new(EngineInner {
+                wasm,
                 ticker_stop,
                 allocator,
                 slots,
@@ -166,9 +156,8 @@ impl Runtime {
         })
     }
 
-    /// The allocator in use (on-demand if pooling was asked for but could
-    /// not be set up).
-    pub fn allocator(&self) -> InstanceAllocator {
+    /// The allocator in use.
+    pub(crate) fn allocator(&self) -> InstanceAllocator {
         self.inner.allocator
     }
 
@@ -193,7 +182,7 @@ impl Runtime {
 
     /// Registers `pool`, whose idle instances are dropped when the
     /// allocator runs out of slots.
-    pub(crate) fn register_pool(&self, pool: &Arc<InstancePool>) {
+    pub(crate) fn register_pool(&self, pool: Weak<dyn IdleInstances>) {
         lock(&self.inner.pools).register(pool);
     }
 
@@ -206,46 +195,42 @@ impl Runtime {
     }
 
     /// The compiled-component cache, if enabled.
-    pub fn cache(&self) -> Option<&CompiledCache> {
+    pub(crate) fn cache(&self) -> Option<&CompiledCache> {
         self.inner.cache.as_ref()
     }
 
     /// The wasmtime engine.
-    pub fn engine(&self) -> &Engine {
-        &self.inner.engine
-    }
-
-    pub(crate) fn linker(&self) -> &Linker<WorkerState> {
-        &self.inner.linker
+    pub(crate) fn wasm(&self) -> &wasmtime::Engine {
+        &self.inner.wasm
     }
 }
 
 /// Weak references to the instance pools of a runtime's workflows and runs.
 #[derive(Default)]
 struct PoolRegistry {
-    pools: Vec<Weak<InstancePool>>,
+    pools: Vec<Weak<dyn IdleInstances>>,
     /// The length at which dead references are pruned next.
     prune_at: usize,
 }
 
 impl PoolRegistry {
-    fn register(&mut self, pool: &Arc<InstancePool>) {
+    fn register(&mut self, pool: Weak<dyn IdleInstances>) {
         if self.pools.len() >= self.prune_at {
             self.pools.retain(|pool| pool.strong_count() > 0);
             // Amortised: prune again once the list has doubled.
             self.prune_at = (self.pools.len() * 2).max(64);
         }
-        self.pools.push(Arc::downgrade(pool));
+        self.pools.push(pool);
     }
 
-    fn live(&self) -> Vec<Arc<InstancePool>> {
+    fn live(&self) -> Vec<Arc<dyn IdleInstances>> {
         self.pools.iter().filter_map(Weak::upgrade).collect()
     }
 }
 
 /// Creates the engine: component model, epoch interruption, fuel, and the
 /// pooling allocator when asked.
-fn build_engine(pooling: Option<InstanceAllocator>) -> Result<Engine> {
+fn build_engine(pooling: Option<InstanceAllocator>) -> Result<wasmtime::Engine> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -270,14 +255,14 @@ fn build_engine(pooling: Option<InstanceAllocator>) -> Result<Engine> {
             .max_memory_size(usize::try_from(max_memory.as_u64()).unwrap_or(usize::MAX));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
-    Engine::new(&config)
+    wasmtime::Engine::new(&config)
         .map_err(|err| WorkflowError::Load(format!("cannot create the wasm engine: {err:#}")))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,
 /// so a guest that never returns still yields and can be timed out, whatever
 /// the async executor is doing.
-fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+fn spawn_epoch_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) {
     let spawned = std::thread::Builder::new()
         .name("wflow-epoch".into())
         .spawn(move || {

@@ -53,7 +53,7 @@ impl Event {
         if !data.is_object() {
             return Err(WorkflowError::InvalidEvent(format!(
                 "the payload of a {name} must be a JSON object, got {}",
-                json_type_name(data)
+                crate::schema::json_type_name(data)
             )));
         }
         Ok(Self {
@@ -144,16 +144,5 @@ impl EventKind {
             names::HUMAN_RESPONSE => Some(Self::HumanResponse),
             _ => None,
         }
-    }
-}
-
-pub(crate) fn json_type_name(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
     }
 }

@@ -9,28 +9,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Result, WorkflowError};
 use crate::event::{Event, EventKind};
-use crate::run::broker::{Beginning, Broker, BrokerMsg};
+use crate::run::broker::Broker;
 use crate::run::collect::CollectBuffers;
+use crate::run::message::{Beginning, BrokerMsg};
+use crate::run::outcome::RunOutcome;
 use crate::run::output::LogEntry;
+use crate::run::shared::{RunShared, StreamMsg, TargetError, check_event_size};
 use crate::run::waiters::Waiters;
-use crate::run::{RunShared, StreamMsg, TargetError, check_event_size};
 use crate::snapshot::{CheckpointStore, Snapshot, SnapshotOutcome, WorkflowIdentity};
 use crate::state::StateStore;
 use crate::workflow::Workflow;
-
-/// How a run ended.
-pub type RunOutcome = Result<StopOutput>;
-
-/// A finished run's stop event and result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StopOutput {
-    /// The stop event that ended the run.
-    pub event: Event,
-    /// The run's result: the `result` field of a plain `StopEvent`, or the
-    /// whole payload of a custom stop event (the seed returns the event
-    /// itself).
-    pub result: Value,
-}
 
 /// How to run: a context to share, a checkpoint store.
 #[derive(Clone, Default)]
@@ -203,7 +191,7 @@ impl Workflow {
     /// on checkpointing into). A snapshot of a run that already ended is
     /// refused.
     pub fn resume_with(&self, snapshot: Snapshot, options: RunOptions) -> Result<WorkflowHandler> {
-        snapshot.check_workflow(self)?;
+        snapshot.check_workflow(&self.identity())?;
         if let Some(outcome) = &snapshot.outcome {
             return Err(WorkflowError::ContextSerde(format!(
                 "the run in this snapshot has already ended ({})",
@@ -270,12 +258,12 @@ impl Workflow {
             waiting: Mutex::default(),
             log: Default::default(),
             timeout: self.timeout,
-            pool: def.run_pool(),
             internal_events: options.internal_events,
         });
-        let broker = Broker::new(shared.clone(), broker_rx, outcome_tx)
+        let pool = self.code.run_pool(&def);
+        let broker = Broker::new(shared.clone(), pool, broker_rx, outcome_tx)
             .with_checkpoints(options.checkpoint, options.origin);
-        let slots = def.run_slots.clone();
+        let slots = self.code.run_slots.clone();
         tokio::spawn(async move {
             let permit = match slots {
                 Some(slots) => slots.acquire_owned().await.ok(),

@@ -26,6 +26,7 @@
 mod bindings;
 mod cache;
 mod component;
+mod definition;
 mod engine;
 mod error;
 mod event;
@@ -35,28 +36,31 @@ mod limits;
 mod manifest;
 mod retry;
 mod run;
+mod runtime;
 mod schema;
 mod snapshot;
 mod state;
 pub mod sync;
-mod validate;
 mod workflow;
 
 pub use cache::{CacheError, CompiledCache, clear_dir as clear_cache_dir};
 pub use component::StepComponent;
-pub use engine::{EPOCH_TICK, InstanceAllocator, Runtime, RuntimeConfig, default_cache_dir};
+pub use definition::{EventTypeInfo, StepConfig, WorkflowOptions};
+pub use engine::{EPOCH_TICK, InstanceAllocator, RuntimeConfig, default_cache_dir};
 pub use error::{Result, WorkflowError};
 pub use event::{Event, EventKind, names};
 pub use grants::{DirGrant, DirMode, Grants, ResourceSpec};
-pub use handler::{Context, EventStream, RunOptions, RunOutcome, StopOutput, WorkflowHandler};
-pub use limits::{Limits, LimitsSpec, StepLimits};
+pub use handler::{Context, EventStream, RunOptions, WorkflowHandler};
+pub use limits::{DEFAULT_TIMEOUT, Limits, LimitsSpec, StepLimits};
 pub use manifest::{ComponentRef, Manifest, RetrySpec, StepOverride};
 pub use retry::{Backoff, RetryPolicy};
+pub use run::outcome::{RunOutcome, StopOutput};
 pub use run::output::{LogEntry, LogStream};
+pub use runtime::Runtime;
 pub use schema::Schema;
 pub use snapshot::{
     CheckpointStore, CollectBufferSnapshot, FileCheckpoint, QueuedEvent, SNAPSHOT_FORMAT,
     SNAPSHOT_VERSION, Snapshot, SnapshotOutcome, WaiterSnapshot, WaitersSnapshot, WorkflowIdentity,
 };
 pub use state::{EditGuard, StateError, StateStore, StateType};
-pub use workflow::{DEFAULT_TIMEOUT, EventTypeInfo, StepConfig, Workflow, WorkflowOptions};
+pub use workflow::Workflow;

@@ -104,6 +104,9 @@ pub struct StepLimits {
     pub fuel: Option<u64>,
 }
 
+/// The seed's default run timeout.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -165,7 +165,7 @@ impl Manifest {
 /// Parses a run timeout: a duration, `"none"`, or unset (45 s).
 pub fn parse_timeout(text: Option<&str>) -> Result<Option<Duration>, String> {
     match text {
-        None => Ok(Some(crate::workflow::DEFAULT_TIMEOUT)),
+        None => Ok(Some(crate::limits::DEFAULT_TIMEOUT)),
         Some("none") => Ok(None),
         Some(text) => humantime::parse_duration(text)
             .map(Some)

@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{Result, WorkflowError};
 use crate::event::Event;
-use crate::workflow::Workflow;
 
 /// The `format` field of every snapshot.
 pub const SNAPSHOT_FORMAT: &str = "wflow-snapshot";
@@ -227,9 +226,9 @@ impl Snapshot {
         })
     }
 
-    /// Checks that this snapshot belongs to `workflow`.
-    pub fn check_workflow(&self, workflow: &Workflow) -> Result<()> {
-        let expected = workflow.identity();
+    /// Checks that this snapshot belongs to the workflow `expected`
+    /// identifies (`Workflow::identity`).
+    pub fn check_workflow(&self, expected: &WorkflowIdentity) -> Result<()> {
         if self.workflow.name != expected.name {
             return Err(WorkflowError::ContextSerde(format!(
                 "the snapshot belongs to workflow {:?}, not {:?}",

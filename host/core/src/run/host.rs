@@ -9,30 +9,11 @@ use crate::bindings::wflow::workflow::types::ExpectedEvents;
 use crate::event::Event;
 use crate::state::{EditGuard, StateError};
 
-use super::broker::BrokerMsg;
+use super::failure::LimitTrap;
+use super::message::BrokerMsg;
+use super::shared::{RunShared, TargetError};
 use super::waiters::Registration;
 use super::worker::WorkerState;
-use super::{LimitTrap, RunShared, TargetError};
-
-/// A guest's transactional state edit: holds the state's writer lock.
-pub struct StateEditToken {
-    guard: EditGuard,
-}
-
-/// A context error as the `Kind: message` text a step failure carries.
-pub(crate) fn describe_context_error(err: &ContextError) -> String {
-    match err {
-        ContextError::InvalidPath(m) => format!("ValueError: {m}"),
-        ContextError::MissingPath(m) => format!("ValueError: {m}"),
-        ContextError::SchemaViolation(m) => format!("ValueError: {m}"),
-        ContextError::InvalidJson(m) => format!("ValueError: {m}"),
-        ContextError::StepDoesNotExist(m) => format!("WorkflowRuntimeError: {m}"),
-        ContextError::EventNotAccepted(m) => format!("WorkflowRuntimeError: {m}"),
-        ContextError::Timeout(m) => format!("TimeoutError: {m}"),
-        ContextError::AlreadyEditing(m) => format!("RuntimeError: {m}"),
-        ContextError::RunEnded(m) => format!("WorkflowRuntimeError: {m}"),
-    }
-}
 
 /// A state error as the guest sees it, or a trap when the state outgrew its
 /// limit (which fails the run).
@@ -148,15 +129,13 @@ impl Host for WorkerState {
         state_result(run.state.set_state(state).await)
     }
 
-    async fn edit_state(
-        &mut self,
-    ) -> wasmtime::Result<Result<Resource<StateEditToken>, ContextError>> {
+    async fn edit_state(&mut self) -> wasmtime::Result<Result<Resource<EditGuard>, ContextError>> {
         let state = self.run()?.state.clone();
         if let Err(err) = self.check_writer() {
             return Ok(Err(err));
         }
         let guard = state.begin_edit().await;
-        let token = self.table.push(StateEditToken { guard })?;
+        let token = self.table.push(guard)?;
         self.editing = true;
         Ok(Ok(token))
     }
@@ -303,17 +282,17 @@ impl Host for WorkerState {
 }
 
 impl HostStateEdit for WorkerState {
-    async fn current(&mut self, this: Resource<StateEditToken>) -> wasmtime::Result<String> {
-        let token = self.table.get(&this)?;
-        Ok(token.guard.current().to_string())
+    async fn current(&mut self, this: Resource<EditGuard>) -> wasmtime::Result<String> {
+        let guard = self.table.get(&this)?;
+        Ok(guard.current().to_string())
     }
 
     async fn commit(
         &mut self,
-        this: Resource<StateEditToken>,
+        this: Resource<EditGuard>,
         state: String,
     ) -> wasmtime::Result<Result<(), ContextError>> {
-        let token = self.table.delete(this)?;
+        let guard = self.table.delete(this)?;
         self.editing = false;
         let run = self.run()?;
         let state_text = state;
@@ -321,10 +300,10 @@ impl HostStateEdit for WorkerState {
             Ok(state) => state,
             Err(err) => return Ok(Err(err)),
         };
-        state_result(run.state.commit_edit(token.guard, state))
+        state_result(run.state.commit_edit(guard, state))
     }
 
-    async fn drop(&mut self, this: Resource<StateEditToken>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, this: Resource<EditGuard>) -> wasmtime::Result<()> {
         self.table.delete(this)?;
         self.editing = false;
         Ok(())

@@ -13,25 +13,51 @@
 //! runs, as the reference's `Workflow` object does; a workflow whose runs
 //! must not share guest memory sets `reuse_instances = false`.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::worker::Worker;
+use crate::bindings::StepsPre;
+use crate::engine::{Engine, IdleInstances};
 
-/// The idle instances of one workflow, by step.
+use super::failure::StepFailure;
+use super::shared::RunShared;
+use super::worker::{Worker, WorkerState};
+
+/// The instances of one workflow's steps: how to create them, and the idle
+/// ones, by step.
 pub(crate) struct InstancePool {
+    engine: Engine,
+    /// Each step's component, pre-linked.
+    pres: Vec<StepsPre<WorkerState>>,
     /// Idle instances per step, with at most `caps[step]` each.
     idle: Vec<Mutex<Vec<Worker>>>,
     caps: Vec<usize>,
 }
 
 impl InstancePool {
-    /// A pool keeping up to `caps[step]` idle instances of each step; a cap
-    /// of 0 disables reuse for that step.
-    pub(crate) fn new(caps: Vec<usize>) -> Self {
+    /// A pool creating each step's instances from its pre-linked component
+    /// and keeping up to its cap of idle ones (a cap of 0 disables reuse for
+    /// that step).
+    pub(crate) fn new(engine: Engine, steps: Vec<(StepsPre<WorkerState>, usize)>) -> Self {
+        let (pres, caps): (Vec<_>, Vec<_>) = steps.into_iter().unzip();
         Self {
+            engine,
+            pres,
             idle: caps.iter().map(|_| Mutex::default()).collect(),
             caps,
         }
+    }
+
+    /// An instance of `step` attached to `run`: an idle one, else a new one.
+    pub(crate) async fn instance(
+        &self,
+        run: &Arc<RunShared>,
+        step: usize,
+    ) -> Result<Worker, StepFailure> {
+        if let Some(mut idle) = self.take(step) {
+            idle.attach(run);
+            return Ok(idle);
+        }
+        Worker::new(&self.engine, &self.pres[step], run, step).await
     }
 
     fn idle(&self, step: usize) -> MutexGuard<'_, Vec<Worker>> {
@@ -40,7 +66,7 @@ impl InstancePool {
     }
 
     /// An idle instance of `step`, if there is one.
-    pub(crate) fn take(&self, step: usize) -> Option<Worker> {
+    fn take(&self, step: usize) -> Option<Worker> {
         self.idle(step).pop()
     }
 
@@ -54,7 +80,7 @@ impl InstancePool {
     }
 
     /// Drops every idle instance, freeing their allocator slots.
-    pub(crate) fn clear(&self) {
+    fn clear_idle(&self) {
         for step in 0..self.idle.len() {
             // Drop outside the lock: dropping a store is not free.
             let drained = std::mem::take(&mut *self.idle(step));
@@ -65,5 +91,11 @@ impl InstancePool {
     /// Idle instances held, over all steps.
     pub(crate) fn len(&self) -> usize {
         (0..self.idle.len()).map(|step| self.idle(step).len()).sum()
+    }
+}
+
+impl IdleInstances for InstancePool {
+    fn clear(&self) {
+        self.clear_idle();
     }
 }

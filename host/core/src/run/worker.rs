@@ -8,13 +8,15 @@ use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::{StepError, Steps};
+use crate::bindings::{StepError, Steps, StepsPre};
+use crate::engine::Engine;
 use crate::event::Event;
 use crate::grants::{DirMode, Grants};
 use crate::limits::StepLimits;
 
+use super::failure::{LimitTrap, StepFailure, describe_context_error};
 use super::output::{GuestOutput, LogStream};
-use super::{RunShared, StepFailure};
+use super::shared::RunShared;
 
 /// The data of a worker's store: WASI (with nothing granted), the resource
 /// table, and the run the worker belongs to.
@@ -156,16 +158,20 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Instantiates the step's component in a fresh store.
-    pub(crate) async fn new(run: &Arc<RunShared>, step: usize) -> Result<Self, StepFailure> {
-        let def = &run.def;
-        let config = &def.steps[step];
-        let component = &def.components[config.component];
+    /// Instantiates `pre` (the step's component) in a fresh store attached
+    /// to `run`.
+    pub(crate) async fn new(
+        engine: &Engine,
+        pre: &StepsPre<WorkerState>,
+        run: &Arc<RunShared>,
+        step: usize,
+    ) -> Result<Self, StepFailure> {
+        let config = &run.def.steps[step];
         let memory = usize::try_from(config.limits.memory.as_u64()).unwrap_or(usize::MAX);
-        let slot = def.runtime.instance_slot().await;
+        let slot = engine.instance_slot().await;
         let state = WorkerState::new(Some(run.clone()), step, memory)
             .map_err(|message| StepFailure::step(format!("GrantError: {message}")))?;
-        let mut store = Store::new(def.runtime.engine(), state);
+        let mut store = Store::new(engine.wasm(), state);
         WorkerState::limit(&mut store);
         // Instantiation (start functions) is not metered; calls set their own.
         store
@@ -174,14 +180,10 @@ impl Worker {
         // Yield to the executor at every epoch tick: a guest that never
         // returns cannot stall other runs, and timeouts can fire.
         store.epoch_deadline_async_yield_and_update(1);
-        let instance = component
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|err| {
-                let limit = store.data_mut().limiter.exceeded.take();
-                StepFailure::step(limit.unwrap_or_else(|| format!("InstantiationError: {err:#}")))
-            })?;
+        let instance = pre.instantiate_async(&mut store).await.map_err(|err| {
+            let limit = store.data_mut().limiter.exceeded.take();
+            StepFailure::step(limit.unwrap_or_else(|| format!("InstantiationError: {err:#}")))
+        })?;
         Ok(Self {
             store,
             instance,
@@ -255,7 +257,7 @@ impl Worker {
                         limits.fuel.unwrap_or(u64::MAX)
                     )));
                 }
-                if let Some(limit) = trap.downcast_ref::<super::LimitTrap>() {
+                if let Some(limit) = trap.downcast_ref::<LimitTrap>() {
                     return Err(StepFailure::limit(limit.0.clone()));
                 }
                 let stderr = state.stderr_tail();
@@ -302,6 +304,6 @@ fn describe_step_error(error: StepError) -> String {
     match error {
         StepError::Failed(message) => message,
         StepError::InvalidEvent(message) => format!("InvalidEventError: {message}"),
-        StepError::Context(err) => crate::run::host::describe_context_error(&err),
+        StepError::Context(err) => describe_context_error(&err),
     }
 }

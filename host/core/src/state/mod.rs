@@ -206,7 +206,7 @@ impl StateStore {
         if !state.is_object() {
             return Err(StateError::InvalidJson(format!(
                 "the state must be a JSON object, got {}",
-                crate::event::json_type_name(&state)
+                crate::schema::json_type_name(&state)
             )));
         }
         if let Some(state_type) = &self.inner.state_type {

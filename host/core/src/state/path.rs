@@ -122,7 +122,7 @@ fn not_container(path: &str, parent: &[&str], value: &Value) -> StateError {
     StateError::InvalidPath(format!(
         "cannot set '{path}': '{}' is {}, not an object or a list",
         parent.join("."),
-        crate::event::json_type_name(value)
+        crate::schema::json_type_name(value)
     ))
 }
 

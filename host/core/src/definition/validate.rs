@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
+use super::{EventTypeInfo, StepConfig, WorkflowDef, kind_of};
 use crate::error::{Result, WorkflowError};
 use crate::event::EventKind;
-use crate::workflow::{EventTypeInfo, StepConfig, WorkflowDef, kind_of};
 
 /// What validation looks at: the steps and the event types.
 pub(crate) struct Graph<'a> {
@@ -246,7 +246,7 @@ fn graph_checks(def: &Graph<'_>, start: &str, stop: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::routes_of;
+    use crate::definition::routes_of;
 
     fn step(name: &str, accepts: &[&str], emits: &[&str]) -> StepConfig {
         StepConfig {

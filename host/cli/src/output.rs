@@ -1,0 +1,64 @@
+//! What every command shares: loading a workflow, printing events, results
+//! and errors.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+use wflow_core::{Event, Runtime, Workflow, WorkflowError};
+
+/// Loads the workflow at `path` (building a guest folder if need be).
+pub(crate) async fn load(path: &Path) -> Result<Workflow, WorkflowError> {
+    let runtime = Runtime::new()?;
+    wflow_build::load_workflow(&runtime, path).await
+}
+
+/// Prints a workflow error as one line naming its kind; returns the exit
+/// code.
+pub(crate) fn report(err: &WorkflowError) -> ExitCode {
+    let text = err.to_string();
+    let one_line = text.lines().collect::<Vec<_>>().join(" ");
+    eprintln!(
+        "error: {}: {}",
+        err.kind(),
+        one_line.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    ExitCode::FAILURE
+}
+
+/// Prints results as text or JSON lines.
+pub(crate) struct Printer {
+    pub(crate) json: bool,
+}
+
+impl Printer {
+    pub(crate) fn event(&self, event: &Event) {
+        let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+        if self.json {
+            println!("{}", json!({"event": event.name, "data": data}));
+        } else {
+            println!("[{}] {}", event.name, data);
+        }
+    }
+
+    pub(crate) fn result(&self, result: &Value) {
+        if self.json {
+            println!("{}", json!({ "result": result }));
+        } else {
+            match result {
+                Value::String(text) => println!("{text}"),
+                other => println!("{other}"),
+            }
+        }
+    }
+
+    pub(crate) fn error(&self, err: &WorkflowError) -> ExitCode {
+        if self.json {
+            println!(
+                "{}",
+                json!({"error": {"kind": err.kind(), "message": err.to_string()}})
+            );
+        }
+        report(err)
+    }
+}

@@ -1,0 +1,118 @@
+//! One step call: an instance from the pool, the guest's `handle`, the
+//! checks of what it returned, and retries as the step's policy says.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::event::Event;
+use crate::run::failure::StepFailure;
+use crate::run::pool::InstancePool;
+use crate::run::shared::{RunShared, check_event_size};
+
+/// A step call polled by the broker itself; it yields the step, the work
+/// item and the outcome.
+pub(super) type InlineCall = Pin<Box<dyn Future<Output = StepDone> + Send>>;
+
+/// A finished step call.
+pub(super) struct StepDone {
+    pub(super) step: usize,
+    pub(super) work_item: u64,
+    pub(super) outcome: Result<Vec<Event>, StepFailure>,
+}
+
+/// Polls the inline step call; pending when there is none.
+pub(super) async fn poll_inline(inline: &mut Option<InlineCall>) -> StepDone {
+    match inline {
+        Some(call) => call.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs one event through a step, retrying on fresh instances as its policy
+/// says. The instance comes from the run's pool and goes back to it only
+/// when the call succeeded.
+pub(super) async fn run_step(
+    shared: Arc<RunShared>,
+    pool: Arc<InstancePool>,
+    step: usize,
+    event: Event,
+    work_item: u64,
+) -> StepDone {
+    let config = &shared.def.steps[step];
+    let started = Instant::now();
+    let mut failures = 0u32;
+    let outcome = loop {
+        let attempt = async {
+            let mut worker = pool.instance(&shared, step).await?;
+            let events = worker
+                .handle(
+                    &config.name,
+                    &event,
+                    work_item,
+                    config.timeout,
+                    &config.limits,
+                )
+                .await?;
+            check_outputs(&shared, step, &events)?;
+            if worker.detach() {
+                pool.give_back(step, worker);
+            }
+            Ok::<_, StepFailure>(events)
+        };
+        match attempt.await {
+            Ok(events) => break Ok(events),
+            Err(failure) if failure.limit => break Err(failure),
+            Err(mut failure) => {
+                failures += 1;
+                let delay = config.retry.as_ref().and_then(|policy| {
+                    policy.next_delay(failures, started.elapsed(), &failure.message)
+                });
+                match delay {
+                    Some(delay) => {
+                        tracing::debug!(step = %config.name, failures, ?delay, "retrying: {}", failure.message);
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => {
+                        if failures > 1 {
+                            failure.message =
+                                format!("{} (after {failures} attempts)", failure.message);
+                        }
+                        break Err(failure);
+                    }
+                }
+            }
+        }
+    };
+    StepDone {
+        step,
+        work_item,
+        outcome,
+    }
+}
+
+/// A step may only return event types it declared, with object payloads
+/// within the size limit.
+fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<(), StepFailure> {
+    let config = &shared.def.steps[step];
+    for event in events {
+        check_event_size(&shared.def.options.limits, event).map_err(StepFailure::limit)?;
+        if !config.emits.contains(&event.name) {
+            return Err(StepFailure::step(format!(
+                "UndeclaredEventError: step `{}` emitted a {} event, which it does not declare (it emits: {})",
+                config.name,
+                event.name,
+                config.emits.join(", ")
+            )));
+        }
+        event
+            .check_object()
+            .map_err(|err| StepFailure::step(format!("InvalidEventError: {err}")))?;
+        shared
+            .def
+            .check_foreign_schemas(config.component, event)
+            .map_err(|err| StepFailure::step(format!("InvalidEventError: {err}")))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Snapshots and checkpoints of a run: taken when it is quiescent, restored
+//! when it resumes.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::error::WorkflowError;
+use crate::snapshot::{QueuedEvent, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot};
+
+use super::{Broker, InFlight};
+
+impl Broker {
+    /// Restores the queues and counters of a snapshot; in-progress events
+    /// go first in their queues.
+    pub(super) fn restore(&mut self, snapshot: Snapshot) -> Result<(), WorkflowError> {
+        let index = &self.shared.def.step_index;
+        for (saved, front) in [(snapshot.in_progress, true), (snapshot.queues, false)] {
+            for (step_name, events) in saved {
+                let step = *index.get(&step_name).ok_or_else(|| {
+                    WorkflowError::ContextSerde(format!(
+                        "the snapshot queues events for unknown step `{step_name}`"
+                    ))
+                })?;
+                let queue = &mut self.slots[step].queue;
+                if front {
+                    for queued in events.into_iter().rev() {
+                        queue.push_front((queued.event, queued.work_item));
+                    }
+                } else {
+                    queue.extend(events.into_iter().map(|q| (q.event, q.work_item)));
+                }
+            }
+        }
+        self.awaiting_input = snapshot.awaiting_input;
+        self.routed = snapshot.routed;
+        self.next_work_item = snapshot.next_work_item;
+        self.earlier = Duration::from_millis(snapshot.elapsed_ms);
+        Ok(())
+    }
+
+    /// Takes the pending snapshots if the run is quiescent: every step call
+    /// in flight is blocked in `wait_for_event`. Then resumes dispatching.
+    pub(super) fn answer_snapshots(&mut self) {
+        if self.snapshot_requests.is_empty() && !self.checkpoint_due {
+            return;
+        }
+        let waiting = self.shared.waiting_items();
+        if self.in_flight.keys().any(|item| !waiting.contains(item)) {
+            return;
+        }
+        let snapshot = self.snapshot();
+        if self.checkpoint_due {
+            self.checkpoint_due = false;
+            self.save_checkpoint(&snapshot);
+        }
+        for reply in self.snapshot_requests.drain(..) {
+            let _ = reply.send(Ok(snapshot.clone()));
+        }
+        for step in 0..self.slots.len() {
+            self.dispatch(step);
+        }
+    }
+
+    /// Asks for a checkpoint at the next quiescent moment, if checkpointed.
+    pub(super) fn checkpoint_soon(&mut self) {
+        if self.checkpoint.is_some() {
+            self.checkpoint_due = true;
+        }
+    }
+
+    pub(super) fn save_checkpoint(&self, snapshot: &Snapshot) {
+        if let Some(store) = &self.checkpoint
+            && let Err(err) = store.save(snapshot)
+        {
+            tracing::error!("cannot save a checkpoint: {err}");
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> Snapshot {
+        let def = &self.shared.def;
+        let names: Vec<String> = def.steps.iter().map(|s| s.name.clone()).collect();
+        let mut queues = BTreeMap::new();
+        for (step, slot) in self.slots.iter().enumerate() {
+            if !slot.queue.is_empty() {
+                let events = slot
+                    .queue
+                    .iter()
+                    .map(|(event, work_item)| QueuedEvent {
+                        work_item: *work_item,
+                        event: event.clone(),
+                    })
+                    .collect();
+                queues.insert(names[step].clone(), events);
+            }
+        }
+        let mut in_progress: BTreeMap<String, Vec<QueuedEvent>> = BTreeMap::new();
+        let mut flying: Vec<(&u64, &InFlight)> = self.in_flight.iter().collect();
+        flying.sort_by_key(|(item, _)| **item);
+        for (work_item, call) in flying {
+            in_progress
+                .entry(names[call.step].clone())
+                .or_default()
+                .push(QueuedEvent {
+                    work_item: *work_item,
+                    event: call.event.clone(),
+                });
+        }
+        Snapshot {
+            format: SNAPSHOT_FORMAT.to_string(),
+            version: SNAPSHOT_VERSION,
+            workflow: def.identity(),
+            run_id: self.shared.run_id.clone(),
+            state: (*self.shared.state.snapshot()).clone(),
+            queues,
+            in_progress,
+            collect_buffers: self.shared.collect().snapshot(&names),
+            waiters: self.shared.waiters().snapshot(),
+            awaiting_input: self.awaiting_input,
+            stream_position: self.shared.streamed.load(Ordering::Acquire),
+            routed: self.routed,
+            next_work_item: self.next_work_item,
+            elapsed_ms: u64::try_from((self.earlier + self.started.elapsed()).as_millis())
+                .unwrap_or(u64::MAX),
+            origin: self.origin.clone(),
+            outcome: None,
+        }
+    }
+}

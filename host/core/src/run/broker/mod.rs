@@ -1,0 +1,146 @@
+//! The broker: one task per run that owns the step queues and workers,
+//! routes every event, enforces the run timeout, and ends the run.
+
+mod call;
+mod checkpoint;
+mod events;
+mod route;
+mod serve;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+use crate::error::WorkflowError;
+use crate::event::Event;
+use crate::run::message::BrokerMsg;
+use crate::run::outcome::RunOutcome;
+use crate::run::pool::InstancePool;
+use crate::run::shared::RunShared;
+use crate::snapshot::{CheckpointStore, Snapshot};
+
+use self::call::InlineCall;
+
+struct StepSlot {
+    queue: VecDeque<(Event, u64)>,
+    busy: u32,
+    /// Worker numbers free again (numbers 0 to `busy + released.len()`
+    /// have been used). The lowest free number serves the next call, as the
+    /// reference numbers a step's workers.
+    released: Vec<u32>,
+}
+
+impl StepSlot {
+    /// A worker number for a call starting now.
+    fn take_worker(&mut self) -> u32 {
+        match self.released.iter().enumerate().min_by_key(|(_, w)| **w) {
+            Some((index, _)) => self.released.swap_remove(index),
+            None => self.busy,
+        }
+    }
+}
+
+/// A step call in progress: what a snapshot re-delivers, what its end
+/// reports.
+struct InFlight {
+    step: usize,
+    event: Event,
+    worker: u32,
+}
+
+/// A run's broker: owns its step queues, routes every event, starts step
+/// calls, and ends the run.
+pub(crate) struct Broker {
+    shared: Arc<RunShared>,
+    /// Where the run's step instances come from and go back to.
+    pool: Arc<InstancePool>,
+    inbox: mpsc::UnboundedReceiver<BrokerMsg>,
+    slots: Vec<StepSlot>,
+    /// Step calls running as tasks of their own, beside the broker.
+    tasks: JoinSet<()>,
+    /// The step call running inside the broker's own task, if any: a call
+    /// that starts while no other runs goes here, so a sequence of hops
+    /// costs no task spawn and no cross-thread wake-up. Calls that start
+    /// while it runs are spawned and run in parallel.
+    inline: Option<InlineCall>,
+    /// Requests for input streamed and not answered yet.
+    awaiting_input: u32,
+    next_work_item: u64,
+    /// Events routed so far, against `limits.max_events_per_run`.
+    routed: u64,
+    outcome: watch::Sender<Option<RunOutcome>>,
+    started: Instant,
+    /// Time the run had already run before it was resumed.
+    earlier: Duration,
+    /// Events being handled, by work item: what a snapshot re-delivers.
+    in_flight: HashMap<u64, InFlight>,
+    /// Whether the run was last seen waiting only on input from outside
+    /// (a `WorkflowIdleEvent` was streamed, when internal events are).
+    idle: bool,
+    /// Snapshot requests waiting for the run to quiesce; dispatching is
+    /// paused while there are any.
+    snapshot_requests: Vec<oneshot::Sender<Result<Snapshot, WorkflowError>>>,
+    /// Where checkpoints go, if the run is checkpointed.
+    checkpoint: Option<Arc<dyn CheckpointStore>>,
+    /// A checkpoint is due at the next quiescent moment (dispatching is
+    /// paused until it is written).
+    checkpoint_due: bool,
+    /// Recorded in every snapshot.
+    origin: Option<String>,
+}
+
+impl Broker {
+    /// A broker for the run `shared`, taking its instances from `pool`.
+    pub(crate) fn new(
+        shared: Arc<RunShared>,
+        pool: Arc<InstancePool>,
+        inbox: mpsc::UnboundedReceiver<BrokerMsg>,
+        outcome: watch::Sender<Option<RunOutcome>>,
+    ) -> Self {
+        let slots = shared
+            .def
+            .steps
+            .iter()
+            .map(|_| StepSlot {
+                queue: VecDeque::new(),
+                busy: 0,
+                released: Vec::new(),
+            })
+            .collect();
+        Self {
+            shared,
+            pool,
+            inbox,
+            slots,
+            tasks: JoinSet::new(),
+            inline: None,
+            awaiting_input: 0,
+            next_work_item: 0,
+            routed: 0,
+            outcome,
+            started: Instant::now(),
+            earlier: Duration::ZERO,
+            in_flight: HashMap::new(),
+            idle: false,
+            snapshot_requests: Vec::new(),
+            checkpoint: None,
+            checkpoint_due: false,
+            origin: None,
+        }
+    }
+
+    /// Saves a checkpoint after every step completion and every event sent
+    /// in from outside, and when the run ends.
+    pub(crate) fn with_checkpoints(
+        mut self,
+        store: Option<Arc<dyn CheckpointStore>>,
+        origin: Option<String>,
+    ) -> Self {
+        self.checkpoint = store;
+        self.origin = origin;
+        self
+    }
+}

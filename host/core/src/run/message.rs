@@ -1,0 +1,39 @@
+//! What a run's broker is told, and how it begins.
+
+use tokio::sync::oneshot;
+
+use crate::error::WorkflowError;
+use crate::event::Event;
+use crate::snapshot::Snapshot;
+
+use super::failure::StepFailure;
+
+/// What the broker is told.
+pub(crate) enum BrokerMsg {
+    /// Route an event: from a step's `send_event` or from outside.
+    Send {
+        event: Event,
+        target: Option<usize>,
+        from_outside: bool,
+    },
+    /// A step call finished (after its retries).
+    Done {
+        step: usize,
+        work_item: u64,
+        outcome: Result<Vec<Event>, StepFailure>,
+    },
+    /// A step call began waiting in `wait_for_event`.
+    Waiting,
+    /// The caller asks for a snapshot.
+    Snapshot(oneshot::Sender<Result<Snapshot, WorkflowError>>),
+    /// The caller cancelled the run.
+    Cancel,
+}
+
+/// How a broker begins.
+pub(crate) enum Beginning {
+    /// A new run: route the start event.
+    Start(Event),
+    /// A resumed run: its queues, in-progress events and counters.
+    Resume(Box<Snapshot>),
+}

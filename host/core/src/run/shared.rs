@@ -1,0 +1,171 @@
+//! The part of a run that its broker, its workers' host imports and its
+//! handler share.
+
+use crate::sync::lock;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use crate::definition::WorkflowDef;
+use crate::event::Event;
+use crate::state::StateStore;
+
+use super::collect::CollectBuffers;
+use super::message::BrokerMsg;
+use super::output;
+use super::waiters::Waiters;
+
+/// What flows to a run's event stream.
+#[derive(Debug)]
+pub(crate) enum StreamMsg {
+    Event(Event),
+    Closed,
+}
+
+/// The part of a run shared by its broker, its workers and its handler.
+pub(crate) struct RunShared {
+    pub(crate) def: Arc<WorkflowDef>,
+    pub(crate) run_id: String,
+    pub(crate) state: StateStore,
+    pub(crate) broker: mpsc::UnboundedSender<BrokerMsg>,
+    pub(crate) stream: mpsc::UnboundedSender<StreamMsg>,
+    pub(crate) collect: Mutex<CollectBuffers>,
+    pub(crate) waiters: Mutex<Waiters>,
+    /// Busy workers per step.
+    pub(crate) busy: Vec<AtomicU32>,
+    pub(crate) ended: AtomicBool,
+    /// Guest stdout and stderr.
+    pub(crate) log: output::SharedLog,
+    /// Streamed events not read yet.
+    pub(crate) unread: Arc<AtomicUsize>,
+    /// Events streamed so far (a snapshot's stream position).
+    pub(crate) streamed: AtomicU64,
+    /// Work items whose step call is blocked in `wait_for_event`.
+    pub(crate) waiting: Mutex<HashSet<u64>>,
+    /// The run timeout.
+    pub(crate) timeout: Option<std::time::Duration>,
+    /// Whether the run streams its internal events too.
+    pub(crate) internal_events: bool,
+}
+
+impl RunShared {
+    pub(crate) fn collect(&self) -> MutexGuard<'_, CollectBuffers> {
+        lock(&self.collect)
+    }
+
+    pub(crate) fn waiters(&self) -> MutexGuard<'_, Waiters> {
+        lock(&self.waiters)
+    }
+
+    /// Writes an event to the stream; an error naming the limit when the
+    /// stream already holds `limits.stream_buffer` unread events.
+    pub(crate) fn write_to_stream(&self, event: Event) -> Result<(), String> {
+        let limit = self.def.options.limits.stream_buffer;
+        if self.unread.fetch_add(1, Ordering::AcqRel) >= limit {
+            self.unread.fetch_sub(1, Ordering::AcqRel);
+            return Err(format!(
+                "StreamBufferFull: {limit} streamed events wait unread (limits.stream_buffer)"
+            ));
+        }
+        self.streamed.fetch_add(1, Ordering::AcqRel);
+        // The receiver is gone only when nobody can stream any more.
+        let _ = self.stream.send(StreamMsg::Event(event));
+        Ok(())
+    }
+
+    /// Writes an event to the stream even past `limits.stream_buffer`: the
+    /// run's last event, and the runtime's own events (which a guest cannot
+    /// multiply beyond its step calls).
+    pub(crate) fn write_to_stream_past_limit(&self, event: Event) {
+        self.unread.fetch_add(1, Ordering::AcqRel);
+        self.streamed.fetch_add(1, Ordering::AcqRel);
+        let _ = self.stream.send(StreamMsg::Event(event));
+    }
+
+    /// The work items whose step call waits in `wait_for_event`.
+    pub(crate) fn waiting_items(&self) -> HashSet<u64> {
+        lock(&self.waiting).clone()
+    }
+
+    /// Marks `work_item` as waiting (or not) and tells the broker, which may
+    /// be waiting for quiescence to take a snapshot.
+    pub(crate) fn set_waiting(&self, work_item: u64, waiting: bool) {
+        let mut set = lock(&self.waiting);
+        if waiting {
+            set.insert(work_item);
+            drop(set);
+            let _ = self.broker.send(BrokerMsg::Waiting);
+        } else {
+            set.remove(&work_item);
+        }
+    }
+
+    /// Checks an event's size against `limits.max_event_bytes`.
+    pub(crate) fn check_event_size(&self, event: &Event) -> Result<(), String> {
+        check_event_size(&self.def.options.limits, event)
+    }
+
+    pub(crate) fn running_steps(&self) -> Vec<String> {
+        self.busy
+            .iter()
+            .zip(&self.def.steps)
+            .filter(|(busy, _)| busy.load(Ordering::Relaxed) > 0)
+            .map(|(_, step)| step.name.clone())
+            .collect()
+    }
+
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Checks that `event` may be sent to `target` (or anywhere), with the
+    /// seed's messages.
+    pub(crate) fn check_target(
+        &self,
+        event: &Event,
+        target: Option<&str>,
+    ) -> Result<Option<usize>, TargetError> {
+        let Some(name) = target else {
+            return Ok(None);
+        };
+        let Some(&index) = self.def.step_index.get(name) else {
+            return Err(TargetError::NoSuchStep(format!(
+                "Step {name} does not exist"
+            )));
+        };
+        if !self.def.steps[index].accepts.contains(&event.name) {
+            return Err(TargetError::NotAccepted(format!(
+                "Step {name} does not accept event of type {}",
+                event.name
+            )));
+        }
+        Ok(Some(index))
+    }
+}
+
+/// Checks an event's size against `limits.max_event_bytes`.
+pub(crate) fn check_event_size(
+    limits: &crate::limits::Limits,
+    event: &Event,
+) -> Result<(), String> {
+    let max = limits.max_event_bytes;
+    let size = event.data.len() as u64;
+    if size > max.as_u64() {
+        return Err(format!(
+            "EventTooLarge: a {} event of {} exceeds limits.max_event_bytes ({max})",
+            event.name,
+            bytesize::ByteSize::b(size)
+        ));
+    }
+    Ok(())
+}
+
+/// Why an event cannot go to the step it names (the seed's messages).
+pub(crate) enum TargetError {
+    /// No step has that name.
+    NoSuchStep(String),
+    /// The step does not accept the event's type.
+    NotAccepted(String),
+}
