@@ -140,11 +140,11 @@ async fn wait_for_event_times_out() {
         .run(json!({"mode": "timeout", "ms": 50}))
         .unwrap();
     let err = handler.result().await.unwrap_err();
-    let WorkflowError::StepFailed { step, message } = &err else {
-        panic!("expected a step failure, got {err:?}");
-    };
-    assert_eq!(step, "wait_timeout");
-    assert_eq!(message, "TimeoutError: Timed out waiting for Approval");
+    let failure = wflow_tests::failure(&err);
+    assert_eq!(failure.step, "wait_timeout");
+    assert_eq!(failure.kind, "TimeoutError");
+    assert_eq!(failure.message, "Timed out waiting for Approval");
+    assert_eq!(failure.cause, wflow_core::FailureCause::Context);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

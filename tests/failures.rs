@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wflow_core::{StepComponent, StepOverride, Workflow, WorkflowError, WorkflowOptions};
-use wflow_tests::{component, component_path, runtime, workflow, workflow_with};
+use wflow_tests::{component, component_path, runtime, step_failure, workflow, workflow_with};
 
 async fn faulty_run(input: serde_json::Value) -> WorkflowError {
     workflow("faulty")
@@ -17,13 +17,6 @@ async fn faulty_run(input: serde_json::Value) -> WorkflowError {
         .result()
         .await
         .unwrap_err()
-}
-
-fn step_failure(err: &WorkflowError) -> (&str, &str) {
-    match err {
-        WorkflowError::StepFailed { step, message } => (step, message),
-        other => panic!("expected a step failure, got {other:?}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! right.
 
 use serde_json::json;
-use wflow_core::WorkflowError;
+use wflow_core::{FailureCause, WorkflowError};
 use wflow_tests::{step_failure, workflow};
 
 /// Runs `mode` beside a joke run; returns the hostile run's error.
@@ -34,12 +34,12 @@ async fn attack(mode: &str, timeout_secs: f64) -> WorkflowError {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_infinite_loop_is_stopped_by_its_step_timeout() {
     let err = attack("infinite_loop", 30.0).await;
-    assert_eq!(
-        step_failure(&err),
-        (
-            "spin",
-            "StepTimeoutError: step `spin` did not finish within 200ms"
-        )
+    assert_failure(
+        &err,
+        "spin",
+        "StepTimeoutError",
+        "step `spin` did not finish within 200ms",
+        FailureCause::Timeout,
     );
 }
 
@@ -62,9 +62,12 @@ async fn an_infinite_loop_does_not_hold_up_a_hundred_other_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stack_overflow_traps() {
     let err = attack("stack_overflow", 30.0).await;
-    assert_eq!(
-        step_failure(&err),
-        ("attack", "WasmTrap: wasm trap: call stack exhausted")
+    assert_failure(
+        &err,
+        "attack",
+        "WasmTrap",
+        "wasm trap: call stack exhausted",
+        FailureCause::Trap,
     );
 }
 
@@ -86,12 +89,12 @@ async fn a_memory_bomb_hits_the_memory_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_traps() {
     let err = attack("unreachable", 30.0).await;
-    assert_eq!(
-        step_failure(&err),
-        (
-            "attack",
-            "WasmTrap: wasm trap: wasm `unreachable` instruction executed"
-        )
+    assert_failure(
+        &err,
+        "attack",
+        "WasmTrap",
+        "wasm trap: wasm `unreachable` instruction executed",
+        FailureCause::Trap,
     );
 }
 
@@ -424,12 +427,12 @@ async fn fuel_meters_a_step_deterministically() {
         .result()
         .await
         .unwrap_err();
-    assert_eq!(
-        step_failure(&err),
-        (
-            "spin",
-            "FuelExhausted: step `spin` burned all of its fuel (1000000 units, limits.fuel)"
-        )
+    assert_failure(
+        &err,
+        "spin",
+        "FuelExhausted",
+        "step `spin` burned all of its fuel (1000000 units, limits.fuel)",
+        FailureCause::Limit,
     );
     // Well-behaved steps run within the same budget.
     let output = hostile
@@ -543,11 +546,26 @@ async fn a_default_step_timeout_applies_to_steps_without_their_own() {
         .result()
         .await
         .unwrap_err();
+    assert_failure(
+        &err,
+        "wait",
+        "StepTimeoutError",
+        "step `wait` did not finish within 150ms",
+        FailureCause::Timeout,
+    );
+}
+
+/// Asserts that `err` is step `step` failing with an error of `kind` saying
+/// `message`, for `cause`.
+fn assert_failure(err: &WorkflowError, step: &str, kind: &str, message: &str, cause: FailureCause) {
+    let failure = wflow_tests::failure(err);
     assert_eq!(
-        step_failure(&err),
         (
-            "wait",
-            "StepTimeoutError: step `wait` did not finish within 150ms"
-        )
+            failure.step.as_str(),
+            failure.kind.as_str(),
+            failure.message.as_str(),
+            failure.cause
+        ),
+        (step, kind, message, cause)
     );
 }

@@ -757,6 +757,7 @@ async fn a_reused_handler_id_starts_from_the_state_its_last_run_ended_with() {
         App::new(vec![workflow("bench-counter").await])
             .unwrap()
             .with_store(std::sync::Arc::new(store))
+            .await
             .unwrap()
     };
 
@@ -812,6 +813,7 @@ async fn finished_handlers_beyond_the_limit_leave_memory_and_come_back_from_the_
         .unwrap()
         .with_keep_finished(2)
         .with_store(std::sync::Arc::new(store))
+        .await
         .unwrap();
     let base = serve_app(app).await;
     run_four(base.clone()).await;

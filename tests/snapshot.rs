@@ -61,7 +61,7 @@ async fn runs_resumed_from_snapshots_at_many_points_end_as_uninterrupted_ones() 
             .unwrap();
         assert_eq!(uninterrupted.result, expected, "{name} uninterrupted");
         let mut resumed_runs = 0;
-        for yields in [0, 1, 2, 3, 5, 8, 13, 21, 34, 55] {
+        for yields in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 21, 34, 55] {
             let (result, resumed) = snapshot_and_resume(name, input.clone(), yields).await;
             assert_eq!(result, expected, "{name} resumed after {yields} yields");
             resumed_runs += usize::from(resumed);
@@ -242,4 +242,48 @@ async fn a_checkpointed_run_takes_answers_while_idle_and_records_its_outcome() {
         last.outcome
     );
     std::fs::remove_file(&path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_runs_of_one_process_checkpoint_at_once() {
+    use std::sync::Arc;
+    use wflow_core::{CheckpointStore, FileCheckpoint, RunOptions, SnapshotOutcome};
+    let dir = std::env::temp_dir().join(format!("wflow-many-checkpoints-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fanout = workflow("fanout").await;
+    // 32 runs, each checkpointing into its own file, and 8 more sharing one
+    // file: saves of one process never collide on a temporary file.
+    let shared = FileCheckpoint::new(dir.join("shared.json"));
+    let mut handlers = Vec::new();
+    for run in 0..40 {
+        let store = if run < 32 {
+            FileCheckpoint::new(dir.join(format!("run-{run}.json")))
+        } else {
+            shared.clone()
+        };
+        let options = RunOptions {
+            checkpoint: Some(Arc::new(store.clone()) as Arc<dyn CheckpointStore>),
+            ..RunOptions::default()
+        };
+        let start = Event::new("StartEvent", &json!({"n": 50})).unwrap();
+        handlers.push((store, fanout.run_with(start, options).unwrap()));
+    }
+    for (store, handler) in handlers {
+        let result = handler.result().await.unwrap().result;
+        assert_eq!(result, json!({"sum": 1225, "count": 50}));
+        // The last checkpoint is saved before the run is reported finished.
+        let last = store.load().unwrap();
+        assert!(
+            matches!(last.outcome, Some(SnapshotOutcome::Completed { .. })),
+            "{:?}",
+            last.outcome
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

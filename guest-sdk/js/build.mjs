@@ -6,7 +6,8 @@
 // The recipe (README.md, "Build recipe"):
 //  1. read GUEST_DIR/package.json; its `main` (default app.js) is the guest's module;
 //  2. lay out a fresh build directory:
-//       wflow/     the SDK's runtime files (index.js, events.js, context.js, workflow.js)
+//       wflow/     the SDK's runtime files (index.js, events.js, context.js, workflow.js,
+//                  sdk-defaults.js: the generated copy of wit/sdk-defaults.json)
 //       app/       a copy of GUEST_DIR (without node_modules, dot-files and .wasm files)
 //       app/**/wflow   one shim per app directory: export * from "<relative>/wflow/index.js";
 //       entry.js   binds the WIT import and exports `describe` and `handle`
@@ -28,7 +29,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 /** The componentize-js version this recipe is written for. */
 export const COMPONENTIZE_JS_VERSION = "0.23.0";
 /** The SDK's runtime files, copied into every build. */
-export const SDK_FILES = ["index.js", "events.js", "context.js", "workflow.js"];
+export const SDK_FILES = ["index.js", "events.js", "context.js", "workflow.js", "sdk-defaults.js"];
 /** The WIT world a guest component targets. */
 export const WORLD = "steps";
 /** The componentize-js features turned off: the host provides no wasi:http. */

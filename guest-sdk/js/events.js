@@ -1,5 +1,9 @@
 // Event types: the `Event` base class, `defineEvent`, the built-in events and
-// the JSON Schema derived from a payload's field spec.
+// the JSON Schema derived from a payload's field spec. The built-in events'
+// kinds and schemas come from wit/sdk-defaults.json (through its generated
+// copy sdk-defaults.js), shared with the Rust and Python SDKs.
+
+import SDK_DEFAULTS from "./sdk-defaults.js";
 
 /** The JSON Schema dialect every schema declares (as the Rust SDK's). */
 export const SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema";
@@ -69,9 +73,17 @@ function isEventClass(value) {
  * one-element array `[spec]` (a list of spec), a plain object (a nested
  * object of fields), an event class (its payload), or `jsonSchema({...})`.
  *
+ * With `defs` (an object collecting a root schema's `$defs`), an event
+ * class becomes `{"$ref": "#/$defs/<name>"}` and its schema an entry of
+ * `defs`, as the Rust and Python SDKs write nested types; without, its
+ * schema is inlined.
+ *
+ * @param {any} spec
+ * @param {string} [where] the field, for error messages
+ * @param {Record<string, object>} [defs]
  * @returns {{schema: object, optional: boolean}}
  */
-export function fieldSchema(spec, where = "field") {
+export function fieldSchema(spec, where = "field", defs = undefined) {
   if (typeof spec === "string") {
     const optional = spec.endsWith("?");
     const name = optional ? spec.slice(0, -1) : spec;
@@ -84,27 +96,37 @@ export function fieldSchema(spec, where = "field") {
     if (!optional || name === "any" || name === "null") return { schema: { ...base }, optional };
     return { schema: { type: [base.type, "null"] }, optional };
   }
-  if (CONSTRUCTORS.has(spec)) return fieldSchema(CONSTRUCTORS.get(spec), where);
+  if (CONSTRUCTORS.has(spec)) return fieldSchema(CONSTRUCTORS.get(spec), where, defs);
   if (isEventClass(spec)) {
-    const { $schema, title, description, ...rest } = schemaOf(spec);
-    return { schema: rest, optional: false };
+    const { $schema, title, description, $defs, ...rest } = schemaOf(spec);
+    if (!defs) return { schema: rest, optional: false };
+    const name = eventNameOf(spec);
+    if (!Object.hasOwn(defs, name)) {
+      // Entries have no title (as schemars writes them); nested ones are hoisted.
+      defs[name] = description ? { description, ...rest } : rest;
+      Object.assign(defs, $defs);
+    }
+    return { schema: { $ref: `#/$defs/${name}` }, optional: false };
   }
   if (Array.isArray(spec)) {
     if (spec.length !== 1) throw new TypeError(`${where}: a list spec holds exactly one item spec, as in ["string"]`);
-    return { schema: { type: "array", items: fieldSchema(spec[0], `${where}[]`).schema }, optional: false };
+    return { schema: { type: "array", items: fieldSchema(spec[0], `${where}[]`, defs).schema }, optional: false };
   }
   if (spec && typeof spec === "object" && RAW in spec) return { schema: spec[RAW], optional: spec.optional };
-  if (isPlainObject(spec)) return { schema: objectSchema(spec, where), optional: false };
+  if (isPlainObject(spec)) return { schema: objectSchema(spec, where, defs), optional: false };
   throw new TypeError(`${where}: cannot derive a JSON Schema from ${String(spec)}`);
 }
 
-/** The JSON Schema of an object whose fields are described by `fields`. */
-export function objectSchema(fields, where = "object") {
+/**
+ * The JSON Schema of an object whose fields are described by `fields`
+ * (`defs`: see `fieldSchema`).
+ */
+export function objectSchema(fields, where = "object", defs = undefined) {
   const schema = { type: "object" };
   const properties = {};
   const required = [];
   for (const [key, spec] of Object.entries(fields)) {
-    const field = fieldSchema(spec, `${where}.${key}`);
+    const field = fieldSchema(spec, `${where}.${key}`, defs);
     properties[key] = field.schema;
     if (!field.optional) required.push(key);
   }
@@ -121,22 +143,60 @@ export function rootSchema(title, description, body) {
 }
 
 /**
- * The JSON Schema (an object) of event class `cls`'s payload: its own static
- * `schema` if it has one, else derived from its own static `fields`, else its
- * parent's, retitled.
+ * The root schema of an object of `fields`: nested event classes go to its
+ * `$defs` (see `fieldSchema`).
+ */
+export function fieldsRootSchema(title, description, fields) {
+  const defs = {};
+  const schema = rootSchema(title, description, objectSchema(fields, title, defs));
+  if (Object.keys(defs).length > 0) schema.$defs = defs;
+  return schema;
+}
+
+/**
+ * The JSON Schema (an object) of event class `cls`'s payload: the one
+ * wit/sdk-defaults.json gives a built-in event, else its own static
+ * `schema` if it has one, else derived from its own static `fields`, else
+ * its parent's, retitled.
  */
 export function schemaOf(cls) {
   if (!isEventClass(cls)) throw new TypeError(`${String(cls)} is not an event class`);
+  if (Object.hasOwn(cls, BUILTIN_SCHEMA)) return JSON.parse(JSON.stringify(cls[BUILTIN_SCHEMA]));
   const name = eventNameOf(cls);
   const description = Object.hasOwn(cls, "description") ? cls.description : undefined;
   if (Object.hasOwn(cls, "schema") && cls.schema) {
     return rootSchema(name, description, stripRoot(cls.schema));
   }
   if (Object.hasOwn(cls, "fields") || cls === Event) {
-    return rootSchema(name, description, objectSchema(cls.fields || {}, name));
+    return fieldsRootSchema(name, description, cls.fields || {});
   }
   const parent = stripRoot(schemaOf(Object.getPrototypeOf(cls)));
   return rootSchema(name, description, parent);
+}
+
+/**
+ * `value` as canonical JSON text: compact, object keys sorted, `undefined`
+ * members left out. The three SDKs publish schemas and state defaults in
+ * this form, so one type declared in Rust, Python and JavaScript publishes
+ * the same text. (JSON.stringify alone keeps insertion order and puts
+ * integer-like keys first. Keys are sorted by UTF-16 code units, which is
+ * the others' code-point order unless a key holds characters beyond U+FFFF.)
+ */
+export function canonicalJson(value) {
+  if (value !== null && typeof value === "object" && typeof value.toJSON === "function") {
+    return canonicalJson(value.toJSON());
+  }
+  if (Array.isArray(value)) {
+    return `[${value.map((item) => (item === undefined || typeof item === "function" ? "null" : canonicalJson(item))).join(",")}]`;
+  }
+  if (value !== null && typeof value === "object") {
+    const members = Object.keys(value)
+      .filter((key) => value[key] !== undefined && typeof value[key] !== "function")
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`);
+    return `{${members.join(",")}}`;
+  }
+  return JSON.stringify(value);
 }
 
 function stripRoot(schema) {
@@ -188,12 +248,22 @@ function describeValue(value) {
 
 /**
  * Checks `value` against the subset of JSON Schema the SDK derives (`type`,
- * `properties`, `required`, `items`, `enum`); other keywords are left to the
- * host. Returns the problems found (empty when none).
+ * `properties`, `required`, `items`, `enum`, and `$ref` to an entry of the
+ * root's `$defs`); other keywords are left to the host. Returns the problems
+ * found (empty when none).
+ *
+ * @param {object} schema
+ * @param {any} value
+ * @param {string} [at] where `value` is, for the messages
+ * @param {object} [root] the root schema, whose `$defs` a `$ref` names
  */
-export function checkValue(schema, value, at = "") {
+export function checkValue(schema, value, at = "", root = schema) {
   const problems = [];
   if (!schema || typeof schema !== "object") return problems;
+  const ref = typeof schema.$ref === "string" && schema.$ref.match(/^#\/\$defs\/(.+)$/);
+  if (ref && root && root.$defs && Object.hasOwn(root.$defs, ref[1])) {
+    return checkValue(root.$defs[ref[1]], value, at, root);
+  }
   const where = at || "the payload";
   if (schema.type !== undefined) {
     const types = Array.isArray(schema.type) ? schema.type : [schema.type];
@@ -210,14 +280,17 @@ export function checkValue(schema, value, at = "") {
       if (!(key in value) || value[key] === undefined) problems.push(`missing field \`${at ? `${at}.` : ""}${key}\``);
     }
     for (const [key, sub] of Object.entries(schema.properties || {})) {
-      if (value[key] !== undefined) problems.push(...checkValue(sub, value[key], at ? `${at}.${key}` : key));
+      if (value[key] !== undefined) problems.push(...checkValue(sub, value[key], at ? `${at}.${key}` : key, root));
     }
   }
   if (Array.isArray(value) && schema.items && typeof schema.items === "object") {
-    value.forEach((item, i) => problems.push(...checkValue(schema.items, item, `${at || ""}[${i}]`)));
+    value.forEach((item, i) => problems.push(...checkValue(schema.items, item, `${at || ""}[${i}]`, root)));
   }
   return problems;
 }
+
+/** Where a built-in event class keeps the schema wit/sdk-defaults.json gives it. */
+const BUILTIN_SCHEMA = Symbol("wflow.builtinSchema");
 
 const SCHEMAS = new WeakMap();
 
@@ -302,22 +375,10 @@ export function defineEvent(name, fields = {}, { base = Event, description } = {
 }
 
 /** The event a run starts with: a dict of whatever the caller passed. */
-export class StartEvent extends Event {
-  static kind = EventKind.START;
-  static description =
-    "The event a run starts with: a dict of whatever the caller passed\n(`wflow run --input '{\"topic\": \"pirates\"}'`).";
-  static schema = { type: "object", additionalProperties: true };
-}
+export class StartEvent extends Event {}
 
 /** The event that ends a run; `result` is the run's result. */
 export class StopEvent extends Event {
-  static kind = EventKind.STOP;
-  static description = "The event that ends a run; `result` is the run's result.";
-  static schema = {
-    type: "object",
-    properties: { result: { default: null, description: "The run's result: any JSON value." } },
-  };
-
   toJSON() {
     const out = super.toJSON();
     if (this.constructor === StopEvent && !("result" in out)) {
@@ -331,20 +392,38 @@ export class StopEvent extends Event {
  * Asks a human for input: streamed to the caller, who answers with a
  * HumanResponseEvent. Dict-like; `prefix` is the prompt by convention.
  */
-export class InputRequiredEvent extends Event {
-  static kind = EventKind.INPUT_REQUIRED;
-  static description =
-    "Asks a human for input: streamed to the caller, who answers with a\n[`HumanResponseEvent`]. Dict-like; `prefix` is the prompt by convention.";
-  static schema = { type: "object", additionalProperties: true };
-}
+export class InputRequiredEvent extends Event {}
 
 /** A human's answer to an InputRequiredEvent. Dict-like; `response` is the answer. */
-export class HumanResponseEvent extends Event {
-  static kind = EventKind.HUMAN_RESPONSE;
-  static description =
-    "A human's answer to an [`InputRequiredEvent`]. Dict-like; `response` is\nthe answer by convention.";
-  static schema = { type: "object", additionalProperties: true };
+export class HumanResponseEvent extends Event {}
+
+/**
+ * Gives each built-in class the kind and schema wit/sdk-defaults.json lists
+ * for it (its `static kind`, and the schema `schemaOf` returns; subclasses
+ * inherit the kind and, unless they declare fields, the schema, retitled).
+ */
+function bindBuiltins(classes) {
+  const listed = new Map(SDK_DEFAULTS.events.map((entry) => [entry.name, entry]));
+  const defined = classes.map((cls) => cls.name);
+  if ([...listed.keys()].sort().join() !== [...defined].sort().join()) {
+    throw new Error(
+      `wit/sdk-defaults.json lists the built-in events ${[...listed.keys()].join(", ")}, the JS SDK defines ${defined.join(", ")}`,
+    );
+  }
+  for (const cls of classes) {
+    const { kind, schema } = listed.get(cls.name);
+    if (!KINDS.has(kind)) throw new Error(`wit/sdk-defaults.json: unknown kind "${kind}" of ${cls.name}`);
+    const { title, description, $schema, ...body } = schema;
+    Object.defineProperties(cls, {
+      kind: { value: kind, writable: false, enumerable: true },
+      description: { value: description, writable: false, enumerable: true },
+      schema: { value: body, writable: false, enumerable: true },
+      [BUILTIN_SCHEMA]: { value: schema },
+    });
+  }
 }
+
+bindBuiltins([StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent]);
 
 /** The WIT form of an event: its type name and its JSON payload as text. */
 export function toWire(ev) {

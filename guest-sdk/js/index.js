@@ -21,6 +21,7 @@ export {
   HumanResponseEvent,
   InvalidEventError,
   ValidationError,
+  canonicalJson,
   defineEvent,
   jsonSchema,
   schemaOf,

@@ -4,19 +4,28 @@
 import {
   Event,
   InvalidEventError,
+  canonicalJson,
   checkValue,
   eventNameOf,
+  fieldsRootSchema,
   fromWire,
   kindOf,
-  objectSchema,
   rootSchema,
   schemaOf,
   toWire,
 } from "./events.js";
 import { Context, ContextError, bindHost } from "./context.js";
+import SDK_DEFAULTS from "./sdk-defaults.js";
+
+// The defaults the three SDKs share (wit/sdk-defaults.json): a step's
+// (4 workers, no retry policy, no timeout, as the seed's @step) and a retry
+// policy's (the seed's ConstantDelayRetryPolicy(): 3 attempts, 5 s apart).
+const STEP_DEFAULTS = SDK_DEFAULTS.step;
+const RETRY_DEFAULTS = SDK_DEFAULTS.retry_policy;
+const EXPONENTIAL_DEFAULTS = { ...RETRY_DEFAULTS, ...SDK_DEFAULTS.exponential_backoff };
 
 /** How many events a step handles at once unless it says otherwise (as the seed). */
-export const DEFAULT_NUM_WORKERS = 4;
+export const DEFAULT_NUM_WORKERS = STEP_DEFAULTS.num_workers;
 
 /** A step failed; `new StepError("why")` reports `StepError: why`. */
 export class StepError extends Error {}
@@ -36,38 +45,64 @@ function wholeNumber(value, what, { min = 0, optional = true } = {}) {
 }
 
 /**
+ * The options of a RetryPolicy from a WIT `retry-policy` record with
+ * snake_case fields (`null` stays `null`: none, not "the default").
+ */
+function retryOptions(record) {
+  return {
+    maxAttempts: record.max_attempts,
+    maxElapsedMs: record.max_elapsed_ms,
+    delayMs: record.delay_ms,
+    backoff: record.backoff,
+    multiplier: record.multiplier,
+    maxDelayMs: record.max_delay_ms,
+    jitter: record.jitter,
+    retryOn: [...record.retry_on],
+    retryOnMessage: [...record.retry_on_message],
+  };
+}
+
+const DEFAULT = retryOptions(RETRY_DEFAULTS);
+const EXPONENTIAL = retryOptions(EXPONENTIAL_DEFAULTS);
+
+/**
  * When and how a failed step is retried; each retry runs on a fresh
  * instance. Build one with `RetryPolicy.constant(...)` or
  * `RetryPolicy.exponential(...)` (or `new ConstantDelayRetryPolicy(...)`, the
- * seed's spelling); a plain object with the same fields works too.
+ * seed's spelling); a plain object with the same fields works too. A field
+ * left out takes the default the three SDKs share: with none given, the
+ * seed's ConstantDelayRetryPolicy() (3 attempts, 5 s apart); `null` means
+ * none (`maxAttempts: null`: no limit).
  */
 export class RetryPolicy {
   /**
    * @param {object} options
-   * @param {number} [options.maxAttempts] stop after this many attempts in all
+   * @param {number} [options.maxAttempts] stop after this many attempts in all (3)
    * @param {number} [options.maxElapsedMs] stop once this long has passed since the first failure
-   * @param {number} [options.delayMs] the delay before the first retry (0)
+   * @param {number} [options.delayMs] the delay before the first retry (5000)
    * @param {"constant"|"exponential"} [options.backoff] how the delay grows ("constant")
    * @param {number} [options.multiplier] the growth factor of exponential backoff (2 when unset)
    * @param {number} [options.maxDelayMs] the largest delay
    * @param {number} [options.jitter] randomise each delay by up to this fraction of it (0)
-   * @param {string[]} [options.retryOn] retry only errors whose kind or message contains one of these
+   * @param {string[]} [options.retryOn] retry only errors of these kinds (the error's `name`, as `TypeError`)
+   * @param {string[]} [options.retryOnMessage] or whose message contains one of these (both empty: every error)
    */
   constructor({
-    maxAttempts,
-    maxElapsedMs,
-    delayMs = 0,
-    backoff = "constant",
-    multiplier,
-    maxDelayMs,
-    jitter = 0,
-    retryOn = [],
+    maxAttempts = DEFAULT.maxAttempts,
+    maxElapsedMs = DEFAULT.maxElapsedMs,
+    delayMs = DEFAULT.delayMs,
+    backoff = DEFAULT.backoff,
+    multiplier = DEFAULT.multiplier,
+    maxDelayMs = DEFAULT.maxDelayMs,
+    jitter = DEFAULT.jitter,
+    retryOn = DEFAULT.retryOn,
+    retryOnMessage = DEFAULT.retryOnMessage,
     ...unknown
   } = {}) {
     const extra = Object.keys(unknown);
     if (extra.length > 0) {
       throw new TypeError(
-        `unknown retry option ${extra.join(", ")}: expected maxAttempts, maxElapsedMs, delayMs, backoff, multiplier, maxDelayMs, jitter or retryOn`,
+        `unknown retry option ${extra.join(", ")}: expected maxAttempts, maxElapsedMs, delayMs, backoff, multiplier, maxDelayMs, jitter, retryOn or retryOnMessage`,
       );
     }
     if (!BACKOFFS.has(backoff)) throw new TypeError(`backoff must be "constant" or "exponential", not ${backoff}`);
@@ -80,6 +115,9 @@ export class RetryPolicy {
     if (!Array.isArray(retryOn) || !retryOn.every((p) => typeof p === "string")) {
       throw new TypeError("retryOn must be a list of strings");
     }
+    if (!Array.isArray(retryOnMessage) || !retryOnMessage.every((p) => typeof p === "string")) {
+      throw new TypeError("retryOnMessage must be a list of strings");
+    }
     this.maxAttempts = wholeNumber(maxAttempts, "maxAttempts", { min: 1 });
     this.maxElapsedMs = wholeNumber(maxElapsedMs, "maxElapsedMs");
     this.delayMs = wholeNumber(delayMs, "delayMs", { optional: false });
@@ -88,14 +126,15 @@ export class RetryPolicy {
     this.maxDelayMs = wholeNumber(maxDelayMs, "maxDelayMs");
     this.jitter = jitter;
     this.retryOn = [...retryOn];
+    this.retryOnMessage = [...retryOnMessage];
   }
 
   /**
    * The same delay before every retry: at most `maxAttempts` attempts in all
    * (3), `delayMs` apart (5000), as the seed's ConstantDelayRetryPolicy.
    */
-  static constant({ maxAttempts = 3, delayMs = 5000, ...rest } = {}) {
-    return new RetryPolicy({ ...rest, maxAttempts, delayMs, backoff: "constant" });
+  static constant(options = {}) {
+    return new RetryPolicy({ ...options, backoff: "constant" });
   }
 
   /**
@@ -103,8 +142,13 @@ export class RetryPolicy {
    * `multiplier` (2) after each, capped by `maxDelayMs`, randomised by
    * `jitter`; `maxAttempts` (3) attempts in all.
    */
-  static exponential({ delayMs = 1000, maxAttempts = 3, ...rest } = {}) {
-    return new RetryPolicy({ ...rest, delayMs, maxAttempts, backoff: "exponential" });
+  static exponential(options = {}) {
+    return new RetryPolicy({ ...EXPONENTIAL, ...options, backoff: "exponential" });
+  }
+
+  /** A policy from a (partial) WIT `retry-policy` record with snake_case fields, as in wit/sdk-defaults.json. */
+  static fromWit(record) {
+    return new RetryPolicy(retryOptions({ ...RETRY_DEFAULTS, ...record }));
   }
 
   /** The WIT `retry-policy` record. */
@@ -118,6 +162,7 @@ export class RetryPolicy {
       maxDelayMs: this.maxDelayMs,
       jitter: this.jitter,
       retryOn: this.retryOn,
+      retryOnMessage: this.retryOnMessage,
     };
   }
 }
@@ -127,10 +172,13 @@ export class RetryPolicy {
  * `delay` seconds apart (5).
  */
 export class ConstantDelayRetryPolicy extends RetryPolicy {
-  constructor({ maximumAttempts = 3, delay = 5 } = {}) {
+  constructor({ maximumAttempts = DEFAULT.maxAttempts, delay = DEFAULT.delayMs / 1000 } = {}) {
     super({ maxAttempts: maximumAttempts, delayMs: Math.round(delay * 1000), backoff: "constant" });
   }
 }
+
+/** A step's retry policy unless it declares one (none). */
+const STEP_RETRY = STEP_DEFAULTS.retry_policy === null ? undefined : RetryPolicy.fromWit(STEP_DEFAULTS.retry_policy);
 
 const STEP = Symbol.for("wflow.step");
 const STEP_OPTIONS = new Set(["name", "accepts", "emits", "waits", "numWorkers", "retry", "timeoutMs"]);
@@ -163,8 +211,8 @@ function stepSpec(options, where) {
     emits: eventClasses(options.emits, `${where}: emits`),
     waits: eventClasses(options.waits, `${where}: waits`),
     numWorkers: wholeNumber(options.numWorkers ?? DEFAULT_NUM_WORKERS, `${where}: numWorkers`, { min: 1 }),
-    retry: retry === undefined || retry === null ? undefined : retry instanceof RetryPolicy ? retry : new RetryPolicy(retry),
-    timeoutMs: wholeNumber(options.timeoutMs, `${where}: timeoutMs`),
+    retry: retry === undefined || retry === null ? STEP_RETRY : retry instanceof RetryPolicy ? retry : new RetryPolicy(retry),
+    timeoutMs: wholeNumber(options.timeoutMs ?? STEP_DEFAULTS.timeout_ms, `${where}: timeoutMs`),
   };
 }
 
@@ -212,10 +260,9 @@ function normalizeState(state) {
   if (state === undefined || state === null) return undefined;
   if (typeof state !== "object") throw new TypeError("state must be { fields, defaults } or { schema, defaults }");
   const { fields, schema, defaults = {}, title = "State", description } = state;
-  const body = schema
-    ? (({ $schema, title: _t, description: _d, ...rest }) => rest)(schema)
-    : objectSchema(fields || {}, title);
-  const full = rootSchema(title, description, body);
+  const full = schema
+    ? rootSchema(title, description, (({ $schema, title: _t, description: _d, ...rest }) => rest)(schema))
+    : fieldsRootSchema(title, description, fields || {});
   const problems = checkValue(full, defaults);
   if (problems.length > 0) {
     throw new TypeError(`the state's defaults do not fit its schema: ${problems.join("; ")}`);
@@ -234,8 +281,8 @@ function errorKind(err) {
 export function toStepError(err) {
   if (err instanceof InvalidEventError) return { tag: "invalid-event", val: err.message };
   if (err instanceof ContextError) return { tag: "context", val: { tag: err.kind, val: err.detail } };
-  if (err instanceof Error) return { tag: "failed", val: `${errorKind(err)}: ${err.message}` };
-  return { tag: "failed", val: `StepError: ${String(err)}` };
+  if (err instanceof Error) return { tag: "failed", val: { kind: errorKind(err), message: err.message } };
+  return { tag: "failed", val: { kind: "StepError", message: String(err) } };
 }
 
 /**
@@ -339,10 +386,10 @@ export class Workflow {
       events: [...events.values()].map((cls) => ({
         name: eventNameOf(cls),
         kind: kindOf(cls),
-        schema: JSON.stringify(schemaOf(cls)),
+        schema: canonicalJson(schemaOf(cls)),
       })),
       state: this._state
-        ? { schema: JSON.stringify(this._state.schema), defaults: JSON.stringify(this._state.defaults) }
+        ? { schema: canonicalJson(this._state.schema), defaults: canonicalJson(this._state.defaults) }
         : undefined,
     };
   }
@@ -361,7 +408,10 @@ export class Workflow {
     if (!entry) {
       return {
         tag: "err",
-        val: { tag: "failed", val: `WorkflowStepDoesNotExistError: this component has no step \`${stepName}\`` },
+        val: {
+          tag: "failed",
+          val: { kind: "WorkflowStepDoesNotExistError", message: `this component has no step \`${stepName}\`` },
+        },
       };
     }
     try {

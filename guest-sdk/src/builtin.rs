@@ -1,11 +1,34 @@
 //! The built-in event types: `StartEvent`, `StopEvent`, `InputRequiredEvent`
-//! and `HumanResponseEvent`, with the seed's shapes.
+//! and `HumanResponseEvent`, with the seed's shapes. Their kinds and the
+//! schemas they publish are those of `wit/sdk-defaults.json`, shared with
+//! the Python and JavaScript SDKs (the unit tests of `defaults` check that
+//! every type here is listed there with its kind).
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{StepError, event};
+use crate::StepError;
+
+/// Implements `Event` for built-in type `$ty` of kind `$kind`, publishing
+/// the schema `wit/sdk-defaults.json` gives it.
+macro_rules! builtin_event {
+    ($ty:ident, $kind:ident) => {
+        impl crate::Event for $ty {
+            const NAME: &'static str = stringify!($ty);
+            const KIND: crate::EventKind = crate::EventKind::$kind;
+
+            fn schema() -> String {
+                crate::defaults::defaults()
+                    .builtin(Self::NAME, Self::KIND)
+                    .schema
+                    .clone()
+            }
+        }
+
+        crate::__impl_event_io!($ty);
+    };
+}
 
 /// Reads a field of a dict-like event.
 fn get_field<T: DeserializeOwned>(
@@ -26,13 +49,14 @@ fn to_value(value: impl Serialize) -> Value {
 
 /// The event a run starts with: a dict of whatever the caller passed
 /// (`wflow run --input '{"topic": "pirates"}'`).
-#[event(start)]
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StartEvent {
     /// The fields the caller passed.
     #[serde(flatten)]
     pub fields: Map<String, Value>,
 }
+
+builtin_event!(StartEvent, Start);
 
 impl StartEvent {
     /// The field `key`, decoded as `T`; an error if it is missing or of
@@ -52,13 +76,14 @@ impl StartEvent {
 }
 
 /// The event that ends a run; `result` is the run's result.
-#[event(stop)]
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StopEvent {
     /// The run's result: any JSON value.
     #[serde(default)]
     pub result: Value,
 }
+
+builtin_event!(StopEvent, Stop);
 
 impl StopEvent {
     /// A stop event carrying `result`.
@@ -71,13 +96,14 @@ impl StopEvent {
 
 /// Asks a human for input: streamed to the caller, who answers with a
 /// [`HumanResponseEvent`]. Dict-like; `prefix` is the prompt by convention.
-#[event(input_required)]
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InputRequiredEvent {
     /// The event's fields.
     #[serde(flatten)]
     pub fields: Map<String, Value>,
 }
+
+builtin_event!(InputRequiredEvent, InputRequired);
 
 impl InputRequiredEvent {
     /// A request whose prompt (`prefix`) is `prefix`.
@@ -99,13 +125,14 @@ impl InputRequiredEvent {
 
 /// A human's answer to an [`InputRequiredEvent`]. Dict-like; `response` is
 /// the answer by convention.
-#[event(human_response)]
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HumanResponseEvent {
     /// The event's fields.
     #[serde(flatten)]
     pub fields: Map<String, Value>,
 }
+
+builtin_event!(HumanResponseEvent, HumanResponse);
 
 impl HumanResponseEvent {
     /// An answer whose `response` is `response`.

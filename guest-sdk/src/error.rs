@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use crate::bindings::wflow::workflow::types::{ContextError, StepError as WitStepError};
+use crate::bindings::wflow::workflow::types::{
+    ContextError, GuestError, StepError as WitStepError,
+};
 
 /// Why a step failed. Any `std::error::Error` converts into it with `?`,
 /// keeping its type name as the error kind, so retry policies can match on
@@ -70,7 +72,7 @@ impl From<StepError> for WitStepError {
     fn from(err: StepError) -> Self {
         match err {
             StepError::Failed { kind, message } => {
-                WitStepError::Failed(format!("{kind}: {message}"))
+                WitStepError::Failed(GuestError { kind, message })
             }
             StepError::InvalidEvent(message) => WitStepError::InvalidEvent(message),
             StepError::Context(err) => WitStepError::Context(err),

@@ -7,8 +7,10 @@ use serde::de::DeserializeOwned;
 use crate::StepError;
 use crate::bindings::wflow::workflow::types::{self as wit};
 
-/// The role an event type plays in a workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The role an event type plays in a workflow (the WIT `event-kind`; in
+/// `wit/sdk-defaults.json`, its kebab-case name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum EventKind {
     /// An ordinary event passed between steps.
     Plain,
@@ -41,6 +43,14 @@ pub trait Event: Serialize + DeserializeOwned + schemars::JsonSchema {
     const NAME: &'static str;
     /// The type's role.
     const KIND: EventKind;
+
+    /// The JSON Schema the component publishes for the type, as canonical
+    /// JSON text (compact, keys sorted). Derived from the type with
+    /// schemars, in the form the Python and JavaScript SDKs derive too; the
+    /// built-in events publish the schemas of `wit/sdk-defaults.json`.
+    fn schema() -> String {
+        crate::schema::derived::<Self>()
+    }
 }
 
 /// Anything that can be turned into an untyped event: every event type, and
@@ -132,11 +142,10 @@ impl EventRegistry {
         if self.types.iter().any(|t| t.name == E::NAME) {
             return;
         }
-        let schema = schemars::SchemaGenerator::default().into_root_schema_for::<E>();
         self.types.push(wit::EventType {
             name: E::NAME.to_string(),
             kind: E::KIND.into(),
-            schema: schema.as_value().to_string(),
+            schema: E::schema(),
         });
     }
 

@@ -31,15 +31,16 @@ pub struct StateDecl {
 }
 
 impl StateDecl {
-    /// The declaration of state type `T`.
+    /// The declaration of state type `T`: its schema and its `Default`
+    /// value, both as canonical JSON text (see [`Event::schema`](crate::Event::schema)).
     pub fn of<T>() -> Self
     where
         T: serde::Serialize + Default + schemars::JsonSchema,
     {
-        let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
         Self {
-            schema: schema.as_value().to_string(),
-            defaults: serde_json::to_string(&T::default()).unwrap_or_else(|_| "{}".to_string()),
+            schema: crate::schema::derived::<T>(),
+            defaults: crate::schema::canonical_of(&T::default())
+                .unwrap_or_else(|_| "{}".to_string()),
         }
     }
 }
@@ -79,9 +80,10 @@ pub fn handle(
     ev: wit::Event,
 ) -> Result<Vec<wit::Event>, wit::StepError> {
     let Some(entry) = steps.iter().find(|entry| entry.name == step) else {
-        return Err(wit::StepError::Failed(format!(
-            "WorkflowStepDoesNotExistError: this component has no step `{step}`"
-        )));
+        return Err(wit::StepError::Failed(wit::GuestError {
+            kind: "WorkflowStepDoesNotExistError".into(),
+            message: format!("this component has no step `{step}`"),
+        }));
     };
     let ctx = Context::new(entry.name);
     let events = (entry.call)(&ctx, AnyEvent::from_wit(ev)).map_err(wit::StepError::from)?;

@@ -28,10 +28,12 @@ extern crate self as wflow_guest;
 
 mod builtin;
 mod context;
+mod defaults;
 mod error;
 mod event;
 mod export;
 mod retry;
+mod schema;
 mod step;
 
 /// Bindings generated from the wflow WIT contract (`wit/workflow.wit`).

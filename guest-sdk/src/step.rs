@@ -20,6 +20,23 @@ pub struct StepSpec {
     pub timeout_ms: Option<u64>,
 }
 
+impl StepSpec {
+    /// A step accepting `accepts` and emitting `emits`, with the shared
+    /// defaults of `wit/sdk-defaults.json` for the rest (as the seed's
+    /// `@step`: 4 workers, no retry policy, no timeout).
+    pub fn new(name: &'static str, accepts: Vec<&'static str>, emits: Vec<&'static str>) -> Self {
+        let defaults = crate::defaults::defaults();
+        Self {
+            name,
+            accepts,
+            emits,
+            num_workers: defaults.num_workers,
+            retry: defaults.step_retry.clone(),
+            timeout_ms: defaults.timeout_ms,
+        }
+    }
+}
+
 /// A workflow step; `#[step]` implements it on a marker type named after the
 /// function.
 pub trait Step {

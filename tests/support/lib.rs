@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use wflow_core::{Runtime, StepComponent, Workflow, WorkflowError, WorkflowOptions};
+use wflow_core::{Runtime, StepComponent, StepFailure, Workflow, WorkflowError, WorkflowOptions};
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
@@ -83,10 +83,21 @@ pub async fn source_workflow(name: &str) -> Workflow {
         .unwrap_or_else(|err| panic!("loading {name}: {err}"))
 }
 
-/// The step and message of a step failure; panics on any other error.
-pub fn step_failure(err: &WorkflowError) -> (&str, &str) {
+/// A step failure's step and its error as `Kind: message` (with `(after N
+/// attempts)` past the first); panics on any other error.
+pub fn step_failure(err: &WorkflowError) -> (&str, String) {
+    let failure = failure(err);
+    let mut text = format!("{}: {}", failure.kind, failure.message);
+    if failure.attempts > 1 {
+        text.push_str(&format!(" (after {} attempts)", failure.attempts));
+    }
+    (&failure.step, text)
+}
+
+/// The step failure `err` is; panics on any other error.
+pub fn failure(err: &WorkflowError) -> &StepFailure {
     match err {
-        WorkflowError::StepFailed { step, message } => (step, message),
+        WorkflowError::StepFailed(failure) => failure,
         other => panic!("expected a step failure, got {other:?}"),
     }
 }

@@ -33,6 +33,7 @@ import {
   stepConfig,
 } from "../index.js";
 import { entrySource, guestMain, layout } from "../build.mjs";
+import SDK_DEFAULTS from "../sdk-defaults.js";
 
 const DIALECT = "https://json-schema.org/draft/2020-12/schema";
 
@@ -159,28 +160,32 @@ test("an event class's schema is derived from its fields, as schemars does", () 
         properties: { ok: { type: "boolean" }, at: { type: ["integer", "null"] } },
         required: ["ok"],
       },
-      joke: { type: "object", properties: { text: { type: "string" } }, required: ["text"] },
+      joke: { $ref: "#/$defs/Joke" },
       level: { type: "integer", minimum: 0 },
     },
     required: ["id", "score", "tags", "anything", "nested", "joke"],
+    // A nested event type goes to $defs, without a title, as schemars and the Python SDK write it.
+    $defs: {
+      Joke: {
+        description: "A joke about the run's topic.",
+        type: "object",
+        properties: { text: { type: "string" } },
+        required: ["text"],
+      },
+    },
   });
   class Empty extends Event {}
   assert.deepEqual(schemaOf(Empty), { $schema: DIALECT, title: "Empty", type: "object" });
   assert.throws(() => schemaOf(defineEvent("Bad", { x: "str" })), /unknown type "str"/);
 });
 
-test("the built-in events have the Rust SDK's schemas and kinds", () => {
-  assert.deepEqual(schemaOf(StartEvent), {
-    $schema: DIALECT,
-    title: "StartEvent",
-    description:
-      "The event a run starts with: a dict of whatever the caller passed\n(`wflow run --input '{\"topic\": \"pirates\"}'`).",
-    type: "object",
-    additionalProperties: true,
-  });
-  assert.deepEqual(schemaOf(StopEvent).properties, {
-    result: { default: null, description: "The run's result: any JSON value." },
-  });
+test("the built-in events have the schemas and kinds of wit/sdk-defaults.json", () => {
+  const listed = new Map(SDK_DEFAULTS.events.map((entry) => [entry.name, entry]));
+  for (const cls of [StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent]) {
+    assert.deepEqual(schemaOf(cls), listed.get(cls.name).schema, cls.name);
+    assert.equal(cls.kind, listed.get(cls.name).kind, cls.name);
+  }
+  assert.equal(schemaOf(StartEvent).additionalProperties, true);
   assert.equal(StartEvent.kind, "start");
   assert.equal(StopEvent.kind, "stop");
   assert.equal(InputRequiredEvent.kind, "input-required");
@@ -206,6 +211,11 @@ test("events are dict-like and checked when built", () => {
   assert.throws(() => new Joke({}), (err) => err instanceof ValidationError && /missing field `text`/.test(err.message));
   assert.throws(() => new Joke({ text: 3 }), /text should be string, not a number/);
   assert.throws(() => new Joke("text"), TypeError);
+  // A nested event type is checked through its $defs entry.
+  const Pair = defineEvent("Pair", { first: Joke, rest: [Joke] });
+  assert.throws(() => new Pair({ first: {}, rest: [] }), /missing field `first.text`/);
+  assert.throws(() => new Pair({ first: { text: "a" }, rest: [{ text: 1 }] }), /rest\[0\]\.text should be string/);
+  assert.equal(new Pair({ first: { text: "a" }, rest: [] }).first.text, "a");
 });
 
 test("step() records a declaration and returns the function", () => {
@@ -233,6 +243,7 @@ test("retry policies map to the WIT retry-policy", () => {
     maxDelayMs: undefined,
     jitter: 0,
     retryOn: [],
+    retryOnMessage: [],
   });
   assert.deepEqual(
     RetryPolicy.exponential({ delayMs: 100, maxAttempts: 5, jitter: 0.2, maxDelayMs: 2000, retryOn: ["Timeout"] }).toWit(),
@@ -241,16 +252,46 @@ test("retry policies map to the WIT retry-policy", () => {
       maxElapsedMs: undefined,
       delayMs: 100,
       backoff: "exponential",
-      multiplier: undefined,
+      multiplier: 2,
       maxDelayMs: 2000,
       jitter: 0.2,
       retryOn: ["Timeout"],
+      retryOnMessage: [],
     },
   );
   assert.equal(new ConstantDelayRetryPolicy({ maximumAttempts: 10, delay: 0.5 }).toWit().delayMs, 500);
   assert.equal(new ConstantDelayRetryPolicy().toWit().maxAttempts, 3);
   assert.throws(() => RetryPolicy.exponential({ jitter: 2 }), /jitter/);
   assert.throws(() => new RetryPolicy({ delay: 5 }), /unknown retry option delay/);
+});
+
+test("retry and step defaults are the shared ones of wit/sdk-defaults.json", () => {
+  const wit = (record) => ({
+    maxAttempts: record.max_attempts ?? undefined,
+    maxElapsedMs: record.max_elapsed_ms ?? undefined,
+    delayMs: record.delay_ms,
+    backoff: record.backoff,
+    multiplier: record.multiplier ?? undefined,
+    maxDelayMs: record.max_delay_ms ?? undefined,
+    jitter: record.jitter,
+    retryOn: record.retry_on,
+    retryOnMessage: record.retry_on_message,
+  });
+  const defaults = SDK_DEFAULTS.retry_policy;
+  assert.deepEqual(new RetryPolicy().toWit(), wit(defaults));
+  assert.deepEqual(RetryPolicy.constant().toWit(), wit(defaults));
+  assert.deepEqual(new ConstantDelayRetryPolicy().toWit(), wit(defaults));
+  assert.deepEqual(RetryPolicy.exponential().toWit(), wit({ ...defaults, ...SDK_DEFAULTS.exponential_backoff }));
+  assert.deepEqual(RetryPolicy.fromWit({ max_attempts: null }).toWit(), wit({ ...defaults, max_attempts: null }));
+  const spec = stepConfig(step({ accepts: [StartEvent] }, () => undefined));
+  assert.equal(spec.numWorkers, SDK_DEFAULTS.step.num_workers);
+  assert.equal(spec.retry, undefined);
+  assert.equal(spec.timeoutMs, undefined);
+});
+
+test("the SDK's copy of wit/sdk-defaults.json is up to date", () => {
+  const source = fileURLToPath(new URL("../../../wit/sdk-defaults.json", import.meta.url));
+  assert.deepEqual(SDK_DEFAULTS, JSON.parse(readFileSync(source, "utf8")), "run python3 scripts/sync-sdk-defaults.py");
 });
 
 const writeJoke = step({ accepts: [StartEvent], emits: [Joke] }, async (ctx, ev) => {
@@ -373,10 +414,13 @@ test("handle maps failures to the WIT step-error", async () => {
   };
   const wf = new Workflow({ steps });
   const run = (name, ev = wire("StartEvent", {})) => wf.handle(name, ev);
-  assert.deepEqual(await run("boom"), { tag: "err", val: { tag: "failed", val: "TransientError: attempt 1 failed" } });
-  assert.match((await run("typeError")).val.val, /^TypeError: /);
-  assert.deepEqual((await run("custom")).val, { tag: "failed", val: "StepError: nope" });
-  assert.deepEqual((await run("thrownString")).val, { tag: "failed", val: "StepError: plain" });
+  assert.deepEqual(await run("boom"), {
+    tag: "err",
+    val: { tag: "failed", val: { kind: "TransientError", message: "attempt 1 failed" } },
+  });
+  assert.equal((await run("typeError")).val.val.kind, "TypeError");
+  assert.deepEqual((await run("custom")).val, { tag: "failed", val: { kind: "StepError", message: "nope" } });
+  assert.deepEqual((await run("thrownString")).val, { tag: "failed", val: { kind: "StepError", message: "plain" } });
   assert.deepEqual((await run("joke", wire("Joke", { text: 3 }))).val, {
     tag: "invalid-event",
     val: "Joke: text should be string, not a number",
@@ -392,18 +436,25 @@ test("handle maps failures to the WIT step-error", async () => {
   });
   assert.deepEqual((await run("undeclared")).val, {
     tag: "failed",
-    val: "StepError: step undeclared returned a Joke event, which it does not declare in emits",
+    val: { kind: "StepError", message: "step undeclared returned a Joke event, which it does not declare in emits" },
   });
-  assert.match((await run("notAnEvent")).val.val, /^TypeError: step notAnEvent returned a string/);
-  assert.deepEqual((await run("badEvent")).val, { tag: "failed", val: "ValidationError: Joke: missing field `text`" });
+  assert.equal((await run("notAnEvent")).val.val.kind, "TypeError");
+  assert.match((await run("notAnEvent")).val.val.message, /^step notAnEvent returned a string/);
+  assert.deepEqual((await run("badEvent")).val, {
+    tag: "failed",
+    val: { kind: "ValidationError", message: "Joke: missing field `text`" },
+  });
   assert.deepEqual((await run("context")).val, {
     tag: "context",
     val: { tag: "invalid-path", val: "the path is empty" },
   });
-  assert.deepEqual((await run("missing")).val, { tag: "failed", val: "ValueError: Path 'nope' not found in state" });
+  assert.deepEqual((await run("missing")).val, {
+    tag: "failed",
+    val: { kind: "ValueError", message: "Path 'nope' not found in state" },
+  });
   assert.deepEqual((await run("ghost")).val, {
     tag: "failed",
-    val: "WorkflowStepDoesNotExistError: this component has no step `ghost`",
+    val: { kind: "WorkflowStepDoesNotExistError", message: "this component has no step `ghost`" },
   });
 });
 
@@ -612,7 +663,10 @@ test("examples-guests/joke-js runs start -> joke -> critique -> stop", async () 
   const stop = await handle("critique", joke.val[0]);
   assert.equal(stop.val[0].name, "StopEvent");
   assert.match(JSON.parse(stop.val[0].data).result, /a fine joke about pirates/);
-  assert.equal((await handle("writeJoke", wire("StartEvent", {}))).val.val, "ValueError: the start event needs a string `topic`");
+  assert.deepEqual((await handle("writeJoke", wire("StartEvent", {}))).val.val, {
+    kind: "ValueError",
+    message: "the start event needs a string `topic`",
+  });
 });
 
 test("examples-guests/fanout-js sends n items and collects their sum", async () => {

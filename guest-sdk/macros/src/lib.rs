@@ -198,8 +198,9 @@ fn expand_events(input: DeriveInput) -> syn::Result<TokenStream2> {
 /// The accepted event types come from the event parameter's type, the
 /// emitted ones from the return type, as the seed's `@step` reads them from
 /// annotations. The function takes the event, optionally preceded by
-/// `ctx: &Context`. Options: `num_workers = 4` (the default), `timeout_ms =
-/// 5000`, `retry = RetryPolicy::constant(3, 100)` (any expression),
+/// `ctx: &Context`. Options: `num_workers = 2` (4 by default), `timeout_ms =
+/// 5000`, `retry = RetryPolicy::constant(3, 100)` (any expression; none by
+/// default; the defaults are the SDKs' shared ones, `wit/sdk-defaults.json`),
 /// `emits = [WorkItem, Progress]` (types sent with `ctx.send_event`),
 /// `waits = [Approval]` (types awaited with `ctx.wait_for_event`, so the
 /// host knows their schema), and
@@ -313,15 +314,16 @@ fn expand_step(args: TokenStream2, item: ItemFn) -> syn::Result<TokenStream2> {
     let name = options
         .name
         .unwrap_or_else(|| LitStr::new(&fn_ident.to_string(), fn_ident.span()));
-    let num_workers = options.num_workers.unwrap_or_else(|| syn::parse_quote!(4));
-    let timeout_ms = match options.timeout_ms {
-        Some(expr) => quote!(::std::option::Option::Some(#expr)),
-        None => quote!(::std::option::Option::None),
-    };
-    let retry = match options.retry {
-        Some(expr) => quote!(::std::option::Option::Some(#expr)),
-        None => quote!(::std::option::Option::None),
-    };
+    // Options left out keep the defaults `StepSpec::new` fills in.
+    let num_workers = options
+        .num_workers
+        .map(|expr| quote!(spec.num_workers = #expr;));
+    let timeout_ms = options
+        .timeout_ms
+        .map(|expr| quote!(spec.timeout_ms = ::std::option::Option::Some(#expr);));
+    let retry = options
+        .retry
+        .map(|expr| quote!(spec.retry = ::std::option::Option::Some(#expr);));
     let extra_emits = &options.emits;
     let waited = &options.waits;
     let call = if takes_ctx {
@@ -349,14 +351,12 @@ fn expand_step(args: TokenStream2, item: ItemFn) -> syn::Result<TokenStream2> {
                 let mut emits = ::std::vec::Vec::new();
                 <#output_ty as ::wflow_guest::StepOutput>::emits(&mut emits);
                 #( emits.push(<#extra_emits as ::wflow_guest::Event>::NAME); )*
-                ::wflow_guest::StepSpec {
-                    name: #name,
-                    accepts,
-                    emits,
-                    num_workers: #num_workers,
-                    retry: #retry,
-                    timeout_ms: #timeout_ms,
-                }
+                #[allow(unused_mut)]
+                let mut spec = ::wflow_guest::StepSpec::new(#name, accepts, emits);
+                #num_workers
+                #timeout_ms
+                #retry
+                spec
             }
 
             fn register(registry: &mut ::wflow_guest::EventRegistry) {

@@ -220,9 +220,10 @@ class SchemaTest(SdkTest):
         self.assertEqual(props["anything"], {})
         self.assertEqual(props["tags"], {"type": "array", "items": {"type": "string"}})
         self.assertEqual(props["scores"], {"type": "object", "additionalProperties": {"type": "number"}})
-        self.assertEqual(props["maybe"], {"type": ["integer", "null"], "default": None})
+        # An Optional field defaulting to None publishes no default (as Rust's Option<T>).
+        self.assertEqual(props["maybe"], {"type": ["integer", "null"]})
         self.assertEqual(props["either"], {"anyOf": [{"type": "integer"}, {"type": "string"}], "default": 0})
-        self.assertEqual(props["pipe"], {"type": ["integer", "null"], "default": None})
+        self.assertEqual(props["pipe"], {"type": ["integer", "null"]})
         self.assertEqual(props["mode"], {"enum": ["a", "b"], "default": "a"})
         self.assertEqual(props["color"], {"enum": ["red", "blue"], "default": "red"})
         self.assertEqual(props["pair"]["prefixItems"], [{"type": "integer"}, {"type": "string"}])
@@ -250,17 +251,36 @@ class SchemaTest(SdkTest):
         self.assertEqual(schema["properties"]["inner"], {"$ref": "#/$defs/Inner"})
         self.assertEqual(schema["properties"]["points"], {"type": "array", "items": {"$ref": "#/$defs/Point"}})
         self.assertEqual(schema["properties"]["maybe_inner"],
-                         {"anyOf": [{"$ref": "#/$defs/Inner"}, {"type": "null"}], "default": None})
+                         {"anyOf": [{"$ref": "#/$defs/Inner"}, {"type": "null"}]})
+        # $defs entries have no title, as schemars writes them.
         self.assertEqual(schema["$defs"]["Inner"], {
-            "title": "Inner", "description": "Inner doc.", "type": "object",
+            "description": "Inner doc.", "type": "object",
             "properties": {"name": {"type": "string"}}, "required": ["name"]})
         self.assertEqual(schema["$defs"]["Point"]["required"], ["x"])
 
     def test_builtin_events(self):
-        self.assertEqual(StartEvent.model_json_schema()["type"], "object")
-        self.assertNotIn("properties", StartEvent.model_json_schema())
-        self.assertEqual(StopEvent.model_json_schema()["properties"], {"result": {"default": None}})
-        self.assertNotIn("required", StopEvent.model_json_schema())
+        # The built-ins publish the schemas of wit/sdk-defaults.json, as the other SDKs.
+        from wflow._sdk_defaults import SDK_DEFAULTS
+
+        listed = {e["name"]: e["schema"] for e in SDK_DEFAULTS["events"]}
+        for cls in (StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent):
+            self.assertEqual(cls.model_json_schema(), listed[cls.__name__])
+        self.assertEqual(StartEvent.model_json_schema()["additionalProperties"], True)
+        self.assertEqual(StopEvent.model_json_schema()["properties"]["result"]["default"], None)
+        # A subclass derives its own.
+        class Topic(StartEvent):
+            topic: str
+
+        self.assertEqual(Topic.model_json_schema()["required"], ["topic"])
+
+    def test_sdk_defaults_copy_matches_the_source(self):
+        from wflow._sdk_defaults import SDK_DEFAULTS
+
+        source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "wit",
+                              "sdk-defaults.json")
+        with open(source, encoding="utf-8") as f:
+            self.assertEqual(SDK_DEFAULTS, json.load(f),
+                             "run python3 scripts/sync-sdk-defaults.py")
 
     def test_unsupported_annotation_is_an_error(self):
         class Bad(Event):
@@ -296,9 +316,9 @@ class EventTest(SdkTest):
                  (StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent, MyStart, MyStop, Ask,
                   Answer, Renamed, Plain)}
         self.assertEqual(kinds, {
-            "StartEvent": "start", "StopEvent": "stop", "InputRequiredEvent": "input_required",
-            "HumanResponseEvent": "human_response", "MyStart": "start", "MyStop": "stop",
-            "Ask": "input_required", "Answer": "human_response", "Other": "plain", "Plain": "plain"})
+            "StartEvent": "start", "StopEvent": "stop", "InputRequiredEvent": "input-required",
+            "HumanResponseEvent": "human-response", "MyStart": "start", "MyStop": "stop",
+            "Ask": "input-required", "Answer": "human-response", "Other": "plain", "Plain": "plain"})
         self.assertEqual(Renamed.model_json_schema()["title"], "Other")
 
     def test_dict_like_builtins(self):
@@ -320,6 +340,8 @@ class EventTest(SdkTest):
 
         self.assertEqual(Receipt(total=2).model_dump(), {"total": 2.0})
         self.assertEqual(StopEvent().model_dump(), {"result": None})
+        # Its schema lists the fields it declares, not StopEvent's `result`.
+        self.assertEqual(list(Receipt.model_json_schema()["properties"]), ["total"])
 
     def test_roundtrip_with_nested_values_and_extras(self):
         class Item(Model):
@@ -433,7 +455,8 @@ class StepIntrospectionTest(SdkTest):
         self.assertEqual(either["timeout_ms"], 1500)
         self.assertEqual(either["retry"], {
             "max_attempts": 5, "max_elapsed_ms": None, "delay_ms": 100, "backoff": "constant",
-            "multiplier": None, "max_delay_ms": None, "jitter": 0.0, "retry_on": ["ValueError"]})
+            "multiplier": None, "max_delay_ms": None, "jitter": 0.0, "retry_on": ["ValueError"],
+            "retry_on_message": []})
         self.assertEqual(self.steps["renamed"]["emits"], ["A"])
         self.assertEqual(self.steps["nothing"]["emits"], [])
         self.assertEqual(list(self.events),
@@ -589,9 +612,21 @@ class StepIntrospectionTest(SdkTest):
                                                maximum_attempts=None, jitter=0.2, retry_on=["Transient"])
         self.assertEqual(policy.to_wit(), {
             "max_attempts": None, "max_elapsed_ms": None, "delay_ms": 500, "backoff": "exponential",
-            "multiplier": 3.0, "max_delay_ms": 10000, "jitter": 0.2, "retry_on": ["Transient"]})
+            "multiplier": 3.0, "max_delay_ms": 10000, "jitter": 0.2, "retry_on": ["Transient"],
+            "retry_on_message": []})
         self.assertEqual(ConstantDelayRetryPolicy().to_wit()["delay_ms"], 5000)
         self.assertEqual(ConstantDelayRetryPolicy().to_wit()["max_attempts"], 3)
+
+    def test_retry_defaults_are_the_shared_ones(self):
+        from wflow._sdk_defaults import SDK_DEFAULTS
+
+        default = SDK_DEFAULTS["retry_policy"]
+        self.assertEqual(wflow.RetryPolicy().to_wit(), default)
+        self.assertEqual(ConstantDelayRetryPolicy().to_wit(), default)
+        self.assertEqual(ExponentialBackoffRetryPolicy().to_wit(),
+                         {**default, **SDK_DEFAULTS["exponential_backoff"]})
+        self.assertEqual(wflow.RetryPolicy.from_wit({"max_attempts": 7}).to_wit(),
+                         {**default, "max_attempts": 7})
 
 
 class StateTest(SdkTest):
@@ -620,7 +655,11 @@ class StateTest(SdkTest):
         self.assertEqual(json.loads(info["state"]["defaults"]), {"count": 0, "names": []})
         schema = json.loads(info["state"]["schema"])
         self.assertEqual(schema["title"], "Counter")
-        self.assertEqual(schema["properties"]["count"], {"type": "integer", "default": 0})
+        # The defaults are published once, as `defaults`; every field but an
+        # Optional one is required (as the Rust SDK's state struct).
+        self.assertEqual(schema["properties"]["count"], {"type": "integer"})
+        self.assertEqual(schema["required"], ["count", "names"])
+        self.assertEqual(info["state"]["schema"], json.dumps(schema, sort_keys=True, separators=(",", ":")))
         host = FakeHost(state={"count": 41, "names": [], "other": "kept"})
         self.assertEqual(self.handle(host, "tick", Tick()),
                          [("StopEvent", {"result": {"count": 42, "type": "Counter"}})])
@@ -718,12 +757,12 @@ class HandleTest(SdkTest):
 
         host = FakeHost()
         cases = {
-            "value": ("failed", "ValueError: bad value"),
-            "kind": ("failed", "TransientError: try later"),
-            "missing": ("failed", "ValueError: Path 'nope' not found in state"),
+            "value": ("failed", ("ValueError", "bad value")),
+            "kind": ("failed", ("TransientError", "try later")),
+            "missing": ("failed", ("ValueError", "Path 'nope' not found in state")),
             "target": ("context", ("step-does-not-exist", "Step ghost does not exist")),
-            "caught": ("failed", "KeyError: 'Step ghost does not exist'"),
-            "return": ("failed", "TypeError: step `boom` returned a int, not an event"),
+            "caught": ("failed", ("KeyError", "'Step ghost does not exist'")),
+            "return": ("failed", ("TypeError", "step `boom` returned a int, not an event")),
             "path": ("context", ("invalid-path", "invalid path 'a..b'")),
         }
         stderr = sys.stderr
@@ -753,7 +792,7 @@ class HandleTest(SdkTest):
         self.assertEqual(self.failure(host, "work", "Other", "{}"),
                          ("invalid-event", "step `work` does not accept Other events (it accepts Work)"))
         self.assertEqual(self.failure(host, "ghost", "Work", "{}"),
-                         ("failed", "WorkflowStepDoesNotExistError: this component has no step `ghost`"))
+                         ("failed", ("WorkflowStepDoesNotExistError", "this component has no step `ghost`")))
 
     def test_send_collect_and_stream(self):
         class Work(Event):
@@ -840,11 +879,11 @@ class HandleTest(SdkTest):
         stderr = sys.stderr
         sys.stderr = open(os.devnull, "w")
         try:
-            kind, message = self.failure(FakeHost(), "s", "StartEvent", "{}")
+            kind, (error_kind, message) = self.failure(FakeHost(), "s", "StartEvent", "{}")
         finally:
             sys.stderr.close()
             sys.stderr = stderr
-        self.assertEqual(kind, "failed")
+        self.assertEqual((kind, error_kind), ("failed", "RuntimeError"))
         self.assertIn("without an asyncio event loop", message)
 
 

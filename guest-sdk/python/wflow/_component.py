@@ -33,8 +33,8 @@ _EVENT_KINDS = {
     "plain": _t.EventKind.PLAIN,
     "start": _t.EventKind.START,
     "stop": _t.EventKind.STOP,
-    "input_required": _t.EventKind.INPUT_REQUIRED,
-    "human_response": _t.EventKind.HUMAN_RESPONSE,
+    "input-required": _t.EventKind.INPUT_REQUIRED,
+    "human-response": _t.EventKind.HUMAN_RESPONSE,
 }
 
 
@@ -122,6 +122,7 @@ def _retry(policy):
         max_delay_ms=policy["max_delay_ms"],
         jitter=policy["jitter"],
         retry_on=policy["retry_on"],
+        retry_on_message=policy["retry_on_message"],
     )
 
 
@@ -171,5 +172,6 @@ class WitWorld(_Exports):
             if failure.kind == "context":
                 kind, message = failure.value
                 raise Err(_t.StepError_Context(_ERROR_OF_KIND[kind](message)))
-            raise Err(_t.StepError_Failed(failure.value))
+            kind, message = failure.value
+            raise Err(_t.StepError_Failed(_t.GuestError(kind=kind, message=message)))
         return [_t.Event(name=name, data=data) for name, data in out]

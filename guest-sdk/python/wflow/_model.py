@@ -316,11 +316,44 @@ def dumps(value, where="value"):
     return json.dumps(to_json_value(value, where), separators=(",", ":"), ensure_ascii=False)
 
 
+def canonical(value, where="value"):
+    """Canonical JSON text of `value`: compact, object keys sorted, as all
+    three SDKs publish schemas and state defaults (so one type declared in
+    Rust, Python and JavaScript publishes the same text)."""
+    return json.dumps(to_json_value(value, where), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
 # ---------------------------------------------------------------------------
 # JSON Schema
 
 
+def _admits_none(tp):
+    """Whether annotation `tp` is Optional (a union with None)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _admits_none(typing.get_args(tp)[0])
+    return (origin is typing.Union or origin is types.UnionType) and _NONE_TYPE in typing.get_args(tp)
+
+
+def _published_by_base(cls, name):
+    """Whether field `name` of `cls` is declared by a class that publishes a
+    fixed schema (a built-in event: StopEvent's `result`). Such a field is
+    left out of a subclass's derived schema, which lists the fields the
+    subclass declares, as the Rust and JavaScript SDKs derive a custom stop
+    event's."""
+    for klass in cls.__mro__:
+        if name in inspect.get_annotations(klass):
+            return klass is not cls and "_wflow_schema" in klass.__dict__
+    return False
+
+
 class _SchemaBuilder:
+    """Derives JSON Schemas in the form the three SDKs share (the Rust SDK's
+    schemars output): nested models and dataclasses go to `$defs` (entries
+    without a title), an Optional field defaulting to None publishes no
+    `default` (as Rust's `Option<T>`, JavaScript's `"type?"`)."""
+
     def __init__(self):
         self.defs = {}
 
@@ -376,11 +409,18 @@ class _SchemaBuilder:
         title = cls._title() if issubclass(cls, Model) else cls.__name__
         if title not in self.defs:
             self.defs[title] = None  # placeholder against recursion
-            self.defs[title] = self.object(cls)
+            self.defs[title] = self.object(cls, titled=False)
         return {"$ref": f"#/$defs/{title}"}
 
-    def object(self, cls):
-        schema = {"title": cls._title() if issubclass(cls, Model) else cls.__name__}
+    def object(self, cls, titled=True, state=False):
+        """The schema of a model or dataclass `cls`. `titled`: with its
+        title (the root's; `$defs` entries have none). `state`: the schema
+        of a workflow's state, whose defaults are published once, as the
+        state's `defaults`: no field has a `default`, and every field is
+        required but the Optional ones (as the Rust SDK's state struct)."""
+        schema = {}
+        if titled:
+            schema["title"] = cls._title() if issubclass(cls, Model) else cls.__name__
         doc = cls.__dict__.get("__doc__")
         if doc and not (dataclasses.is_dataclass(cls) and doc.startswith(cls.__name__ + "(")):
             schema["description"] = inspect.cleandoc(doc)
@@ -388,7 +428,7 @@ class _SchemaBuilder:
         properties, required = {}, []
         if issubclass(cls, Model):
             specs = [(f.name, f.type, f.default, f.default_factory, f.description)
-                     for f in _model_fields(cls).values()]
+                     for f in _model_fields(cls).values() if not _published_by_base(cls, f.name)]
         else:
             hints = _type_hints(cls)
             specs = [(f.name, hints.get(f.name, Any),
@@ -400,11 +440,15 @@ class _SchemaBuilder:
             prop = dict(self.of(tp))
             if description:
                 prop["description"] = description
-            if default is not MISSING:
-                try:
-                    prop["default"] = to_json_value(default)
-                except TypeError:
-                    pass
+            if state:
+                if not _admits_none(tp):
+                    required.append(name)
+            elif default is not MISSING:
+                if not (default is None and _admits_none(tp)):
+                    try:
+                        prop["default"] = to_json_value(default)
+                    except TypeError:
+                        pass
             elif factory is None:
                 required.append(name)
             properties[name] = prop
@@ -415,11 +459,17 @@ class _SchemaBuilder:
         return schema
 
 
-def json_schema(cls):
-    """The JSON Schema (draft 2020-12) of a Model subclass, as a dict."""
+def json_schema(cls, state=False):
+    """The JSON Schema (draft 2020-12) of a Model subclass, as a dict: the
+    one the class publishes (`_wflow_schema`, the built-in events'), else
+    derived from its annotations (`state`: as a workflow's state, see
+    `_SchemaBuilder.object`)."""
+    published = cls.__dict__.get("_wflow_schema")
+    if published is not None:
+        return copy.deepcopy(published)
     builder = _SchemaBuilder()
     schema = {"$schema": _SCHEMA_DIALECT}
-    schema.update(builder.object(cls))
+    schema.update(builder.object(cls, state=state))
     if builder.defs:
         schema["$defs"] = builder.defs
     return schema

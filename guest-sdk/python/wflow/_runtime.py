@@ -3,11 +3,10 @@ plain Python data (no generated bindings: `_component` converts them to the
 WIT types, the tests and `python -m wflow` use them directly)."""
 
 import inspect
-import json
 import sys
 import traceback
 
-from ._model import Model, ValidationError, dumps, json_schema
+from ._model import Model, ValidationError, canonical, json_schema
 from .context import Context
 from .errors import StepError, WorkflowConfigurationError, WorkflowValidationError
 from .events import Event, event_kind, event_name
@@ -18,8 +17,9 @@ __all__ = ["describe", "handle", "StepFailure", "reset"]
 
 class StepFailure(Exception):
     """A step failed: `kind` is the WIT step-error case ("failed",
-    "invalid-event" or "context"), `value` its payload (a message, or the
-    (kind, message) of the context error)."""
+    "invalid-event" or "context"), `value` its payload (the (kind, message)
+    of the error raised, a message, or the (kind, message) of the context
+    error)."""
 
     def __init__(self, kind, value):
         super().__init__(kind, value)
@@ -112,13 +112,9 @@ def reset():
     _wf._FREE_STEPS.clear()
 
 
-def _compact(value):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def describe():
     """The component's declaration: a dict shaped like the WIT
-    `component-info` (event schemas and state as JSON text)."""
+    `component-info` (event schemas and state as canonical JSON text)."""
     comp = component()
     events = {}
 
@@ -149,16 +145,16 @@ def describe():
             "accepts": [event_name(cls) for cls in sig.accepts],
             "emits": emitted,
             "num_workers": info.num_workers,
-            "retry": None if info.retry_policy is None else info.retry_policy.to_wit(),
+            "retry": info.retry,
             "timeout_ms": info.timeout_ms,
         })
     state = None
     if comp.state_cls is not None:
-        state = {"schema": _compact(json_schema(comp.state_cls)),
-                 "defaults": dumps(comp.state_cls(), "the state defaults")}
+        state = {"schema": canonical(json_schema(comp.state_cls, state=True)),
+                 "defaults": canonical(comp.state_cls(), "the state defaults")}
     return {
         "steps": steps,
-        "events": [{"name": name, "kind": event_kind(cls), "schema": _compact(json_schema(cls))}
+        "events": [{"name": name, "kind": event_kind(cls), "schema": canonical(json_schema(cls))}
                    for name, cls in events.items()],
         "state": state,
     }
@@ -198,12 +194,13 @@ _NO_LOOP = ("; wflow runs steps without an asyncio event loop (the sandbox has n
             "await the context's methods and plain coroutines only")
 
 
-def _failure_text(exc):
+def _guest_error(exc):
+    """The (kind, message) of an exception: its type's name and its text."""
     kind = exc.kind if isinstance(exc, StepError) else type(exc).__name__
     message = str(exc)
     if isinstance(exc, RuntimeError) and message == "no running event loop":
         message += _NO_LOOP
-    return f"{kind}: {message}"
+    return kind, message
 
 
 def handle(host, step_name, ev_name, ev_data):
@@ -212,8 +209,8 @@ def handle(host, step_name, ev_name, ev_data):
     comp = component()
     bound = comp.steps.get(step_name)
     if bound is None:
-        raise StepFailure("failed",
-                          f"WorkflowStepDoesNotExistError: this component has no step `{step_name}`")
+        raise StepFailure("failed", ("WorkflowStepDoesNotExistError",
+                                     f"this component has no step `{step_name}`"))
     cls = bound.by_name.get(ev_name)
     if cls is None:
         raise StepFailure("invalid-event",
@@ -237,4 +234,4 @@ def handle(host, step_name, ev_name, ev_data):
         traceback.print_exc(file=sys.stderr)
         if context_error is not None:
             raise StepFailure("context", context_error) from None
-        raise StepFailure("failed", _failure_text(exc)) from None
+        raise StepFailure("failed", _guest_error(exc)) from None

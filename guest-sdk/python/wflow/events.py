@@ -1,9 +1,13 @@
 """Events: the `Event` base class and the built-in event types, with the
-seed's shapes (`workflows.events`)."""
+seed's shapes (`workflows.events`). The built-in types' kinds and the
+schemas they publish come from `wit/sdk-defaults.json` (through its
+generated copy `_sdk_defaults.py`), shared with the Rust and JavaScript
+SDKs."""
 
 from typing import Any
 
 from ._model import Model
+from ._sdk_defaults import SDK_DEFAULTS
 
 __all__ = [
     "Event",
@@ -77,12 +81,25 @@ class HumanResponseEvent(Event):
     is the answer by convention (`ev.response`)."""
 
 
-_KINDS = (
-    (StartEvent, "start"),
-    (StopEvent, "stop"),
-    (InputRequiredEvent, "input_required"),
-    (HumanResponseEvent, "human_response"),
-)
+_BUILTINS = (StartEvent, StopEvent, InputRequiredEvent, HumanResponseEvent)
+
+
+def _bind_builtins():
+    """Gives each built-in class the kind and the published schema
+    (`_wflow_schema`, see `_model.json_schema`) that wit/sdk-defaults.json
+    lists for it."""
+    listed = {entry["name"]: entry for entry in SDK_DEFAULTS["events"]}
+    defined = [cls.__name__ for cls in _BUILTINS]
+    if sorted(listed) != sorted(defined):
+        raise ImportError(
+            f"wit/sdk-defaults.json lists the built-in events {sorted(listed)}, "
+            f"the Python SDK defines {sorted(defined)}")
+    for cls in _BUILTINS:
+        cls._wflow_kind = listed[cls.__name__]["kind"]
+        cls._wflow_schema = listed[cls.__name__]["schema"]
+
+
+_bind_builtins()
 
 
 def event_name(cls):
@@ -91,11 +108,11 @@ def event_name(cls):
 
 
 def event_kind(cls):
-    """The role of an event class: "plain", "start", "stop",
-    "input_required" or "human_response"."""
-    for base, kind in _KINDS:
+    """The role of an event class, as the WIT `event-kind` names it:
+    "plain", "start", "stop", "input-required" or "human-response"."""
+    for base in _BUILTINS:
         if issubclass(cls, base):
-            return kind
+            return base._wflow_kind
     return "plain"
 
 

@@ -1,9 +1,24 @@
 """Retry policies (`workflows.retry_policy`). The host applies them, each
 retry on a fresh component instance, so a policy is a declaration (the
 WIT `retry-policy` record), not code: a custom policy with its own `next()`
-cannot run in wflow."""
+cannot run in wflow.
+
+What a policy does not set is the default the three SDKs share
+(`retry_policy` and `exponential_backoff` in wit/sdk-defaults.json): the
+seed's ConstantDelayRetryPolicy(), 3 attempts 5 seconds apart."""
+
+from ._sdk_defaults import SDK_DEFAULTS
 
 __all__ = ["RetryPolicy", "ConstantDelayRetryPolicy", "ExponentialBackoffRetryPolicy"]
+
+#: Every field of the WIT `retry-policy` record that a policy does not set.
+_DEFAULT = SDK_DEFAULTS["retry_policy"]
+#: `_DEFAULT` with what an exponential policy changes (`exponential_backoff`).
+_EXPONENTIAL = {**_DEFAULT, **SDK_DEFAULTS["exponential_backoff"]}
+
+
+def _seconds(ms):
+    return None if ms is None else ms / 1000
 
 
 def _ms(seconds, what):
@@ -14,7 +29,7 @@ def _ms(seconds, what):
     return int(round(seconds * 1000))
 
 
-def _patterns(retry_on):
+def _kinds(retry_on):
     out = []
     for item in retry_on or ():
         if isinstance(item, type) and issubclass(item, BaseException):
@@ -22,7 +37,16 @@ def _patterns(retry_on):
         elif isinstance(item, str) and item:
             out.append(item)
         else:
-            raise ValueError(f"retry_on takes exception classes or strings, got {item!r}")
+            raise ValueError(f"retry_on takes exception classes or their names, got {item!r}")
+    return out
+
+
+def _messages(retry_on_message):
+    out = []
+    for item in retry_on_message or ():
+        if not isinstance(item, str) or not item:
+            raise ValueError(f"retry_on_message takes strings, got {item!r}")
+        out.append(item)
     return out
 
 
@@ -35,12 +59,17 @@ class RetryPolicy:
     - `max_delay`: caps every delay; `max_elapsed`: give up once this long has
       passed since the first attempt; `jitter`: randomise each delay by up to
       this fraction;
-    - `retry_on`: retry only errors whose `Kind: message` text contains one
-      of these strings or exception class names (empty: every error).
+    - `retry_on`: retry only errors of these exception classes (or class
+      names), matched by the name of the error's own type;
+      `retry_on_message`: or errors whose message contains one of these
+      strings (both empty: every error).
     """
 
-    def __init__(self, maximum_attempts=3, delay=5.0, *, backoff="constant", multiplier=None,
-                 max_delay=None, max_elapsed=None, jitter=0.0, retry_on=()):
+    def __init__(self, maximum_attempts=_DEFAULT["max_attempts"], delay=_seconds(_DEFAULT["delay_ms"]), *,
+                 backoff=_DEFAULT["backoff"], multiplier=_DEFAULT["multiplier"],
+                 max_delay=_seconds(_DEFAULT["max_delay_ms"]), max_elapsed=_seconds(_DEFAULT["max_elapsed_ms"]),
+                 jitter=_DEFAULT["jitter"], retry_on=tuple(_DEFAULT["retry_on"]),
+                 retry_on_message=tuple(_DEFAULT["retry_on_message"])):
         if backoff not in ("constant", "exponential"):
             raise ValueError(f"backoff must be 'constant' or 'exponential', got {backoff!r}")
         if maximum_attempts is not None and (
@@ -56,10 +85,21 @@ class RetryPolicy:
         self.max_delay = max_delay
         self.max_elapsed = max_elapsed
         self.jitter = float(jitter)
-        self.retry_on = _patterns(retry_on)
+        self.retry_on = _kinds(retry_on)
+        self.retry_on_message = _messages(retry_on_message)
         self._delay_ms = _ms(delay, "delay")
         self._max_delay_ms = _ms(max_delay, "max_delay")
         self._max_elapsed_ms = _ms(max_elapsed, "max_elapsed")
+
+    @classmethod
+    def from_wit(cls, record):
+        """A policy from a (partial) WIT `retry-policy` record, a dict of
+        its snake_case fields; fields left out take the shared defaults."""
+        fields = {**_DEFAULT, **record}
+        return cls(fields["max_attempts"], _seconds(fields["delay_ms"]), backoff=fields["backoff"],
+                   multiplier=fields["multiplier"], max_delay=_seconds(fields["max_delay_ms"]),
+                   max_elapsed=_seconds(fields["max_elapsed_ms"]), jitter=fields["jitter"],
+                   retry_on=fields["retry_on"], retry_on_message=fields["retry_on_message"])
 
     def to_wit(self):
         """The policy as the WIT `retry-policy` record (a dict)."""
@@ -72,6 +112,7 @@ class RetryPolicy:
             "max_delay_ms": self._max_delay_ms,
             "jitter": self.jitter,
             "retry_on": list(self.retry_on),
+            "retry_on_message": list(self.retry_on_message),
         }
 
     def __repr__(self):
@@ -85,16 +126,24 @@ class ConstantDelayRetryPolicy(RetryPolicy):
         @step(retry_policy=ConstantDelayRetryPolicy(delay=5, maximum_attempts=10))
     """
 
-    def __init__(self, maximum_attempts=3, delay=5.0, *, max_elapsed=None, jitter=0.0, retry_on=()):
+    def __init__(self, maximum_attempts=_DEFAULT["max_attempts"], delay=_seconds(_DEFAULT["delay_ms"]), *,
+                 max_elapsed=_seconds(_DEFAULT["max_elapsed_ms"]), jitter=_DEFAULT["jitter"],
+                 retry_on=tuple(_DEFAULT["retry_on"]),
+                 retry_on_message=tuple(_DEFAULT["retry_on_message"])):
         super().__init__(maximum_attempts, delay, backoff="constant", max_elapsed=max_elapsed,
-                         jitter=jitter, retry_on=retry_on)
+                         jitter=jitter, retry_on=retry_on, retry_on_message=retry_on_message)
 
 
 class ExponentialBackoffRetryPolicy(RetryPolicy):
-    """`initial_delay` seconds before the first retry, multiplied by
-    `multiplier` after each one, capped at `max_delay` (a wflow extension)."""
+    """`initial_delay` seconds before the first retry (1 by default),
+    multiplied by `multiplier` (2) after each one, capped at `max_delay` (a
+    wflow extension)."""
 
-    def __init__(self, initial_delay=1.0, multiplier=2.0, max_delay=None, maximum_attempts=3, *,
-                 max_elapsed=None, jitter=0.0, retry_on=()):
-        super().__init__(maximum_attempts, initial_delay, backoff="exponential", multiplier=multiplier,
-                         max_delay=max_delay, max_elapsed=max_elapsed, jitter=jitter, retry_on=retry_on)
+    def __init__(self, initial_delay=_seconds(_EXPONENTIAL["delay_ms"]), multiplier=_EXPONENTIAL["multiplier"],
+                 max_delay=_seconds(_EXPONENTIAL["max_delay_ms"]), maximum_attempts=_EXPONENTIAL["max_attempts"],
+                 *, max_elapsed=_seconds(_EXPONENTIAL["max_elapsed_ms"]), jitter=_EXPONENTIAL["jitter"],
+                 retry_on=tuple(_EXPONENTIAL["retry_on"]),
+                 retry_on_message=tuple(_EXPONENTIAL["retry_on_message"])):
+        super().__init__(maximum_attempts, initial_delay, backoff=_EXPONENTIAL["backoff"],
+                         multiplier=multiplier, max_delay=max_delay, max_elapsed=max_elapsed, jitter=jitter,
+                         retry_on=retry_on, retry_on_message=retry_on_message)

@@ -10,12 +10,17 @@ import itertools
 import types
 import typing
 
+from ._sdk_defaults import SDK_DEFAULTS
 from .context import Context
 from .errors import WorkflowValidationError
 from .events import Event, is_event_class
 from .retry_policy import RetryPolicy
 
 __all__ = ["Workflow", "step"]
+
+#: What a step declares unless it says otherwise, shared by the three SDKs
+#: (`step` in wit/sdk-defaults.json): 4 workers, no retry policy, no timeout.
+_STEP_DEFAULTS = SDK_DEFAULTS["step"]
 
 _NONE_TYPE = type(None)
 _SEQ = itertools.count()
@@ -104,7 +109,17 @@ class StepInfo:
 
     @property
     def timeout_ms(self):
-        return None if self.timeout is None else int(round(self.timeout * 1000))
+        if self.timeout is None:
+            return _STEP_DEFAULTS["timeout_ms"]
+        return int(round(self.timeout * 1000))
+
+    @property
+    def retry(self):
+        """The WIT `retry-policy` record of the step (a dict), or None."""
+        if self.retry_policy is not None:
+            return self.retry_policy.to_wit()
+        default = _STEP_DEFAULTS["retry_policy"]
+        return None if default is None else RetryPolicy.from_wit(default).to_wit()
 
     def signature(self, is_method):
         sig = self._signatures.get(is_method)
@@ -163,16 +178,17 @@ def _check_types(values, option):
     return out
 
 
-def step(*args, workflow=None, num_workers=4, retry_policy=None, timeout=None, emits=(), waits=(),
-         name=None):
+def step(*args, workflow=None, num_workers=_STEP_DEFAULTS["num_workers"], retry_policy=None, timeout=None,
+         emits=(), waits=(), name=None):
     """Declares a workflow step, as the seed's `@step`:
 
         class JokeFlow(Workflow):
             @step
             async def write_joke(self, ctx: Context, ev: StartEvent) -> Joke: ...
 
-    Options: `num_workers` (4 by default), `retry_policy`, `timeout`
-    (seconds, one call), `emits=[...]` (types sent with `ctx.send_event`),
+    Options: `num_workers` (4 by default), `retry_policy` (none by
+    default), `timeout` (seconds, one call; none by default): the defaults
+    the three SDKs share (wit/sdk-defaults.json); `emits=[...]` (types sent with `ctx.send_event`),
     `waits=[...]` (types awaited with `ctx.wait_for_event`, so the host knows
     their schema), `name` (the function's name by default) and, for a free
     function, `workflow=MyFlow` (optional: a free step belongs to the module's

@@ -54,11 +54,24 @@ impl Printer {
 
     pub(crate) fn error(&self, err: &WorkflowError) -> ExitCode {
         if self.json {
-            println!(
-                "{}",
-                json!({"error": {"kind": err.kind(), "message": err.to_string()}})
-            );
+            println!("{}", json!({ "error": error_json(err) }));
         }
         report(err)
+    }
+}
+
+/// An error as `--json` prints it. A step's failure is the step's own
+/// error, as the reference raises it to the caller: its kind is the guest's
+/// error type (`ValueError`), with the step and the attempts made; any
+/// other error is `{kind, message}` with the seed's kind.
+fn error_json(err: &WorkflowError) -> Value {
+    match err {
+        WorkflowError::StepFailed(failure) => json!({
+            "kind": failure.kind,
+            "message": failure.message,
+            "step": failure.step,
+            "attempts": failure.attempts,
+        }),
+        other => json!({ "kind": other.kind(), "message": other.to_string() }),
     }
 }

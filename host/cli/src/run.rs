@@ -242,7 +242,7 @@ async fn detach_run(
     answer_type: &str,
 ) -> anyhow::Result<ExitCode> {
     let saved = match handler.snapshot().await {
-        Ok(snapshot) => FileCheckpoint::new(path).save(&snapshot),
+        Ok(snapshot) => FileCheckpoint::new(path).save(&snapshot).await,
         Err(err) => Err(err),
     };
     // The run is left waiting, not cancelled: cancelling would record it as

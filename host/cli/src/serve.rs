@@ -46,7 +46,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_keep_finished(args.keep_finished);
     if !args.in_memory {
         let store = SqliteStore::open(&args.db)?;
-        app = app.with_store(Arc::new(store))?;
+        app = app.with_store(Arc::new(store)).await?;
     }
     let listener = server::bind(args.bind).await?;
     let addr = listener.local_addr()?;

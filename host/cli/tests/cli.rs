@@ -145,6 +145,32 @@ fn errors_are_one_line_naming_their_kind() {
 }
 
 #[test]
+fn a_step_error_reaches_the_caller_as_the_steps_own_error() {
+    // A Python step raising ValueError("bad value: 42"): with --json the run
+    // ends with that error, its kind the guest's exception type.
+    let output = wflow(&["run", "testing/raises-py", "--json"], None);
+    assert!(!output.status.success());
+    let text = stdout(&output);
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a last line")).expect("JSON");
+    assert_eq!(
+        last,
+        serde_json::json!({"error": {
+            "kind": "ValueError",
+            "message": "bad value: 42",
+            "step": "first",
+            "attempts": 1,
+        }})
+    );
+    // Without --json, one line naming the workflow error's kind and the
+    // step's error.
+    assert_eq!(
+        stderr(&output).trim_end(),
+        "error: WorkflowStepError: step `first` failed: ValueError: bad value: 42"
+    );
+}
+
+#[test]
 fn describe_lists_steps_and_event_schemas() {
     let output = wflow(&["describe", "fanout", "--json"], None);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -282,7 +308,7 @@ fn a_run_killed_twenty_times_still_ends_with_the_exact_count() {
                 "run",
                 "state",
                 "--input",
-                r#"{"n": 300}"#,
+                r#"{"n": 2000}"#,
                 "--checkpoint",
                 &path,
             ]
@@ -318,7 +344,7 @@ fn a_run_killed_twenty_times_still_ends_with_the_exact_count() {
             let text = std::fs::read_to_string(&checkpoint).unwrap();
             if text.contains("\"status\": \"completed\"") {
                 // Finished between kills: start over to keep killing.
-                assert!(text.contains(r#"\"count\":300"#), "{text}");
+                assert!(text.contains(r#"\"count\":2000"#), "{text}");
                 std::fs::remove_file(&checkpoint).unwrap();
             }
         }
@@ -332,7 +358,7 @@ fn a_run_killed_twenty_times_still_ends_with_the_exact_count() {
                 "run",
                 "state",
                 "--input",
-                r#"{"n": 300}"#,
+                r#"{"n": 2000}"#,
                 "--checkpoint",
                 &path,
             ],
@@ -340,7 +366,7 @@ fn a_run_killed_twenty_times_still_ends_with_the_exact_count() {
         )
     };
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stdout(&output).trim(), r#"{"count":300}"#);
+    assert_eq!(stdout(&output).trim(), r#"{"count":2000}"#);
     assert!(
         mid_run_resumes >= 10,
         "only {mid_run_resumes} killed resumes had started from a run in progress"

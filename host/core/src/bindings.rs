@@ -12,5 +12,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use wflow::workflow::types::{
-    Backoff as WitBackoff, ContextError, EventKind as WitEventKind, RetryPolicy as WitRetryPolicy,
+    Backoff as WitBackoff, ContextError, EventKind as WitEventKind, GuestError,
+    RetryPolicy as WitRetryPolicy,
 };

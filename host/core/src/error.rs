@@ -1,6 +1,9 @@
 //! The errors of the host library: the seed's error kinds, as one enum.
 
+use std::fmt;
 use std::sync::Arc;
+
+use serde::Serialize;
 
 use thiserror::Error;
 
@@ -26,13 +29,8 @@ pub enum WorkflowError {
     #[error("{0}")]
     Runtime(String),
     /// A step failed and its retry policy gave up.
-    #[error("step `{step}` failed: {message}")]
-    StepFailed {
-        /// The step that failed.
-        step: String,
-        /// The step's last error.
-        message: String,
-    },
+    #[error("{0}")]
+    StepFailed(Box<StepFailure>),
     /// The run was cancelled by its caller.
     #[error("{0}")]
     Cancelled(String),
@@ -49,6 +47,9 @@ pub enum WorkflowError {
     /// A run exceeded one of its limits (events, stream, state, buffers).
     #[error("{0}")]
     LimitExceeded(String),
+    /// An event was sent to, or a snapshot asked of, a run that has ended.
+    #[error("{0}")]
+    RunEnded(String),
     /// An I/O error, e.g. reading a manifest.
     #[error("{context}: {source}")]
     Io {
@@ -68,7 +69,7 @@ impl WorkflowError {
             Self::Configuration(_) => "WorkflowConfigurationError",
             Self::Load(_) => "WorkflowLoadError",
             Self::Timeout(_) => "WorkflowTimeoutError",
-            Self::Runtime(_) => "WorkflowRuntimeError",
+            Self::Runtime(_) | Self::RunEnded(_) => "WorkflowRuntimeError",
             Self::StepFailed { .. } => "WorkflowStepError",
             Self::Cancelled(_) => "WorkflowCancelledByUser",
             Self::StepDoesNotExist(_) => "WorkflowStepDoesNotExistError",
@@ -85,6 +86,61 @@ impl WorkflowError {
             context: context.into(),
             source: Arc::new(source),
         }
+    }
+}
+
+/// Why a step failed, as the run's caller gets it: the step's own error (its
+/// kind is the guest's error type, `ValueError` say, or one of the host's
+/// kinds for what the host stopped), where, after how many attempts, and
+/// what caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepFailure {
+    /// The step that failed.
+    pub step: String,
+    /// The error's type name: the guest's (`ValueError`, `TypeError`), or
+    /// the host's (`StepTimeoutError`, `WasmTrap`, `MemoryLimitExceeded`,
+    /// `FuelExhausted`, `UndeclaredEventError`, `InvalidEventError`, ...).
+    pub kind: String,
+    /// The error's message, without its kind.
+    pub message: String,
+    /// Attempts made, the first one included.
+    pub attempts: u32,
+    /// What ended the last attempt.
+    pub cause: FailureCause,
+}
+
+/// What ended a step's attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCause {
+    /// The guest raised (or returned) an error.
+    Raised,
+    /// A context call failed and the guest passed its error on.
+    Context,
+    /// The guest trapped: a panic, an `unreachable`, a stack overflow.
+    Trap,
+    /// The call outran the step's timeout.
+    Timeout,
+    /// The instance hit one of its limits: memory, tables, fuel.
+    Limit,
+    /// The step returned or sent what it may not: an undeclared type, a
+    /// payload that is no object or does not match its schema.
+    InvalidOutput,
+    /// The host could not give the step an instance (grants, instantiation).
+    Host,
+}
+
+impl fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "step `{}` failed: {}: {}",
+            self.step, self.kind, self.message
+        )?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::context::Context;
 use crate::error::{Result, WorkflowError};
 use crate::event::{Event, EventKind};
 use crate::run::broker::Broker;
@@ -16,7 +17,7 @@ use crate::run::outcome::RunOutcome;
 use crate::run::output::LogEntry;
 use crate::run::shared::{RunShared, StreamMsg, TargetError, check_event_size};
 use crate::run::waiters::Waiters;
-use crate::snapshot::{CheckpointStore, Snapshot, SnapshotOutcome, WorkflowIdentity};
+use crate::snapshot::{CheckpointStore, Snapshot, SnapshotOutcome};
 use crate::state::StateStore;
 use crate::workflow::Workflow;
 
@@ -35,95 +36,6 @@ pub struct RunOptions {
     /// `WorkflowIdleEvent` when the run comes to wait only on input from
     /// outside (the reference's internal events).
     pub internal_events: bool,
-}
-
-/// A context that outlives runs: its state store carries over from one run
-/// to the next, as the seed's `Context(workflow)` passed to `run(ctx=...)`.
-#[derive(Debug, Clone)]
-pub struct Context {
-    state: StateStore,
-    workflow: WorkflowIdentity,
-}
-
-/// The JSON form of a [`Context`] between runs.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ContextDocument {
-    format: String,
-    version: u32,
-    workflow: WorkflowIdentity,
-    state: Value,
-}
-
-/// The `format` field of a serialized context.
-const CONTEXT_FORMAT: &str = "wflow-context";
-
-impl Context {
-    /// A fresh context for `workflow` (typed state starts at its defaults).
-    pub fn new(workflow: &Workflow) -> Self {
-        let def = &workflow.def;
-        let state = StateStore::with_limit(
-            def.state_type.clone(),
-            def.options.limits.max_state_bytes.as_u64(),
-        );
-        Self {
-            state,
-            workflow: workflow.identity(),
-        }
-    }
-
-    /// The state store.
-    pub fn store(&self) -> &StateStore {
-        &self.state
-    }
-
-    /// The context as JSON, between runs (the seed's `Context.to_dict`; a
-    /// running run is captured with [`WorkflowHandler::snapshot`]).
-    pub fn to_json(&self) -> Result<String> {
-        let document = ContextDocument {
-            format: CONTEXT_FORMAT.to_string(),
-            version: crate::snapshot::SNAPSHOT_VERSION,
-            workflow: self.workflow.clone(),
-            state: (*self.state.snapshot()).clone(),
-        };
-        serde_json::to_string_pretty(&document).map_err(|err| {
-            WorkflowError::ContextSerde(format!("cannot serialize the context: {err}"))
-        })
-    }
-
-    /// A context restored from [`Context::to_json`] for `workflow` (the
-    /// seed's `Context.from_dict`); another workflow's context, another
-    /// format version or a damaged document is a `ContextSerdeError`.
-    pub fn from_json(workflow: &Workflow, text: &str) -> Result<Self> {
-        let document: ContextDocument = serde_json::from_str(text).map_err(|err| {
-            WorkflowError::ContextSerde(format!("the context is not a valid wflow context: {err}"))
-        })?;
-        if document.format != CONTEXT_FORMAT {
-            return Err(WorkflowError::ContextSerde(format!(
-                "not a wflow context: format is {:?}, expected {CONTEXT_FORMAT:?}",
-                document.format
-            )));
-        }
-        if document.version != crate::snapshot::SNAPSHOT_VERSION {
-            return Err(WorkflowError::ContextSerde(format!(
-                "context format version {} is not supported (this host reads version {})",
-                document.version,
-                crate::snapshot::SNAPSHOT_VERSION
-            )));
-        }
-        if document.workflow != workflow.identity() {
-            return Err(WorkflowError::ContextSerde(format!(
-                "the context belongs to workflow {:?} with other components or name than {:?}",
-                document.workflow.name,
-                workflow.name()
-            )));
-        }
-        let context = Self::new(workflow);
-        context
-            .state
-            .restore(document.state)
-            .map_err(|err| WorkflowError::ContextSerde(format!("the context's state: {err}")))?;
-        Ok(context)
-    }
 }
 
 impl Workflow {
@@ -164,17 +76,17 @@ impl Workflow {
         check_event_size(&def.options.limits, &start).map_err(WorkflowError::LimitExceeded)?;
         def.check_payload(&start)?;
         let state = match &options.context {
-            Some(ctx) => ctx.state.clone(),
-            None => Context::new(self).state,
+            Some(ctx) => ctx.store().clone(),
+            None => Context::new(self).store().clone(),
         };
-        Ok(self.launch(
+        self.launch(
             new_run_id(),
             state,
             CollectBuffers::default(),
             Waiters::default(),
             Beginning::Start(start),
             options,
-        ))
+        )
     }
 
     /// Resumes a run from a snapshot (the seed's `Context.from_dict` and
@@ -215,14 +127,14 @@ impl Workflow {
             })?;
         let waiters = Waiters::restore(snapshot.waiters.clone());
         let run_id = snapshot.run_id.clone();
-        Ok(self.launch(
+        self.launch(
             run_id,
             state,
             collect,
             waiters,
             Beginning::Resume(Box::new(snapshot)),
             options,
-        ))
+        )
     }
 
     fn launch(
@@ -233,7 +145,14 @@ impl Workflow {
         waiters: Waiters,
         beginning: Beginning,
         options: RunOptions,
-    ) -> WorkflowHandler {
+    ) -> Result<WorkflowHandler> {
+        // Without a runtime the broker cannot be spawned: say so rather than
+        // panic in `tokio::spawn`.
+        let tokio = tokio::runtime::Handle::try_current().map_err(|_| {
+            WorkflowError::Runtime(
+                "a workflow runs on a tokio runtime: call run or resume from within one".into(),
+            )
+        })?;
         let def = self.def.clone();
         let (broker_tx, broker_rx) = mpsc::unbounded_channel();
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
@@ -264,18 +183,18 @@ impl Workflow {
         let broker = Broker::new(shared.clone(), pool, broker_rx, outcome_tx)
             .with_checkpoints(options.checkpoint, options.origin);
         let slots = self.code.run_slots.clone();
-        tokio::spawn(async move {
+        tokio.spawn(async move {
             let permit = match slots {
                 Some(slots) => slots.acquire_owned().await.ok(),
                 None => None,
             };
             broker.run(beginning, permit).await;
         });
-        WorkflowHandler {
+        Ok(WorkflowHandler {
             shared,
             outcome: outcome_rx,
             stream: Mutex::new(Some((stream_rx, unread))),
-        }
+        })
     }
 }
 
@@ -346,7 +265,7 @@ impl WorkflowHandler {
 
     fn send(&self, event: Event, step: Option<&str>) -> Result<()> {
         if self.shared.has_ended() || self.is_done() {
-            return Err(WorkflowError::Runtime(format!(
+            return Err(WorkflowError::RunEnded(format!(
                 "cannot send a {} event: the run has ended",
                 event.name
             )));
@@ -378,7 +297,7 @@ impl WorkflowHandler {
                 target,
                 from_outside: true,
             })
-            .map_err(|_| WorkflowError::Runtime("the run has ended".into()))
+            .map_err(|_| WorkflowError::RunEnded("the run has ended".into()))
     }
 
     /// A snapshot of the run, taken as soon as no step call is running

@@ -26,6 +26,7 @@
 mod bindings;
 mod cache;
 mod component;
+mod context;
 mod definition;
 mod engine;
 mod error;
@@ -45,12 +46,13 @@ mod workflow;
 
 pub use cache::{CacheError, CompiledCache, clear_dir as clear_cache_dir};
 pub use component::StepComponent;
+pub use context::Context;
 pub use definition::{EventTypeInfo, StepConfig, WorkflowOptions};
 pub use engine::{EPOCH_TICK, InstanceAllocator, RuntimeConfig, default_cache_dir};
-pub use error::{Result, WorkflowError};
+pub use error::{FailureCause, Result, StepFailure, WorkflowError};
 pub use event::{Event, EventKind, names};
 pub use grants::{DirGrant, DirMode, Grants, ResourceSpec};
-pub use handler::{Context, EventStream, RunOptions, WorkflowHandler};
+pub use handler::{EventStream, RunOptions, WorkflowHandler};
 pub use limits::{DEFAULT_TIMEOUT, Limits, LimitsSpec, StepLimits};
 pub use manifest::{ComponentRef, Manifest, RetrySpec, StepOverride};
 pub use retry::{Backoff, RetryPolicy};
@@ -59,8 +61,9 @@ pub use run::output::{LogEntry, LogStream};
 pub use runtime::Runtime;
 pub use schema::Schema;
 pub use snapshot::{
-    CheckpointStore, CollectBufferSnapshot, FileCheckpoint, QueuedEvent, SNAPSHOT_FORMAT,
-    SNAPSHOT_VERSION, Snapshot, SnapshotOutcome, WaiterSnapshot, WaitersSnapshot, WorkflowIdentity,
+    BoxFuture, CheckpointStore, CollectBufferSnapshot, FileCheckpoint, QueuedEvent,
+    SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotOutcome, WaiterSnapshot, WaitersSnapshot,
+    WorkflowIdentity,
 };
 pub use state::{EditGuard, StateError, StateStore, StateType};
 pub use workflow::Workflow;

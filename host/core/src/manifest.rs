@@ -117,9 +117,12 @@ pub struct RetrySpec {
     /// Randomise delays by up to this fraction.
     #[serde(default)]
     pub jitter: f64,
-    /// Retry only errors containing one of these strings.
+    /// Retry only errors of these kinds (error type names) ...
     #[serde(default)]
     pub retry_on: Vec<String>,
+    /// ... or whose message contains one of these strings.
+    #[serde(default)]
+    pub retry_on_message: Vec<String>,
 }
 
 impl From<RetrySpec> for RetryPolicy {
@@ -133,6 +136,7 @@ impl From<RetrySpec> for RetryPolicy {
             max_delay: spec.max_delay,
             jitter: spec.jitter.clamp(0.0, 1.0),
             retry_on: spec.retry_on,
+            retry_on_message: spec.retry_on_message,
         }
     }
 }

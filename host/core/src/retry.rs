@@ -37,9 +37,12 @@ pub struct RetryPolicy {
     pub max_delay: Option<Duration>,
     /// Each delay is drawn uniformly from `delay * (1 ± jitter)`.
     pub jitter: f64,
-    /// Retry only errors whose text (`Kind: message`) contains one of these;
-    /// empty retries every error.
+    /// Retry only errors of these kinds (a guest error's type name, or one
+    /// of the host's kinds: `StepTimeoutError`, `WasmTrap`, ...) ...
     pub retry_on: Vec<String>,
+    /// ... or whose message contains one of these. With both empty, every
+    /// error is retried.
+    pub retry_on_message: Vec<String>,
 }
 
 impl RetryPolicy {
@@ -54,14 +57,34 @@ impl RetryPolicy {
             max_delay: None,
             jitter: 0.0,
             retry_on: Vec::new(),
+            retry_on_message: Vec::new(),
         }
+    }
+
+    /// Whether the policy retries an error of `kind` saying `message`.
+    pub fn retries(&self, kind: &str, message: &str) -> bool {
+        if self.retry_on.is_empty() && self.retry_on_message.is_empty() {
+            return true;
+        }
+        self.retry_on.iter().any(|wanted| wanted == kind)
+            || self
+                .retry_on_message
+                .iter()
+                .any(|pattern| message.contains(pattern.as_str()))
     }
 
     /// The delay before the next attempt, or `None` to give up. `failures` is
     /// how many attempts failed so far (1 after the first), `elapsed` the
-    /// time since the first attempt began, `error` the last error's text.
-    pub fn next_delay(&self, failures: u32, elapsed: Duration, error: &str) -> Option<Duration> {
-        if !self.retry_on.is_empty() && !self.retry_on.iter().any(|p| error.contains(p.as_str())) {
+    /// time since the first attempt began, `kind` and `message` the last
+    /// error's.
+    pub fn next_delay(
+        &self,
+        failures: u32,
+        elapsed: Duration,
+        kind: &str,
+        message: &str,
+    ) -> Option<Duration> {
+        if !self.retries(kind, message) {
             return None;
         }
         if self.max_attempts.is_some_and(|max| failures >= max) {
@@ -104,6 +127,7 @@ impl From<WitRetryPolicy> for RetryPolicy {
             max_delay: policy.max_delay_ms.map(Duration::from_millis),
             jitter: policy.jitter.clamp(0.0, 1.0),
             retry_on: policy.retry_on,
+            retry_on_message: policy.retry_on_message,
         }
     }
 }
@@ -117,9 +141,15 @@ mod tests {
     #[test]
     fn constant_stops_after_max_attempts() {
         let policy = RetryPolicy::constant(3, 10 * MS);
-        assert_eq!(policy.next_delay(1, Duration::ZERO, "e"), Some(10 * MS));
-        assert_eq!(policy.next_delay(2, Duration::ZERO, "e"), Some(10 * MS));
-        assert_eq!(policy.next_delay(3, Duration::ZERO, "e"), None);
+        assert_eq!(
+            policy.next_delay(1, Duration::ZERO, "E", "e"),
+            Some(10 * MS)
+        );
+        assert_eq!(
+            policy.next_delay(2, Duration::ZERO, "E", "e"),
+            Some(10 * MS)
+        );
+        assert_eq!(policy.next_delay(3, Duration::ZERO, "E", "e"), None);
     }
 
     #[test]
@@ -131,7 +161,7 @@ mod tests {
             ..RetryPolicy::constant(0, 10 * MS)
         };
         let delays: Vec<_> = (1..=4)
-            .map(|n| policy.next_delay(n, Duration::ZERO, "e").unwrap())
+            .map(|n| policy.next_delay(n, Duration::ZERO, "E", "e").unwrap())
             .collect();
         assert_eq!(delays, vec![10 * MS, 20 * MS, 40 * MS, 50 * MS]);
     }
@@ -143,23 +173,45 @@ mod tests {
             ..RetryPolicy::constant(100, 100 * MS)
         };
         for _ in 0..200 {
-            let d = policy.next_delay(1, Duration::ZERO, "e").unwrap();
+            let d = policy.next_delay(1, Duration::ZERO, "E", "e").unwrap();
             assert!(d >= 50 * MS && d <= 150 * MS, "{d:?}");
         }
     }
 
     #[test]
-    fn elapsed_and_error_filters_stop_retries() {
+    fn elapsed_and_kind_filters_stop_retries() {
         let policy = RetryPolicy {
             max_elapsed: Some(100 * MS),
-            retry_on: vec!["Transient".into()],
+            retry_on: vec!["TransientError".into()],
             ..RetryPolicy::constant(10, 30 * MS)
         };
         assert_eq!(
-            policy.next_delay(1, 50 * MS, "TransientError: x"),
+            policy.next_delay(1, 50 * MS, "TransientError", "x"),
             Some(30 * MS)
         );
-        assert_eq!(policy.next_delay(1, 80 * MS, "TransientError: x"), None);
-        assert_eq!(policy.next_delay(1, Duration::ZERO, "ValueError: x"), None);
+        assert_eq!(policy.next_delay(1, 80 * MS, "TransientError", "x"), None);
+        assert_eq!(
+            policy.next_delay(1, Duration::ZERO, "ValueError", "x"),
+            None
+        );
+        // A kind is matched whole, not as a part of another kind.
+        let partial = RetryPolicy {
+            retry_on: vec!["Transient".into()],
+            ..RetryPolicy::constant(10, 30 * MS)
+        };
+        assert!(!partial.retries("TransientError", "x"));
+    }
+
+    #[test]
+    fn message_patterns_are_matched_when_asked_for() {
+        let policy = RetryPolicy {
+            retry_on: vec!["TimeoutError".into()],
+            retry_on_message: vec!["try again".into()],
+            ..RetryPolicy::constant(10, 30 * MS)
+        };
+        assert!(policy.retries("TimeoutError", "slow"));
+        assert!(policy.retries("ValueError", "busy, try again later"));
+        assert!(!policy.retries("ValueError", "bad value: 42"));
+        assert!(RetryPolicy::constant(10, 30 * MS).retries("AnyError", "anything"));
     }
 }

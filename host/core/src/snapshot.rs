@@ -3,6 +3,10 @@
 //! another process. The format is described in docs/SNAPSHOT.md.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -128,12 +132,22 @@ pub enum SnapshotOutcome {
     },
 }
 
+/// A boxed future, as the async methods of a `dyn` trait return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// Where a run's checkpoints go: the host saves a snapshot after every step
-/// completion, every event sent in from outside, and at the end.
+/// completion, every event sent in from outside, when a step starts waiting
+/// for an answer, and at the end.
+///
+/// A run hands its snapshots to a writer task of its own, which saves them
+/// one at a time (the latest one wins when saves fall behind), so a slow
+/// store delays checkpoints, never the run; the last checkpoint is saved
+/// before the run is reported finished.
 pub trait CheckpointStore: Send + Sync + 'static {
-    /// Saves `snapshot`, replacing the previous one. It must be atomic: a
-    /// crash leaves the previous snapshot or the new one, never a mix.
-    fn save(&self, snapshot: &Snapshot) -> Result<()>;
+    /// Saves `snapshot`, replacing the previous one. It must be atomic (a
+    /// crash leaves the previous snapshot or the new one, never a mix) and
+    /// durable when the future completes.
+    fn save<'a>(&'a self, snapshot: &'a Snapshot) -> BoxFuture<'a, Result<()>>;
 }
 
 /// Checkpoints in one JSON file, replaced atomically (written beside it,
@@ -162,23 +176,50 @@ impl FileCheckpoint {
 }
 
 impl CheckpointStore for FileCheckpoint {
-    fn save(&self, snapshot: &Snapshot) -> Result<()> {
-        use std::io::Write;
-        let text = snapshot.to_json()?;
-        let tmp = self
-            .path
-            .with_extension(format!("tmp{}", std::process::id()));
-        let fail = |err| {
-            WorkflowError::io(
-                format!("cannot write the checkpoint {}", self.path.display()),
-                err,
-            )
-        };
-        let mut file = std::fs::File::create(&tmp).map_err(fail)?;
-        file.write_all(text.as_bytes()).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
-        std::fs::rename(&tmp, &self.path).map_err(fail)
+    fn save<'a>(&'a self, snapshot: &'a Snapshot) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let text = snapshot.to_json()?;
+            let path = self.path.clone();
+            tokio::task::spawn_blocking(move || write_atomically(&path, text.as_bytes()))
+                .await
+                .map_err(|err| {
+                    WorkflowError::Runtime(format!("a checkpoint write panicked: {err}"))
+                })?
+        })
     }
+}
+
+/// Writes `bytes` to `path` atomically: into a temporary file beside it
+/// (named after this process and a counter, so concurrent saves never share
+/// one), synced, then renamed over it.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let fail = |err| {
+        WorkflowError::io(
+            format!("cannot write the checkpoint {}", path.display()),
+            err,
+        )
+    };
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(fail)
 }
 
 impl Snapshot {

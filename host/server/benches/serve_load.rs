@@ -2,7 +2,7 @@
 //! at once, every result checked, with the handlers in SQLite (as `wflow
 //! serve` keeps them by default) and in memory.
 //!
-//!     cargo bench -p wflow-host --bench serve_load [-- RUNS]   # 200 by default
+//!     cargo bench -p wflow-server --bench serve_load [-- RUNS]   # 200 by default
 //!
 //! Two workloads: `run` (N concurrent `POST /workflows/three/run`, each
 //! answered when its 3-step run ends) and `hitl` (N concurrent run-nowait,
@@ -75,7 +75,7 @@ async fn start(sqlite: bool) -> Result<String> {
     if sqlite {
         let path = std::env::temp_dir().join(format!("wflow-load-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        app = app.with_store(Arc::new(SqliteStore::open(&path)?))?;
+        app = app.with_store(Arc::new(SqliteStore::open(&path)?)).await?;
     }
     let listener = server::bind("127.0.0.1:0".parse()?).await?;
     let base = format!("http://{}", listener.local_addr()?);

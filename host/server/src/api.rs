@@ -1,7 +1,6 @@
 //! The routes, with the reference server's payloads, status codes and
 //! messages (docs/SERVER-WIRE.md, section 5).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -14,12 +13,13 @@ use serde_json::{Value, json};
 use super::App;
 use super::envelope;
 use super::error::ApiError;
+use super::follow::persist;
 use super::graph;
 use super::runs::HandlerEntry;
 use super::stream::{self, StreamOptions};
 use wflow_api::{HandlerRecord, HandlerResult, Status};
 use wflow_core::WorkflowError;
-use wflow_core::{EventKind, Workflow, names};
+use wflow_core::{EventKind, names};
 
 type Shared = State<Arc<App>>;
 
@@ -91,7 +91,7 @@ pub(crate) async fn run(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let entry = start_run(&app, &name, &body)?;
+    let entry = start_run(&app, &name, &body).await?;
     wait_finished(&entry).await;
     Ok(handler_response(entry.record()))
 }
@@ -102,12 +102,12 @@ pub(crate) async fn run_nowait(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<HandlerRecord>, ApiError> {
-    let entry = start_run(&app, &name, &body)?;
+    let entry = start_run(&app, &name, &body).await?;
     Ok(Json(entry.record()))
 }
 
 /// Checks a run request and starts the run under its handler.
-fn start_run(app: &Arc<App>, name: &str, body: &[u8]) -> Result<Arc<HandlerEntry>, ApiError> {
+async fn start_run(app: &Arc<App>, name: &str, body: &[u8]) -> Result<Arc<HandlerEntry>, ApiError> {
     let workflow = app.workflow(name)?;
     let body: Value = serde_json::from_slice(body)
         .map_err(|err| ApiError::bad_request(format!("Invalid JSON body: {err}")))?;
@@ -142,7 +142,7 @@ fn start_run(app: &Arc<App>, name: &str, body: &[u8]) -> Result<Arc<HandlerEntry
         Some(Value::Null) | None => None,
         Some(_) => return Err(ApiError::bad_request("handler_id must be a string")),
     };
-    app.start(workflow, handler_id, start)
+    app.start(workflow, handler_id, start).await
 }
 
 fn is_empty_json(value: &Value) -> bool {
@@ -181,7 +181,7 @@ pub(crate) async fn get_handler(
     State(app): Shared,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(handler_response(app.handler(&id)?.record()))
+    Ok(handler_response(app.handler(&id).await?.record()))
 }
 
 /// The deprecated `/results/{id}`: the handler with its result unwrapped.
@@ -189,7 +189,7 @@ pub(crate) async fn get_result(
     State(app): Shared,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let mut record = app.handler(&id)?.record();
+    let mut record = app.handler(&id).await?.record();
     record.result = record.result.map(|result| match result {
         HandlerResult::Event(envelope) if envelope.type_name == names::STOP => {
             HandlerResult::Value(envelope.value.get("result").cloned().unwrap_or(Value::Null))
@@ -222,7 +222,8 @@ pub(crate) async fn list_handlers(
         }
     }
     let handlers: Vec<HandlerRecord> = app
-        .handler_records()?
+        .handler_records()
+        .await?
         .into_iter()
         .filter(|record| {
             statuses
@@ -249,7 +250,7 @@ pub(crate) async fn cancel_handler(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let purge = query_flag(query.as_deref(), "purge").unwrap_or(false);
-    let entry = app.handler(&id)?;
+    let entry = app.handler(&id).await?;
     let running = !entry.is_finished();
     if running {
         if let Some(live) = entry.live() {
@@ -261,7 +262,12 @@ pub(crate) async fn cancel_handler(
     }
     if purge {
         app.handlers.remove(&id);
-        app.persist(|store| store.delete_handler(&id));
+        if let Some(store) = app.store.clone() {
+            // A task of its own, so that it is done even if the client
+            // goes away meanwhile.
+            let delete = async move { persist(Some(store.delete_handler(&id))).await };
+            let _ = tokio::spawn(delete).await;
+        }
         return Ok(Json(json!({ "status": "deleted" })));
     }
     Ok(Json(json!({ "status": "cancelled" })))
@@ -279,7 +285,7 @@ pub(crate) async fn send_event(
     let Some(event) = event else {
         return Err(ApiError::bad_request("Event data is required"));
     };
-    let entry = app.handler(&id)?;
+    let entry = app.handler(&id).await?;
     let record = entry.record();
     let live = match entry.live() {
         Some(live) if !record.status.is_terminal() => live,
@@ -293,9 +299,7 @@ pub(crate) async fn send_event(
         None => live.send_event(event),
     };
     sent.map_err(|err| match err {
-        WorkflowError::Runtime(message) if message.contains("has ended") => {
-            ApiError::conflict("Workflow already completed")
-        }
+        WorkflowError::RunEnded(_) => ApiError::conflict("Workflow already completed"),
         other => ApiError::bad_request(format!("Failed to send event: {other}")),
     })?;
     Ok(Json(json!({ "status": "sent" })))
@@ -308,7 +312,7 @@ pub(crate) async fn stream_events(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let entry = app.handler(&id)?;
+    let entry = app.handler(&id).await?;
     let query = query.as_deref();
     let sse = query_flag(query, "sse").unwrap_or(true);
     let mut after = match query_value(query, "after_sequence") {
@@ -381,68 +385,4 @@ pub(crate) async fn not_found() -> ApiError {
 /// What the server answers for a method a path does not take.
 pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-}
-
-impl App {
-    fn workflow(&self, name: &str) -> Result<&Workflow, ApiError> {
-        self.workflows
-            .get(name)
-            .ok_or_else(|| ApiError::not_found("Workflow not found"))
-    }
-
-    /// The handler `id`: in memory, or read back from the store when the
-    /// server no longer keeps it in memory.
-    pub(crate) fn handler(&self, id: &str) -> Result<Arc<HandlerEntry>, ApiError> {
-        if let Some(entry) = self.handlers.get(id) {
-            return Ok(entry);
-        }
-        let Some(store) = &self.store else {
-            return Err(ApiError::handler_not_found());
-        };
-        let stored = store
-            .load_handler(id)
-            .map_err(|err| ApiError::internal(err.to_string()))?
-            .ok_or_else(ApiError::handler_not_found)?;
-        let final_state = stored.snapshot.map(|snapshot| Arc::new(snapshot.state));
-        Ok(self
-            .handlers
-            .restore(stored.record, stored.events, None, final_state))
-    }
-
-    /// Every handler's record, oldest first: the store's (with the running
-    /// ones as they are now), or those in memory.
-    pub(crate) fn handler_records(&self) -> Result<Vec<HandlerRecord>, ApiError> {
-        let in_memory: Vec<HandlerRecord> = self
-            .handlers
-            .all()
-            .iter()
-            .map(|entry| entry.record())
-            .collect();
-        let Some(store) = &self.store else {
-            return Ok(in_memory);
-        };
-        let mut current: HashMap<&str, &HandlerRecord> = in_memory
-            .iter()
-            .map(|record| (record.handler_id.as_str(), record))
-            .collect();
-        let mut records: Vec<HandlerRecord> = store
-            .records()
-            .map_err(|err| ApiError::internal(err.to_string()))?
-            .into_iter()
-            .map(|stored| {
-                current
-                    .remove(stored.handler_id.as_str())
-                    .cloned()
-                    .unwrap_or(stored)
-            })
-            .collect();
-        // Started but not stored yet.
-        records.extend(
-            in_memory
-                .iter()
-                .filter(|record| current.contains_key(record.handler_id.as_str()))
-                .cloned(),
-        );
-        Ok(records)
-    }
 }

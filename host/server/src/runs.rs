@@ -3,6 +3,7 @@
 //! readers follow from any position.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -167,7 +168,7 @@ pub const DEFAULT_KEEP_FINISHED: usize = 1000;
 pub(crate) struct Handlers {
     inner: Mutex<HandlersInner>,
     /// How many finished handlers to keep.
-    keep_finished: usize,
+    keep: AtomicUsize,
 }
 
 impl Default for Handlers {
@@ -232,12 +233,23 @@ impl HandlersInner {
 }
 
 impl Handlers {
-    /// Handlers keeping at most `keep_finished` finished ones in memory.
-    pub(crate) fn keeping(keep_finished: usize) -> Self {
+    /// Handlers keeping at most `keep` finished ones in memory.
+    pub(crate) fn keeping(keep: usize) -> Self {
         Self {
             inner: Mutex::default(),
-            keep_finished,
+            keep: AtomicUsize::new(keep),
         }
+    }
+
+    /// Keeps at most `keep` finished handlers from now on, forgetting the
+    /// oldest beyond it; every other handler stays.
+    pub(crate) fn keep_finished(&self, keep: usize) {
+        self.keep.store(keep, Ordering::Relaxed);
+        self.forget_old_finished();
+    }
+
+    fn kept(&self) -> usize {
+        self.keep.load(Ordering::Relaxed)
     }
 
     fn inner(&self) -> MutexGuard<'_, HandlersInner> {
@@ -287,7 +299,7 @@ impl Handlers {
             completed_at: None,
         };
         let entry = inner.insert(record, Vec::new(), Some(live), None);
-        inner.evict(self.keep_finished);
+        inner.evict(self.kept());
         Ok(entry)
     }
 
@@ -302,13 +314,13 @@ impl Handlers {
     ) -> Arc<HandlerEntry> {
         let mut inner = self.inner();
         let entry = inner.insert(record, events, live, final_state);
-        inner.evict(self.keep_finished);
+        inner.evict(self.kept());
         entry
     }
 
     /// Forgets the oldest finished handlers beyond the number kept.
     pub(crate) fn forget_old_finished(&self) {
-        self.inner().evict(self.keep_finished);
+        self.inner().evict(self.kept());
     }
 
     /// Forgets the handler `id`; whether it was there.

@@ -1,25 +1,30 @@
 //! Where the server keeps its handlers across restarts: each handler's
 //! record and start event, the events its run streamed, and the run's last
-//! checkpoint. [`SqliteStore`] is the embedded implementation; the trait
-//! leaves room for others (PostgreSQL).
+//! checkpoint.
+//!
+//! [`Store`] is async (a network database fits behind it) and object safe
+//! (the server holds an `Arc<dyn Store>`); its methods return
+//! [`BoxFuture`]s, as core's [`CheckpointStore`] does. [`SqliteStore`] is
+//! the embedded implementation. Module `testing` (cargo feature
+//! `testing`) is the suite every implementation must pass.
 
+mod error;
 mod sqlite;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::sync::Arc;
 
 use wflow_api::{Envelope, HandlerRecord};
-use wflow_core::{CheckpointStore, Event, Result, Snapshot, WorkflowError};
+use wflow_core::{BoxFuture, CheckpointStore, Event, Result, Snapshot, WorkflowError};
 
+pub use error::{Cause, StoreError};
 pub use sqlite::SqliteStore;
-
-/// A store that cannot read or write.
-#[derive(Debug, thiserror::Error)]
-#[error("the handler store: {0}")]
-pub struct StoreError(pub String);
 
 /// A handler as stored.
 #[derive(Debug, Clone)]
 pub struct StoredHandler {
+    /// Its record: status, result, times.
     pub record: HandlerRecord,
     /// The start event (name and payload), to start over a run that had
     /// not checkpointed yet.
@@ -30,51 +35,90 @@ pub struct StoredHandler {
     pub snapshot: Option<Snapshot>,
 }
 
-/// Durable storage of handlers. Every write is atomic and durable when it
-/// returns.
+/// Durable storage of handlers.
+///
+/// Every write is atomic (all of it is stored, or none of it, whatever else
+/// is written at the same time) and durable when its future completes with
+/// `Ok`. A read sees every write that completed before it was asked for.
+/// A write's future that is dropped before it completes may still land.
 pub trait Store: Send + Sync + 'static {
     /// Creates (or, for a reused id, replaces) a handler's record. Call
     /// `delete_handler` first to forget a previous run's events and
     /// checkpoint.
-    fn save_handler(&self, record: &HandlerRecord, start: &Event) -> Result<(), StoreError>;
+    fn save_handler<'a>(
+        &'a self,
+        record: &'a HandlerRecord,
+        start: &'a Event,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// Updates a handler's record (status, result, times).
-    fn update_handler(&self, record: &HandlerRecord) -> Result<(), StoreError>;
-    /// Appends streamed events, each at its sequence, in one write.
-    fn append_events(&self, handler_id: &str, events: &[(u64, Envelope)])
-    -> Result<(), StoreError>;
+    fn update_handler<'a>(
+        &'a self,
+        record: &'a HandlerRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Appends streamed events, each at its sequence, in one write. A
+    /// sequence already stored for the handler is a
+    /// [`StoreError::Conflict`], and then none of `events` is stored.
+    fn append_events<'a>(
+        &'a self,
+        handler_id: &'a str,
+        events: &'a [(u64, Envelope)],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// Appends one streamed event at `sequence`.
-    fn append_event(
-        &self,
-        handler_id: &str,
+    fn append_event<'a>(
+        &'a self,
+        handler_id: &'a str,
         sequence: u64,
-        envelope: &Envelope,
-    ) -> Result<(), StoreError> {
-        self.append_events(handler_id, &[(sequence, envelope.clone())])
+        envelope: &'a Envelope,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.append_events(handler_id, &[(sequence, envelope.clone())])
+                .await
+        })
     }
+
     /// Replaces the handler's checkpoint.
-    fn save_snapshot(&self, handler_id: &str, snapshot: &Snapshot) -> Result<(), StoreError>;
-    /// Forgets a handler entirely.
-    fn delete_handler(&self, handler_id: &str) -> Result<(), StoreError>;
+    fn save_snapshot<'a>(
+        &'a self,
+        handler_id: &'a str,
+        snapshot: &'a Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Forgets a handler entirely: its record, events and checkpoint.
+    fn delete_handler<'a>(&'a self, handler_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// Every handler whose run had not finished, oldest first: what a
     /// restarted server resumes.
-    fn load_running(&self) -> Result<Vec<StoredHandler>, StoreError>;
+    fn load_running(&self) -> BoxFuture<'_, Result<Vec<StoredHandler>, StoreError>>;
+
     /// One handler, if stored: a finished handler the server no longer
     /// keeps in memory.
-    fn load_handler(&self, handler_id: &str) -> Result<Option<StoredHandler>, StoreError>;
+    fn load_handler<'a>(
+        &'a self,
+        handler_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredHandler>, StoreError>>;
+
     /// Every handler's record, oldest first.
-    fn records(&self) -> Result<Vec<HandlerRecord>, StoreError>;
+    fn records(&self) -> BoxFuture<'_, Result<Vec<HandlerRecord>, StoreError>>;
 }
 
 /// A run's checkpoints, written into the store under its handler.
 pub struct HandlerCheckpoint {
+    /// The store.
     pub store: Arc<dyn Store>,
+    /// The handler whose run checkpoints.
     pub handler_id: String,
 }
 
 impl CheckpointStore for HandlerCheckpoint {
-    fn save(&self, snapshot: &Snapshot) -> Result<()> {
-        self.store
-            .save_snapshot(&self.handler_id, snapshot)
-            .map_err(|err| WorkflowError::Runtime(err.to_string()))
+    fn save<'a>(&'a self, snapshot: &'a Snapshot) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.store
+                .save_snapshot(&self.handler_id, snapshot)
+                .await
+                .map_err(|err| WorkflowError::Runtime(err.to_string()))
+        })
     }
 }

@@ -196,4 +196,34 @@ impl WorkflowDef {
             components: self.components.iter().map(|c| c.digest.clone()).collect(),
         }
     }
+
+    /// Checks an event that step `step` returns or sends: a type it
+    /// declares among those it emits, a JSON object payload, matching the
+    /// schemas other components declare for the type.
+    pub(crate) fn check_emitted(
+        &self,
+        step: usize,
+        event: &Event,
+    ) -> std::result::Result<(), EmitError> {
+        let config = &self.steps[step];
+        if !config.emits.contains(&event.name) {
+            return Err(EmitError::Undeclared(config.emits.join(", ")));
+        }
+        event
+            .check_object()
+            .map_err(|err| EmitError::NotAnObject(err.to_string()))?;
+        self.check_foreign_schemas(config.component, event)
+            .map_err(EmitError::SchemaViolation)
+    }
+}
+
+/// Why a step may not emit an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EmitError {
+    /// The step does not declare the type; the types it declares.
+    Undeclared(String),
+    /// The payload is no JSON object.
+    NotAnObject(String),
+    /// The payload does not match a schema another component declares.
+    SchemaViolation(String),
 }

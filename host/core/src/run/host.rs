@@ -6,6 +6,7 @@ use wasmtime::component::Resource;
 use crate::bindings::ContextError;
 use crate::bindings::wflow::workflow::context::{Host, HostStateEdit};
 use crate::bindings::wflow::workflow::types::ExpectedEvents;
+use crate::definition::EmitError;
 use crate::event::Event;
 use crate::state::{EditGuard, StateError};
 
@@ -66,21 +67,16 @@ impl WorkerState {
     /// a JSON object, and that it matches the schemas other components
     /// declare for its type.
     fn check_emitted(&self, run: &RunShared, event: &Event) -> Result<(), ContextError> {
-        let step = &run.def.steps[self.step];
-        if !step.emits.contains(&event.name) {
-            return Err(ContextError::EventNotAccepted(format!(
-                "step {} sent a {} event, which it does not declare among the events it emits ({})",
-                step.name,
-                event.name,
-                step.emits.join(", ")
-            )));
-        }
-        event
-            .check_object()
-            .map_err(|err| ContextError::InvalidJson(err.to_string()))?;
         run.def
-            .check_foreign_schemas(step.component, event)
-            .map_err(ContextError::InvalidJson)
+            .check_emitted(self.step, event)
+            .map_err(|err| match err {
+                EmitError::Undeclared(emits) => ContextError::EventNotAccepted(format!(
+                    "step {} sent a {} event, which it does not declare among the events it emits ({emits})",
+                    run.def.steps[self.step].name, event.name
+                )),
+                EmitError::NotAnObject(message) => ContextError::InvalidJson(message),
+                EmitError::SchemaViolation(message) => ContextError::SchemaViolation(message),
+            })
     }
 }
 

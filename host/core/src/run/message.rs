@@ -6,7 +6,7 @@ use crate::error::WorkflowError;
 use crate::event::Event;
 use crate::snapshot::Snapshot;
 
-use super::failure::StepFailure;
+use super::failure::FailedCall;
 
 /// What the broker is told.
 pub(crate) enum BrokerMsg {
@@ -20,7 +20,7 @@ pub(crate) enum BrokerMsg {
     Done {
         step: usize,
         work_item: u64,
-        outcome: Result<Vec<Event>, StepFailure>,
+        outcome: Result<Vec<Event>, FailedCall>,
     },
     /// A step call began waiting in `wait_for_event`.
     Waiting,

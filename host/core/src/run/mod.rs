@@ -4,11 +4,12 @@
 //! From the bottom up: [`shared`] is what every part of a run shares
 //! ([`message`] what it tells the broker, [`failure`] why a call failed,
 //! [`outcome`] how the run ended); [`collect`], [`waiters`] and [`output`]
-//! are its buffers; [`worker`] is one component instance attached to a run,
+//! are its buffers; [`checkpoint_writer`] saves its checkpoints; [`worker`] is one component instance attached to a run,
 //! [`host`] the `context` imports its guest calls, [`pool`] the idle
 //! instances; [`broker`] drives the run.
 
 pub(crate) mod broker;
+pub(crate) mod checkpoint_writer;
 pub(crate) mod collect;
 pub(crate) mod failure;
 pub(crate) mod host;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::bindings::StepsPre;
 use crate::engine::{Engine, IdleInstances};
 
-use super::failure::StepFailure;
+use super::failure::CallFailure;
 use super::shared::RunShared;
 use super::worker::{Worker, WorkerState};
 
@@ -52,7 +52,7 @@ impl InstancePool {
         &self,
         run: &Arc<RunShared>,
         step: usize,
-    ) -> Result<Worker, StepFailure> {
+    ) -> Result<Worker, CallFailure> {
         if let Some(mut idle) = self.take(step) {
             idle.attach(run);
             return Ok(idle);

@@ -14,9 +14,10 @@ use crate::event::Event;
 use crate::grants::{DirMode, Grants};
 use crate::limits::StepLimits;
 
-use super::failure::{LimitTrap, StepFailure, describe_context_error};
+use super::failure::{CallFailure, LimitTrap};
 use super::output::{GuestOutput, LogStream};
 use super::shared::RunShared;
+use crate::error::FailureCause;
 
 /// The data of a worker's store: WASI (with nothing granted), the resource
 /// table, and the run the worker belongs to.
@@ -40,7 +41,7 @@ pub struct WorkerState {
 /// error can name the limit.
 struct InstanceLimiter {
     memory: usize,
-    exceeded: Option<String>,
+    exceeded: Option<CallFailure>,
 }
 
 /// Table elements one instance may have.
@@ -55,12 +56,14 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
     ) -> wasmtime::Result<bool> {
         if desired > self.memory {
             let message = format!(
-                "MemoryLimitExceeded: the instance tried to grow its memory to {}, over its limit of {} (limits.memory)",
+                "the instance tried to grow its memory to {}, over its limit of {} (limits.memory)",
                 bytesize::ByteSize::b(desired as u64),
                 bytesize::ByteSize::b(self.memory as u64)
             );
-            self.exceeded = Some(message.clone());
-            return Err(wasmtime::Error::msg(message));
+            let failure = CallFailure::new(FailureCause::Limit, "MemoryLimitExceeded", message);
+            let error = wasmtime::Error::msg(format!("{}: {}", failure.kind, failure.message));
+            self.exceeded = Some(failure);
+            return Err(error);
         }
         Ok(true)
     }
@@ -73,10 +76,12 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
     ) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
             let message = format!(
-                "TableLimitExceeded: the instance tried to grow a table to {desired} elements, over the limit of {MAX_TABLE_ELEMENTS}"
+                "the instance tried to grow a table to {desired} elements, over the limit of {MAX_TABLE_ELEMENTS}"
             );
-            self.exceeded = Some(message.clone());
-            return Err(wasmtime::Error::msg(message));
+            let failure = CallFailure::new(FailureCause::Limit, "TableLimitExceeded", message);
+            let error = wasmtime::Error::msg(format!("{}: {}", failure.kind, failure.message));
+            self.exceeded = Some(failure);
+            return Err(error);
         }
         Ok(true)
     }
@@ -165,24 +170,26 @@ impl Worker {
         pre: &StepsPre<WorkerState>,
         run: &Arc<RunShared>,
         step: usize,
-    ) -> Result<Self, StepFailure> {
+    ) -> Result<Self, CallFailure> {
         let config = &run.def.steps[step];
         let memory = usize::try_from(config.limits.memory.as_u64()).unwrap_or(usize::MAX);
         let slot = engine.instance_slot().await;
         let state = WorkerState::new(Some(run.clone()), step, memory)
-            .map_err(|message| StepFailure::step(format!("GrantError: {message}")))?;
+            .map_err(|message| CallFailure::new(FailureCause::Host, "GrantError", message))?;
         let mut store = Store::new(engine.wasm(), state);
         WorkerState::limit(&mut store);
         // Instantiation (start functions) is not metered; calls set their own.
         store
             .set_fuel(u64::MAX)
-            .map_err(|err| StepFailure::step(format!("FuelError: {err:#}")))?;
+            .map_err(|err| CallFailure::new(FailureCause::Host, "FuelError", format!("{err:#}")))?;
         // Yield to the executor at every epoch tick: a guest that never
         // returns cannot stall other runs, and timeouts can fire.
         store.epoch_deadline_async_yield_and_update(1);
         let instance = pre.instantiate_async(&mut store).await.map_err(|err| {
             let limit = store.data_mut().limiter.exceeded.take();
-            StepFailure::step(limit.unwrap_or_else(|| format!("InstantiationError: {err:#}")))
+            limit.unwrap_or_else(|| {
+                CallFailure::new(FailureCause::Host, "InstantiationError", format!("{err:#}"))
+            })
         })?;
         Ok(Self {
             store,
@@ -221,7 +228,7 @@ impl Worker {
         work_item: u64,
         timeout: Option<Duration>,
         limits: &StepLimits,
-    ) -> Result<Vec<Event>, StepFailure> {
+    ) -> Result<Vec<Event>, CallFailure> {
         self.store.data_mut().work_item = work_item;
         // An idle instance's deadline has passed: count from now.
         self.store.set_epoch_deadline(1);
@@ -229,43 +236,57 @@ impl Worker {
         let fuel = limits.fuel.unwrap_or(u64::MAX);
         self.store
             .set_fuel(fuel)
-            .map_err(|err| StepFailure::step(format!("FuelError: {err:#}")))?;
+            .map_err(|err| CallFailure::new(FailureCause::Host, "FuelError", format!("{err:#}")))?;
         let call = self.instance.call_handle(&mut self.store, step_name, event);
         let outcome = match timeout {
             Some(limit) => match tokio::time::timeout(limit, call).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    return Err(StepFailure::step(format!(
-                        "StepTimeoutError: step `{step_name}` did not finish within {}",
-                        humantime::format_duration(limit)
-                    )));
+                    return Err(CallFailure::new(
+                        FailureCause::Timeout,
+                        "StepTimeoutError",
+                        format!(
+                            "step `{step_name}` did not finish within {}",
+                            humantime::format_duration(limit)
+                        ),
+                    ));
                 }
             },
             None => call.await,
         };
         match outcome {
             Ok(Ok(events)) => Ok(events),
-            Ok(Err(error)) => Err(StepFailure::step(describe_step_error(error))),
+            Ok(Err(StepError::Failed(error))) => Err(CallFailure::raised(error)),
+            Ok(Err(StepError::InvalidEvent(message))) => Err(CallFailure::new(
+                FailureCause::Raised,
+                "InvalidEventError",
+                message,
+            )),
+            Ok(Err(StepError::Context(error))) => Err(CallFailure::context(error)),
             Err(trap) => {
                 let state = self.store.data_mut();
                 if let Some(limit) = state.limiter.exceeded.take() {
-                    return Err(StepFailure::step(limit));
+                    return Err(limit);
                 }
                 if let Some(wasmtime::Trap::OutOfFuel) = trap.downcast_ref::<wasmtime::Trap>() {
-                    return Err(StepFailure::step(format!(
-                        "FuelExhausted: step `{step_name}` burned all of its fuel ({} units, limits.fuel)",
-                        limits.fuel.unwrap_or(u64::MAX)
-                    )));
+                    return Err(CallFailure::new(
+                        FailureCause::Limit,
+                        "FuelExhausted",
+                        format!(
+                            "step `{step_name}` burned all of its fuel ({} units, limits.fuel)",
+                            limits.fuel.unwrap_or(u64::MAX)
+                        ),
+                    ));
                 }
                 if let Some(limit) = trap.downcast_ref::<LimitTrap>() {
-                    return Err(StepFailure::limit(limit.0.clone()));
+                    return Err(CallFailure::run_limit(limit.0.clone()));
                 }
                 let stderr = state.stderr_tail();
-                let mut message = format!("WasmTrap: {}", trap_summary(&trap));
+                let mut message = trap_summary(&trap);
                 if !stderr.is_empty() {
                     message.push_str(&format!(" (guest stderr: {stderr})"));
                 }
-                Err(StepFailure::step(message))
+                Err(CallFailure::new(FailureCause::Trap, "WasmTrap", message))
             }
         }
     }
@@ -297,13 +318,5 @@ fn trap_summary(err: &wasmtime::Error) -> String {
     match err.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{err:#}"),
-    }
-}
-
-fn describe_step_error(error: StepError) -> String {
-    match error {
-        StepError::Failed(message) => message,
-        StepError::InvalidEvent(message) => format!("InvalidEventError: {message}"),
-        StepError::Context(err) => describe_context_error(&err),
     }
 }

@@ -6,8 +6,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::definition::EmitError;
+use crate::error::FailureCause;
 use crate::event::Event;
-use crate::run::failure::StepFailure;
+use crate::run::failure::{CallFailure, FailedCall};
 use crate::run::pool::InstancePool;
 use crate::run::shared::{RunShared, check_event_size};
 
@@ -19,7 +21,7 @@ pub(super) type InlineCall = Pin<Box<dyn Future<Output = StepDone> + Send>>;
 pub(super) struct StepDone {
     pub(super) step: usize,
     pub(super) work_item: u64,
-    pub(super) outcome: Result<Vec<Event>, StepFailure>,
+    pub(super) outcome: Result<Vec<Event>, FailedCall>,
 }
 
 /// Polls the inline step call; pending when there is none.
@@ -59,27 +61,27 @@ pub(super) async fn run_step(
             if worker.detach() {
                 pool.give_back(step, worker);
             }
-            Ok::<_, StepFailure>(events)
+            Ok::<_, CallFailure>(events)
         };
         match attempt.await {
             Ok(events) => break Ok(events),
-            Err(failure) if failure.limit => break Err(failure),
-            Err(mut failure) => {
+            Err(failure) if failure.run_limit => break Err(FailedCall::RunLimit(failure.message)),
+            Err(failure) => {
                 failures += 1;
                 let delay = config.retry.as_ref().and_then(|policy| {
-                    policy.next_delay(failures, started.elapsed(), &failure.message)
+                    policy.next_delay(failures, started.elapsed(), &failure.kind, &failure.message)
                 });
                 match delay {
                     Some(delay) => {
-                        tracing::debug!(step = %config.name, failures, ?delay, "retrying: {}", failure.message);
+                        tracing::debug!(
+                            step = %config.name, failures, ?delay,
+                            "retrying: {}: {}", failure.kind, failure.message
+                        );
                         tokio::time::sleep(delay).await;
                     }
                     None => {
-                        if failures > 1 {
-                            failure.message =
-                                format!("{} (after {failures} attempts)", failure.message);
-                        }
-                        break Err(failure);
+                        let failure = failure.into_step_failure(&config.name, failures);
+                        break Err(FailedCall::Step(Box::new(failure)));
                     }
                 }
             }
@@ -94,25 +96,25 @@ pub(super) async fn run_step(
 
 /// A step may only return event types it declared, with object payloads
 /// within the size limit.
-fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<(), StepFailure> {
-    let config = &shared.def.steps[step];
+fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<(), CallFailure> {
     for event in events {
-        check_event_size(&shared.def.options.limits, event).map_err(StepFailure::limit)?;
-        if !config.emits.contains(&event.name) {
-            return Err(StepFailure::step(format!(
-                "UndeclaredEventError: step `{}` emitted a {} event, which it does not declare (it emits: {})",
-                config.name,
-                event.name,
-                config.emits.join(", ")
-            )));
-        }
-        event
-            .check_object()
-            .map_err(|err| StepFailure::step(format!("InvalidEventError: {err}")))?;
+        check_event_size(&shared.def.options.limits, event).map_err(CallFailure::run_limit)?;
         shared
             .def
-            .check_foreign_schemas(config.component, event)
-            .map_err(|err| StepFailure::step(format!("InvalidEventError: {err}")))?;
+            .check_emitted(step, event)
+            .map_err(|err| match err {
+                EmitError::Undeclared(emits) => CallFailure::new(
+                    FailureCause::InvalidOutput,
+                    "UndeclaredEventError",
+                    format!(
+                        "step `{}` emitted a {} event, which it does not declare (it emits: {emits})",
+                        shared.def.steps[step].name, event.name
+                    ),
+                ),
+                EmitError::NotAnObject(message) | EmitError::SchemaViolation(message) => {
+                    CallFailure::new(FailureCause::InvalidOutput, "InvalidEventError", message)
+                }
+            })?;
     }
     Ok(())
 }

@@ -50,12 +50,14 @@ impl Broker {
             return;
         }
         let snapshot = self.snapshot();
-        if self.checkpoint_due {
-            self.checkpoint_due = false;
-            self.save_checkpoint(&snapshot);
-        }
         for reply in self.snapshot_requests.drain(..) {
             let _ = reply.send(Ok(snapshot.clone()));
+        }
+        if self.checkpoint_due {
+            self.checkpoint_due = false;
+            if let Some(writer) = &self.checkpoint {
+                writer.submit(snapshot);
+            }
         }
         for step in 0..self.slots.len() {
             self.dispatch(step);
@@ -66,14 +68,6 @@ impl Broker {
     pub(super) fn checkpoint_soon(&mut self) {
         if self.checkpoint.is_some() {
             self.checkpoint_due = true;
-        }
-    }
-
-    pub(super) fn save_checkpoint(&self, snapshot: &Snapshot) {
-        if let Some(store) = &self.checkpoint
-            && let Err(err) = store.save(snapshot)
-        {
-            tracing::error!("cannot save a checkpoint: {err}");
         }
     }
 

@@ -100,17 +100,17 @@ pub(super) fn terminal_event(err: &WorkflowError, elapsed_seconds: f64) -> Optio
             (names::WORKFLOW_TIMED_OUT, json!({ "message": message }))
         }
         WorkflowError::Cancelled(_) => (names::WORKFLOW_CANCELLED, json!({})),
-        WorkflowError::StepFailed { step, message } => {
-            let (kind, text) = message.split_once(": ").unwrap_or(("StepError", message));
-            (
-                names::WORKFLOW_FAILED,
-                json!({
-                    "step_name": step,
-                    "exception": { "exception_type": kind, "exception_message": text },
-                    "elapsed_seconds": elapsed_seconds,
-                }),
-            )
-        }
+        WorkflowError::StepFailed(failure) => (
+            names::WORKFLOW_FAILED,
+            json!({
+                "step_name": failure.step,
+                "exception": {
+                    "exception_type": failure.kind,
+                    "exception_message": failure.message,
+                },
+                "elapsed_seconds": elapsed_seconds,
+            }),
+        ),
         other => (
             names::WORKFLOW_FAILED,
             json!({

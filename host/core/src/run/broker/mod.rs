@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::error::WorkflowError;
 use crate::event::Event;
+use crate::run::checkpoint_writer::CheckpointWriter;
 use crate::run::message::BrokerMsg;
 use crate::run::outcome::RunOutcome;
 use crate::run::pool::InstancePool;
@@ -84,7 +85,7 @@ pub(crate) struct Broker {
     /// paused while there are any.
     snapshot_requests: Vec<oneshot::Sender<Result<Snapshot, WorkflowError>>>,
     /// Where checkpoints go, if the run is checkpointed.
-    checkpoint: Option<Arc<dyn CheckpointStore>>,
+    checkpoint: Option<CheckpointWriter>,
     /// A checkpoint is due at the next quiescent moment (dispatching is
     /// paused until it is written).
     checkpoint_due: bool,
@@ -139,7 +140,7 @@ impl Broker {
         store: Option<Arc<dyn CheckpointStore>>,
         origin: Option<String>,
     ) -> Self {
-        self.checkpoint = store;
+        self.checkpoint = store.map(CheckpointWriter::spawn);
         self.origin = origin;
         self
     }

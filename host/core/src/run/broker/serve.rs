@@ -6,6 +6,7 @@ use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::WorkflowError;
+use crate::run::failure::FailedCall;
 use crate::run::message::{Beginning, BrokerMsg};
 use crate::run::outcome::RunOutcome;
 use crate::run::shared::StreamMsg;
@@ -140,14 +141,11 @@ impl Broker {
                             }
                         }
                     }
-                    Err(failure) if failure.limit => {
-                        return Some(Err(WorkflowError::LimitExceeded(failure.message)));
+                    Err(FailedCall::RunLimit(text)) => {
+                        return Some(Err(WorkflowError::LimitExceeded(text)));
                     }
-                    Err(failure) => {
-                        return Some(Err(WorkflowError::StepFailed {
-                            step: self.shared.def.steps[step].name.clone(),
-                            message: failure.message,
-                        }));
+                    Err(FailedCall::Step(failure)) => {
+                        return Some(Err(WorkflowError::StepFailed(failure)));
                     }
                 }
                 self.checkpoint_soon();
@@ -189,7 +187,7 @@ impl Broker {
             slot.queue.clear();
             self.shared.busy[index].store(0, Ordering::Relaxed);
         }
-        if self.checkpoint.is_some() {
+        if let Some(writer) = self.checkpoint.take() {
             let mut last = self.snapshot();
             last.outcome = Some(match &outcome {
                 Ok(stop) => SnapshotOutcome::Completed {
@@ -200,7 +198,10 @@ impl Broker {
                     message: err.to_string(),
                 },
             });
-            self.save_checkpoint(&last);
+            // The last checkpoint is saved before the run is reported
+            // finished.
+            writer.submit(last);
+            writer.close().await;
         }
         let terminal = match &outcome {
             Ok(stop) => Some(stop.event.clone()),

@@ -1,0 +1,67 @@
+//! A run's checkpoint writer: a task of its own that saves the snapshots the
+//! broker hands it, one at a time, so that the broker never waits for a
+//! disk or a database. When saves fall behind, only the latest snapshot is
+//! kept: a checkpoint replaces the previous one anyway.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::snapshot::{CheckpointStore, Snapshot};
+use crate::sync::lock;
+
+/// Saves a run's checkpoints in the background.
+pub(crate) struct CheckpointWriter {
+    shared: Arc<Pending>,
+    task: JoinHandle<()>,
+}
+
+/// The snapshot waiting to be saved, and whether the run has ended.
+#[derive(Default)]
+struct Pending {
+    latest: Mutex<Option<Snapshot>>,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+impl CheckpointWriter {
+    /// Starts the writer task saving into `store`. Must be called within a
+    /// tokio runtime.
+    pub(crate) fn spawn(store: Arc<dyn CheckpointStore>) -> Self {
+        let shared = Arc::new(Pending::default());
+        let pending = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let next = lock(&pending.latest).take();
+                match next {
+                    Some(snapshot) => {
+                        if let Err(err) = store.save(&snapshot).await {
+                            tracing::error!("cannot save a checkpoint: {err}");
+                        }
+                    }
+                    None if pending.closed.load(Ordering::Acquire) => break,
+                    None => pending.wake.notified().await,
+                }
+            }
+        });
+        Self { shared, task }
+    }
+
+    /// Hands `snapshot` over to be saved, replacing one not saved yet.
+    pub(crate) fn submit(&self, snapshot: Snapshot) {
+        *lock(&self.shared.latest) = Some(snapshot);
+        self.shared.wake.notify_one();
+    }
+
+    /// Saves what is pending, then ends the task: when this returns, the
+    /// last snapshot submitted is saved (or its error logged).
+    pub(crate) async fn close(self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+        if let Err(err) = self.task.await {
+            tracing::error!("the checkpoint writer failed: {err}");
+        }
+    }
+}

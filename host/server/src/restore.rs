@@ -1,0 +1,121 @@
+//! A restarted server's handlers: those its store kept, brought back as they
+//! were (finished), resumed (running) or finished as their last checkpoint
+//! says (ended after it).
+
+use std::sync::Arc;
+
+use wflow_api::Status;
+use wflow_core::{Snapshot, SnapshotOutcome, WorkflowError, WorkflowHandler};
+use wflow_store::{Store, StoreError, StoredHandler};
+
+use crate::App;
+use crate::envelope::envelope;
+use crate::follow::persist;
+use crate::runs::RunEnd;
+
+impl App {
+    /// Registers `store` and brings back the handlers it kept unfinished.
+    pub(crate) async fn restore_from(&mut self, store: Arc<dyn Store>) -> Result<(), StoreError> {
+        let stored = store.load_running().await?;
+        self.store = Some(store);
+        for handler in stored {
+            self.restore(handler).await;
+        }
+        Ok(())
+    }
+
+    /// Brings back one stored handler.
+    async fn restore(&self, stored: StoredHandler) {
+        let StoredHandler {
+            mut record,
+            start,
+            events,
+            snapshot,
+        } = stored;
+        let workflow = self.workflows.get(&record.workflow_name).cloned();
+        let (Some(workflow), Status::Running) = (workflow, record.status) else {
+            // Finished, or a workflow this server does not serve: shown as
+            // stored, left untouched.
+            let final_state = snapshot.map(|snapshot| Arc::new(snapshot.state));
+            self.handlers.restore(record, events, None, final_state);
+            return;
+        };
+        let id = record.handler_id.clone();
+        let options = self.run_options(&id);
+        let resumption = match snapshot {
+            Some(snapshot) if snapshot.outcome.is_some() => Resumption::Ended(Box::new(snapshot)),
+            Some(snapshot) => Resumption::from(workflow.resume_with(snapshot, options)),
+            None => Resumption::from(workflow.run_with(start, options)),
+        };
+        let store = self.store.as_deref();
+        match resumption {
+            Resumption::Live(live) => {
+                let live = Arc::new(live);
+                record.run_id = Some(live.run_id().to_string());
+                let entry = self
+                    .handlers
+                    .restore(record, events, Some(live.clone()), None);
+                tokio::spawn(self.follow(workflow, entry, live));
+            }
+            Resumption::Failed(err) => {
+                let entry = self.handlers.restore(record, events, None, None);
+                let (record, _) = entry.finish(RunEnd::with_status(
+                    Status::Failed,
+                    Some(format!("cannot resume the run: {err}")),
+                ));
+                persist(store.map(|store| store.update_handler(&record))).await;
+            }
+            Resumption::Ended(ended) => {
+                // The run ended after its last checkpoint but before its
+                // handler was updated: finish it as the checkpoint says.
+                let entry = self.handlers.restore(record, events, None, None);
+                let ended = *ended;
+                let final_state = Some(Arc::new(ended.state));
+                let record = match ended.outcome {
+                    Some(SnapshotOutcome::Completed { stop_event }) => {
+                        let stop = envelope(&workflow, &stop_event);
+                        let (record, sequence) = entry.finish(RunEnd {
+                            status: Status::Completed,
+                            error: None,
+                            result: Some(stop.clone()),
+                            terminal: Some(stop.clone()),
+                            final_state,
+                        });
+                        if let Some(sequence) = sequence {
+                            persist(store.map(|store| store.append_event(&id, sequence, &stop)))
+                                .await;
+                        }
+                        record
+                    }
+                    Some(SnapshotOutcome::Failed { message, .. }) => {
+                        let mut end = RunEnd::with_status(Status::Failed, Some(message));
+                        end.final_state = final_state;
+                        entry.finish(end).0
+                    }
+                    None => entry.finish(RunEnd::with_status(Status::Failed, None)).0,
+                };
+                persist(store.map(|store| store.update_handler(&record))).await;
+            }
+        }
+    }
+}
+
+/// What became of an unfinished handler's run when the server restarted.
+enum Resumption {
+    /// It goes on.
+    Live(WorkflowHandler),
+    /// It cannot go on.
+    Failed(WorkflowError),
+    /// It had ended after its last checkpoint, before its handler was
+    /// updated: the checkpoint says how.
+    Ended(Box<Snapshot>),
+}
+
+impl From<wflow_core::Result<WorkflowHandler>> for Resumption {
+    fn from(started: wflow_core::Result<WorkflowHandler>) -> Self {
+        match started {
+            Ok(live) => Self::Live(live),
+            Err(err) => Self::Failed(err),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The handler service behind the routes: start a run under a handler, find
+//! a handler (in memory or in the store), list them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use wflow_api::HandlerRecord;
+use wflow_core::{CheckpointStore, Context, Event, RunOptions, Workflow, WorkflowHandler};
+use wflow_store::HandlerCheckpoint;
+
+use crate::App;
+use crate::error::ApiError;
+use crate::follow::follow;
+use crate::runs::{self, HandlerEntry};
+
+impl App {
+    /// The served workflow `name`.
+    pub(crate) fn workflow(&self, name: &str) -> Result<&Workflow, ApiError> {
+        self.workflows
+            .get(name)
+            .ok_or_else(|| ApiError::not_found("Workflow not found"))
+    }
+
+    /// Run options checkpointing into the store under handler `id`.
+    pub(crate) fn run_options(&self, id: &str) -> RunOptions {
+        RunOptions {
+            checkpoint: self.store.clone().map(|store| {
+                Arc::new(HandlerCheckpoint {
+                    store,
+                    handler_id: id.to_string(),
+                }) as Arc<dyn CheckpointStore>
+            }),
+            internal_events: true,
+            ..RunOptions::default()
+        }
+    }
+
+    /// The task that follows `live`'s stream into `entry` until the run
+    /// ends.
+    pub(crate) fn follow(
+        &self,
+        workflow: Workflow,
+        entry: Arc<HandlerEntry>,
+        live: Arc<WorkflowHandler>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        follow(
+            workflow,
+            entry,
+            live,
+            self.store.clone(),
+            self.handlers.clone(),
+        )
+    }
+
+    /// Starts `start` on `workflow` under the `handler_id` the caller chose
+    /// (or a fresh one), and the task that follows its stream into the
+    /// handler.
+    pub(crate) async fn start(
+        &self,
+        workflow: &Workflow,
+        handler_id: Option<String>,
+        start: Event,
+    ) -> Result<Arc<HandlerEntry>, ApiError> {
+        // Only a chosen id can name an earlier handler: a fresh one costs no
+        // lookup. Checked here so that no run starts for nothing, and again
+        // when the handler is registered, atomically, against a concurrent
+        // request.
+        let (handler_id, previous) = match handler_id {
+            Some(id) => {
+                let previous = self.handler(&id).await.ok();
+                (id, previous)
+            }
+            None => (runs::new_id(), None),
+        };
+        if let Some(previous) = &previous
+            && !previous.is_finished()
+        {
+            return Err(ApiError::conflict(format!(
+                "Handler '{handler_id}' is already running"
+            )));
+        }
+        // A reused id starts from the state its previous run ended with.
+        let context = previous
+            .as_ref()
+            .filter(|previous| previous.record().workflow_name == workflow.name())
+            .and_then(|previous| previous.final_state())
+            .and_then(|state| {
+                let context = Context::new(workflow);
+                match context.store().restore((*state).clone()) {
+                    Ok(()) => Some(context),
+                    Err(err) => {
+                        tracing::warn!(%handler_id, "the previous run's state does not fit: {err}");
+                        None
+                    }
+                }
+            });
+        if let Some(store) = &self.store
+            && previous.is_some()
+        {
+            // A reused id starts afresh: forget the previous run.
+            store
+                .delete_handler(&handler_id)
+                .await
+                .map_err(|err| ApiError::internal(format!("Initial persistence failed: {err}")))?;
+        }
+        let options = RunOptions {
+            context,
+            ..self.run_options(&handler_id)
+        };
+        let live = workflow
+            .run_with(start.clone(), options)
+            .map_err(|err| ApiError::internal(format!("Error running workflow: {err}")))?;
+        let live = Arc::new(live);
+        let entry = self
+            .handlers
+            .start(handler_id, workflow.name(), live.clone())
+            .map_err(|runs::AlreadyRunning(id)| {
+                live.cancel();
+                ApiError::conflict(format!("Handler '{id}' is already running"))
+            })?;
+        let follow = self.follow(workflow.clone(), entry.clone(), live.clone());
+        let Some(store) = self.store.clone() else {
+            tokio::spawn(follow);
+            return Ok(entry);
+        };
+        // The handler is registered and its run going: from here on, one
+        // task saves it and follows it, whether or not the request that
+        // started it waits for the answer.
+        let (saved, outcome) = oneshot::channel();
+        let (handlers, registered) = (self.handlers.clone(), entry.clone());
+        tokio::spawn(async move {
+            let record = registered.record();
+            if let Err(err) = store.save_handler(&record, &start).await {
+                live.cancel();
+                handlers.remove(&record.handler_id);
+                let _ = saved.send(Err(ApiError::internal(format!(
+                    "Initial persistence failed: {err}"
+                ))));
+                return;
+            }
+            let _ = saved.send(Ok(()));
+            follow.await;
+        });
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(ApiError::internal("Initial persistence failed")))?;
+        Ok(entry)
+    }
+
+    /// The handler `id`: in memory, or read back from the store when the
+    /// server no longer keeps it in memory.
+    pub(crate) async fn handler(&self, id: &str) -> Result<Arc<HandlerEntry>, ApiError> {
+        if let Some(entry) = self.handlers.get(id) {
+            return Ok(entry);
+        }
+        let Some(store) = &self.store else {
+            return Err(ApiError::handler_not_found());
+        };
+        let stored = store
+            .load_handler(id)
+            .await
+            .map_err(|err| ApiError::internal(err.to_string()))?
+            .ok_or_else(ApiError::handler_not_found)?;
+        let final_state = stored.snapshot.map(|snapshot| Arc::new(snapshot.state));
+        Ok(self
+            .handlers
+            .restore(stored.record, stored.events, None, final_state))
+    }
+
+    /// Every handler's record, oldest first: the store's (with the running
+    /// ones as they are now), or those in memory.
+    pub(crate) async fn handler_records(&self) -> Result<Vec<HandlerRecord>, ApiError> {
+        let in_memory = || -> Vec<HandlerRecord> {
+            self.handlers
+                .all()
+                .iter()
+                .map(|entry| entry.record())
+                .collect()
+        };
+        let Some(store) = &self.store else {
+            return Ok(in_memory());
+        };
+        let stored = store
+            .records()
+            .await
+            .map_err(|err| ApiError::internal(err.to_string()))?;
+        // Taken after the store's answer, so as new as it or newer.
+        let in_memory = in_memory();
+        let mut current: HashMap<&str, &HandlerRecord> = in_memory
+            .iter()
+            .map(|record| (record.handler_id.as_str(), record))
+            .collect();
+        let mut records: Vec<HandlerRecord> = stored
+            .into_iter()
+            .map(|stored| {
+                current
+                    .remove(stored.handler_id.as_str())
+                    .cloned()
+                    .unwrap_or(stored)
+            })
+            .collect();
+        // Started but not stored yet.
+        records.extend(
+            in_memory
+                .iter()
+                .filter(|record| current.contains_key(record.handler_id.as_str()))
+                .cloned(),
+        );
+        Ok(records)
+    }
+}

@@ -1,0 +1,74 @@
+//! Why a store could not read or write: a variant per kind of failure, so
+//! that callers decide by the variant and never by the message.
+
+/// An error of the database (or of the driver) a store is built on.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the handler store could not read or write.
+///
+/// Each message is whole (it names what failed and why), so no variant
+/// reports a `source`: printing an error with its chain says it once.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be opened: the file (or server) cannot be reached,
+    /// or its schema cannot be brought up to date.
+    #[error("the handler store: cannot open {target}: {cause}")]
+    Open {
+        /// The file (or database) that was to be opened.
+        target: String,
+        /// Why it could not be.
+        cause: Cause,
+    },
+    /// The database was written by a newer wflow: its schema has more
+    /// migrations than this one knows.
+    #[error(
+        "the handler store: {target} has schema version {found}, newer than this wflow knows ({known})"
+    )]
+    SchemaTooNew {
+        /// The file (or database).
+        target: String,
+        /// Its schema version.
+        found: u64,
+        /// The newest version this wflow knows.
+        known: u64,
+    },
+    /// A write would overwrite what it must not: a streamed event at a
+    /// sequence already stored for its handler. Nothing of that write is
+    /// stored.
+    #[error("the handler store: {action}: {cause}")]
+    Conflict {
+        /// What was being done (`cannot store an event`).
+        action: &'static str,
+        /// The database's own error.
+        cause: Cause,
+    },
+    /// The database failed: a statement, a transaction, the disk.
+    #[error("the handler store: {action}: {cause}")]
+    Database {
+        /// What was being done (`cannot save a handler`).
+        action: &'static str,
+        /// The database's own error.
+        cause: Cause,
+    },
+    /// Something to be stored cannot be serialized.
+    #[error("the handler store: cannot serialize {what}: {cause}")]
+    Serialize {
+        /// What (`an event`, `a checkpoint`).
+        what: &'static str,
+        /// The serializer's error.
+        cause: Cause,
+    },
+    /// Something stored cannot be read back.
+    #[error("the handler store: a stored {what} is not valid: {cause}")]
+    Corrupt {
+        /// What (`event`, `checkpoint`).
+        what: &'static str,
+        /// Why it cannot be read.
+        cause: Cause,
+    },
+    /// The store has shut down (its thread or its connections are gone):
+    /// the request was not answered.
+    #[error("the handler store has shut down")]
+    Closed,
+}

@@ -1,0 +1,360 @@
+//! The suite every [`Store`] implementation must pass (cargo feature
+//! `testing`). An implementation's tests call [`conformance`] on a store,
+//! or each check from its own test:
+//!
+//! ```ignore
+//! #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+//! async fn a_failing_write_leaves_nothing_behind() {
+//!     let store = Arc::new(MyStore::connect(..).await.unwrap());
+//!     wflow_store::testing::failing_write_leaves_nothing(store).await;
+//! }
+//! ```
+//!
+//! Every check names its handlers with an id of its own, so the checks can
+//! share one database (and run at once against it): they look only at the
+//! handlers they wrote. They run tasks with `tokio::spawn`: call them within
+//! a tokio runtime (multi-threaded, for writes that truly race). A check
+//! that fails panics, naming what it expected.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
+use wflow_api::{Envelope, HandlerResult, Status};
+use wflow_core::CheckpointStore;
+
+use crate::{HandlerCheckpoint, Store, StoreError, StoredHandler};
+
+use self::fixtures::{
+    assert_records, assert_same_record, envelope, expect_ok, load, numbers, record, snapshot,
+    start, tag,
+};
+
+mod fixtures;
+
+/// Runs every check on `store`, one after another.
+pub async fn conformance(store: Arc<dyn Store>) {
+    records_round_trip(&*store).await;
+    running_and_single_handlers_load(&*store).await;
+    failing_write_leaves_nothing(store.clone()).await;
+    concurrent_writers_all_land(store.clone()).await;
+    delete_removes_everything(&*store).await;
+    concurrent_snapshots(store).await;
+}
+
+/// Records come back as saved and updated, oldest first; a reused id's
+/// `save_handler` replaces its record and start event.
+pub async fn records_round_trip(store: &dyn Store) {
+    let tag = tag();
+    let running = record(&format!("{tag}-running"), Status::Running);
+    let mut completed = record(&format!("{tag}-completed"), Status::Completed);
+    completed.run_id = Some("run-1".to_string());
+    completed.result = Some(HandlerResult::Event(envelope("StopEvent", 7)));
+    completed.updated_at = Some("2025-01-01T00:00:01.000000+00:00".to_string());
+    completed.completed_at = Some("2025-01-01T00:00:02.000000+00:00".to_string());
+    let mut failed = record(&format!("{tag}-failed"), Status::Failed);
+    failed.error = Some("boom: it broke".to_string());
+    for saved in [&running, &completed, &failed] {
+        expect_ok(store.save_handler(saved, &start(1)).await, "save_handler");
+    }
+    assert_records(store, &tag, &[&running, &completed, &failed]).await;
+
+    let mut finished = running.clone();
+    finished.status = Status::Cancelled;
+    finished.run_id = Some("run-2".to_string());
+    finished.updated_at = Some("2025-01-01T00:00:03.000000+00:00".to_string());
+    finished.completed_at = finished.updated_at.clone();
+    expect_ok(store.update_handler(&finished).await, "update_handler");
+    assert_records(store, &tag, &[&finished, &completed, &failed]).await;
+
+    let mut again = failed.clone();
+    again.status = Status::Running;
+    again.error = None;
+    expect_ok(store.save_handler(&again, &start(2)).await, "save_handler");
+    let stored = load(store, &again.handler_id).await;
+    assert_same_record(&stored.record, &again);
+    assert_eq!(
+        stored.start,
+        start(2),
+        "save_handler replaces the start event"
+    );
+}
+
+/// `load_running` gives the running handlers, oldest first, each with its
+/// start event, events in sequence order and last checkpoint; `load_handler`
+/// gives any one handler, or `None`.
+pub async fn running_and_single_handlers_load(store: &dyn Store) {
+    let tag = tag();
+    let first = record(&format!("{tag}-first"), Status::Running);
+    let done = record(&format!("{tag}-done"), Status::Completed);
+    let second = record(&format!("{tag}-second"), Status::Running);
+    expect_ok(store.save_handler(&first, &start(1)).await, "save_handler");
+    expect_ok(store.save_handler(&done, &start(2)).await, "save_handler");
+    expect_ok(store.save_handler(&second, &start(3)).await, "save_handler");
+    // Out of order, in two writes: read back by sequence.
+    let later: Vec<(u64, Envelope)> = (2..4).map(|n| (n, envelope("Tick", n))).collect();
+    let earlier: Vec<(u64, Envelope)> = (0..2).map(|n| (n, envelope("Tick", n))).collect();
+    expect_ok(
+        store.append_events(&first.handler_id, &later).await,
+        "append_events",
+    );
+    expect_ok(
+        store.append_events(&first.handler_id, &earlier).await,
+        "append_events",
+    );
+    expect_ok(
+        store
+            .append_event(&done.handler_id, 0, &envelope("StopEvent", 9))
+            .await,
+        "append_event",
+    );
+    let checkpoint = snapshot("run-first", 1);
+    expect_ok(
+        store.save_snapshot(&first.handler_id, &checkpoint).await,
+        "save_snapshot",
+    );
+
+    let running: Vec<StoredHandler> = expect_ok(store.load_running().await, "load_running")
+        .into_iter()
+        .filter(|stored| stored.record.handler_id.starts_with(&tag))
+        .collect();
+    let ids: Vec<&str> = running
+        .iter()
+        .map(|s| s.record.handler_id.as_str())
+        .collect();
+    assert_eq!(ids, [first.handler_id.as_str(), second.handler_id.as_str()]);
+    assert_eq!(running[0].start, start(1));
+    assert_eq!(numbers(&running[0]), [0, 1, 2, 3]);
+    assert_eq!(running[0].snapshot.as_ref(), Some(&checkpoint));
+    assert_eq!(running[1].start, start(3));
+    assert!(running[1].events.is_empty() && running[1].snapshot.is_none());
+
+    let finished = load(store, &done.handler_id).await;
+    assert_same_record(&finished.record, &done);
+    assert_eq!(finished.start, start(2));
+    assert_eq!(numbers(&finished), [9]);
+    let unknown = expect_ok(
+        store.load_handler(&format!("{tag}-unknown")).await,
+        "load_handler",
+    );
+    assert!(unknown.is_none(), "an unknown handler loads as None");
+}
+
+/// A write that fails on its second statement leaves nothing behind (its
+/// first event is not stored), fails alone while many other writes are
+/// committed at the same moment, and is a [`StoreError::Conflict`].
+pub async fn failing_write_leaves_nothing(store: Arc<dyn Store>) {
+    let tag = tag();
+    let victim = format!("{tag}-victim");
+    expect_ok(
+        store
+            .save_handler(&record(&victim, Status::Running), &start(0))
+            .await,
+        "save_handler",
+    );
+    expect_ok(
+        store.append_event(&victim, 0, &envelope("Tick", 0)).await,
+        "append_event",
+    );
+    const OTHERS: usize = 24;
+    let barrier = Arc::new(Barrier::new(OTHERS + 1));
+    let mut others = JoinSet::new();
+    for writer in 0..OTHERS {
+        let (store, barrier, id) = (store.clone(), barrier.clone(), format!("{tag}-{writer}"));
+        others.spawn(async move {
+            expect_ok(
+                store
+                    .save_handler(&record(&id, Status::Running), &start(0))
+                    .await,
+                "save_handler",
+            );
+            barrier.wait().await;
+            for n in 0..4 {
+                expect_ok(
+                    store.append_event(&id, n, &envelope("Tick", n)).await,
+                    "append_event beside a failing write",
+                );
+            }
+        });
+    }
+    barrier.wait().await;
+    // Sequence 1 is new, sequence 0 is taken: the second statement fails.
+    let colliding = [(1, envelope("Tick", 1)), (0, envelope("Tick", 100))];
+    let failure = store.append_events(&victim, &colliding).await;
+    assert!(
+        matches!(failure, Err(StoreError::Conflict { .. })),
+        "a sequence already stored is a Conflict, got {failure:?}"
+    );
+    while let Some(joined) = others.join_next().await {
+        joined.expect("a writer beside the failing write");
+    }
+    assert_eq!(numbers(&load(store.as_ref(), &victim).await), [0]);
+    for writer in 0..OTHERS {
+        let stored = load(store.as_ref(), &format!("{tag}-{writer}")).await;
+        assert_eq!(numbers(&stored), [0, 1, 2, 3], "the other writes landed");
+    }
+    // The failed write took nothing with it: sequence 1 is still free.
+    expect_ok(
+        store.append_event(&victim, 1, &envelope("Tick", 1)).await,
+        "append_event after a failed write",
+    );
+    assert_eq!(numbers(&load(store.as_ref(), &victim).await), [0, 1]);
+}
+
+/// Many tasks writing at once (records, events one by one, checkpoints,
+/// updates): every write lands, each handler's events in sequence order.
+pub async fn concurrent_writers_all_land(store: Arc<dyn Store>) {
+    const WRITERS: u64 = 16;
+    const EVENTS: u64 = 25;
+    let tag = tag();
+    let barrier = Arc::new(Barrier::new(WRITERS as usize));
+    let mut writers = JoinSet::new();
+    for writer in 0..WRITERS {
+        let (store, barrier, tag) = (store.clone(), barrier.clone(), tag.clone());
+        writers.spawn(async move {
+            let id = format!("{tag}-{writer:02}");
+            let mut saved = record(&id, Status::Running);
+            barrier.wait().await;
+            expect_ok(
+                store.save_handler(&saved, &start(writer)).await,
+                "save_handler",
+            );
+            for n in 0..EVENTS {
+                expect_ok(
+                    store.append_event(&id, n, &envelope("Tick", n)).await,
+                    "append_event",
+                );
+            }
+            let checkpoint = snapshot(&id, writer);
+            expect_ok(store.save_snapshot(&id, &checkpoint).await, "save_snapshot");
+            if writer % 2 == 0 {
+                saved.status = Status::Completed;
+                expect_ok(store.update_handler(&saved).await, "update_handler");
+            }
+        });
+    }
+    while let Some(joined) = writers.join_next().await {
+        joined.expect("a concurrent writer");
+    }
+    for writer in 0..WRITERS {
+        let stored = load(store.as_ref(), &format!("{tag}-{writer:02}")).await;
+        assert_eq!(numbers(&stored), (0..EVENTS).collect::<Vec<_>>());
+        assert_eq!(stored.start, start(writer));
+        let expected = snapshot(&stored.record.handler_id, writer);
+        assert_eq!(stored.snapshot.as_ref(), Some(&expected));
+        let status = if writer % 2 == 0 {
+            Status::Completed
+        } else {
+            Status::Running
+        };
+        assert_eq!(stored.record.status, status);
+    }
+    let running = expect_ok(store.load_running().await, "load_running");
+    let mine = running
+        .iter()
+        .filter(|stored| stored.record.handler_id.starts_with(&tag))
+        .count();
+    assert_eq!(mine as u64, WRITERS / 2);
+}
+
+/// `delete_handler` forgets the record, the events and the checkpoint, and
+/// only them: a reused id starts empty.
+pub async fn delete_removes_everything(store: &dyn Store) {
+    let tag = tag();
+    let (gone, kept) = (format!("{tag}-gone"), format!("{tag}-kept"));
+    for id in [&gone, &kept] {
+        expect_ok(
+            store
+                .save_handler(&record(id, Status::Running), &start(1))
+                .await,
+            "save_handler",
+        );
+        let events: Vec<(u64, Envelope)> = (0..3).map(|n| (n, envelope("Tick", n))).collect();
+        expect_ok(store.append_events(id, &events).await, "append_events");
+        expect_ok(
+            store.save_snapshot(id, &snapshot(id, 1)).await,
+            "save_snapshot",
+        );
+    }
+    expect_ok(store.delete_handler(&gone).await, "delete_handler");
+    let loaded = expect_ok(store.load_handler(&gone).await, "load_handler");
+    assert!(loaded.is_none(), "a deleted handler is gone");
+    let records = expect_ok(store.records().await, "records");
+    assert!(!records.iter().any(|r| r.handler_id == gone));
+    let running = expect_ok(store.load_running().await, "load_running");
+    assert!(!running.iter().any(|s| s.record.handler_id == gone));
+    let other = load(store, &kept).await;
+    assert_eq!(numbers(&other), [0, 1, 2]);
+    assert!(
+        other.snapshot.is_some(),
+        "another handler keeps its checkpoint"
+    );
+
+    // The id again: no events, no checkpoint, sequences free.
+    expect_ok(
+        store
+            .save_handler(&record(&gone, Status::Running), &start(2))
+            .await,
+        "save_handler",
+    );
+    let reused = load(store, &gone).await;
+    assert!(reused.events.is_empty() && reused.snapshot.is_none());
+    expect_ok(
+        store.append_event(&gone, 0, &envelope("Tick", 5)).await,
+        "append_event",
+    );
+    assert_eq!(numbers(&load(store, &gone).await), [5]);
+}
+
+/// Many handlers' runs checkpoint at once, directly and through
+/// [`HandlerCheckpoint`] (as a run does): each handler keeps its last one.
+pub async fn concurrent_snapshots(store: Arc<dyn Store>) {
+    const HANDLERS: u64 = 32;
+    const SAVES: u64 = 8;
+    let tag = tag();
+    let barrier = Arc::new(Barrier::new(HANDLERS as usize));
+    let mut runs = JoinSet::new();
+    for handler in 0..HANDLERS {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        let id = format!("{tag}-{handler:02}");
+        runs.spawn(async move {
+            expect_ok(
+                store
+                    .save_handler(&record(&id, Status::Running), &start(handler))
+                    .await,
+                "save_handler",
+            );
+            let checkpoint = HandlerCheckpoint {
+                store: store.clone(),
+                handler_id: id.clone(),
+            };
+            barrier.wait().await;
+            for save in 0..SAVES {
+                let taken = snapshot(&id, handler * 100 + save);
+                if save % 2 == 0 {
+                    expect_ok(store.save_snapshot(&id, &taken).await, "save_snapshot");
+                } else if let Err(err) = checkpoint.save(&taken).await {
+                    panic!("HandlerCheckpoint::save: {err}");
+                }
+            }
+        });
+    }
+    while let Some(joined) = runs.join_next().await {
+        joined.expect("a checkpointing run");
+    }
+    let running = expect_ok(store.load_running().await, "load_running");
+    for handler in 0..HANDLERS {
+        let id = format!("{tag}-{handler:02}");
+        let stored = running
+            .iter()
+            .find(|stored| stored.record.handler_id == id)
+            .unwrap_or_else(|| panic!("{id} is running"));
+        let last = snapshot(&id, handler * 100 + SAVES - 1);
+        assert_eq!(
+            stored.snapshot.as_ref(),
+            Some(&last),
+            "{id}'s last checkpoint"
+        );
+    }
+}
