@@ -1,0 +1,115 @@
+//! Handlers in the store: reused ids, finished handlers beyond the memory
+//! limit.
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use wflow_server::{self as server, App};
+use wflow_tests::workflow;
+
+use crate::{get, post, read_sse, serve_app};
+
+/// Runs `bench_counter` synchronously under `handler_id`, one addition per
+/// worker; the count it ends with.
+async fn count_under(client: &Client, base: &str, handler_id: &str) -> Value {
+    let (status, handler) = post(
+        client,
+        format!("{base}/workflows/bench_counter/run"),
+        json!({"handler_id": handler_id, "start_event": {"iterations": 1}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{handler}");
+    handler["result"]["value"]["result"]["count"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_handler_id_starts_from_the_state_its_last_run_ended_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("handlers.db");
+    let client = Client::new();
+    let open = || async {
+        let store = server::SqliteStore::open(&db).unwrap();
+        App::new(vec![workflow("bench-counter").await])
+            .unwrap()
+            .with_store(std::sync::Arc::new(store))
+            .await
+            .unwrap()
+    };
+
+    let base = serve_app(open().await).await;
+    // Eight workers add one each: 8, then 8 more under the same id.
+    assert_eq!(count_under(&client, &base, "tally").await, json!(8));
+    assert_eq!(count_under(&client, &base, "tally").await, json!(16));
+    // Another id starts from the workflow's default state.
+    assert_eq!(count_under(&client, &base, "other").await, json!(8));
+
+    // A server started again on the same file carries the state over too.
+    let base = serve_app(open().await).await;
+    assert_eq!(count_under(&client, &base, "tally").await, json!(24));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_handlers_beyond_the_limit_leave_memory_and_come_back_from_the_store() {
+    let client = Client::new();
+    let ids = |body: &Value| -> Vec<String> {
+        body["handlers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["handler_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let run_four = |base: String| {
+        let client = client.clone();
+        async move {
+            for n in 0..4 {
+                let (status, _) = post(&client, format!("{base}/workflows/joke/run"), json!({"handler_id": format!("joke-{n}"), "start_event": {"topic": format!("t{n}")}})).await;
+                assert_eq!(status, StatusCode::OK);
+            }
+        }
+    };
+
+    // In memory only: the oldest finished handlers are forgotten, as the
+    // reference's in-memory store forgets them.
+    let app = App::new(vec![workflow("joke").await])
+        .unwrap()
+        .with_keep_finished(2);
+    let base = serve_app(app).await;
+    run_four(base.clone()).await;
+    let (_, list) = get(&client, format!("{base}/handlers")).await;
+    assert_eq!(ids(&list), vec!["joke-2", "joke-3"]);
+    let (status, _) = get(&client, format!("{base}/handlers/joke-0")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // With a store: memory holds two, the store all four, each readable.
+    let dir = tempfile::tempdir().unwrap();
+    let store = server::SqliteStore::open(&dir.path().join("handlers.db")).unwrap();
+    let app = App::new(vec![workflow("joke").await])
+        .unwrap()
+        .with_keep_finished(2)
+        .with_store(std::sync::Arc::new(store))
+        .await
+        .unwrap();
+    let base = serve_app(app).await;
+    run_four(base.clone()).await;
+    let (_, list) = get(&client, format!("{base}/handlers")).await;
+    assert_eq!(ids(&list), vec!["joke-0", "joke-1", "joke-2", "joke-3"]);
+    let (status, first) = get(&client, format!("{base}/handlers/joke-0")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        first["result"]["value"]["result"]
+            .as_str()
+            .unwrap()
+            .contains("t0"),
+        "{first}"
+    );
+    let (events, _) = read_sse(
+        client
+            .get(format!("{base}/events/joke-1?after_sequence=-1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].1["type"], "StopEvent");
+}
