@@ -13,7 +13,7 @@ use crate::definition::validate::validate;
 use crate::definition::{
     ComponentOrigin, EventTypeInfo, StepConfig, WorkflowDef, WorkflowOptions, assemble,
 };
-use crate::engine::{IdleInstances, InstanceAllocator};
+use crate::engine::InstanceAllocator;
 use crate::error::{Result, WorkflowError};
 use crate::event::Event;
 use crate::manifest::Manifest;
@@ -64,7 +64,7 @@ impl StepCode {
             })
             .collect();
         let pool = Arc::new(InstancePool::new(self.runtime.core().clone(), steps));
-        let weak: Weak<dyn IdleInstances> = Arc::downgrade(&pool) as Weak<dyn IdleInstances>;
+        let weak: Weak<InstancePool> = Arc::downgrade(&pool);
         self.runtime.core().register_pool(weak);
         pool
     }
@@ -153,13 +153,12 @@ impl Workflow {
             .options
             .num_concurrent_runs
             .map(|n| Arc::new(Semaphore::new(n)));
-        let code = StepCode {
+        let mut code = StepCode {
             runtime: runtime.clone(),
             components,
             run_slots,
             shared_pool: None,
         };
-        let mut code = code;
         if def.options.reuse_instances {
             code.shared_pool = Some(code.new_pool(&def));
         }
