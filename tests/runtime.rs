@@ -1,5 +1,5 @@
 //! Runtime settings: the pooling allocator, its limits, and on-demand
-//! allocation.
+//! allocation; the cap on the runtime's own events.
 
 use bytesize::ByteSize;
 use serde_json::json;
@@ -163,4 +163,34 @@ async fn a_damaged_or_forged_cache_entry_is_rebuilt_never_loaded() {
         assert!(again.from_cache, "after {what} the entry is rebuilt");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_streams_at_most_max_internal_events_of_the_runtimes_own() {
+    use wflow_core::{Event, RunOptions, WorkflowOptions};
+    let mut options = WorkflowOptions::named("loop-example");
+    options.limits.max_internal_events = 10;
+    let looping = wflow_tests::workflow_with("loop-example", options)
+        .await
+        .unwrap();
+    let start = Event::new("StartEvent", &json!({"target": 40})).unwrap();
+    let run_options = RunOptions {
+        internal_events: true,
+        ..RunOptions::default()
+    };
+    let handler = looping.run_with(start, run_options).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    let mut internal = 0;
+    let mut last = None;
+    while let Some(event) = stream.next().await {
+        internal += usize::from(event.name == "StepStateChanged");
+        last = Some(event.name);
+    }
+    // Forty laps make over eighty step calls, two events each: ten are told.
+    assert_eq!(internal, 10);
+    assert_eq!(last.as_deref(), Some("StopEvent"));
+    assert_eq!(
+        handler.result().await.unwrap().result,
+        json!({"value": 40, "laps": 40})
+    );
 }

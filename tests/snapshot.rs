@@ -1,6 +1,7 @@
 //! Snapshots and resume: a run snapshotted at many points and resumed —
 //! in a freshly loaded workflow, through JSON — ends exactly as an
-//! uninterrupted run; human answers survive; tampered snapshots are refused.
+//! uninterrupted run; human answers survive; tampered snapshots are refused;
+//! a prompt is streamed only once the checkpoint recording it is saved.
 
 use serde_json::{Value, json};
 use wflow_core::{Event, Snapshot, Workflow, WorkflowError};
@@ -268,9 +269,14 @@ async fn many_runs_of_one_process_checkpoint_at_once() {
         let start = Event::new("StartEvent", &json!({"n": 50})).unwrap();
         handlers.push((store, fanout.run_with(start, options).unwrap()));
     }
-    for (store, handler) in handlers {
+    let mut own = 0;
+    for (run, (store, handler)) in handlers.into_iter().enumerate() {
         let result = handler.result().await.unwrap().result;
         assert_eq!(result, json!({"sum": 1225, "count": 50}));
+        if run >= 32 {
+            // Another run may have saved into the shared file since.
+            continue;
+        }
         // The last checkpoint is saved before the run is reported finished.
         let last = store.load().unwrap();
         assert!(
@@ -278,7 +284,16 @@ async fn many_runs_of_one_process_checkpoint_at_once() {
             "{:?}",
             last.outcome
         );
+        own += 1;
     }
+    assert_eq!(own, 32);
+    // Every run sharing the file has ended: the last save was a final one.
+    let last = shared.load().unwrap();
+    assert!(
+        matches!(last.outcome, Some(SnapshotOutcome::Completed { .. })),
+        "{:?}",
+        last.outcome
+    );
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
@@ -286,4 +301,106 @@ async fn many_runs_of_one_process_checkpoint_at_once() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A checkpoint store that keeps every save waiting until its gate opens,
+/// and remembers what it saved.
+struct GatedCheckpoints {
+    gate: tokio::sync::Semaphore,
+    saved: std::sync::Mutex<Vec<Snapshot>>,
+}
+
+impl Default for GatedCheckpoints {
+    fn default() -> Self {
+        Self {
+            gate: tokio::sync::Semaphore::new(0),
+            saved: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl wflow_core::CheckpointStore for GatedCheckpoints {
+    fn save<'a>(
+        &'a self,
+        snapshot: &'a Snapshot,
+    ) -> wflow_core::BoxFuture<'a, wflow_core::Result<()>> {
+        Box::pin(async move {
+            self.gate.acquire().await.unwrap().forget();
+            self.saved.lock().unwrap().push(snapshot.clone());
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_reaches_readers_only_once_the_checkpoint_recording_it_is_saved() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use wflow_core::{CheckpointStore, RunOptions};
+    // hitl asks through wait_for_event; waits returns an InputRequiredEvent.
+    let cases = [
+        (
+            "hitl",
+            json!({}),
+            json!({"response": "Ada"}),
+            json!("Hello, Ada!"),
+        ),
+        (
+            "waits",
+            json!({"mode": "ask"}),
+            json!({"response": "42"}),
+            json!("answered: 42"),
+        ),
+    ];
+    for (name, start, answer, expected) in cases {
+        let store = Arc::new(GatedCheckpoints::default());
+        let options = RunOptions {
+            checkpoint: Some(store.clone() as Arc<dyn CheckpointStore>),
+            ..RunOptions::default()
+        };
+        let start = Event::new("StartEvent", &start).unwrap();
+        let handler = workflow(name).await.run_with(start, options).unwrap();
+        let mut stream = handler.stream_events().unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
+        assert!(
+            early.is_err(),
+            "{name}: {early:?} was streamed before any checkpoint was saved"
+        );
+        store.gate.add_permits(1_000);
+        let prompt = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("the prompt follows the checkpoint")
+            .unwrap();
+        assert_eq!(prompt.name, "InputRequiredEvent", "{name}");
+        let holding: Vec<Snapshot> = store
+            .saved
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|saved| saved.held_prompts.contains(&prompt))
+            .cloned()
+            .collect();
+        assert!(
+            !holding.is_empty(),
+            "{name}: no saved checkpoint holds the prompt"
+        );
+        handler
+            .send_event(Event::new("HumanResponseEvent", &answer).unwrap())
+            .unwrap();
+        assert_eq!(handler.result().await.unwrap().result, expected, "{name}");
+
+        // A run resumed from the checkpoint that held the prompt streams it
+        // first, and takes its answer.
+        let resumed = reload(name).await.resume(holding[0].clone()).unwrap();
+        let mut stream = resumed.stream_events().unwrap();
+        assert_eq!(stream.next().await.unwrap(), prompt, "{name} resumed");
+        resumed
+            .send_event(Event::new("HumanResponseEvent", &answer).unwrap())
+            .unwrap();
+        assert_eq!(
+            resumed.result().await.unwrap().result,
+            expected,
+            "{name} resumed"
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! CORS: browsers are answered only from the origins allowed.
+//! CORS: browsers are answered only from the origins allowed; pages of other
+//! origins change nothing, and requests naming another host are refused.
 
 use reqwest::{Client, StatusCode};
 use wflow_server::{self as server, App};
@@ -85,4 +86,55 @@ async fn browsers_are_answered_only_from_the_origins_allowed() {
         .unwrap()
         .with_allowed_origins(server::AllowedOrigins::from_args(&["http://a\nb".into()]));
     assert!(bad.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_other_origins_and_rebound_host_names_change_nothing() {
+    let base = serve_app(App::new(vec![workflow("joke").await]).unwrap()).await;
+    let client = Client::new();
+    let body = r#"{"start_event": {"topic": "csrf"}}"#;
+    // A "simple" request: no preflight, so only the server can refuse it.
+    let forged = client
+        .post(format!("{base}/workflows/joke/run-nowait"))
+        .header("Origin", "https://evil.example")
+        .header("Content-Type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let detail: serde_json::Value = forged.json().await.unwrap();
+    assert!(
+        detail["detail"]
+            .as_str()
+            .unwrap()
+            .contains("https://evil.example"),
+        "{detail}"
+    );
+    // DNS rebinding: the browser names the attacker's host.
+    let rebound = client
+        .get(format!("{base}/handlers"))
+        .header("Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), StatusCode::MISDIRECTED_REQUEST);
+    let list: serde_json::Value = client
+        .get(format!("{base}/handlers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["handlers"], serde_json::json!([]), "nothing ran");
+    // The same request without a browser's Origin runs.
+    let plain = client
+        .post(format!("{base}/workflows/joke/run-nowait"))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
 }

@@ -35,15 +35,57 @@ async fn a_reused_handler_id_starts_from_the_state_its_last_run_ended_with() {
             .unwrap()
     };
 
-    let base = serve_app(open().await).await;
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let first = tokio::spawn(server::serve_until(listener, open().await, async {
+        let _ = stopped.await;
+    }));
     // Eight workers add one each: 8, then 8 more under the same id.
     assert_eq!(count_under(&client, &base, "tally").await, json!(8));
     assert_eq!(count_under(&client, &base, "tally").await, json!(16));
     // Another id starts from the workflow's default state.
     assert_eq!(count_under(&client, &base, "other").await, json!(8));
 
-    // A server started again on the same file carries the state over too.
-    let base = serve_app(open().await).await;
+    // A second server on the same file is refused while the first runs.
+    let refused = server::SqliteStore::open(&db)
+        .err()
+        .expect("the file is in use");
+    assert!(
+        matches!(refused, server::StoreError::InUse { .. }),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("in use by another wflow process")
+    );
+    // Stopped, then started again on the same file: the state carries over.
+    stop.send(()).unwrap();
+    drop(client);
+    first.await.unwrap().unwrap();
+    // The file is free once the first server's last writes are done.
+    let mut reopened = None;
+    for _ in 0..100 {
+        match server::SqliteStore::open(&db) {
+            Ok(store) => {
+                reopened = Some(store);
+                break;
+            }
+            Err(server::StoreError::InUse { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("{err}"),
+        }
+    }
+    let store = reopened.expect("the first server lets go of the file");
+    let app = App::new(vec![workflow("bench-counter").await])
+        .unwrap()
+        .with_store(std::sync::Arc::new(store))
+        .await
+        .unwrap();
+    let client = Client::new();
+    let base = serve_app(app).await;
     assert_eq!(count_under(&client, &base, "tally").await, json!(24));
 }
 

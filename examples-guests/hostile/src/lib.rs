@@ -105,6 +105,16 @@ fn attack(ctx: &Context, ev: Attack) -> Result<AnyEvent, StepError> {
             data.push_str("\"}");
             Ok(AnyEvent::new("StopEvent", data))
         }
+        "huge_collect" => {
+            // 20 MiB, past the default limits.max_event_bytes (16 MiB),
+            // handed to collect_events rather than emitted.
+            let huge = Attack {
+                mode: "x".repeat(20 * 1024 * 1024),
+                paths: Vec::new(),
+            };
+            let collected = ctx.collect_events(&huge, &["Attack", "Attack"])?;
+            Ok(stop(json!(collected.is_some())))
+        }
         "read_files" => {
             let attempts = [
                 "/etc/passwd",

@@ -207,8 +207,11 @@ fn hash_tree(hasher: &mut Sha256, root: &Path, dir: &Path) -> Result<()> {
         if path.is_dir() {
             hash_tree(hasher, root, &path)?;
         } else {
-            let bytes = std::fs::read(&path)
-                .map_err(|err| WorkflowError::io(format!("cannot read {}", path.display()), err))?;
+            let bytes = wflow_core::files::read_regular_file(
+                &path,
+                "the guest source file",
+                wflow_core::files::MAX_COMPONENT_BYTES,
+            )?;
             let relative = path.strip_prefix(root).unwrap_or(&path);
             hasher.update(relative.to_string_lossy().as_bytes());
             hasher.update([0]);

@@ -41,12 +41,12 @@ pub async fn build_rust_guest(dir: &Path) -> Result<PathBuf> {
                 dir.display()
             ))
         })?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        let hint = if stderr.contains("target may not be installed")
-            || stderr.contains("can't find crate for `core`")
-        {
-            format!("\nhint: run `rustup target add {GUEST_TARGET}`")
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint = if guest_target_installed().await == Some(false) {
+            format!(
+                "\nhint: the {GUEST_TARGET} target is not installed: run `rustup target add {GUEST_TARGET}`"
+            )
         } else {
             String::new()
         };
@@ -72,4 +72,21 @@ pub async fn build_rust_guest(dir: &Path) -> Result<PathBuf> {
             dir.display()
         ))
     })
+}
+
+/// Whether the standard library for [`GUEST_TARGET`] is installed, asked of
+/// rustc itself (`--print target-libdir` names the folder the target's
+/// libraries live in, whether or not they are there); `None` when rustc
+/// cannot be asked.
+async fn guest_target_installed() -> Option<bool> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = tokio::process::Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", GUEST_TARGET])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .ok()
+        .filter(|output| output.status.success())?;
+    let libdir = String::from_utf8(output.stdout).ok()?;
+    Some(Path::new(libdir.trim_end()).is_dir())
 }

@@ -36,8 +36,8 @@ pub struct RunArgs {
     #[arg(long)]
     json: bool,
     /// The run timeout in seconds (0 for none), instead of the workflow's.
-    #[arg(long, value_name = "SECS")]
-    timeout: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = parse_run_timeout)]
+    timeout: Option<RunTimeout>,
     /// Keep a checkpoint of the run in FILE, updated after every step, for
     /// `wflow resume`.
     #[arg(long, value_name = "FILE")]
@@ -97,6 +97,35 @@ pub(super) struct Detach {
     pub(super) checkpoint: Option<PathBuf>,
 }
 
+/// A run timeout given on the command line: `None` for no timeout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunTimeout(Option<Duration>);
+
+/// The longest run timeout accepted: a year.
+const MAX_RUN_TIMEOUT_SECS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// Parses `--timeout SECS`: a number of seconds from 0 (no timeout) to a
+/// year.
+pub(crate) fn parse_run_timeout(text: &str) -> Result<RunTimeout, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!(
+            "`{text}` is not a number of seconds from 0 (no timeout) to {MAX_RUN_TIMEOUT_SECS}"
+        ));
+    }
+    if secs > MAX_RUN_TIMEOUT_SECS {
+        return Err(format!(
+            "{secs} s is longer than a year ({MAX_RUN_TIMEOUT_SECS} s): use 0 for no timeout"
+        ));
+    }
+    Ok(RunTimeout(
+        (secs > 0.0).then(|| Duration::from_secs_f64(secs)),
+    ))
+}
+
 /// Runs `wflow run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let printer = Printer { json: args.json };
@@ -112,8 +141,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(workflow) => workflow,
         Err(err) => return Ok(printer.error(&err)),
     };
-    if let Some(secs) = args.timeout {
-        let timeout = (secs > 0.0).then(|| Duration::from_secs_f64(secs));
+    if let Some(RunTimeout(timeout)) = args.timeout {
         workflow = workflow.with_timeout(timeout);
     }
     if args.detach && args.checkpoint.is_none() {
@@ -266,4 +294,30 @@ async fn detach_run(
         path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_timeouts_are_whole_finite_and_bounded() {
+        assert_eq!(parse_run_timeout("0").unwrap().0, None);
+        assert_eq!(
+            parse_run_timeout("2.5").unwrap().0,
+            Some(Duration::from_millis(2500))
+        );
+        for bad in ["1e30", "inf", "-inf", "NaN", "-1", "soon", ""] {
+            let err = parse_run_timeout(bad).unwrap_err();
+            assert!(
+                err.contains("seconds") || err.contains("year"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(
+            parse_run_timeout("1e30")
+                .unwrap_err()
+                .contains("longer than a year")
+        );
+    }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use clap::Args;
 use wflow_core::Runtime;
-use wflow_server::{self as server, AllowedOrigins, App, SqliteStore};
+use wflow_server::{
+    self as server, AllowedHosts, AllowedOrigins, App, ConnectionLimits, SqliteStore,
+};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -32,6 +34,23 @@ pub struct ServeArgs {
     /// default). None by default.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
+    /// A host name (`wflow.example.com`) requests may address the server
+    /// by, besides loopback names; repeat for more, `*` for any. By default
+    /// loopback names only on a loopback address, any name on others.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_hosts: Vec<String>,
+    /// Connections open at once; past it a connection is answered 503.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = ConnectionLimits::default().max_connections,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    max_connections: usize,
+    /// How long a client may take to send a request's headers, or leave a
+    /// kept-alive connection idle (`10s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_header_timeout)]
+    header_timeout: std::time::Duration,
     /// How many finished handlers to keep in memory; older ones are read
     /// back from the database when asked for (forgotten with --in-memory).
     #[arg(long, value_name = "N", default_value_t = server::DEFAULT_KEEP_FINISHED)]
@@ -43,17 +62,39 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let workflows = server::discover(&runtime, &args.paths).await?;
     let mut app = App::new(workflows)?
         .with_allowed_origins(AllowedOrigins::from_args(&args.allow_origins))?
-        .with_keep_finished(args.keep_finished);
+        .with_keep_finished(args.keep_finished)
+        .with_connection_limits(ConnectionLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: args.header_timeout,
+        });
+    if let Some(hosts) = AllowedHosts::from_args(&args.allow_hosts) {
+        app = app.with_allowed_hosts(hosts);
+    }
     if !args.in_memory {
         let store = SqliteStore::open(&args.db)?;
         app = app.with_store(Arc::new(store)).await?;
     }
     let listener = server::bind(args.bind).await?;
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "wflow: warning: {addr} is reachable from other machines and wflow serve has no \
+             authentication: anyone who reaches it can run, answer and cancel every handler"
+        );
+    }
     eprintln!(
         "wflow: serving {} on http://{addr}",
         app.workflow_names().join(", ")
     );
     server::serve(listener, app).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `--header-timeout`: a duration (`10s`, `500ms`) above zero.
+fn parse_header_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|err| format!("`{text}`: {err}"))?;
+    if duration.is_zero() {
+        return Err("the header timeout must be above zero".into());
+    }
+    Ok(duration)
 }

@@ -8,6 +8,7 @@ use wasmtime::component::Component;
 
 use crate::bindings::{ComponentInfo, StepsPre};
 use crate::error::{Result, WorkflowError};
+use crate::files;
 use crate::run::worker::WorkerState;
 use crate::runtime::Runtime;
 
@@ -35,9 +36,12 @@ impl std::fmt::Debug for StepComponent {
 impl StepComponent {
     /// Compiles and links the component at `path` and calls its `describe`.
     pub async fn load(runtime: &Runtime, path: &Path) -> Result<Self> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|err| WorkflowError::io(format!("cannot read {}", path.display()), err))?;
+        let owned = path.to_path_buf();
+        let bytes = tokio::task::spawn_blocking(move || {
+            files::read_regular_file(&owned, "the component", files::MAX_COMPONENT_BYTES)
+        })
+        .await
+        .map_err(|err| WorkflowError::Load(format!("reading {}: {err}", path.display())))??;
         Self::from_bytes(runtime, path, bytes).await
     }
 

@@ -50,6 +50,16 @@ pub enum WorkflowError {
     /// An event was sent to, or a snapshot asked of, a run that has ended.
     #[error("{0}")]
     RunEnded(String),
+    /// A checkpoint could not be saved (the store's own error is the
+    /// source).
+    #[error("cannot save the checkpoint of {run}: {source}")]
+    Checkpoint {
+        /// The run (or handler) whose checkpoint it was.
+        run: String,
+        /// The store's error.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
     /// An I/O error, e.g. reading a manifest.
     #[error("{context}: {source}")]
     Io {
@@ -76,7 +86,19 @@ impl WorkflowError {
             Self::ContextSerde(_) => "ContextSerdeError",
             Self::InvalidEvent(_) => "WorkflowEventValidationError",
             Self::LimitExceeded(_) => "WorkflowLimitError",
+            Self::Checkpoint { .. } => "WorkflowCheckpointError",
             Self::Io { .. } => "IOError",
+        }
+    }
+
+    /// A checkpoint of `run` that the store could not save.
+    pub fn checkpoint(
+        run: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Checkpoint {
+            run: run.into(),
+            source: Arc::new(source),
         }
     }
 

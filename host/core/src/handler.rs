@@ -26,8 +26,10 @@ use crate::workflow::Workflow;
 pub struct RunOptions {
     /// A context whose state carries over from run to run.
     pub context: Option<Context>,
-    /// Where to save a checkpoint after every step completion, every event
-    /// sent in from outside, and at the end.
+    /// Where to save checkpoints: at the beginning, after step completions
+    /// (at most every 100 ms), after every event sent in from outside and
+    /// every prompt (which is streamed once its checkpoint is saved), and
+    /// at the end.
     pub checkpoint: Option<Arc<dyn CheckpointStore>>,
     /// Where the workflow was loaded from, recorded in snapshots.
     pub origin: Option<String>,
@@ -171,6 +173,7 @@ impl Workflow {
             stream: stream_tx,
             collect: Mutex::new(collect),
             waiters: Mutex::new(waiters),
+            prompts: Mutex::default(),
             ended: AtomicBool::new(false),
             unread: unread.clone(),
             streamed: AtomicU64::new(stream_position),
@@ -178,6 +181,7 @@ impl Workflow {
             log: Default::default(),
             timeout: self.timeout,
             internal_events: options.internal_events,
+            internal_streamed: AtomicU64::new(0),
         });
         let pool = self.code.run_pool(&def);
         let broker = Broker::new(shared.clone(), pool, broker_rx, outcome_tx)
@@ -198,8 +202,14 @@ impl Workflow {
     }
 }
 
+/// A fresh run id: 128 bits from the operating system's random source.
 fn new_run_id() -> String {
-    format!("run-{:016x}", fastrand::u64(..))
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: the process's generator is better than nothing.
+        fastrand::fill(&mut bytes);
+    }
+    format!("run-{:032x}", u128::from_le_bytes(bytes))
 }
 
 /// The caller's handle on a run.

@@ -31,6 +31,7 @@ mod definition;
 mod engine;
 mod error;
 mod event;
+pub mod files;
 mod grants;
 mod handler;
 mod limits;

@@ -29,6 +29,15 @@ pub struct Limits {
     pub max_collect_buffer: usize,
     /// Guest stdout and stderr kept per run (`max_log_bytes`).
     pub max_log_bytes: usize,
+    /// How many of the runtime's own events (`StepStateChanged`) one run
+    /// streams (`max_internal_events`); later ones are dropped, so that a
+    /// run's million step calls do not leave two million events behind.
+    #[serde(default = "default_max_internal_events")]
+    pub max_internal_events: u64,
+}
+
+fn default_max_internal_events() -> u64 {
+    Limits::default().max_internal_events
 }
 
 impl Default for Limits {
@@ -43,6 +52,7 @@ impl Default for Limits {
             max_state_bytes: ByteSize::mib(16),
             max_collect_buffer: 100_000,
             max_log_bytes: 1024 * 1024,
+            max_internal_events: 10_000,
         }
     }
 }
@@ -71,6 +81,8 @@ pub struct LimitsSpec {
     pub max_collect_buffer: Option<usize>,
     /// See [`Limits::max_log_bytes`].
     pub max_log_bytes: Option<usize>,
+    /// See [`Limits::max_internal_events`].
+    pub max_internal_events: Option<u64>,
 }
 
 impl LimitsSpec {
@@ -91,6 +103,9 @@ impl LimitsSpec {
                 .max_collect_buffer
                 .unwrap_or(defaults.max_collect_buffer),
             max_log_bytes: self.max_log_bytes.unwrap_or(defaults.max_log_bytes),
+            max_internal_events: self
+                .max_internal_events
+                .unwrap_or(defaults.max_internal_events),
         }
     }
 }

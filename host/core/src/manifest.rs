@@ -144,8 +144,11 @@ impl From<RetrySpec> for RetryPolicy {
 impl Manifest {
     /// Reads and parses a manifest file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| WorkflowError::io(format!("cannot read {}", path.display()), err))?;
+        let text = crate::files::read_regular_text(
+            path,
+            "the manifest",
+            crate::files::MAX_MANIFEST_BYTES,
+        )?;
         Self::parse(&text)
             .map_err(|err| WorkflowError::Configuration(format!("{}: {err}", path.display())))
     }

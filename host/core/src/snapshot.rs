@@ -99,6 +99,10 @@ pub struct Snapshot {
     /// How many events the run had streamed (the stream of a resumed run
     /// starts after them).
     pub stream_position: u64,
+    /// Prompts the run held, not streamed yet: a resumed run streams them
+    /// first (see `stream_position`, which does not count them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_prompts: Vec<Event>,
     /// Events routed so far (against `limits.max_events_per_run`).
     pub routed: u64,
     /// The next routing id.
@@ -165,12 +169,11 @@ impl FileCheckpoint {
 
     /// Reads the snapshot in the file.
     pub fn load(&self) -> Result<Snapshot> {
-        let text = std::fs::read_to_string(&self.path).map_err(|err| {
-            WorkflowError::io(
-                format!("cannot read the checkpoint {}", self.path.display()),
-                err,
-            )
-        })?;
+        let text = crate::files::read_regular_text(
+            &self.path,
+            "the checkpoint",
+            crate::files::MAX_CHECKPOINT_BYTES,
+        )?;
         Snapshot::from_json(&text)
     }
 }

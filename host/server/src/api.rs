@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 use super::App;
 use super::envelope;
-use super::error::ApiError;
+use super::error::{ApiError, off_workers};
 use super::follow::persist;
 use super::graph;
-use super::runs::HandlerEntry;
+use super::runs::{self, HandlerEntry};
 use super::stream::{self, StreamOptions};
 use wflow_api::{HandlerRecord, HandlerResult, Status};
 use wflow_core::WorkflowError;
@@ -128,9 +128,12 @@ async fn start_run(app: &Arc<App>, name: &str, body: &[u8]) -> Result<Arc<Handle
         None | Some(Value::Null) => json!({}),
         Some(start) => start.clone(),
     };
-    let start = envelope::parse(workflow, &start, true).map_err(|err| {
-        ApiError::bad_request(format!("Validation error for 'start_event': {err}"))
-    })?;
+    let checked = workflow.clone();
+    let start = off_workers(move || envelope::parse(&checked, &start, true))
+        .await?
+        .map_err(|err| {
+            ApiError::bad_request(format!("Validation error for 'start_event': {err}"))
+        })?;
     if start.name != workflow.start_event() {
         return Err(ApiError::bad_request(format!(
             "Start event must be an instance of {}",
@@ -138,7 +141,10 @@ async fn start_run(app: &Arc<App>, name: &str, body: &[u8]) -> Result<Arc<Handle
         )));
     }
     let handler_id = match body.get("handler_id") {
-        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+        Some(Value::String(id)) if !id.is_empty() => {
+            runs::check_chosen_id(id).map_err(ApiError::bad_request)?;
+            Some(id.clone())
+        }
         Some(Value::Null) | None => None,
         Some(_) => return Err(ApiError::bad_request("handler_id must be a string")),
     };
@@ -292,12 +298,20 @@ pub(crate) async fn send_event(
         _ => return Err(ApiError::conflict("Workflow already completed")),
     };
     let workflow = app.workflow(&record.workflow_name)?;
-    let event = envelope::parse(workflow, event, false)
-        .map_err(|err| ApiError::bad_request(err.to_string()))?;
-    let sent = match body.get("step").and_then(Value::as_str) {
-        Some(step) => live.send_event_to(event, step),
-        None => live.send_event(event),
-    };
+    let workflow = workflow.clone();
+    let event = event.clone();
+    let step = body.get("step").and_then(Value::as_str).map(str::to_owned);
+    // Checked against the schemas twice (the envelope, then the run): both
+    // off the async workers.
+    let sent = off_workers(move || {
+        let event = envelope::parse(&workflow, &event, false)
+            .map_err(|err| ApiError::bad_request(err.to_string()))?;
+        Ok::<_, ApiError>(match step {
+            Some(step) => live.send_event_to(event, &step),
+            None => live.send_event(event),
+        })
+    })
+    .await??;
     sent.map_err(|err| match err {
         WorkflowError::RunEnded(_) => ApiError::conflict("Workflow already completed"),
         other => ApiError::bad_request(format!("Failed to send event: {other}")),
@@ -332,7 +346,8 @@ pub(crate) async fn stream_events(
         after = Some(last);
     }
     let after = after.unwrap_or_else(|| entry.event_count() as i64 - 1);
-    let pending = entry.events_after(after);
+    // Only whether anything is left to read: one event is enough to know.
+    let pending = entry.events_after(after, 1);
     if pending.events.is_empty() && pending.finished {
         return Ok((
             StatusCode::NO_CONTENT,

@@ -11,8 +11,10 @@
 //!   handlers behind them; `runs`: handlers in memory and their event logs.
 //! - `follow`: a run followed into its handler and the store; `restore`:
 //!   handlers brought back from the store on start.
-//! - `envelope`, `stream`, `graph`, `discover`, `cors`, `error`: events on
-//!   the wire, SSE/NDJSON bodies, schemas, PATHS, CORS, API errors.
+//! - `envelope`, `stream`, `graph`, `discover`, `cors`, `guard`, `error`:
+//!   events on the wire, SSE/NDJSON bodies, schemas, PATHS, CORS, the
+//!   `Origin` and `Host` checks, API errors; `listen`: connections, within
+//!   their limits (how many, how long a client may take to send headers).
 
 mod api;
 mod cors;
@@ -21,6 +23,8 @@ mod envelope;
 mod error;
 mod follow;
 mod graph;
+mod guard;
+mod listen;
 mod restore;
 mod runs;
 mod service;
@@ -41,6 +45,8 @@ use wflow_core::{Workflow, WorkflowError};
 
 pub use cors::AllowedOrigins;
 pub use discover::discover;
+pub use guard::AllowedHosts;
+pub use listen::ConnectionLimits;
 pub use runs::DEFAULT_KEEP_FINISHED;
 pub use wflow_api::{Envelope, HandlerRecord, HandlerResult, Status};
 pub use wflow_store::{SqliteStore, Store, StoreError};
@@ -66,6 +72,13 @@ pub struct App {
     /// The CORS layer for the web origins whose pages may call the API
     /// from a browser, if any may.
     cors: Option<CorsLayer>,
+    /// The origins whose pages may change state (see `guard`).
+    origins: AllowedOrigins,
+    /// The names the `Host` header may give; `None` until chosen, then
+    /// by the address served on (see [`serve`]).
+    hosts: Option<AllowedHosts>,
+    /// Open connections and header-read timeout.
+    connections: ConnectionLimits,
 }
 
 impl App {
@@ -90,6 +103,9 @@ impl App {
             heartbeat: DEFAULT_HEARTBEAT,
             store: None,
             cors: None,
+            origins: AllowedOrigins::None,
+            hosts: None,
+            connections: ConnectionLimits::default(),
         })
     }
 
@@ -107,7 +123,23 @@ impl App {
     /// that is no valid header value is an error naming it.
     pub fn with_allowed_origins(mut self, origins: AllowedOrigins) -> Result<Self, WorkflowError> {
         self.cors = origins.layer()?;
+        self.origins = origins;
         Ok(self)
+    }
+
+    /// The same app answering only requests whose `Host` header `hosts`
+    /// allows (against DNS rebinding). By default [`serve`] allows loopback
+    /// names on a loopback address and any name on others.
+    pub fn with_allowed_hosts(mut self, hosts: AllowedHosts) -> Self {
+        self.hosts = Some(hosts);
+        self
+    }
+
+    /// The same app serving within `limits` (open connections, the time a
+    /// client may take to send its headers or sit idle).
+    pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.connections = limits;
+        self
     }
 
     /// The same app keeping at most `keep` finished handlers in memory
@@ -135,6 +167,10 @@ impl App {
 /// The API's routes over `app`.
 pub fn router(app: Arc<App>) -> Router {
     let cors = app.cors.clone();
+    let guard = Arc::new(guard::Guard {
+        hosts: app.hosts.clone().unwrap_or_default(),
+        origins: app.origins.clone(),
+    });
     let routes = Router::new()
         .route("/health", get(api::health))
         .route("/workflows", get(api::list_workflows))
@@ -157,7 +193,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/openapi.json", get(api::openapi))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
-        .with_state(app);
+        .with_state(app)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+        .layer(axum::middleware::from_fn(error::json_errors));
     match cors {
         Some(cors) => routes.layer(cors),
         None => routes,
@@ -166,14 +204,33 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// Serves `app` on `listener` until the process is interrupted (Ctrl-C).
 pub async fn serve(listener: tokio::net::TcpListener, app: App) -> std::io::Result<()> {
-    axum::serve(listener, router(Arc::new(app)))
-        .with_graceful_shutdown(async {
-            // Without a signal handler, serve until the process is killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await
+    serve_until(listener, app, async {
+        // Without a signal handler, serve until the process is killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
+    .await
+}
+
+/// Serves `app` on `listener` until `stop` completes, then lets the
+/// requests in flight finish: when this returns, the app (and its store)
+/// is dropped unless runs still hold it.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    mut app: App,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if app.hosts.is_none() {
+        let loopback = listener.local_addr()?.ip().is_loopback();
+        app.hosts = Some(if loopback {
+            AllowedHosts::Loopback
+        } else {
+            AllowedHosts::Any
+        });
+    }
+    let limits = app.connections;
+    listen::serve_connections(listener, router(Arc::new(app)), limits, stop).await
 }
 
 /// Binds `addr`, naming it in the error.

@@ -31,7 +31,27 @@ impl App {
             start,
             events,
             snapshot,
+            damage,
         } = stored;
+        if !damage.is_empty() && record.status == Status::Running {
+            // Quarantined: what is left of it is shown, nothing is resumed.
+            tracing::error!(handler = %record.handler_id, "a damaged handler is not resumed: {}", damage.join("; "));
+            let entry = self.handlers.restore(record, events, None, None);
+            let (record, _) = entry.finish(RunEnd::with_status(
+                Status::Failed,
+                Some(format!(
+                    "the handler store is damaged, so the run cannot go on: {}",
+                    damage.join("; ")
+                )),
+            ));
+            persist(
+                self.store
+                    .as_deref()
+                    .map(|store| store.update_handler(&record)),
+            )
+            .await;
+            return;
+        }
         let workflow = self.workflows.get(&record.workflow_name).cloned();
         let (Some(workflow), Status::Running) = (workflow, record.status) else {
             // Finished, or a workflow this server does not serve: shown as

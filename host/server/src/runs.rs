@@ -59,7 +59,8 @@ impl RunEnd {
 pub(crate) struct EventsAfter {
     /// `(sequence, envelope)` pairs.
     pub(crate) events: Vec<(u64, Envelope)>,
-    /// Whether the handler is finished (no event will follow).
+    /// Whether the handler is finished and this is the last page (no event
+    /// will follow).
     pub(crate) finished: bool,
 }
 
@@ -135,19 +136,21 @@ impl HandlerEntry {
     }
 
     /// The events with a sequence above `cursor` (`-1`: all).
-    pub(crate) fn events_after(&self, cursor: i64) -> EventsAfter {
+    pub(crate) fn events_after(&self, cursor: i64, max: usize) -> EventsAfter {
         let state = self.state();
         let first = usize::try_from(cursor.saturating_add(1)).unwrap_or(0);
-        let events = state
+        let events: Vec<(u64, Envelope)> = state
             .events
             .iter()
             .enumerate()
             .skip(first)
+            .take(max)
             .map(|(index, event)| (index as u64, event.clone()))
             .collect();
+        let read_to_end = first.saturating_add(events.len()) >= state.events.len();
         EventsAfter {
             events,
-            finished: state.record.status.is_terminal(),
+            finished: read_to_end && state.record.status.is_terminal(),
         }
     }
 
@@ -334,21 +337,50 @@ impl Handlers {
     }
 }
 
-/// A fresh id of 10 characters from `[A-Za-z0-9]`, as the reference's,
-/// from the operating system's random source (ids are not guessable).
+/// The longest handler id a caller may choose.
+pub(crate) const MAX_CHOSEN_ID_LEN: usize = 128;
+
+/// Checks a handler id chosen by a caller: 1 to [`MAX_CHOSEN_ID_LEN`]
+/// characters of `[A-Za-z0-9._:@-]`, not starting with a dot (ids appear in
+/// URLs, logs and file names).
+pub(crate) fn check_chosen_id(id: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._:@-".contains(c);
+    if id.len() > MAX_CHOSEN_ID_LEN {
+        return Err(format!(
+            "handler_id is {} bytes long; at most {MAX_CHOSEN_ID_LEN} are allowed",
+            id.len()
+        ));
+    }
+    if let Some(bad) = id.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "handler_id may hold only letters, digits and . _ : @ -, not {bad:?}"
+        ));
+    }
+    if id.starts_with('.') {
+        return Err("handler_id may not start with a dot".into());
+    }
+    Ok(())
+}
+
+/// How long a fresh handler id is: 22 characters of `[A-Za-z0-9]` carry
+/// 130 random bits (the reference's ids have 10).
+const NEW_ID_LEN: usize = 22;
+
+/// A fresh handler id from `[A-Za-z0-9]`, from the operating system's
+/// random source: ids are not guessable.
 pub(crate) fn new_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     // 62 * 4 = 248: bytes from 248 up are redrawn, so every letter is as
     // likely as any other.
-    let mut id = String::with_capacity(10);
+    let mut id = String::with_capacity(NEW_ID_LEN);
     let mut bytes = [0u8; 32];
-    while id.len() < 10 {
+    while id.len() < NEW_ID_LEN {
         if getrandom::fill(&mut bytes).is_err() {
             // No OS randomness: fall back to the process's generator.
             fastrand::fill(&mut bytes);
         }
         for byte in bytes {
-            if id.len() < 10 && usize::from(byte) < ALPHABET.len() * 4 {
+            if id.len() < NEW_ID_LEN && usize::from(byte) < ALPHABET.len() * 4 {
                 id.push(ALPHABET[usize::from(byte) % ALPHABET.len()] as char);
             }
         }

@@ -11,7 +11,7 @@ use wflow_core::{CheckpointStore, Context, Event, RunOptions, Workflow, Workflow
 use wflow_store::HandlerCheckpoint;
 
 use crate::App;
-use crate::error::ApiError;
+use crate::error::{ApiError, off_workers};
 use crate::follow::follow;
 use crate::runs::{self, HandlerEntry};
 
@@ -74,17 +74,24 @@ impl App {
             }
             None => (runs::new_id(), None),
         };
-        if let Some(previous) = &previous
-            && !previous.is_finished()
-        {
-            return Err(ApiError::conflict(format!(
-                "Handler '{handler_id}' is already running"
-            )));
+        if let Some(previous) = &previous {
+            if !previous.is_finished() {
+                return Err(ApiError::conflict(format!(
+                    "Handler '{handler_id}' is already running"
+                )));
+            }
+            // An id belongs to one workflow for good: reusing it for another
+            // would drop the first one's result and events.
+            let owner = previous.record().workflow_name;
+            if owner != workflow.name() {
+                return Err(ApiError::conflict(format!(
+                    "Handler '{handler_id}' belongs to workflow '{owner}'"
+                )));
+            }
         }
         // A reused id starts from the state its previous run ended with.
         let context = previous
             .as_ref()
-            .filter(|previous| previous.record().workflow_name == workflow.name())
             .and_then(|previous| previous.final_state())
             .and_then(|state| {
                 let context = Context::new(workflow);
@@ -109,8 +116,9 @@ impl App {
             context,
             ..self.run_options(&handler_id)
         };
-        let live = workflow
-            .run_with(start.clone(), options)
+        let starting = (workflow.clone(), start.clone());
+        let live = off_workers(move || starting.0.run_with(starting.1, options))
+            .await?
             .map_err(|err| ApiError::internal(format!("Error running workflow: {err}")))?;
         let live = Arc::new(live);
         let entry = self

@@ -11,6 +11,10 @@ use super::runs::HandlerEntry;
 use axum::body::{Body, Bytes};
 use wflow_api::Envelope;
 
+/// The most events a reader copies out of the log at a time: a slow reader
+/// holds one page, not the handler's whole backlog.
+const READ_PAGE: usize = 256;
+
 /// How a reader wants its events.
 #[derive(Debug, Clone)]
 pub(crate) struct StreamOptions {
@@ -68,7 +72,7 @@ impl Reader {
             }
             let entry = self.entry.clone();
             let changed = entry.changed();
-            let batch = entry.events_after(self.cursor);
+            let batch = entry.events_after(self.cursor, READ_PAGE);
             if !batch.events.is_empty() {
                 for (sequence, envelope) in batch.events {
                     self.cursor = sequence as i64;

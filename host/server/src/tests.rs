@@ -80,3 +80,57 @@ async fn keep_finished_and_with_store_may_come_in_either_order() {
         assert_eq!(in_memory(app), ["first", "newest", "second"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_handler_is_reported_failed_and_the_rest_start() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("handlers.db");
+    let store = store(&dir).await;
+    let envelope = wflow_api::Envelope {
+        value: serde_json::json!({}),
+        qualified_name: None,
+        type_name: "Progress".to_string(),
+        types: None,
+    };
+    for id in ["first", "second"] {
+        store.append_event(id, 0, &envelope).await.expect("appends");
+    }
+    drop(store);
+    // Damage one event of `first`, as a torn or tampered file would.
+    let connection = rusqlite::Connection::open(&path).expect("opens");
+    let changed = connection
+        .execute(
+            "UPDATE events SET envelope = 'not json' WHERE handler_id = 'first'",
+            [],
+        )
+        .expect("damages");
+    assert_eq!(changed, 1);
+    drop(connection);
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("opens again"));
+    let app = App::new(Vec::new())
+        .expect("an app")
+        .with_store(store.clone())
+        .await
+        .expect("a damaged handler does not stop the server");
+    let first = app.handlers.get("first").expect("first is listed").record();
+    assert_eq!(first.status, Status::Failed);
+    let error = first.error.unwrap_or_default();
+    assert!(
+        error.contains("damaged") && error.contains("event 0 is not valid"),
+        "{error}"
+    );
+    let second = app
+        .handlers
+        .get("second")
+        .expect("second is listed")
+        .record();
+    assert_eq!(second.status, Status::Running, "the whole one is untouched");
+    // The verdict is stored: the next start does not retry the damaged run.
+    let stored = store
+        .load_handler("first")
+        .await
+        .expect("reads")
+        .expect("kept");
+    assert_eq!(stored.record.status, Status::Failed);
+}

@@ -20,6 +20,17 @@ pub enum StoreError {
         /// Why it could not be.
         cause: Cause,
     },
+    /// Another process has the store open (its lock file is held): two
+    /// servers on one file would both resume the same runs.
+    #[error(
+        "the handler store: {target} is in use by another wflow process (it holds {lock}); stop it, or give this one another --db"
+    )]
+    InUse {
+        /// The file.
+        target: String,
+        /// The lock file held.
+        lock: String,
+    },
     /// The database was written by a newer wflow: its schema has more
     /// migrations than this one knows.
     #[error(

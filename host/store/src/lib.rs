@@ -33,6 +33,11 @@ pub struct StoredHandler {
     pub events: Vec<Envelope>,
     /// The run's last checkpoint.
     pub snapshot: Option<Snapshot>,
+    /// What of it could not be read back (an event or a checkpoint that is
+    /// no longer valid), left out above: empty for a whole handler. A
+    /// server does not resume a damaged run; it reports it failed with
+    /// these reasons.
+    pub damage: Vec<String>,
 }
 
 /// Durable storage of handlers.
@@ -118,7 +123,7 @@ impl CheckpointStore for HandlerCheckpoint {
             self.store
                 .save_snapshot(&self.handler_id, snapshot)
                 .await
-                .map_err(|err| WorkflowError::Runtime(err.to_string()))
+                .map_err(|err| WorkflowError::checkpoint(&self.handler_id, err))
         })
     }
 }

@@ -139,6 +139,17 @@ impl WorkflowDef {
         Ok(())
     }
 
+    /// Whether an event of type `name` emitted by a step of component
+    /// `component` is checked against schemas of other components (what may
+    /// cost more than a glance: see [`Self::check_foreign_schemas`]).
+    pub(crate) fn crosses_schemas(&self, component: usize, name: &str) -> bool {
+        self.events.get(name).is_some_and(|info| {
+            info.declared
+                .iter()
+                .any(|(owners, _)| !owners.contains(&component))
+        })
+    }
+
     /// Checks an event emitted by a step of component `component` against
     /// the schemas other components publish for its type: the boundary
     /// between components (and languages) is where a payload may stop

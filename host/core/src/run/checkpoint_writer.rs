@@ -1,7 +1,8 @@
 //! A run's checkpoint writer: a task of its own that saves the snapshots the
 //! broker hands it, one at a time, so that the broker never waits for a
 //! disk or a database. When saves fall behind, only the latest snapshot is
-//! kept: a checkpoint replaces the previous one anyway.
+//! kept: a checkpoint replaces the previous one anyway. After each save the
+//! writer releases the prompts the snapshot held (see `prompts`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,28 +19,36 @@ pub(crate) struct CheckpointWriter {
     task: JoinHandle<()>,
 }
 
-/// The snapshot waiting to be saved, and whether the run has ended.
+/// The snapshot waiting to be saved (with the sequence number of the last
+/// prompt it holds), and whether the run has ended.
 #[derive(Default)]
 struct Pending {
-    latest: Mutex<Option<Snapshot>>,
+    latest: Mutex<Option<(Snapshot, u64)>>,
     wake: Notify,
     closed: AtomicBool,
 }
 
 impl CheckpointWriter {
-    /// Starts the writer task saving into `store`. Must be called within a
-    /// tokio runtime.
-    pub(crate) fn spawn(store: Arc<dyn CheckpointStore>) -> Self {
+    /// Starts the writer task saving into `store`; `saved` is told, after
+    /// each save, the last held prompt the saved snapshot holds. Must be
+    /// called within a tokio runtime.
+    pub(crate) fn spawn(
+        store: Arc<dyn CheckpointStore>,
+        saved: impl Fn(u64) + Send + 'static,
+    ) -> Self {
         let shared = Arc::new(Pending::default());
         let pending = shared.clone();
         let task = tokio::spawn(async move {
             loop {
                 let next = lock(&pending.latest).take();
                 match next {
-                    Some(snapshot) => {
+                    Some((snapshot, held_through)) => {
                         if let Err(err) = store.save(&snapshot).await {
+                            // The run goes on without durability rather than
+                            // keep its prompts from anyone who can answer.
                             tracing::error!("cannot save a checkpoint: {err}");
                         }
+                        saved(held_through);
                     }
                     None if pending.closed.load(Ordering::Acquire) => break,
                     None => pending.wake.notified().await,
@@ -49,9 +58,10 @@ impl CheckpointWriter {
         Self { shared, task }
     }
 
-    /// Hands `snapshot` over to be saved, replacing one not saved yet.
-    pub(crate) fn submit(&self, snapshot: Snapshot) {
-        *lock(&self.shared.latest) = Some(snapshot);
+    /// Hands `snapshot` over to be saved, replacing one not saved yet;
+    /// `held_through` is the last held prompt it holds.
+    pub(crate) fn submit(&self, snapshot: Snapshot, held_through: u64) {
+        *lock(&self.shared.latest) = Some((snapshot, held_through));
         self.shared.wake.notify_one();
     }
 

@@ -66,13 +66,17 @@ impl WorkerState {
     /// Checks that this worker's step may emit `event`, that its payload is
     /// a JSON object, and that it matches the schemas other components
     /// declare for its type.
-    fn check_emitted(&self, run: &RunShared, event: &Event) -> Result<(), ContextError> {
-        run.def
-            .check_emitted(self.step, event)
+    async fn check_emitted(
+        run: &RunShared,
+        step: usize,
+        event: &Event,
+    ) -> Result<(), ContextError> {
+        run.check_emitted(step, event)
+            .await
             .map_err(|err| match err {
                 EmitError::Undeclared(emits) => ContextError::EventNotAccepted(format!(
                     "step {} sent a {} event, which it does not declare among the events it emits ({emits})",
-                    run.def.steps[self.step].name, event.name
+                    run.def.steps[step].name, event.name
                 )),
                 EmitError::NotAnObject(message) => ContextError::InvalidJson(message),
                 EmitError::SchemaViolation(message) => ContextError::SchemaViolation(message),
@@ -149,12 +153,12 @@ impl Host for WorkerState {
         ev: Event,
         step: Option<String>,
     ) -> wasmtime::Result<Result<(), ContextError>> {
-        let run = self.run()?;
+        let run = self.run_arc()?;
         if run.has_ended() {
             return Ok(Err(ContextError::RunEnded("the run has ended".into())));
         }
         run.check_event_size(&ev).map_err(limit_trap)?;
-        if let Err(err) = self.check_emitted(run, &ev) {
+        if let Err(err) = Self::check_emitted(&run, self.step, &ev).await {
             return Ok(Err(err));
         }
         let target = match run.check_target(&ev, step.as_deref()) {
@@ -193,6 +197,7 @@ impl Host for WorkerState {
         buffer_id: Option<String>,
     ) -> wasmtime::Result<Option<Vec<Event>>> {
         let run = self.run()?;
+        run.check_event_size(&ev).map_err(limit_trap)?;
         let buffer_id = buffer_id.unwrap_or_else(|| "default".to_string());
         let limit = run.def.options.limits.max_collect_buffer;
         run.collect()
@@ -240,7 +245,7 @@ impl Host for WorkerState {
             } => {
                 if first_time && let Some(waiter) = waiter {
                     run.check_event_size(&waiter).map_err(limit_trap)?;
-                    run.write_to_stream(waiter).map_err(limit_trap)?;
+                    run.stream_prompt(waiter).map_err(limit_trap)?;
                 }
                 receiver
             }

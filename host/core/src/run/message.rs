@@ -24,6 +24,9 @@ pub(crate) enum BrokerMsg {
     },
     /// A step call began waiting in `wait_for_event`.
     Waiting,
+    /// Prompts held for a checkpoint were streamed once it was saved: the
+    /// next checkpoint no longer holds them.
+    PromptsReleased,
     /// The caller asks for a snapshot.
     Snapshot(oneshot::Sender<Result<Snapshot, WorkflowError>>),
     /// The caller cancelled the run.

@@ -4,8 +4,9 @@
 //! From the bottom up: [`shared`] is what every part of a run shares
 //! ([`message`] what it tells the broker, [`failure`] why a call failed,
 //! [`outcome`] how the run ended); [`collect`], [`waiters`] and [`output`]
-//! are its buffers; [`checkpoint_writer`] saves its checkpoints; [`worker`] is one component instance attached to a run,
-//! [`host`] the `context` imports its guest calls, [`pool`] the idle
+//! are its buffers, [`prompts`] the prompts held until durable;
+//! [`checkpoint_writer`] saves its checkpoints; [`worker`] is one component
+//! instance attached to a run, [`host`] the `context` imports its guest calls, [`pool`] the idle
 //! instances; [`broker`] drives the run.
 
 pub(crate) mod broker;
@@ -17,6 +18,7 @@ pub(crate) mod message;
 pub(crate) mod outcome;
 pub(crate) mod output;
 pub(crate) mod pool;
+pub(crate) mod prompts;
 pub(crate) mod shared;
 pub(crate) mod waiters;
 pub(crate) mod worker;

@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
-use crate::definition::WorkflowDef;
+use crate::definition::{EmitError, WorkflowDef};
 use crate::event::Event;
 use crate::state::StateStore;
 
 use super::collect::CollectBuffers;
 use super::message::BrokerMsg;
 use super::output;
+use super::prompts::{HeldPrompts, HeldSnapshot};
 use super::waiters::Waiters;
 
 /// What flows to a run's event stream.
@@ -33,6 +34,8 @@ pub(crate) struct RunShared {
     pub(crate) stream: mpsc::UnboundedSender<StreamMsg>,
     pub(crate) collect: Mutex<CollectBuffers>,
     pub(crate) waiters: Mutex<Waiters>,
+    /// Prompts held until the checkpoint recording them is saved.
+    pub(crate) prompts: Mutex<HeldPrompts>,
     /// Busy workers per step.
     pub(crate) busy: Vec<AtomicU32>,
     pub(crate) ended: AtomicBool,
@@ -48,6 +51,9 @@ pub(crate) struct RunShared {
     pub(crate) timeout: Option<std::time::Duration>,
     /// Whether the run streams its internal events too.
     pub(crate) internal_events: bool,
+    /// Internal events streamed so far (against
+    /// `limits.max_internal_events`).
+    pub(crate) internal_streamed: AtomicU64,
 }
 
 impl RunShared {
@@ -75,6 +81,51 @@ impl RunShared {
         Ok(())
     }
 
+    /// Streams a prompt (a request for input or a waiter event), or holds
+    /// it until the checkpoint recording it is saved when the run is
+    /// checkpointed. Held prompts count against `limits.stream_buffer` as
+    /// streamed ones do.
+    pub(crate) fn stream_prompt(&self, event: Event) -> Result<(), String> {
+        let mut prompts = lock(&self.prompts);
+        let limit = self.def.options.limits.stream_buffer;
+        if self.unread.load(Ordering::Acquire) + prompts.len() >= limit {
+            return Err(format!(
+                "StreamBufferFull: {limit} streamed events wait unread (limits.stream_buffer)"
+            ));
+        }
+        match prompts.offer(event) {
+            None => Ok(()),
+            Some(event) => {
+                drop(prompts);
+                self.write_to_stream(event)
+            }
+        }
+    }
+
+    /// Whether prompts wait for a checkpoint to be saved.
+    pub(crate) fn has_held_prompts(&self) -> bool {
+        lock(&self.prompts).len() > 0
+    }
+
+    /// The prompts held now, for a snapshot.
+    pub(crate) fn held_prompts(&self) -> HeldSnapshot {
+        lock(&self.prompts).snapshot()
+    }
+
+    /// Streams the prompts held up to `through`: the snapshot holding them
+    /// is saved. The broker is told, so that the next checkpoint records
+    /// them as streamed (else a resume would stream them again).
+    pub(crate) fn release_prompts(&self, through: u64) {
+        let released = lock(&self.prompts).release(through);
+        if released.is_empty() {
+            return;
+        }
+        for event in released {
+            self.write_to_stream_past_limit(event);
+        }
+        let _ = self.broker.send(BrokerMsg::PromptsReleased);
+    }
+
     /// Writes an event to the stream even past `limits.stream_buffer`: the
     /// run's last event, and the runtime's own events (which a guest cannot
     /// multiply beyond its step calls).
@@ -82,6 +133,21 @@ impl RunShared {
         self.unread.fetch_add(1, Ordering::AcqRel);
         self.streamed.fetch_add(1, Ordering::AcqRel);
         let _ = self.stream.send(StreamMsg::Event(event));
+    }
+
+    /// Streams one of the runtime's own events, unless the run has
+    /// streamed `limits.max_internal_events` of them already.
+    pub(crate) fn write_internal(&self, event: Event) {
+        let max = self.def.options.limits.max_internal_events;
+        let count = self.internal_streamed.fetch_add(1, Ordering::AcqRel);
+        if count < max {
+            self.write_to_stream_past_limit(event);
+        } else if count == max {
+            tracing::warn!(
+                run = %self.run_id,
+                "the run streamed {max} internal events (limits.max_internal_events): later ones are dropped"
+            );
+        }
     }
 
     /// The work items whose step call waits in `wait_for_event`.
@@ -100,6 +166,27 @@ impl RunShared {
         } else {
             set.remove(&work_item);
         }
+    }
+
+    /// Checks an event that step `step` returns or sends (see
+    /// [`WorkflowDef::check_emitted`]). A check against another component's
+    /// schemas runs on tokio's blocking threads, never on the async workers
+    /// that serve every other run; it is bounded (see `schema`) and counts
+    /// against the calling step's time.
+    pub(crate) async fn check_emitted(&self, step: usize, event: &Event) -> Result<(), EmitError> {
+        let def = &self.def;
+        if !def.crosses_schemas(def.steps[step].component, &event.name) {
+            return def.check_emitted(step, event);
+        }
+        let def = def.clone();
+        let event = event.clone();
+        tokio::task::spawn_blocking(move || def.check_emitted(step, &event))
+            .await
+            .unwrap_or_else(|err| {
+                Err(EmitError::SchemaViolation(format!(
+                    "the schema check stopped: {err}"
+                )))
+            })
     }
 
     /// Checks an event's size against `limits.max_event_bytes`.

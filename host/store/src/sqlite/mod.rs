@@ -42,20 +42,28 @@ pub struct SqliteStore {
     writer: Worker<Job>,
     /// `None`: the writer's thread serves the reads.
     reader: Option<Worker<Read>>,
+    /// `FILE.lock`, locked while the store is open: one process at a time.
+    _lock: Option<std::fs::File>,
 }
 
 impl SqliteStore {
     /// Opens (creating) the store at `path` and brings its schema up to
-    /// date; a file written by a newer wflow is refused. This waits for the
+    /// date; a file written by a newer wflow is refused, and so is a file
+    /// another process has open (through `FILE.lock`). This waits for the
     /// file: call it before serving, or from a blocking context.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock = schema::lock(path)?;
         let connection = schema::open_writer(path)?;
         let reader = schema::open_reader(path);
         let writer = Worker::spawn("wflow-sqlite-writer", connection, thread::serve_writes)?;
         let reader = reader
             .map(|connection| Worker::spawn("wflow-sqlite-reader", connection, thread::serve_reads))
             .transpose()?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            _lock: lock,
+        })
     }
 
     /// Queues `run` for the next group commit and waits for its outcome.

@@ -234,37 +234,44 @@ fn with_events(
     row: HandlerRow,
     start: Event,
 ) -> Result<StoredHandler, StoreError> {
+    let mut damage = Vec::new();
     let mut events = connection
-        .prepare_cached("SELECT envelope FROM events WHERE handler_id = ?1 ORDER BY sequence")
+        .prepare_cached(
+            "SELECT sequence, envelope FROM events WHERE handler_id = ?1 ORDER BY sequence",
+        )
         .map_err(failed("cannot read the events"))?;
-    let envelopes = events
-        .query_map(params![row.handler_id], |r| r.get::<_, String>(0))
-        .map_err(failed("cannot read the events"))?
-        .map(|text| {
-            let text = text.map_err(failed("cannot read the events"))?;
-            serde_json::from_str::<Envelope>(&text).map_err(|err| StoreError::Corrupt {
-                what: "event",
-                cause: err.into(),
-            })
+    let rows = events
+        .query_map(params![row.handler_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map_err(failed("cannot read the events"))?;
+    let mut envelopes = Vec::new();
+    for stored in rows {
+        let (sequence, text) = stored.map_err(failed("cannot read the events"))?;
+        match serde_json::from_str::<Envelope>(&text) {
+            Ok(envelope) => envelopes.push(envelope),
+            Err(err) => damage.push(format!("its event {sequence} is not valid: {err}")),
+        }
+    }
     let snapshot = connection
         .prepare_cached("SELECT snapshot FROM snapshots WHERE handler_id = ?1")
         .map_err(failed("cannot read the checkpoints"))?
         .query_row(params![row.handler_id], |r| r.get::<_, String>(0))
         .optional()
         .map_err(failed("cannot read a checkpoint"))?
-        .map(|text| Snapshot::from_json(&text))
-        .transpose()
-        .map_err(|err| StoreError::Corrupt {
-            what: "checkpoint",
-            cause: err.into(),
-        })?;
+        .and_then(|text| match Snapshot::from_json(&text) {
+            Ok(snapshot) => Some(snapshot),
+            Err(err) => {
+                damage.push(format!("its checkpoint is not valid: {err}"));
+                None
+            }
+        });
     Ok(StoredHandler {
         record: row.into_record(),
         start,
         events: envelopes,
         snapshot,
+        damage,
     })
 }
 

@@ -53,6 +53,39 @@ fn open_error(path: &Path, what: &str) -> impl Fn(rusqlite::Error) -> StoreError
     }
 }
 
+/// Locks `PATH.lock` (created if missing) for this process, so that a
+/// second process opening the same file is refused; `None` for an
+/// in-memory database. The lock goes with the returned file (or the
+/// process).
+pub(super) fn lock(path: &Path) -> Result<Option<std::fs::File>, StoreError> {
+    if path.as_os_str() == ":memory:" || path.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|err| StoreError::Open {
+            target: path.display().to_string(),
+            cause: format!("cannot open its lock file {}: {err}", lock_path.display()).into(),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            target: path.display().to_string(),
+            lock: lock_path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(err)) => Err(StoreError::Open {
+            target: path.display().to_string(),
+            cause: format!("cannot lock {}: {err}", lock_path.display()).into(),
+        }),
+    }
+}
+
 /// The writing connection to `path` (created if missing): WAL journal,
 /// every commit synced (`synchronous = FULL`), the schema brought up to
 /// date. A file written by a newer wflow is refused.

@@ -102,6 +102,7 @@ pub(super) fn snapshot(run_id: &str, n: u64) -> Snapshot {
         collect_buffers: Vec::new(),
         waiters: Default::default(),
         awaiting_input: 0,
+        held_prompts: Vec::new(),
         stream_position: n,
         routed: n,
         next_work_item: n,

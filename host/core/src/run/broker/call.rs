@@ -57,7 +57,7 @@ pub(super) async fn run_step(
                     &config.limits,
                 )
                 .await?;
-            check_outputs(&shared, step, &events)?;
+            check_outputs(&shared, step, &events).await?;
             if worker.detach() {
                 pool.give_back(step, worker);
             }
@@ -96,12 +96,16 @@ pub(super) async fn run_step(
 
 /// A step may only return event types it declared, with object payloads
 /// within the size limit.
-fn check_outputs(shared: &RunShared, step: usize, events: &[Event]) -> Result<(), CallFailure> {
+async fn check_outputs(
+    shared: &RunShared,
+    step: usize,
+    events: &[Event],
+) -> Result<(), CallFailure> {
     for event in events {
         check_event_size(&shared.def.options.limits, event).map_err(CallFailure::run_limit)?;
         shared
-            .def
             .check_emitted(step, event)
+            .await
             .map_err(|err| match err {
                 EmitError::Undeclared(emits) => CallFailure::new(
                     FailureCause::InvalidOutput,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::error::WorkflowError;
 use crate::snapshot::{QueuedEvent, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot};
 
-use super::{Broker, InFlight};
+use super::{Broker, CHECKPOINT_INTERVAL, InFlight};
 
 impl Broker {
     /// Restores the queues and counters of a snapshot; in-progress events
@@ -36,6 +36,10 @@ impl Broker {
         self.routed = snapshot.routed;
         self.next_work_item = snapshot.next_work_item;
         self.earlier = Duration::from_millis(snapshot.elapsed_ms);
+        // The prompts that checkpoint held are durable now: stream them.
+        for prompt in snapshot.held_prompts {
+            self.shared.write_to_stream_past_limit(prompt);
+        }
         Ok(())
     }
 
@@ -49,14 +53,16 @@ impl Broker {
         if self.in_flight.keys().any(|item| !waiting.contains(item)) {
             return;
         }
-        let snapshot = self.snapshot();
+        let (snapshot, held_through) = self.snapshot();
         for reply in self.snapshot_requests.drain(..) {
             let _ = reply.send(Ok(snapshot.clone()));
         }
         if self.checkpoint_due {
             self.checkpoint_due = false;
+            self.checkpoint_at = None;
+            self.last_checkpoint = Some(tokio::time::Instant::now());
             if let Some(writer) = &self.checkpoint {
-                writer.submit(snapshot);
+                writer.submit(snapshot, held_through);
             }
         }
         for step in 0..self.slots.len() {
@@ -71,8 +77,37 @@ impl Broker {
         }
     }
 
-    pub(super) fn snapshot(&self) -> Snapshot {
+    /// Asks for a checkpoint after a step completion: at once if none was
+    /// taken for [`CHECKPOINT_INTERVAL`] or a prompt waits for one, else
+    /// when that interval is up (see [`Self::checkpoint_timer`]).
+    pub(super) fn checkpoint_after_step(&mut self) {
+        if self.checkpoint.is_none() || self.checkpoint_due {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let next = self
+            .last_checkpoint
+            .map_or(now, |last| last + CHECKPOINT_INTERVAL);
+        if next <= now || self.shared.has_held_prompts() {
+            self.checkpoint_due = true;
+        } else if self.checkpoint_at.is_none() {
+            self.checkpoint_at = Some(next);
+        }
+    }
+
+    /// Completes when a deferred checkpoint falls due; never without one.
+    pub(super) async fn checkpoint_timer(at: Option<tokio::time::Instant>) {
+        match at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The run as it is now, and the sequence number of the last prompt
+    /// the snapshot holds (released once it is saved).
+    pub(super) fn snapshot(&self) -> (Snapshot, u64) {
         let def = &self.shared.def;
+        let held = self.shared.held_prompts();
         let names: Vec<String> = def.steps.iter().map(|s| s.name.clone()).collect();
         let mut queues = BTreeMap::new();
         for (step, slot) in self.slots.iter().enumerate() {
@@ -100,7 +135,7 @@ impl Broker {
                     event: call.event.clone(),
                 });
         }
-        Snapshot {
+        let snapshot = Snapshot {
             format: SNAPSHOT_FORMAT.to_string(),
             version: SNAPSHOT_VERSION,
             workflow: def.identity(),
@@ -112,12 +147,14 @@ impl Broker {
             waiters: self.shared.waiters().snapshot(),
             awaiting_input: self.awaiting_input,
             stream_position: self.shared.streamed.load(Ordering::Acquire),
+            held_prompts: held.events,
             routed: self.routed,
             next_work_item: self.next_work_item,
             elapsed_ms: u64::try_from((self.earlier + self.started.elapsed()).as_millis())
                 .unwrap_or(u64::MAX),
             origin: self.origin.clone(),
             outcome: None,
-        }
+        };
+        (snapshot, held.through)
     }
 }

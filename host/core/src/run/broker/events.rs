@@ -87,7 +87,7 @@ pub(super) fn stream_step_state(
         "output_event_name": output,
     });
     if let Ok(event) = Event::new(names::STEP_STATE_CHANGED, &data) {
-        shared.write_to_stream_past_limit(event);
+        shared.write_internal(event);
     }
 }
 

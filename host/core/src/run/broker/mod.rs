@@ -22,6 +22,7 @@ use crate::run::outcome::RunOutcome;
 use crate::run::pool::InstancePool;
 use crate::run::shared::RunShared;
 use crate::snapshot::{CheckpointStore, Snapshot};
+use crate::sync::lock;
 
 use self::call::InlineCall;
 
@@ -43,6 +44,14 @@ impl StepSlot {
         }
     }
 }
+
+/// The shortest time between two checkpoints asked for by step
+/// completions alone. Taking a checkpoint pauses dispatching until the run
+/// is quiescent and copies its queues, so one per completion would make a
+/// fan-out of n events cost n² and run one batch at a time. A crash loses
+/// at most this much progress (those steps run again on resume). Prompts,
+/// events from outside, the beginning and the end are checkpointed at once.
+pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A step call in progress: what a snapshot re-delivers, what its end
 /// reports.
@@ -89,6 +98,11 @@ pub(crate) struct Broker {
     /// A checkpoint is due at the next quiescent moment (dispatching is
     /// paused until it is written).
     checkpoint_due: bool,
+    /// When a checkpoint asked for by step completions falls due (see
+    /// [`CHECKPOINT_INTERVAL`]).
+    checkpoint_at: Option<tokio::time::Instant>,
+    /// When the last checkpoint was taken.
+    last_checkpoint: Option<tokio::time::Instant>,
     /// Recorded in every snapshot.
     origin: Option<String>,
 }
@@ -129,18 +143,29 @@ impl Broker {
             snapshot_requests: Vec::new(),
             checkpoint: None,
             checkpoint_due: false,
+            checkpoint_at: None,
+            last_checkpoint: None,
             origin: None,
         }
     }
 
-    /// Saves a checkpoint after every step completion and every event sent
-    /// in from outside, and when the run ends.
+    /// Saves a checkpoint at the beginning, after step completions (at most
+    /// every [`CHECKPOINT_INTERVAL`]), after every event sent in from
+    /// outside and every prompt, and when the run ends.
     pub(crate) fn with_checkpoints(
         mut self,
         store: Option<Arc<dyn CheckpointStore>>,
         origin: Option<String>,
     ) -> Self {
-        self.checkpoint = store.map(CheckpointWriter::spawn);
+        if let Some(store) = store {
+            lock(&self.shared.prompts).hold();
+            let shared = Arc::downgrade(&self.shared);
+            self.checkpoint = Some(CheckpointWriter::spawn(store, move |held_through| {
+                if let Some(shared) = shared.upgrade() {
+                    shared.release_prompts(held_through);
+                }
+            }));
+        }
         self.origin = origin;
         self
     }

@@ -42,7 +42,7 @@ impl Broker {
         }
         if kind == EventKind::InputRequired && !from_outside {
             self.awaiting_input += 1;
-            if let Err(message) = self.shared.write_to_stream(event.clone()) {
+            if let Err(message) = self.shared.stream_prompt(event.clone()) {
                 return Some(Err(WorkflowError::LimitExceeded(message)));
             }
         }

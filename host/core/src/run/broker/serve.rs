@@ -93,6 +93,11 @@ impl Broker {
                         return Err(WorkflowError::Runtime(format!("a step task panicked: {err}")));
                     }
                 }
+                () = Self::checkpoint_timer(self.checkpoint_at) => {
+                    self.checkpoint_at = None;
+                    self.checkpoint_soon();
+                    self.answer_snapshots();
+                }
                 () = sleep => return Err(self.timeout_error()),
             }
         }
@@ -148,7 +153,7 @@ impl Broker {
                         return Some(Err(WorkflowError::StepFailed(failure)));
                     }
                 }
-                self.checkpoint_soon();
+                self.checkpoint_after_step();
                 self.dispatch(step);
                 self.answer_snapshots();
                 None
@@ -157,6 +162,11 @@ impl Broker {
                 // A step began waiting for an answer: save the run as it
                 // waits (with its prompt streamed), so a resumed run waits
                 // again instead of asking again.
+                self.checkpoint_soon();
+                self.answer_snapshots();
+                None
+            }
+            BrokerMsg::PromptsReleased => {
                 self.checkpoint_soon();
                 self.answer_snapshots();
                 None
@@ -188,7 +198,7 @@ impl Broker {
             self.shared.busy[index].store(0, Ordering::Relaxed);
         }
         if let Some(writer) = self.checkpoint.take() {
-            let mut last = self.snapshot();
+            let (mut last, _) = self.snapshot();
             last.outcome = Some(match &outcome {
                 Ok(stop) => SnapshotOutcome::Completed {
                     stop_event: stop.event.clone(),
@@ -199,8 +209,9 @@ impl Broker {
                 },
             });
             // The last checkpoint is saved before the run is reported
-            // finished.
-            writer.submit(last);
+            // finished. Prompts still held are not streamed: nobody can
+            // answer them any more.
+            writer.submit(last, 0);
             writer.close().await;
         }
         let terminal = match &outcome {

@@ -1,0 +1,93 @@
+//! Building guests: a manifest of crate folders, Python and JavaScript
+//! folders, the compiled-component cache, and a missing toolchain named with
+//! how to install it.
+
+use std::path::PathBuf;
+
+use crate::{
+    assert_contains, assert_failure, assert_success, scratch, stderr, stdout, wflow, wflow_fails,
+    wflow_ok, wflow_with_env,
+};
+
+#[test]
+fn run_builds_and_assembles_a_manifest_of_crate_folders() {
+    let output = wflow_ok(&["run", "testing/split", "--input", r#"{"n": 4}"#], None);
+    assert_eq!(stdout(&output).trim(), "8");
+}
+
+#[test]
+fn cache_dir_and_clear() {
+    let dir = scratch("cli-cache", "");
+    let env = [("WFLOW_CACHE_DIR", dir.to_str().unwrap())];
+    let output = wflow_with_env(&["cache", "dir"], None, &env);
+    assert_eq!(stdout(&output).trim(), dir.display().to_string());
+    let output = wflow_with_env(
+        &["run", "joke", "--input", r#"{"topic":"cache"}"#],
+        None,
+        &env,
+    );
+    assert_success(&output);
+    let output = wflow_with_env(&["cache", "clear"], None, &env);
+    assert_success(&output);
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("removed 1 compiled component(s) from {}", dir.display())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn python_and_javascript_guests_build_and_run_from_their_folders() {
+    for folder in ["joke-py", "joke-js"] {
+        let output = wflow(&["run", folder, "--input", r#"{"topic": "pirates"}"#], None);
+        assert!(output.status.success(), "{folder}: {}", stderr(&output));
+        assert!(
+            stdout(&output).contains("pirates"),
+            "{folder}: {}",
+            stdout(&output)
+        );
+    }
+    let output = wflow_ok(&["build", "fanout-py"], None);
+    let component = PathBuf::from(stdout(&output).trim());
+    assert!(
+        component.extension().is_some_and(|e| e == "wasm") && component.is_file(),
+        "{}",
+        component.display()
+    );
+    let output = wflow(
+        &[
+            "run",
+            component.to_str().unwrap(),
+            "--input",
+            r#"{"n": 1000}"#,
+        ],
+        None,
+    );
+    assert_eq!(stdout(&output).trim(), r#"{"count":1000,"sum":499500}"#);
+}
+
+#[test]
+fn build_names_a_missing_toolchain_and_how_to_install_it() {
+    let nowhere = scratch("no-tools", "");
+    let env = [
+        ("WFLOW_TOOLS_DIR", nowhere.to_str().unwrap()),
+        ("PATH", "/usr/bin:/bin"),
+    ];
+    let output = wflow_with_env(&["build", "joke-py"], None, &env);
+    assert_failure(&output);
+    let text = stderr(&output);
+    assert!(
+        text.starts_with("error: WorkflowLoadError: componentize-py")
+            && text.contains("pip install componentize-py==0.25.1"),
+        "{text}"
+    );
+    let output = wflow_with_env(&["build", "joke-js"], None, &env);
+    assert_failure(&output);
+    let text = stderr(&output);
+    assert!(
+        text.contains("@bytecodealliance/componentize-js") && text.contains("npm install --prefix"),
+        "{text}"
+    );
+    let output = wflow_fails(&["build", "testing"], None);
+    assert_contains(&stderr(&output), "is not a guest folder");
+}

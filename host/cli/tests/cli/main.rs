@@ -1,0 +1,102 @@
+//! The `wflow` command line, run as a user would, on the example folders
+//! (which it builds on demand). One test binary, a module per job; the
+//! helpers every module uses are here.
+//!
+//! - `inspect`: `--help`, `validate` and `describe`.
+//! - `run`: `wflow run` results, plain and as JSON lines, and prompts on stdin.
+//! - `errors`: failures reach the user as one line naming their kind.
+//! - `build`: guest folders in Rust, Python and JavaScript, the cache, and
+//!   missing toolchains.
+//! - `resume`: checkpoints: detached prompts, tampered files, runs killed
+//!   mid-way.
+//! - `serve`: `wflow serve` over HTTP, restarts on its database,
+//!   `run --server`, and the reference Python client.
+
+mod build;
+mod errors;
+mod inspect;
+mod resume;
+mod run;
+mod serve;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The example guests' folder, where every command runs.
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples-guests")
+}
+
+/// The `wflow` binary, to run in the examples' folder.
+pub fn wflow_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wflow"));
+    command.current_dir(examples());
+    command
+}
+
+/// Runs `wflow args`, writing `stdin` (if any) to it and then closing it.
+pub fn wflow(args: &[&str], stdin: Option<&str>) -> Output {
+    wflow_with_env(args, stdin, &[])
+}
+
+/// [`wflow`] with extra environment variables.
+pub fn wflow_with_env(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut child = wflow_command()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wflow starts");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("wflow ends")
+}
+
+/// [`wflow`], which must succeed.
+pub fn wflow_ok(args: &[&str], stdin: Option<&str>) -> Output {
+    let output = wflow(args, stdin);
+    assert_success(&output);
+    output
+}
+
+/// [`wflow`], which must fail.
+pub fn wflow_fails(args: &[&str], stdin: Option<&str>) -> Output {
+    let output = wflow(args, stdin);
+    assert_failure(&output);
+    output
+}
+
+/// Asserts that the command succeeded, showing its stderr if not.
+pub fn assert_success(output: &Output) {
+    assert!(output.status.success(), "{}", stderr(output));
+}
+
+/// Asserts that the command failed, showing its stdout if not.
+pub fn assert_failure(output: &Output) {
+    assert!(!output.status.success(), "{}", stdout(output));
+}
+
+/// Asserts that `text` contains `needle`, showing `text` if not.
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{text}");
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `wflow-<stem>-<pid><suffix>` in the temporary folder: a path of this
+/// test process's own.
+pub fn scratch(stem: &str, suffix: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("wflow-{stem}-{}{suffix}", std::process::id()))
+}

@@ -1,0 +1,251 @@
+//! `wflow serve` as a child process over HTTP on loopback: its printed
+//! address, a restart on its database, `run --server`, and the reference
+//! Python client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{
+    assert_contains, examples, scratch, stderr, stdout, wflow_command, wflow_fails, wflow_ok,
+};
+
+/// A `wflow serve` child and the address it listens on.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Self {
+        let mut child = wflow_command()
+            .arg("serve")
+            .args(args)
+            .args(["--bind", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wflow starts");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        while stderr.read_line(&mut line).expect("stderr is readable") > 0 {
+            if let Some((_, url)) = line.trim().split_once(" on http://") {
+                let addr = url.to_string();
+                return Self { child, addr };
+            }
+            line.clear();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server printed no address");
+    }
+
+    /// One request; the status code and the body.
+    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connects");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .expect("sends");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("reads");
+        let status = response[9..12].parse().expect("a status code");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// One request that must be answered with `status`; the body.
+    fn expect_status(&self, status: u16, method: &str, path: &str, body: &str) -> String {
+        let (actual, body) = self.request(method, path, body);
+        assert_eq!(actual, status, "{body}");
+        body
+    }
+
+    /// `GET` the handler's events so far as JSON lines; the status and the body.
+    fn events(&self, handler: &str) -> (u16, String) {
+        let path = format!("/events/{handler}?after_sequence=-1&sse=false");
+        self.request("GET", &path, "")
+    }
+
+    /// Reads the handler's event stream until `needle` shows up.
+    fn wait_for_event(&self, handler: &str, needle: &str) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connects");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("a timeout");
+        write!(
+            stream,
+            "GET /events/{handler}?after_sequence=-1&sse=false HTTP/1.1\r\nHost: {}\r\n\r\n",
+            self.addr
+        )
+        .expect("sends");
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let read = stream.read(&mut buffer).expect("the stream goes on");
+            assert!(read > 0, "the stream ended without {needle}");
+            seen.extend_from_slice(&buffer[..read]);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_answers_http_on_the_address_it_prints() {
+    let server = Server::start(&["joke", "--in-memory"]);
+    let (status, body) = server.request("GET", "/health", "");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"healthy"}"#));
+    let body = server.expect_status(
+        200,
+        "POST",
+        "/workflows/joke/run",
+        r#"{"start_event": {"topic": "pirates"}}"#,
+    );
+    assert!(
+        body.contains(r#""status":"completed""#) && body.contains("pirates"),
+        "{body}"
+    );
+}
+
+#[test]
+fn serve_answers_a_waiting_run_after_being_killed_and_restarted_on_its_database() {
+    let dir = scratch("serve", "");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("handlers.db");
+    let args = ["bench/ask", "joke", "hitl", "--db", db.to_str().unwrap()];
+
+    let server = Server::start(&args);
+    server.expect_status(
+        200,
+        "POST",
+        "/workflows/joke/run",
+        r#"{"handler_id": "done", "start_event": {"topic": "pirates"}}"#,
+    );
+    server.expect_status(
+        200,
+        "POST",
+        "/workflows/ask/run-nowait",
+        r#"{"handler_id": "waiting", "start_event": {"user": 5}}"#,
+    );
+    server.wait_for_event("waiting", "InputRequiredEvent");
+    // The `hitl` example asks from inside its step (`ctx.wait_for_event`).
+    server.expect_status(
+        200,
+        "POST",
+        "/workflows/hitl/run-nowait",
+        r#"{"handler_id": "asking"}"#,
+    );
+    server.wait_for_event("asking", "What's your name?");
+    // Let the checkpoints of the waiting runs land, then kill -9.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(server);
+
+    let server = Server::start(&args);
+    let body = server.expect_status(200, "GET", "/handlers/done", "");
+    assert_contains(&body, "pirates");
+    let body = server.expect_status(202, "GET", "/handlers/waiting", "");
+    assert_contains(&body, r#""status":"running""#);
+    server.expect_status(
+        200,
+        "POST",
+        "/events/waiting",
+        r#"{"event": {"type": "HumanResponseEvent", "value": {"_data": {"response": "Ada"}}}}"#,
+    );
+    server.wait_for_event("waiting", "Hello, Ada!");
+    let body = server.expect_status(200, "GET", "/handlers/waiting", "");
+    assert_contains(&body, r#""status":"completed""#);
+    // The stream kept its sequence: the prompt before the restart, the
+    // stop event after it.
+    let (status, body) = server.events("waiting");
+    assert_eq!(status, 200);
+    let types: Vec<String> = body
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [r#""InputRequiredEvent""#, r#""StopEvent""#],
+        "{body}"
+    );
+    // The step blocked in wait_for_event asks again after the restart
+    // without a second prompt, and takes the answer.
+    server.expect_status(202, "GET", "/handlers/asking", "");
+    server.expect_status(
+        200,
+        "POST",
+        "/events/asking",
+        r#"{"event": {"type": "HumanResponseEvent", "value": {"response": "Grace"}}}"#,
+    );
+    server.wait_for_event("asking", "Hello, Grace!");
+    let (_, body) = server.events("asking");
+    assert_eq!(
+        body.matches(r#""type":"InputRequiredEvent""#).count(),
+        1,
+        "{body}"
+    );
+    drop(server);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn run_with_server_drives_a_run_on_the_server_and_answers_its_prompt_from_stdin() {
+    let server = Server::start(&["bench/ask", "joke", "--in-memory"]);
+    let url = format!("http://{}", server.addr);
+    let output = wflow_ok(
+        &["run", "--server", &url, "ask", "--input", r#"{"user": 2}"#],
+        Some("Ada\n"),
+    );
+    let text = stdout(&output);
+    assert_contains(&text, "[InputRequiredEvent]");
+    assert!(text.trim_end().ends_with("Hello, Ada!"), "{text}");
+    assert_contains(&stderr(&output), "name?");
+
+    let output = wflow_fails(&["run", "--server", &url, "nope"], None);
+    assert_contains(&stderr(&output), "404 Not Found: Workflow not found");
+}
+
+#[test]
+fn the_reference_python_client_drives_wflow_serve_unchanged() {
+    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
+        });
+    let python = tools.join("client/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh to install llama-agents-client",
+        python.display()
+    );
+    // The whole examples folder, as a user would serve it, and the
+    // benchmark's `ask`.
+    let server = Server::start(&[".", "bench/ask", "--in-memory"]);
+    let script = examples().join("../tests/python/client_check.py");
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(format!("http://{}", server.addr))
+        .output()
+        .expect("python runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("all 7 checks passed"), "{text}");
+}

@@ -1,0 +1,146 @@
+//! What a careless or hostile client cannot do: choose a handler id that
+//! breaks things, take over another workflow's handler, or get an answer
+//! that is not `{"detail": ...}`.
+
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+
+use crate::{get, post, start_server};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_ids_are_checked_and_belong_to_one_workflow_for_good() {
+    let base = start_server().await;
+    let client = Client::new();
+    let long = "a".repeat(1024 * 1024);
+    for (id, problem) in [
+        (long.as_str(), "at most 128"),
+        ("nul\u{0}byte", "letters, digits"),
+        ("../../etc/passwd", "letters, digits"),
+        (".hidden", "dot"),
+    ] {
+        let (status, answer) = post(
+            &client,
+            format!("{base}/workflows/joke/run"),
+            json!({"handler_id": id, "start_event": {"topic": "ids"}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let detail = answer["detail"].as_str().unwrap();
+        assert!(detail.contains(problem), "{detail}");
+    }
+    let (_, list) = get(&client, format!("{base}/handlers")).await;
+    assert_eq!(list, json!({"handlers": []}), "nothing started");
+
+    let (status, joke) = post(
+        &client,
+        format!("{base}/workflows/joke/run"),
+        json!({"handler_id": "alice-joke", "start_event": {"topic": "ids"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{joke}");
+    let (status, answer) = post(
+        &client,
+        format!("{base}/workflows/bench_ask/run-nowait"),
+        json!({"handler_id": "alice-joke", "start_event": {"user": 1}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(
+        answer["detail"],
+        "Handler 'alice-joke' belongs to workflow 'joke'"
+    );
+    let (_, kept) = get(&client, format!("{base}/handlers/alice-joke")).await;
+    assert_eq!(kept["workflow_name"], "joke");
+    assert_eq!(kept["result"], joke["result"], "the joke's result is kept");
+
+    // Fresh ids are long and random.
+    let (_, fresh) = post(
+        &client,
+        format!("{base}/workflows/joke/run"),
+        json!({"start_event": {"topic": "ids"}}),
+    )
+    .await;
+    let id = fresh["handler_id"].as_str().unwrap();
+    assert_eq!(id.len(), 22, "{id}");
+    assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_below_the_routes_are_json_too() {
+    let base = start_server().await;
+    let client = Client::new();
+    let too_large = client
+        .post(format!("{base}/workflows/joke/run"))
+        .header("Content-Type", "application/json")
+        .body(vec![b' '; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = too_large.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+
+    let not_utf8 = client
+        .get(format!("{base}/handlers/%FF%FE"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_utf8.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = not_utf8.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_refused_and_silent_ones_are_closed() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use wflow_server::{App, ConnectionLimits};
+
+    let app = App::new(vec![wflow_tests::workflow("joke").await])
+        .unwrap()
+        .with_connection_limits(ConnectionLimits {
+            max_connections: 3,
+            header_read_timeout: Duration::from_millis(300),
+        });
+    let base = crate::serve_app(app).await;
+    let addr = base.trim_start_matches("http://").to_string();
+    // Two silent connections and one that stops half-way through its
+    // headers fill the server.
+    let mut held = Vec::new();
+    for partial in ["", "", "GET /health HTTP/1.1\r\nHo"] {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(partial.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    // Connections are accepted in order: the fourth is over the limit.
+    let mut fourth = TcpStream::connect(&addr).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), fourth.read_to_string(&mut answer))
+        .await
+        .expect("the refusal comes at once")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains(r#"{"detail":"the server has 3 connections open"#),
+        "{answer}"
+    );
+    // The server closes each of them once its headers are overdue.
+    for mut stream in held {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+            .await
+            .expect("the server closes a silent connection");
+        assert!(closed.is_ok());
+    }
+    // And answers again.
+    let client = Client::new();
+    let (status, _) = get(&client, format!("{base}/health")).await;
+    assert_eq!(status, StatusCode::OK);
+}
