@@ -23,8 +23,9 @@ pub(crate) async fn persist(write: Option<BoxFuture<'_, Result<(), StoreError>>>
 }
 
 /// Follows a run's event stream into its handler until the run ends, then
-/// records how it ended (before the terminal event is appended, so a reader
-/// seeing that event finds the handler finished).
+/// records how it ended together with the terminal event (in memory at
+/// once, so a reader seeing that event finds the handler finished; in the
+/// store in one write, so a crash cannot keep one without the other).
 pub(crate) async fn follow(
     workflow: Workflow,
     entry: Arc<HandlerEntry>,
@@ -70,10 +71,9 @@ pub(crate) async fn follow(
         terminal: terminal.clone(),
         final_state: Some(live.store().snapshot()),
     });
-    persist(store.map(|store| store.update_handler(&record))).await;
-    if let (Some(terminal), Some(sequence)) = (terminal, sequence) {
-        persist(store.map(|store| store.append_event(&id, sequence, &terminal))).await;
-    }
+    // The status and the terminal event land together.
+    let closing = sequence.zip(terminal.as_ref());
+    persist(store.map(|store| store.finish_handler(&record, closing))).await;
     handlers.forget_old_finished();
 }
 

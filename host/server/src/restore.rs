@@ -101,11 +101,9 @@ impl App {
                             terminal: Some(stop.clone()),
                             final_state,
                         });
-                        if let Some(sequence) = sequence {
-                            persist(store.map(|store| store.append_event(&id, sequence, &stop)))
-                                .await;
-                        }
-                        record
+                        let closing = sequence.map(|sequence| (sequence, &stop));
+                        persist(store.map(|store| store.finish_handler(&record, closing))).await;
+                        return;
                     }
                     Some(SnapshotOutcome::Failed { message, .. }) => {
                         let mut end = RunEnd::with_status(Status::Failed, Some(message));

@@ -84,6 +84,16 @@ pub trait Store: Send + Sync + 'static {
         })
     }
 
+    /// Records how a handler's run ended and appends the event that closes
+    /// its stream (at `sequence`), in one write: a crash leaves both or
+    /// neither, so a finished handler's stream always ends with its
+    /// terminal event.
+    fn finish_handler<'a>(
+        &'a self,
+        record: &'a HandlerRecord,
+        terminal: Option<(u64, &'a Envelope)>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// Replaces the handler's checkpoint.
     fn save_snapshot<'a>(
         &'a self,

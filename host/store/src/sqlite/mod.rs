@@ -135,23 +135,37 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let rows = events
                 .iter()
-                .map(|(sequence, envelope)| {
-                    let sequence =
-                        i64::try_from(*sequence).map_err(|err| StoreError::Database {
-                            action: "cannot store an event",
-                            cause: err.into(),
-                        })?;
-                    let text =
-                        serde_json::to_string(envelope).map_err(|err| StoreError::Serialize {
-                            what: "an event",
-                            cause: err.into(),
-                        })?;
-                    Ok((sequence, text))
-                })
+                .map(|(sequence, envelope)| event_row(*sequence, envelope))
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let handler_id = handler_id.to_string();
             self.write(move |connection| queries::append_events(connection, &handler_id, &rows))
                 .await
+        })
+    }
+
+    fn finish_handler<'a>(
+        &'a self,
+        record: &'a HandlerRecord,
+        terminal: Option<(u64, &'a Envelope)>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let result = queries::result_text(record)?;
+            let terminal = terminal
+                .map(|(sequence, envelope)| event_row(sequence, envelope))
+                .transpose()?;
+            let record = record.clone();
+            self.write(move |connection| {
+                queries::update_handler(connection, &record, result.as_deref())?;
+                match &terminal {
+                    Some(row) => queries::append_events(
+                        connection,
+                        &record.handler_id,
+                        std::slice::from_ref(row),
+                    ),
+                    None => Ok(()),
+                }
+            })
+            .await
         })
     }
 
@@ -194,4 +208,17 @@ impl Store for SqliteStore {
     fn records(&self) -> BoxFuture<'_, Result<Vec<HandlerRecord>, StoreError>> {
         Box::pin(self.read(queries::records))
     }
+}
+
+/// An event as its row holds it: `(sequence, envelope as JSON)`.
+fn event_row(sequence: u64, envelope: &Envelope) -> Result<(i64, String), StoreError> {
+    let sequence = i64::try_from(sequence).map_err(|err| StoreError::Database {
+        action: "cannot store an event",
+        cause: err.into(),
+    })?;
+    let text = serde_json::to_string(envelope).map_err(|err| StoreError::Serialize {
+        what: "an event",
+        cause: err.into(),
+    })?;
+    Ok((sequence, text))
 }

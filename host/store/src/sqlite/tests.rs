@@ -58,6 +58,12 @@ async fn concurrent_writers_all_land() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn finishing_stores_the_record_and_the_terminal_event_together() {
+    let (_dir, _, store) = fresh();
+    testing::finishing_stores_the_record_and_the_terminal_event_together(store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn delete_removes_everything() {
     let (_dir, _, store) = fresh();
     testing::delete_removes_everything(store.as_ref()).await;

@@ -31,7 +31,10 @@ use self::fixtures::{
     start, tag,
 };
 
+mod finish;
 mod fixtures;
+
+pub use self::finish::finishing_stores_the_record_and_the_terminal_event_together;
 
 /// Runs every check on `store`, one after another.
 pub async fn conformance(store: Arc<dyn Store>) {
@@ -40,6 +43,7 @@ pub async fn conformance(store: Arc<dyn Store>) {
     failing_write_leaves_nothing(store.clone()).await;
     concurrent_writers_all_land(store.clone()).await;
     delete_removes_everything(&*store).await;
+    finishing_stores_the_record_and_the_terminal_event_together(&*store).await;
     concurrent_snapshots(store).await;
 }
 
