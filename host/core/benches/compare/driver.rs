@@ -7,13 +7,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context as _, Result, ensure};
 
 use crate::table::{Row, render};
-use crate::{Args, Case, Measurement, REFERENCE, cases};
-
-/// A finished child: its measurement and peak RSS in bytes.
-pub(crate) struct Sample {
-    pub(crate) measurement: Measurement,
-    pub(crate) peak_rss: u64,
-}
+use crate::{Args, Case, REFERENCE, Sample, cases};
 
 pub(crate) fn compare(args: &Args) -> Result<()> {
     let rounds = args.rounds.unwrap_or(if args.quick { 3 } else { 5 });

@@ -75,6 +75,12 @@ pub(crate) struct Measurement {
     pub(crate) result: Value,
 }
 
+/// A finished child: its measurement and peak RSS in bytes.
+pub(crate) struct Sample {
+    pub(crate) measurement: Measurement,
+    pub(crate) peak_rss: u64,
+}
+
 /// A workload at one size: the reference's size is `None` when it cannot
 /// finish that size in minutes.
 pub(crate) struct Case {

@@ -2,7 +2,7 @@
 
 use crate::Case;
 use crate::REFERENCE;
-use crate::driver::Sample;
+use crate::Sample;
 
 pub(crate) struct Row {
     workload: &'static str,
