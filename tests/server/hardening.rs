@@ -83,7 +83,8 @@ async fn errors_below_the_routes_are_json_too() {
         "{body}"
     );
 
-    let not_utf8 = client
+    // A fresh connection: the server closes the one whose 3 MB body it refused.
+    let not_utf8 = Client::new()
         .get(format!("{base}/handlers/%FF%FE"))
         .send()
         .await
