@@ -1,5 +1,5 @@
 //! Runtime settings: the pooling allocator, its limits, and on-demand
-//! allocation; the cap on the runtime's own events.
+//! allocation; the cap on the runtime's own events and on queued events.
 
 use bytesize::ByteSize;
 use serde_json::json;
@@ -193,4 +193,44 @@ async fn a_run_streams_at_most_max_internal_events_of_the_runtimes_own() {
         handler.result().await.unwrap().result,
         json!({"value": 40, "laps": 40})
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_past_max_queued_bytes_is_refused_and_the_run_goes_on() {
+    use wflow_core::{Event, WorkflowError, WorkflowOptions};
+    let mut options = WorkflowOptions::named("ticker");
+    options.limits.max_queued_bytes = ByteSize::kib(1);
+    let ticker = wflow_tests::workflow_with("ticker", options).await.unwrap();
+    // One lap that pauses for a minute keeps the run going; the laps sent
+    // in pause as long, so they queue once the step's four workers are
+    // busy.
+    let slow = json!({"branch": 9, "lap": 0, "laps": 1, "pause_ms": 60_000});
+    let handler = ticker
+        .run(json!({"laps": 1, "width": 1, "pause_ms": 60_000}))
+        .unwrap();
+    let lap = Event::new("Lap", &slow).unwrap();
+    let mut refused = None;
+    for sent in 0..1000 {
+        if let Err(err) = handler.send_event(lap.clone()) {
+            refused = Some((sent, err));
+            break;
+        }
+    }
+    let (sent, err) = refused.expect("a send is refused");
+    assert!(matches!(err, WorkflowError::QueueFull(_)), "{err:?}");
+    assert_eq!(err.kind(), "WorkflowLimitError");
+    assert!(
+        err.to_string()
+            .contains("limits.max_queued_bytes (1.0 KiB)"),
+        "{err}"
+    );
+    // A lap is about 70 bytes: some fifteen fit, three more went to
+    // workers.
+    assert!((10..30).contains(&sent), "{sent} sends were taken");
+    assert!(!handler.is_done(), "the run goes on");
+    handler.cancel();
+    assert!(matches!(
+        handler.result().await,
+        Err(WorkflowError::Cancelled(_))
+    ));
 }

@@ -36,7 +36,7 @@ pub const BUILTINS: [&str; 9] = [
 ];
 
 /// An event as the server writes it, its keys in the reference's order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     pub value: Value,
     pub qualified_name: Option<String>,

@@ -50,6 +50,10 @@ pub enum WorkflowError {
     /// An event was sent to, or a snapshot asked of, a run that has ended.
     #[error("{0}")]
     RunEnded(String),
+    /// An event sent from outside was not taken: the run's queue holds
+    /// `limits.max_queued_bytes` already. The run goes on; try again later.
+    #[error("{0}")]
+    QueueFull(String),
     /// A checkpoint could not be saved (the store's own error is the
     /// source).
     #[error("cannot save the checkpoint of {run}: {source}")]
@@ -85,7 +89,7 @@ impl WorkflowError {
             Self::StepDoesNotExist(_) => "WorkflowStepDoesNotExistError",
             Self::ContextSerde(_) => "ContextSerdeError",
             Self::InvalidEvent(_) => "WorkflowEventValidationError",
-            Self::LimitExceeded(_) => "WorkflowLimitError",
+            Self::LimitExceeded(_) | Self::QueueFull(_) => "WorkflowLimitError",
             Self::Checkpoint { .. } => "WorkflowCheckpointError",
             Self::Io { .. } => "IOError",
         }

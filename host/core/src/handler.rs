@@ -15,7 +15,8 @@ use crate::run::collect::CollectBuffers;
 use crate::run::message::{Beginning, BrokerMsg};
 use crate::run::outcome::RunOutcome;
 use crate::run::output::LogEntry;
-use crate::run::shared::{RunShared, StreamMsg, TargetError, check_event_size};
+use crate::run::shared::{RunShared, TargetError, check_event_size};
+use crate::run::stream::{StreamMsg, StreamWriter};
 use crate::run::waiters::Waiters;
 use crate::snapshot::{CheckpointStore, Snapshot, SnapshotOutcome};
 use crate::state::StateStore;
@@ -160,9 +161,9 @@ impl Workflow {
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = watch::channel(None);
         let unread = Arc::new(AtomicUsize::new(0));
-        let stream_position = match &beginning {
-            Beginning::Resume(snapshot) => snapshot.stream_position,
-            Beginning::Start(_) => 0,
+        let (stream_position, internal_streamed) = match &beginning {
+            Beginning::Resume(snapshot) => (snapshot.stream_position, snapshot.internal_streamed),
+            Beginning::Start(_) => (0, 0),
         };
         let shared = Arc::new(RunShared {
             busy: def.steps.iter().map(|_| AtomicU32::new(0)).collect(),
@@ -170,18 +171,18 @@ impl Workflow {
             run_id,
             state,
             broker: broker_tx,
-            stream: stream_tx,
+            stream: StreamWriter::new(stream_position, stream_tx),
             collect: Mutex::new(collect),
             waiters: Mutex::new(waiters),
             prompts: Mutex::default(),
             ended: AtomicBool::new(false),
             unread: unread.clone(),
-            streamed: AtomicU64::new(stream_position),
             waiting: Mutex::default(),
             log: Default::default(),
             timeout: self.timeout,
             internal_events: options.internal_events,
-            internal_streamed: AtomicU64::new(0),
+            internal_streamed: AtomicU64::new(internal_streamed),
+            queued_bytes: AtomicU64::new(0),
         });
         let pool = self.code.run_pool(&def);
         let broker = Broker::new(shared.clone(), pool, broker_rx, outcome_tx)
@@ -301,6 +302,9 @@ impl WorkflowHandler {
             )));
         }
         self.shared
+            .admit_queued(&event)
+            .map_err(WorkflowError::QueueFull)?;
+        self.shared
             .broker
             .send(BrokerMsg::Send {
                 event,
@@ -359,13 +363,21 @@ impl EventStream {
     /// The next event, or `None` once the run has ended and every event was
     /// seen.
     pub async fn next(&mut self) -> Option<Event> {
+        self.next_at().await.map(|(_, event)| event)
+    }
+
+    /// The next event with its stream position (0 for a run's first event;
+    /// a resumed run's go on from its snapshot's `stream_position`), or
+    /// `None` once the run has ended and every event was seen. Positions
+    /// come in order, one after the other.
+    pub async fn next_at(&mut self) -> Option<(u64, Event)> {
         if self.closed {
             return None;
         }
         match self.receiver.recv().await {
-            Some(StreamMsg::Event(event)) => {
+            Some(StreamMsg::Event { position, event }) => {
                 self.unread.fetch_sub(1, Ordering::AcqRel);
-                Some(event)
+                Some((position, event))
             }
             Some(StreamMsg::Closed) | None => {
                 self.closed = true;

@@ -34,10 +34,19 @@ pub struct Limits {
     /// run's million step calls do not leave two million events behind.
     #[serde(default = "default_max_internal_events")]
     pub max_internal_events: u64,
+    /// The payload bytes of the events sent in a run and not yet taken by
+    /// a step (`max_queued_bytes`): past it, a send from outside is refused
+    /// (`WorkflowError::QueueFull`) and a guest's send fails its run.
+    #[serde(default = "default_max_queued_bytes")]
+    pub max_queued_bytes: ByteSize,
 }
 
 fn default_max_internal_events() -> u64 {
     Limits::default().max_internal_events
+}
+
+fn default_max_queued_bytes() -> ByteSize {
+    Limits::default().max_queued_bytes
 }
 
 impl Default for Limits {
@@ -53,6 +62,7 @@ impl Default for Limits {
             max_collect_buffer: 100_000,
             max_log_bytes: 1024 * 1024,
             max_internal_events: 10_000,
+            max_queued_bytes: ByteSize::mib(256),
         }
     }
 }
@@ -83,6 +93,8 @@ pub struct LimitsSpec {
     pub max_log_bytes: Option<usize>,
     /// See [`Limits::max_internal_events`].
     pub max_internal_events: Option<u64>,
+    /// See [`Limits::max_queued_bytes`].
+    pub max_queued_bytes: Option<ByteSize>,
 }
 
 impl LimitsSpec {
@@ -106,6 +118,7 @@ impl LimitsSpec {
             max_internal_events: self
                 .max_internal_events
                 .unwrap_or(defaults.max_internal_events),
+            max_queued_bytes: self.max_queued_bytes.unwrap_or(defaults.max_queued_bytes),
         }
     }
 }

@@ -103,6 +103,10 @@ pub struct Snapshot {
     /// first (see `stream_position`, which does not count them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_prompts: Vec<Event>,
+    /// Internal events streamed so far (against
+    /// `limits.max_internal_events`).
+    #[serde(default)]
+    pub internal_streamed: u64,
     /// Events routed so far (against `limits.max_events_per_run`).
     pub routed: u64,
     /// The next routing id.

@@ -314,6 +314,10 @@ pub(crate) async fn send_event(
     .await??;
     sent.map_err(|err| match err {
         WorkflowError::RunEnded(_) => ApiError::conflict("Workflow already completed"),
+        WorkflowError::QueueFull(message) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Failed to send event: {message}"),
+        ),
         other => ApiError::bad_request(format!("Failed to send event: {other}")),
     })?;
     Ok(Json(json!({ "status": "sent" })))
@@ -345,7 +349,11 @@ pub(crate) async fn stream_events(
     {
         after = Some(last);
     }
-    let after = after.unwrap_or_else(|| entry.event_count() as i64 - 1);
+    let after = after.unwrap_or_else(|| {
+        entry
+            .last_sequence()
+            .map_or(-1, |last| i64::try_from(last).unwrap_or(i64::MAX))
+    });
     // Only whether anything is left to read: one event is enough to know.
     let pending = entry.events_after(after, 1);
     if pending.events.is_empty() && pending.finished {

@@ -10,6 +10,8 @@ use wflow_core::{BoxFuture, RunOutcome, Workflow, WorkflowError, WorkflowHandler
 use wflow_store::{Store, StoreError};
 
 use crate::envelope::envelope;
+use crate::progress::Follower;
+use crate::replay::Verdict;
 use crate::runs::{HandlerEntry, Handlers, RunEnd};
 
 /// Waits for a write to the store, if there is one; a failure is logged
@@ -22,46 +24,69 @@ pub(crate) async fn persist(write: Option<BoxFuture<'_, Result<(), StoreError>>>
     }
 }
 
+/// The most events stored in one write: a run that streams faster than the
+/// store keeps up is stored in bounded batches.
+const MAX_BATCH: usize = 512;
+
 /// Follows a run's event stream into its handler until the run ends, then
 /// records how it ended together with the terminal event (in memory at
 /// once, so a reader seeing that event finds the handler finished; in the
 /// store in one write, so a crash cannot keep one without the other).
+/// Events a resumed run streams again are logged once (see `replay`); the
+/// run's checkpoints wait until the events they count are stored (see
+/// `progress`).
 pub(crate) async fn follow(
     workflow: Workflow,
     entry: Arc<HandlerEntry>,
     live: Arc<WorkflowHandler>,
     store: Option<Arc<dyn Store>>,
     handlers: Arc<Handlers>,
+    follower: Follower,
 ) {
     let id = entry.record().handler_id;
     let store = store.as_deref();
     let mut terminal = None;
     match live.stream_events() {
         Ok(mut events) => {
-            while let Some(first) = events.next().await {
+            let mut next = events.next_at().await;
+            while next.is_some() {
                 // Every event already there goes to the store in one write.
                 let mut batch = Vec::new();
-                let mut next = Some(first);
-                while let Some(event) = next.take() {
+                let mut handled = None;
+                while let Some((position, event)) = next.take() {
                     let envelope = envelope(&workflow, &event);
                     if envelope.is_terminal() {
                         terminal = Some(envelope);
                         break;
                     }
-                    let sequence = entry.push_event(envelope.clone());
-                    batch.push((sequence, envelope));
-                    next = events.next().now_or_never().flatten();
+                    handled = Some(position + 1);
+                    if let Verdict::Append { least } = follower.offer(position, &envelope) {
+                        let sequence = entry.push_event_from(least, envelope.clone());
+                        batch.push((sequence, envelope));
+                    }
+                    if batch.len() >= MAX_BATCH {
+                        break;
+                    }
+                    next = events.next_at().now_or_never().flatten();
                 }
                 if !batch.is_empty() {
                     persist(store.map(|store| store.append_events(&id, &batch))).await;
                 }
+                if let Some(handled) = handled {
+                    follower.stored_before(handled);
+                }
                 if terminal.is_some() {
                     break;
+                }
+                if next.is_none() {
+                    next = events.next_at().await;
                 }
             }
         }
         Err(err) => tracing::error!(%err, "cannot follow the run's events"),
     }
+    // Nothing the run streams from here on goes to the log but its end.
+    drop(follower);
     let outcome = live.result().await;
     let (status, error, result) = ending(&workflow, &outcome, terminal.as_ref());
     let (record, sequence) = entry.finish(RunEnd {

@@ -9,8 +9,10 @@
 //!
 //! - `api`: the routes; `service`: starting runs, finding and listing
 //!   handlers behind them; `runs`: handlers in memory and their event logs.
-//! - `follow`: a run followed into its handler and the store; `restore`:
-//!   handlers brought back from the store on start.
+//! - `follow`: a run followed into its handler and the store; `replay`:
+//!   what a resumed run streams again, logged once; `progress`: checkpoints
+//!   saved once the events they count are stored; `restore`: handlers
+//!   brought back from the store on start.
 //! - `envelope`, `stream`, `graph`, `discover`, `cors`, `guard`, `error`:
 //!   events on the wire, SSE/NDJSON bodies, schemas, PATHS, CORS, the
 //!   `Origin` and `Host` checks, API errors; `listen`: connections, within
@@ -25,6 +27,8 @@ mod follow;
 mod graph;
 mod guard;
 mod listen;
+mod progress;
+mod replay;
 mod restore;
 mod runs;
 mod service;

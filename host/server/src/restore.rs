@@ -11,6 +11,8 @@ use wflow_store::{Store, StoreError, StoredHandler};
 use crate::App;
 use crate::envelope::envelope;
 use crate::follow::persist;
+use crate::progress::{Follower, StreamProgress};
+use crate::replay::Replay;
 use crate::runs::RunEnd;
 
 impl App {
@@ -61,7 +63,20 @@ impl App {
             return;
         };
         let id = record.handler_id.clone();
-        let options = self.run_options(&id);
+        // The run streams again from its checkpoint (or from the start):
+        // what the log holds from there on is matched, not logged twice.
+        let first_position = snapshot
+            .as_ref()
+            .map_or(0, |snapshot| snapshot.stream_position);
+        let next_sequence = events.last().map_or(0, |(sequence, _)| sequence + 1);
+        let stored = events
+            .iter()
+            .filter(|(sequence, _)| *sequence >= first_position)
+            .cloned()
+            .collect();
+        let progress = StreamProgress::new(Replay::new(first_position, stored, next_sequence));
+        let follower = Follower::new(progress.clone());
+        let options = self.run_options(&id, &progress);
         let resumption = match snapshot {
             Some(snapshot) if snapshot.outcome.is_some() => Resumption::Ended(Box::new(snapshot)),
             Some(snapshot) => Resumption::from(workflow.resume_with(snapshot, options)),
@@ -75,7 +90,7 @@ impl App {
                 let entry = self
                     .handlers
                     .restore(record, events, Some(live.clone()), None);
-                tokio::spawn(self.follow(workflow, entry, live));
+                tokio::spawn(self.follow(workflow, entry, live, follower));
             }
             Resumption::Failed(err) => {
                 let entry = self.handlers.restore(record, events, None, None);

@@ -1,6 +1,11 @@
 //! The server's handlers: one per `handler_id`, each the record the API
 //! returns and the log of the events its run streamed, which any number of
 //! readers follow from any position.
+//!
+//! An event's sequence number is given once, when it is first logged, and
+//! kept for good: a handler read back from the store keeps the numbers it
+//! was stored with, so that a gap a crash or a damaged row left shows as a
+//! gap, never as renumbered events.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,8 +26,9 @@ pub(crate) struct HandlerEntry {
 
 struct EntryState {
     record: HandlerRecord,
-    /// Envelopes in stream order; an event's sequence is its index.
-    events: Vec<Envelope>,
+    /// `(sequence, envelope)` in stream order, sequences increasing (with
+    /// gaps only where events were lost).
+    events: Vec<(u64, Envelope)>,
     /// The run, while it goes on.
     live: Option<Arc<WorkflowHandler>>,
     /// The run's state when it ended: where a new run under the same id
@@ -64,6 +70,13 @@ pub(crate) struct EventsAfter {
     pub(crate) finished: bool,
 }
 
+impl EntryState {
+    /// The sequence the next event gets: one past the last one logged.
+    fn next_sequence(&self) -> u64 {
+        self.events.last().map_or(0, |(sequence, _)| sequence + 1)
+    }
+}
+
 impl HandlerEntry {
     fn state(&self) -> MutexGuard<'_, EntryState> {
         // Every critical section leaves the state whole.
@@ -90,11 +103,13 @@ impl HandlerEntry {
         self.state().record.status.is_terminal()
     }
 
-    /// Appends a streamed event and wakes the readers; its sequence.
-    pub(crate) fn push_event(&self, envelope: Envelope) -> u64 {
+    /// Appends a streamed event at the next sequence, or at `least` if that
+    /// is higher (leaving a visible gap), and wakes the readers; its
+    /// sequence.
+    pub(crate) fn push_event_from(&self, least: u64, envelope: Envelope) -> u64 {
         let mut state = self.state();
-        state.events.push(envelope);
-        let sequence = state.events.len() as u64 - 1;
+        let sequence = state.next_sequence().max(least);
+        state.events.push((sequence, envelope));
         drop(state);
         self.changed.notify_waiters();
         sequence
@@ -121,8 +136,9 @@ impl HandlerEntry {
         state.record.completed_at = Some(now);
         state.live = None;
         let sequence = terminal.map(|terminal| {
-            state.events.push(terminal);
-            state.events.len() as u64 - 1
+            let sequence = state.next_sequence();
+            state.events.push((sequence, terminal));
+            sequence
         });
         let record = state.record.clone();
         drop(state);
@@ -130,23 +146,19 @@ impl HandlerEntry {
         (record, sequence)
     }
 
-    /// The number of events streamed so far.
-    pub(crate) fn event_count(&self) -> u64 {
-        self.state().events.len() as u64
+    /// The sequence of the last event logged, if any.
+    pub(crate) fn last_sequence(&self) -> Option<u64> {
+        self.state().events.last().map(|(sequence, _)| *sequence)
     }
 
-    /// The events with a sequence above `cursor` (`-1`: all).
+    /// Up to `max` events with a sequence above `cursor` (`-1`: all).
     pub(crate) fn events_after(&self, cursor: i64, max: usize) -> EventsAfter {
         let state = self.state();
-        let first = usize::try_from(cursor.saturating_add(1)).unwrap_or(0);
-        let events: Vec<(u64, Envelope)> = state
+        let first = state
             .events
-            .iter()
-            .enumerate()
-            .skip(first)
-            .take(max)
-            .map(|(index, event)| (index as u64, event.clone()))
-            .collect();
+            .partition_point(|(sequence, _)| i64::try_from(*sequence).is_ok_and(|s| s <= cursor));
+        let events: Vec<(u64, Envelope)> =
+            state.events[first..].iter().take(max).cloned().collect();
         let read_to_end = first.saturating_add(events.len()) >= state.events.len();
         EventsAfter {
             events,
@@ -193,7 +205,7 @@ impl HandlersInner {
     fn insert(
         &mut self,
         record: HandlerRecord,
-        events: Vec<Envelope>,
+        events: Vec<(u64, Envelope)>,
         live: Option<Arc<WorkflowHandler>>,
         final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
@@ -306,12 +318,13 @@ impl Handlers {
         Ok(entry)
     }
 
-    /// Registers a handler read back from the store, with the run that goes
+    /// Registers a handler read back from the store (its events with the
+    /// sequences they were stored with, in order), with the run that goes
     /// on (if it does) or the state its run ended with.
     pub(crate) fn restore(
         &self,
         record: HandlerRecord,
-        events: Vec<Envelope>,
+        events: Vec<(u64, Envelope)>,
         live: Option<Arc<WorkflowHandler>>,
         final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {

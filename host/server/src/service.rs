@@ -13,6 +13,8 @@ use wflow_store::HandlerCheckpoint;
 use crate::App;
 use crate::error::{ApiError, off_workers};
 use crate::follow::follow;
+use crate::progress::{FollowedCheckpoint, Follower, StreamProgress};
+use crate::replay::Replay;
 use crate::runs::{self, HandlerEntry};
 
 impl App {
@@ -23,13 +25,17 @@ impl App {
             .ok_or_else(|| ApiError::not_found("Workflow not found"))
     }
 
-    /// Run options checkpointing into the store under handler `id`.
-    pub(crate) fn run_options(&self, id: &str) -> RunOptions {
+    /// Run options checkpointing into the store under handler `id`, each
+    /// checkpoint once the events it counts are stored (see `progress`).
+    pub(crate) fn run_options(&self, id: &str, progress: &Arc<StreamProgress>) -> RunOptions {
         RunOptions {
             checkpoint: self.store.clone().map(|store| {
-                Arc::new(HandlerCheckpoint {
-                    store,
-                    handler_id: id.to_string(),
+                Arc::new(FollowedCheckpoint {
+                    store: HandlerCheckpoint {
+                        store,
+                        handler_id: id.to_string(),
+                    },
+                    progress: progress.clone(),
                 }) as Arc<dyn CheckpointStore>
             }),
             internal_events: true,
@@ -44,6 +50,7 @@ impl App {
         workflow: Workflow,
         entry: Arc<HandlerEntry>,
         live: Arc<WorkflowHandler>,
+        follower: Follower,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         follow(
             workflow,
@@ -51,6 +58,7 @@ impl App {
             live,
             self.store.clone(),
             self.handlers.clone(),
+            follower,
         )
     }
 
@@ -112,9 +120,12 @@ impl App {
                 .await
                 .map_err(|err| ApiError::internal(format!("Initial persistence failed: {err}")))?;
         }
+        // A fresh run: its events are logged from sequence 0.
+        let progress = StreamProgress::new(Replay::new(0, Vec::new(), 0));
+        let follower = Follower::new(progress.clone());
         let options = RunOptions {
             context,
-            ..self.run_options(&handler_id)
+            ..self.run_options(&handler_id, &progress)
         };
         let starting = (workflow.clone(), start.clone());
         let live = off_workers(move || starting.0.run_with(starting.1, options))
@@ -128,7 +139,7 @@ impl App {
                 live.cancel();
                 ApiError::conflict(format!("Handler '{id}' is already running"))
             })?;
-        let follow = self.follow(workflow.clone(), entry.clone(), live.clone());
+        let follow = self.follow(workflow.clone(), entry.clone(), live.clone(), follower);
         let Some(store) = self.store.clone() else {
             tokio::spawn(follow);
             return Ok(entry);

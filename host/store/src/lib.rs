@@ -29,8 +29,9 @@ pub struct StoredHandler {
     /// The start event (name and payload), to start over a run that had
     /// not checkpointed yet.
     pub start: Event,
-    /// The streamed events, by sequence.
-    pub events: Vec<Envelope>,
+    /// The streamed events with their sequences, in order (a sequence
+    /// missing is an event lost or left out as damaged).
+    pub events: Vec<(u64, Envelope)>,
     /// The run's last checkpoint.
     pub snapshot: Option<Snapshot>,
     /// What of it could not be read back (an event or a checkpoint that is

@@ -10,14 +10,18 @@
 //! - `resume`: checkpoints: detached prompts, tampered files, runs killed
 //!   mid-way.
 //! - `serve`: `wflow serve` over HTTP, restarts on its database,
-//!   `run --server`, and the reference Python client.
+//!   `run --server`, and the reference Python client (`server` drives a
+//!   `wflow serve` child).
+//! - `crash`: `wflow serve` killed with SIGKILL while runs stream.
 
 mod build;
+mod crash;
 mod errors;
 mod inspect;
 mod resume;
 mod run;
 mod serve;
+mod server;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

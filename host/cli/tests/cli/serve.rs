@@ -2,107 +2,12 @@
 //! address, a restart on its database, `run --server`, and the reference
 //! Python client.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::{
-    assert_contains, examples, scratch, stderr, stdout, wflow_command, wflow_fails, wflow_ok,
-};
-
-/// A `wflow serve` child and the address it listens on.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Self {
-        let mut child = wflow_command()
-            .arg("serve")
-            .args(args)
-            .args(["--bind", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("wflow starts");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut line = String::new();
-        while stderr.read_line(&mut line).expect("stderr is readable") > 0 {
-            if let Some((_, url)) = line.trim().split_once(" on http://") {
-                let addr = url.to_string();
-                return Self { child, addr };
-            }
-            line.clear();
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server printed no address");
-    }
-
-    /// One request; the status code and the body.
-    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connects");
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .expect("sends");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("reads");
-        let status = response[9..12].parse().expect("a status code");
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())
-            .unwrap_or_default();
-        (status, body)
-    }
-
-    /// One request that must be answered with `status`; the body.
-    fn expect_status(&self, status: u16, method: &str, path: &str, body: &str) -> String {
-        let (actual, body) = self.request(method, path, body);
-        assert_eq!(actual, status, "{body}");
-        body
-    }
-
-    /// `GET` the handler's events so far as JSON lines; the status and the body.
-    fn events(&self, handler: &str) -> (u16, String) {
-        let path = format!("/events/{handler}?after_sequence=-1&sse=false");
-        self.request("GET", &path, "")
-    }
-
-    /// Reads the handler's event stream until `needle` shows up.
-    fn wait_for_event(&self, handler: &str, needle: &str) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connects");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("a timeout");
-        write!(
-            stream,
-            "GET /events/{handler}?after_sequence=-1&sse=false HTTP/1.1\r\nHost: {}\r\n\r\n",
-            self.addr
-        )
-        .expect("sends");
-        let mut seen = Vec::new();
-        let mut buffer = [0u8; 4096];
-        while !String::from_utf8_lossy(&seen).contains(needle) {
-            let read = stream.read(&mut buffer).expect("the stream goes on");
-            assert!(read > 0, "the stream ended without {needle}");
-            seen.extend_from_slice(&buffer[..read]);
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::server::Server;
+use crate::{assert_contains, examples, scratch, stderr, stdout, wflow_fails, wflow_ok};
 
 #[test]
 fn serve_answers_http_on_the_address_it_prints() {

@@ -170,6 +170,7 @@ impl Host for WorkerState {
                 return Ok(Err(ContextError::EventNotAccepted(message)));
             }
         };
+        run.admit_queued(&ev).map_err(limit_trap)?;
         // The broker outlives every worker of its run.
         let _ = run.broker.send(BrokerMsg::Send {
             event: ev,

@@ -4,9 +4,10 @@
 //! From the bottom up: [`shared`] is what every part of a run shares
 //! ([`message`] what it tells the broker, [`failure`] why a call failed,
 //! [`outcome`] how the run ended); [`collect`], [`waiters`] and [`output`]
-//! are its buffers, [`prompts`] the prompts held until durable;
-//! [`checkpoint_writer`] saves its checkpoints; [`worker`] is one component
-//! instance attached to a run, [`host`] the `context` imports its guest calls, [`pool`] the idle
+//! are its buffers, [`prompts`] the prompts held until durable, [`stream`]
+//! numbers its streamed events; [`checkpoint_writer`] saves its
+//! checkpoints; [`worker`] is one component instance attached to a run,
+//! [`host`] the `context` imports its guest calls, [`pool`] the idle
 //! instances; [`broker`] drives the run.
 
 pub(crate) mod broker;
@@ -20,5 +21,6 @@ pub(crate) mod output;
 pub(crate) mod pool;
 pub(crate) mod prompts;
 pub(crate) mod shared;
+pub(crate) mod stream;
 pub(crate) mod waiters;
 pub(crate) mod worker;

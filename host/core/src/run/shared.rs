@@ -16,14 +16,8 @@ use super::collect::CollectBuffers;
 use super::message::BrokerMsg;
 use super::output;
 use super::prompts::{HeldPrompts, HeldSnapshot};
+use super::stream::StreamWriter;
 use super::waiters::Waiters;
-
-/// What flows to a run's event stream.
-#[derive(Debug)]
-pub(crate) enum StreamMsg {
-    Event(Event),
-    Closed,
-}
 
 /// The part of a run shared by its broker, its workers and its handler.
 pub(crate) struct RunShared {
@@ -31,7 +25,8 @@ pub(crate) struct RunShared {
     pub(crate) run_id: String,
     pub(crate) state: StateStore,
     pub(crate) broker: mpsc::UnboundedSender<BrokerMsg>,
-    pub(crate) stream: mpsc::UnboundedSender<StreamMsg>,
+    /// The run's event stream.
+    pub(crate) stream: StreamWriter,
     pub(crate) collect: Mutex<CollectBuffers>,
     pub(crate) waiters: Mutex<Waiters>,
     /// Prompts held until the checkpoint recording them is saved.
@@ -43,8 +38,6 @@ pub(crate) struct RunShared {
     pub(crate) log: output::SharedLog,
     /// Streamed events not read yet.
     pub(crate) unread: Arc<AtomicUsize>,
-    /// Events streamed so far (a snapshot's stream position).
-    pub(crate) streamed: AtomicU64,
     /// Work items whose step call is blocked in `wait_for_event`.
     pub(crate) waiting: Mutex<HashSet<u64>>,
     /// The run timeout.
@@ -54,6 +47,10 @@ pub(crate) struct RunShared {
     /// Internal events streamed so far (against
     /// `limits.max_internal_events`).
     pub(crate) internal_streamed: AtomicU64,
+    /// Payload bytes of the events sent and not yet taken by a step: on
+    /// their way to the broker or in its queues (against
+    /// `limits.max_queued_bytes`).
+    pub(crate) queued_bytes: AtomicU64,
 }
 
 impl RunShared {
@@ -71,13 +68,9 @@ impl RunShared {
         let limit = self.def.options.limits.stream_buffer;
         if self.unread.fetch_add(1, Ordering::AcqRel) >= limit {
             self.unread.fetch_sub(1, Ordering::AcqRel);
-            return Err(format!(
-                "StreamBufferFull: {limit} streamed events wait unread (limits.stream_buffer)"
-            ));
+            return Err(stream_buffer_full(limit));
         }
-        self.streamed.fetch_add(1, Ordering::AcqRel);
-        // The receiver is gone only when nobody can stream any more.
-        let _ = self.stream.send(StreamMsg::Event(event));
+        self.stream.send(event);
         Ok(())
     }
 
@@ -89,9 +82,7 @@ impl RunShared {
         let mut prompts = lock(&self.prompts);
         let limit = self.def.options.limits.stream_buffer;
         if self.unread.load(Ordering::Acquire) + prompts.len() >= limit {
-            return Err(format!(
-                "StreamBufferFull: {limit} streamed events wait unread (limits.stream_buffer)"
-            ));
+            return Err(stream_buffer_full(limit));
         }
         match prompts.offer(event) {
             None => Ok(()),
@@ -131,8 +122,7 @@ impl RunShared {
     /// multiply beyond its step calls).
     pub(crate) fn write_to_stream_past_limit(&self, event: Event) {
         self.unread.fetch_add(1, Ordering::AcqRel);
-        self.streamed.fetch_add(1, Ordering::AcqRel);
-        let _ = self.stream.send(StreamMsg::Event(event));
+        self.stream.send(event);
     }
 
     /// Streams one of the runtime's own events, unless the run has
@@ -189,6 +179,42 @@ impl RunShared {
             })
     }
 
+    /// Counts `event` as queued, unless that would take the run past
+    /// `limits.max_queued_bytes`: the error says so, and nothing is
+    /// counted.
+    pub(crate) fn admit_queued(&self, event: &Event) -> Result<(), String> {
+        let max = self.def.options.limits.max_queued_bytes;
+        let cost = queued_cost(event);
+        let before = self.queued_bytes.fetch_add(cost, Ordering::AcqRel);
+        if before.saturating_add(cost) > max.as_u64() && before > 0 {
+            self.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+            return Err(format!(
+                "QueueFull: the run's queued events hold {} already; a {} event of {} would pass limits.max_queued_bytes ({max})",
+                bytesize::ByteSize::b(before),
+                event.name,
+                bytesize::ByteSize::b(cost)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `event` as queued (the broker queues it for a step).
+    pub(crate) fn count_queued(&self, event: &Event) {
+        self.queued_bytes
+            .fetch_add(queued_cost(event), Ordering::AcqRel);
+    }
+
+    /// `event` is no longer queued (a step took it, or the broker received
+    /// it from its sender).
+    pub(crate) fn uncount_queued(&self, event: &Event) {
+        let cost = queued_cost(event);
+        let _ = self
+            .queued_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                Some(queued.saturating_sub(cost))
+            });
+    }
+
     /// Checks an event's size against `limits.max_event_bytes`.
     pub(crate) fn check_event_size(&self, event: &Event) -> Result<(), String> {
         check_event_size(&self.def.options.limits, event)
@@ -230,6 +256,16 @@ impl RunShared {
         }
         Ok(Some(index))
     }
+}
+
+/// What an event costs a run's queue: its name and payload.
+fn queued_cost(event: &Event) -> u64 {
+    (event.name.len() + event.data.len()) as u64
+}
+
+/// The error of a stream holding `limit` unread events.
+fn stream_buffer_full(limit: usize) -> String {
+    format!("StreamBufferFull: {limit} streamed events wait unread (limits.stream_buffer)")
 }
 
 /// Checks an event's size against `limits.max_event_bytes`.

@@ -248,8 +248,12 @@ fn with_events(
     let mut envelopes = Vec::new();
     for stored in rows {
         let (sequence, text) = stored.map_err(failed("cannot read the events"))?;
+        let Ok(position) = u64::try_from(sequence) else {
+            damage.push(format!("its event {sequence} has a negative sequence"));
+            continue;
+        };
         match serde_json::from_str::<Envelope>(&text) {
-            Ok(envelope) => envelopes.push(envelope),
+            Ok(envelope) => envelopes.push((position, envelope)),
             Err(err) => damage.push(format!("its event {sequence} is not valid: {err}")),
         }
     }

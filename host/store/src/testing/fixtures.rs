@@ -52,7 +52,7 @@ pub(super) fn numbers(stored: &StoredHandler) -> Vec<u64> {
     stored
         .events
         .iter()
-        .map(|event| event.value["n"].as_u64().unwrap_or(u64::MAX))
+        .map(|(_, event)| event.value["n"].as_u64().unwrap_or(u64::MAX))
         .collect()
 }
 
@@ -104,6 +104,7 @@ pub(super) fn snapshot(run_id: &str, n: u64) -> Snapshot {
         awaiting_input: 0,
         held_prompts: Vec::new(),
         stream_position: n,
+        internal_streamed: 0,
         routed: n,
         next_work_item: n,
         elapsed_ms: n,

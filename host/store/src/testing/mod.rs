@@ -43,8 +43,36 @@ pub async fn conformance(store: Arc<dyn Store>) {
     failing_write_leaves_nothing(store.clone()).await;
     concurrent_writers_all_land(store.clone()).await;
     delete_removes_everything(&*store).await;
+    sequences_come_back_as_stored(&*store).await;
     finishing_stores_the_record_and_the_terminal_event_together(&*store).await;
     concurrent_snapshots(store).await;
+}
+
+/// Events come back with the sequences they were stored at: a sequence
+/// never stored stays a gap, nothing is renumbered.
+pub async fn sequences_come_back_as_stored(store: &dyn Store) {
+    let tag = tag();
+    let handler = record(&format!("{tag}-gap"), Status::Running);
+    expect_ok(
+        store.save_handler(&handler, &start(1)).await,
+        "save_handler",
+    );
+    let events: Vec<(u64, Envelope)> = [0, 1, 4, 5]
+        .into_iter()
+        .map(|n| (n, envelope("Tick", n)))
+        .collect();
+    expect_ok(
+        store.append_events(&handler.handler_id, &events).await,
+        "append_events",
+    );
+    let stored = load(store, &handler.handler_id).await;
+    let sequences: Vec<u64> = stored
+        .events
+        .iter()
+        .map(|(sequence, _)| *sequence)
+        .collect();
+    assert_eq!(sequences, [0, 1, 4, 5], "sequences are kept, gaps and all");
+    assert_eq!(numbers(&stored), [0, 1, 4, 5]);
 }
 
 /// Records come back as saved and updated, oldest first; a reused id's

@@ -22,6 +22,9 @@ impl Broker {
                         "the snapshot queues events for unknown step `{step_name}`"
                     ))
                 })?;
+                for queued in &events {
+                    self.shared.count_queued(&queued.event);
+                }
                 let queue = &mut self.slots[step].queue;
                 if front {
                     for queued in events.into_iter().rev() {
@@ -146,8 +149,9 @@ impl Broker {
             collect_buffers: self.shared.collect().snapshot(&names),
             waiters: self.shared.waiters().snapshot(),
             awaiting_input: self.awaiting_input,
-            stream_position: self.shared.streamed.load(Ordering::Acquire),
+            stream_position: self.shared.stream.position(),
             held_prompts: held.events,
+            internal_streamed: self.shared.internal_streamed.load(Ordering::Acquire),
             routed: self.routed,
             next_work_item: self.next_work_item,
             elapsed_ms: u64::try_from((self.earlier + self.started.elapsed()).as_millis())

@@ -69,6 +69,7 @@ impl Broker {
     }
 
     pub(super) fn enqueue(&mut self, step: usize, event: Event) {
+        self.shared.count_queued(&event);
         self.next_work_item += 1;
         self.slots[step]
             .queue
@@ -88,6 +89,7 @@ impl Broker {
             let Some((event, work_item)) = slot.queue.pop_front() else {
                 break;
             };
+            self.shared.uncount_queued(&event);
             let worker = slot.take_worker();
             slot.busy += 1;
             let call = InFlight {

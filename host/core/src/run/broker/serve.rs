@@ -9,7 +9,6 @@ use crate::error::WorkflowError;
 use crate::run::failure::FailedCall;
 use crate::run::message::{Beginning, BrokerMsg};
 use crate::run::outcome::RunOutcome;
-use crate::run::shared::StreamMsg;
 use crate::snapshot::SnapshotOutcome;
 
 use super::Broker;
@@ -110,6 +109,8 @@ impl Broker {
                 target,
                 from_outside,
             } => {
+                // On its way no more: queued again below if a step takes it.
+                self.shared.uncount_queued(&event);
                 let end = self.route(event, target, from_outside);
                 if from_outside && end.is_none() {
                     // Save the outside event before going on: when nothing
@@ -221,7 +222,7 @@ impl Broker {
         if let Some(event) = terminal {
             self.shared.write_to_stream_past_limit(event);
         }
-        let _ = self.shared.stream.send(StreamMsg::Closed);
+        self.shared.stream.close();
         self.outcome.send_replace(Some(outcome));
     }
 }
