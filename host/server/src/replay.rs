@@ -27,6 +27,12 @@ use std::collections::VecDeque;
 
 use wflow_api::Envelope;
 
+/// How far into the window an event is looked for: steps in parallel
+/// reorder their events locally, and a run streaming what the log does not
+/// hold costs at most this many comparisons per event, never the window's
+/// size.
+const LOOKAHEAD: usize = 256;
+
 /// What to do with an event the resumed run streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -95,7 +101,10 @@ impl Replay {
         let matched = if envelope.is_internal() {
             None
         } else {
-            self.window.iter().position(|(_, seen)| seen == envelope)
+            self.window
+                .iter()
+                .take(LOOKAHEAD)
+                .position(|(_, seen)| seen == envelope)
         };
         let verdict = match matched {
             Some(index) => {
@@ -294,6 +303,22 @@ mod tests {
         let mut replay = Replay::new(0, stored, 2);
         assert_eq!(replay.offer(0, &step_ran), Verdict::Append { least: 2 });
         assert_eq!(replay.offer(1, &event("a")), Verdict::Stored);
+    }
+
+    #[test]
+    fn an_event_is_looked_for_only_near_the_front_of_the_window() {
+        let names: Vec<String> = (0..=LOOKAHEAD).map(|n| format!("e{n}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut replay = Replay::new(0, stored(0, &names), names.len() as u64);
+        let last = names[LOOKAHEAD];
+        assert_eq!(
+            replay.offer(0, &event(last)),
+            Verdict::Append {
+                least: names.len() as u64
+            },
+            "past the lookahead, a stored event is not found"
+        );
+        assert_eq!(replay.offer(1, &event("e0")), Verdict::Stored);
     }
 
     #[test]
