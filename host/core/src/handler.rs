@@ -301,9 +301,12 @@ impl WorkflowHandler {
                 self.shared.def.options.name, event.name
             )));
         }
-        self.shared
-            .admit_queued(&event)
-            .map_err(WorkflowError::QueueFull)?;
+        // An answer to a waiter takes no queue space: it is never refused.
+        if !self.shared.waiters().waits_for(&event.name) {
+            self.shared
+                .admit_queued(&event)
+                .map_err(WorkflowError::QueueFull)?;
+        }
         self.shared
             .broker
             .send(BrokerMsg::Send {

@@ -27,11 +27,13 @@ pub(crate) struct StreamProgress {
 }
 
 impl StreamProgress {
-    /// The progress of a run followed with `replay`.
+    /// The progress of a run followed with `replay`: the events before the
+    /// run's first position are stored already (a resumed run's first
+    /// checkpoint waits for nothing).
     pub(crate) fn new(replay: Replay) -> Arc<Self> {
         Arc::new(Self {
+            stored: watch::Sender::new(replay.first_position()),
             replay: Mutex::new(replay),
-            stored: watch::Sender::new(0),
         })
     }
 
@@ -109,5 +111,41 @@ impl CheckpointStore for FollowedCheckpoint {
             mapped.stream_position = sequence;
             self.store.save(&mapped).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_resumed_runs_first_checkpoint_waits_for_nothing() {
+        // Resumed at position 5 with the log holding 0..5: a checkpoint at
+        // 5 must not wait for an event the run may never stream.
+        let progress = StreamProgress::new(Replay::new(5, Vec::new(), 5));
+        let waited =
+            tokio::time::timeout(Duration::from_secs(5), progress.wait_stored_before(5)).await;
+        assert!(waited.is_ok(), "the first checkpoint waited");
+        // A later one waits until the follower has stored up to it.
+        let later =
+            tokio::time::timeout(Duration::from_millis(50), progress.wait_stored_before(6)).await;
+        assert!(
+            later.is_err(),
+            "a checkpoint past the stored events did not wait"
+        );
+        progress.stored_before(6);
+        progress.wait_stored_before(6).await;
+    }
+
+    #[tokio::test]
+    async fn a_follower_that_goes_releases_every_wait() {
+        let progress = StreamProgress::new(Replay::new(0, Vec::new(), 0));
+        let follower = Follower::new(progress.clone());
+        drop(follower);
+        tokio::time::timeout(Duration::from_secs(5), progress.wait_stored_before(1_000))
+            .await
+            .expect("released");
     }
 }

@@ -95,6 +95,11 @@ impl Replay {
         replay
     }
 
+    /// The run's first stream position.
+    pub(crate) fn first_position(&self) -> u64 {
+        self.least
+    }
+
     /// Decides on the event the run streamed at `position` (the next one).
     pub(crate) fn offer(&mut self, position: u64, envelope: &Envelope) -> Verdict {
         self.position = position + 1;

@@ -99,21 +99,28 @@ impl RunShared {
     }
 
     /// The prompts held now, for a snapshot.
-    pub(crate) fn held_prompts(&self) -> HeldSnapshot {
-        lock(&self.prompts).snapshot()
+    /// The prompts held now and the stream position, read together: a
+    /// prompt being released is either still held or already counted.
+    pub(crate) fn held_prompts(&self) -> (HeldSnapshot, u64) {
+        let prompts = lock(&self.prompts);
+        (prompts.snapshot(), self.stream.position())
     }
 
     /// Streams the prompts held up to `through`: the snapshot holding them
     /// is saved. The broker is told, so that the next checkpoint records
     /// them as streamed (else a resume would stream them again).
     pub(crate) fn release_prompts(&self, through: u64) {
-        let released = lock(&self.prompts).release(through);
+        // Streamed under the lock, so that a snapshot sees each prompt
+        // either held or counted in the stream position, never neither.
+        let mut prompts = lock(&self.prompts);
+        let released = prompts.release(through);
         if released.is_empty() {
             return;
         }
         for event in released {
             self.write_to_stream_past_limit(event);
         }
+        drop(prompts);
         let _ = self.broker.send(BrokerMsg::PromptsReleased);
     }
 

@@ -110,7 +110,7 @@ impl Broker {
     /// the snapshot holds (released once it is saved).
     pub(super) fn snapshot(&self) -> (Snapshot, u64) {
         let def = &self.shared.def;
-        let held = self.shared.held_prompts();
+        let (held, stream_position) = self.shared.held_prompts();
         let names: Vec<String> = def.steps.iter().map(|s| s.name.clone()).collect();
         let mut queues = BTreeMap::new();
         for (step, slot) in self.slots.iter().enumerate() {
@@ -149,7 +149,7 @@ impl Broker {
             collect_buffers: self.shared.collect().snapshot(&names),
             waiters: self.shared.waiters().snapshot(),
             awaiting_input: self.awaiting_input,
-            stream_position: self.shared.stream.position(),
+            stream_position,
             held_prompts: held.events,
             internal_streamed: self.shared.internal_streamed.load(Ordering::Acquire),
             routed: self.routed,
