@@ -70,18 +70,26 @@ impl Server {
         self.request("GET", &path, "")
     }
 
-    /// Reads the handler's event stream until `needle` shows up.
-    pub fn wait_for_event(&self, handler: &str, needle: &str) {
+    /// Sends `GET /events/{handler}?after_sequence=-1&{query}` over
+    /// `version` (`HTTP/1.1`, or `HTTP/1.0` for an unchunked body that ends
+    /// with the connection); the connection, to read the answer from.
+    fn open_events(&self, handler: &str, query: &str, version: &str) -> TcpStream {
         let mut stream = TcpStream::connect(&self.addr).expect("connects");
         stream
             .set_read_timeout(Some(Duration::from_secs(60)))
             .expect("a timeout");
         write!(
             stream,
-            "GET /events/{handler}?after_sequence=-1&sse=false HTTP/1.1\r\nHost: {}\r\n\r\n",
+            "GET /events/{handler}?after_sequence=-1&{query} {version}\r\nHost: {}\r\n\r\n",
             self.addr
         )
         .expect("sends");
+        stream
+    }
+
+    /// Reads the handler's event stream until `needle` shows up.
+    pub fn wait_for_event(&self, handler: &str, needle: &str) {
+        let mut stream = self.open_events(handler, "sse=false", "HTTP/1.1");
         let mut seen = Vec::new();
         let mut buffer = [0u8; 4096];
         while !String::from_utf8_lossy(&seen).contains(needle) {
@@ -104,16 +112,7 @@ impl Server {
     /// included: `(id, event)` pairs in the order sent. HTTP/1.0, so the
     /// body comes unchunked and ends with the connection.
     pub fn sse_events(&self, handler: &str) -> Vec<(u64, serde_json::Value)> {
-        let mut stream = TcpStream::connect(&self.addr).expect("connects");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("a timeout");
-        write!(
-            stream,
-            "GET /events/{handler}?after_sequence=-1&include_internal=true HTTP/1.0\r\nHost: {}\r\n\r\n",
-            self.addr
-        )
-        .expect("sends");
+        let mut stream = self.open_events(handler, "include_internal=true", "HTTP/1.0");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("reads");
         let (head, body) = response.split_once("\r\n\r\n").expect("a response");
