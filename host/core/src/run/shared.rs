@@ -98,9 +98,9 @@ impl RunShared {
         lock(&self.prompts).len() > 0
     }
 
-    /// The prompts held now, for a snapshot.
-    /// The prompts held now and the stream position, read together: a
-    /// prompt being released is either still held or already counted.
+    /// The prompts held now and the stream position, for a snapshot, read
+    /// together: a prompt being released is either still held or already
+    /// counted.
     pub(crate) fn held_prompts(&self) -> (HeldSnapshot, u64) {
         let prompts = lock(&self.prompts);
         (prompts.snapshot(), self.stream.position())
