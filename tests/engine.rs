@@ -66,7 +66,16 @@ async fn hitl_streams_the_prompt_once_and_resumes_with_the_answer() {
     let prompt = stream.next().await.unwrap();
     assert_eq!(prompt.name, "InputRequiredEvent");
     assert_eq!(prompt.payload().unwrap()["prefix"], "What's your name? ");
-    assert_eq!(handler.running_steps(), vec!["ask_name".to_string()]);
+    // As in the reference, a step waiting for its answer is not running:
+    // its call ended at the wait, and it runs again once answered.
+    let released = async {
+        while !handler.running_steps().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), released)
+        .await
+        .expect("the waiting step's call ends");
     handler
         .send_event(Event::new("HumanResponseEvent", &json!({"response": "Ada"})).unwrap())
         .unwrap();

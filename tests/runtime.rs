@@ -2,8 +2,12 @@
 //! allocation; the cap on the runtime's own events and on queued events.
 
 use bytesize::ByteSize;
+use std::time::Duration;
+
 use serde_json::json;
-use wflow_core::{InstanceAllocator, Runtime, RuntimeConfig, StepComponent, Workflow};
+use wflow_core::{
+    Event, InstanceAllocator, Runtime, RuntimeConfig, StepComponent, Workflow, WorkflowOptions,
+};
 use wflow_tests::component_path;
 
 fn runtime(allocator: InstanceAllocator) -> Runtime {
@@ -39,6 +43,119 @@ async fn a_full_pool_makes_instances_wait_and_idle_ones_give_way() {
         .await
         .unwrap();
     assert_eq!(output.result, json!({"sum": 19_900, "count": 200}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_for_a_human_holds_no_instance_slot() {
+    // 30 runs waiting for an answer on a pool of three slots: each gets its
+    // prompt, another workflow's run completes meanwhile, and every answer
+    // is taken (each step runs again from the start, as in the reference).
+    let runtime = runtime(InstanceAllocator::Pooling {
+        max_instances: 3,
+        max_memory: ByteSize::gib(1),
+    });
+    let waits = wflow_build::load_workflow(&runtime, &component_path("waits"))
+        .await
+        .unwrap();
+    let joke = wflow_build::load_workflow(&runtime, &component_path("joke"))
+        .await
+        .unwrap();
+    let mut handlers = Vec::new();
+    for run in 0..30 {
+        let handler = waits.run(json!({"mode": "require"})).unwrap();
+        let mut stream = handler.stream_events().unwrap();
+        let prompt = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("run {run} got no prompt: the waiting runs hold the slots"))
+            .unwrap();
+        assert_eq!(prompt.name, "InputRequiredEvent");
+        handlers.push(handler);
+    }
+    let output = joke
+        .run(json!({"topic": "slots"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert!(output.result.as_str().unwrap().contains("slots"));
+    for handler in &handlers {
+        let approval = Event::new("Approval", &json!({"user": "ada", "ok": true})).unwrap();
+        handler.send_event(approval).unwrap();
+    }
+    for handler in handlers {
+        assert_eq!(
+            handler.result().await.unwrap().result,
+            json!({"user": "ada", "ok": true})
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_gets_no_instance_slot_in_time_fails_naming_why() {
+    let runtime = runtime(InstanceAllocator::Pooling {
+        max_instances: 1,
+        max_memory: ByteSize::gib(1),
+    });
+    let ticker = wflow_build::load_workflow(&runtime, &component_path("ticker"))
+        .await
+        .unwrap();
+    let joke_component = StepComponent::load(&runtime, &component_path("joke"))
+        .await
+        .unwrap();
+    let mut options = WorkflowOptions::named("joke");
+    options.limits.instance_wait = Duration::from_millis(300);
+    let joke = Workflow::from_components(&runtime, vec![joke_component], options).unwrap();
+    // The ticker's one tick sleeps for a minute in the only slot.
+    let hog = ticker
+        .run(json!({"laps": 1, "width": 1, "pause_ms": 60_000}))
+        .unwrap();
+    let mut stream = hog.stream_events().unwrap();
+    assert_eq!(stream.next().await.unwrap().name, "Progress");
+    let err = joke
+        .run(json!({"topic": "slots"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    let failure = wflow_tests::failure(&err);
+    assert_eq!(failure.kind, "InstanceUnavailable");
+    assert_eq!(
+        failure.message,
+        "step `write_joke` got no instance slot within 300ms (limits.instance_wait): 1 of the runtime's 1 slots are in use, 0 of them by this workflow"
+    );
+    hog.cancel();
+    assert!(hog.result().await.is_err());
+    let output = joke
+        .run(json!({"topic": "slots"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert!(output.result.as_str().unwrap().contains("slots"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_capped_below_its_steps_still_completes() {
+    // fanout wants six instances at once; capped at one it takes turns.
+    let mut options = WorkflowOptions::named("fanout");
+    options.limits.max_instances = Some(1);
+    let fanout = wflow_tests::workflow_with("fanout", options).await.unwrap();
+    let output = fanout
+        .run(json!({"n": 50}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert_eq!(output.result, json!({"sum": 1_225, "count": 50}));
+    let mut options = WorkflowOptions::named("fanout");
+    options.limits.max_instances = Some(0);
+    let err = wflow_tests::workflow_with("fanout", options)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "limits.max_instances is 0: no step could ever run (give at least 1)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

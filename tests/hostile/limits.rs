@@ -61,6 +61,27 @@ async fn a_flood_of_streamed_events_hits_the_stream_buffer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bytes_a_run_streams_are_bounded() {
+    let hostile = with_limits(
+        "hostile",
+        LimitsSpec {
+            max_stream_bytes: Some(bytesize::ByteSize::mib(8)),
+            ..Default::default()
+        },
+    )
+    .await;
+    // 64 events of 1 MiB, however fast they are read.
+    let err = error_of(&hostile, json!({"mode": "flood_stream_bytes"})).await;
+    assert_eq!(err.kind(), "WorkflowLimitError");
+    assert!(
+        err.to_string().starts_with(
+            "StreamTooLarge: the run streamed 7.0 MiB already; a Attack event of 1.0 MiB would pass limits.max_stream_bytes (8.0 MiB)"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_state_fails_the_run() {
     let hostile = with_limits(
         "hostile",

@@ -43,7 +43,8 @@ async fn a_wait_nobody_answers_ends_at_the_run_timeout() {
     assert_error(
         &err,
         "WorkflowTimeoutError",
-        "Operation timed out after 1.0 seconds. Currently active steps: wait",
+        // As in the reference, a step waiting for an answer is not active.
+        "Operation timed out after 1.0 seconds. No steps active",
     );
 }
 
@@ -88,12 +89,22 @@ async fn a_default_step_timeout_applies_to_steps_without_their_own() {
         Some(Duration::from_millis(200)),
         "a step's own timeout wins"
     );
-    let err = error_of(&hostile, json!({"mode": "wait_forever"})).await;
+    // A wait does not count against it (the call ends at the wait, as in
+    // the reference): a step that sleeps does.
+    let ticker = with_limits(
+        "ticker",
+        LimitsSpec {
+            step_timeout: Some(Duration::from_millis(150)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let err = error_of(&ticker, json!({"laps": 1, "pause_ms": 60_000})).await;
     assert_failure(
         &err,
-        "wait",
+        "tick",
         "StepTimeoutError",
-        "step `wait` did not finish within 150ms",
+        "step `tick` did not finish within 150ms",
         FailureCause::Timeout,
     );
 }

@@ -200,3 +200,58 @@ async fn thirty_two_fan_outs_at_once_complete_on_a_sqlite_store() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_stream_leaves_memory_and_is_read_back_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = server::SqliteStore::open(&dir.path().join("handlers.db")).unwrap();
+    // One kibibyte of events in memory per running handler, none once
+    // finished: a reader of 401 events reads nearly all from the store.
+    let app = App::new(vec![workflow("ticker").await])
+        .unwrap()
+        .with_log_memory(1024)
+        .with_store(std::sync::Arc::new(store))
+        .await
+        .unwrap();
+    let base = serve_app(app).await;
+    let client = Client::new();
+    let (status, handler) = post(
+        &client,
+        format!("{base}/workflows/ticker/run"),
+        json!({"handler_id": "long", "start_event": {"laps": 50, "width": 4, "pause_ms": 0}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{handler}");
+    // Every event, the runtime's own too: numbered 0, 1, 2, ... to the end.
+    let read = |after: i64| {
+        let request = client.get(format!(
+            "{base}/events/long?after_sequence={after}&include_internal=true"
+        ));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            read_sse(response).await.0
+        }
+    };
+    let all = read(-1).await;
+    let last = all.last().unwrap().0;
+    let ids: Vec<u64> = all.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids,
+        (0..=last).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    let progress = all.iter().filter(|(_, e)| e["type"] == "Progress").count();
+    assert_eq!(progress, 400);
+    assert_eq!(all.last().unwrap().1["type"], "StopEvent");
+    // From the middle: the rest, as the first read saw it.
+    let rest = read(399).await;
+    assert_eq!(rest.as_slice(), &all[400..]);
+    // Nothing after the last event: the stream is over.
+    let response = client
+        .get(format!("{base}/events/long?after_sequence={last}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}

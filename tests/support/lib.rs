@@ -1,6 +1,8 @@
 //! Helpers of the end-to-end tests: build the guest components once, share
 //! one runtime, load workflows.
 
+pub mod props;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

@@ -156,6 +156,17 @@ fn attack(ctx: &Context, ev: Attack) -> Result<AnyEvent, StepError> {
             }
             Ok(stop(json!("flooded")))
         }
+        "flood_stream_bytes" => {
+            // 64 events of 1 MiB: past a limits.max_stream_bytes of 8 MiB.
+            let chunk = "x".repeat(1024 * 1024);
+            for _ in 0..64 {
+                ctx.write_event_to_stream(&Attack {
+                    mode: chunk.clone(),
+                    paths: Vec::new(),
+                })?;
+            }
+            Ok(stop(json!("flooded")))
+        }
         "big_state" => {
             ctx.store().set("blob", &"x".repeat(1024 * 1024))?;
             Ok(stop(json!("stored")))

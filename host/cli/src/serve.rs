@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// back from the database when asked for (forgotten with --in-memory).
     #[arg(long, value_name = "N", default_value_t = server::DEFAULT_KEEP_FINISHED)]
     keep_finished: usize,
+    /// How much of a running handler's stored stream to keep in memory
+    /// (`8MiB`); older events are read back from the database (finished
+    /// handlers keep none). Ignored with --in-memory, where every event
+    /// stays, bounded by each run's limits.max_stream_bytes.
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
+    log_memory: bytesize::ByteSize,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -63,6 +69,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut app = App::new(workflows)?
         .with_allowed_origins(AllowedOrigins::from_args(&args.allow_origins))?
         .with_keep_finished(args.keep_finished)
+        .with_log_memory(usize::try_from(args.log_memory.as_u64()).unwrap_or(usize::MAX))
         .with_connection_limits(ConnectionLimits {
             max_connections: args.max_connections,
             header_read_timeout: args.header_timeout,
@@ -88,6 +95,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     server::serve(listener, app).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Parses a size (`8MiB`, `512KiB`, `1000000`).
+fn parse_size(text: &str) -> Result<bytesize::ByteSize, String> {
+    text.parse::<bytesize::ByteSize>()
+        .map_err(|err| format!("`{text}`: {err} (write e.g. 8MiB)"))
 }
 
 /// Parses `--header-timeout`: a duration (`10s`, `500ms`) above zero.

@@ -90,7 +90,7 @@ impl StepComponent {
                 "{shown} does not export the wflow `steps` world (describe, handle): {err:#}"
             ))
         })?;
-        let _slot = runtime.core().instance_slot().await;
+        let _slot = runtime.core().loader_slot().await?;
         let mut store =
             scratch_store(runtime).map_err(|err| WorkflowError::Load(format!("{shown}: {err}")))?;
         let describe = async {
@@ -113,7 +113,7 @@ impl StepComponent {
     /// it: a health check of the component and the runtime, and what the
     /// instantiation benchmark measures.
     pub async fn probe_instantiate(&self, runtime: &Runtime) -> Result<()> {
-        let _slot = runtime.core().instance_slot().await;
+        let _slot = runtime.core().loader_slot().await?;
         let mut store = scratch_store(runtime).map_err(WorkflowError::Load)?;
         self.pre
             .instantiate_async(&mut store)

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytesize::ByteSize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::CompiledCache;
 use crate::error::{Result, WorkflowError};
+use crate::slots::{InstanceSlots, SlotOwner, SlotPermit, SlotUsage};
 
 /// How often the engine's epoch advances. Guests yield to the async
 /// executor at every tick, and step timeouts are checked at this
@@ -51,6 +51,9 @@ impl Default for InstanceAllocator {
 /// How often an instance waiting for a pool slot sweeps the idle instances
 /// again (calls ending meanwhile give theirs back).
 const SLOT_RETRY: Duration = Duration::from_millis(50);
+
+/// How long loading a component waits for an instance slot to describe it.
+const LOADER_SLOT_WAIT: Duration = Duration::from_secs(60);
 
 /// Settings of a [`Runtime`].
 #[derive(Debug, Clone)]
@@ -101,8 +104,8 @@ struct EngineInner {
     wasm: wasmtime::Engine,
     ticker_stop: Arc<AtomicBool>,
     allocator: InstanceAllocator,
-    /// Free pool slots, when pooling.
-    slots: Option<Arc<Semaphore>>,
+    /// The pool's slots, when pooling.
+    slots: Option<InstanceSlots>,
     /// Every live instance pool, swept when an instance waits for a slot.
     pools: Mutex<PoolRegistry>,
     cache: Option<CompiledCache>,
@@ -140,7 +143,7 @@ impl Engine {
         spawn_epoch_ticker(wasm.clone(), ticker_stop.clone());
         let slots = match allocator {
             InstanceAllocator::Pooling { max_instances, .. } => {
-                Some(Arc::new(Semaphore::new(max_instances as usize)))
+                Some(InstanceSlots::new(max_instances))
             }
             InstanceAllocator::OnDemand => None,
         };
@@ -161,23 +164,58 @@ impl Engine {
         self.inner.allocator
     }
 
-    /// Waits for a free instance slot (pooling only); the permit is held for
-    /// the instance's life.
-    pub(crate) async fn instance_slot(&self) -> Option<OwnedSemaphorePermit> {
-        let slots = self.inner.slots.as_ref()?;
-        if let Ok(permit) = slots.clone().try_acquire_owned() {
-            return Some(permit);
+    /// A new owner of instance slots: a loaded workflow.
+    pub(crate) fn slot_owner(&self) -> SlotOwner {
+        match &self.inner.slots {
+            Some(slots) => slots.new_owner(),
+            None => SlotOwner::LOADER,
         }
+    }
+
+    /// An instance slot for `owner` (pooling only; `None` otherwise), held
+    /// for the instance's life. `owner` holds at most `cap` at once; slots
+    /// are shared fairly between owners (see [`crate::slots`]). Waits up to
+    /// `wait`, then fails with how the slots are used.
+    pub(crate) async fn instance_slot(
+        &self,
+        owner: SlotOwner,
+        cap: u32,
+        wait: Duration,
+    ) -> std::result::Result<Option<SlotPermit>, SlotUsage> {
+        let Some(slots) = &self.inner.slots else {
+            return Ok(None);
+        };
+        let mut granted = match slots.acquire(owner, cap) {
+            Ok(permit) => return Ok(Some(permit)),
+            Err(receiver) => receiver,
+        };
         // The allocator is full: drop the idle instances of every workflow,
         // and sweep again now and then, since calls ending meanwhile give
         // their instances back to the pools.
+        let deadline = tokio::time::sleep(wait);
+        tokio::pin!(deadline);
         loop {
             self.sweep_idle_instances();
             tokio::select! {
-                permit = slots.clone().acquire_owned() => return permit.ok(),
+                permit = &mut granted => return permit.map(Some).map_err(|_| slots.usage(owner)),
                 () = tokio::time::sleep(SLOT_RETRY) => {}
+                () = &mut deadline => return Err(slots.usage(owner)),
             }
         }
+    }
+
+    /// An instance slot to describe or probe a component at load (see
+    /// [`Self::instance_slot`]).
+    pub(crate) async fn loader_slot(&self) -> Result<Option<SlotPermit>> {
+        self.instance_slot(SlotOwner::LOADER, u32::MAX, LOADER_SLOT_WAIT)
+            .await
+            .map_err(|usage| {
+                WorkflowError::Load(format!(
+                    "no instance slot came free within {}: all {} of the runtime's slots are in use",
+                    humantime::format_duration(LOADER_SLOT_WAIT),
+                    usage.total
+                ))
+            })
     }
 
     /// Registers `pool`, whose idle instances are dropped when the

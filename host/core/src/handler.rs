@@ -161,9 +161,13 @@ impl Workflow {
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = watch::channel(None);
         let unread = Arc::new(AtomicUsize::new(0));
-        let (stream_position, internal_streamed) = match &beginning {
-            Beginning::Resume(snapshot) => (snapshot.stream_position, snapshot.internal_streamed),
-            Beginning::Start(_) => (0, 0),
+        let (stream_position, internal_streamed, streamed_bytes) = match &beginning {
+            Beginning::Resume(snapshot) => (
+                snapshot.stream_position,
+                snapshot.internal_streamed,
+                snapshot.streamed_bytes,
+            ),
+            Beginning::Start(_) => (0, 0, 0),
         };
         let shared = Arc::new(RunShared {
             busy: def.steps.iter().map(|_| AtomicU32::new(0)).collect(),
@@ -177,11 +181,11 @@ impl Workflow {
             prompts: Mutex::default(),
             ended: AtomicBool::new(false),
             unread: unread.clone(),
-            waiting: Mutex::default(),
             log: Default::default(),
             timeout: self.timeout,
             internal_events: options.internal_events,
             internal_streamed: AtomicU64::new(internal_streamed),
+            streamed_bytes: AtomicU64::new(streamed_bytes),
             queued_bytes: AtomicU64::new(0),
         });
         let pool = self.code.run_pool(&def);

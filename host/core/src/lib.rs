@@ -40,6 +40,7 @@ mod retry;
 mod run;
 mod runtime;
 mod schema;
+mod slots;
 mod snapshot;
 mod state;
 pub mod sync;

@@ -39,6 +39,21 @@ pub struct Limits {
     /// (`WorkflowError::QueueFull`) and a guest's send fails its run.
     #[serde(default = "default_max_queued_bytes")]
     pub max_queued_bytes: ByteSize,
+    /// The payload bytes one run may stream (`max_stream_bytes`), over its
+    /// whole life: past it the run fails with `StreamTooLarge`, so that a
+    /// guest cannot make its readers (and a server's logs) hold without
+    /// bound.
+    #[serde(default = "default_max_stream_bytes")]
+    pub max_stream_bytes: ByteSize,
+    /// How many instances of this workflow's steps may be alive at once,
+    /// over all of its runs (`max_instances`); `None`: as many as the
+    /// runtime's pool holds (shared fairly with other workflows).
+    #[serde(default)]
+    pub max_instances: Option<u32>,
+    /// How long a step call waits for an instance slot before it fails
+    /// with `InstanceUnavailable` (`instance_wait`).
+    #[serde(default = "default_instance_wait")]
+    pub instance_wait: Duration,
 }
 
 fn default_max_internal_events() -> u64 {
@@ -47,6 +62,14 @@ fn default_max_internal_events() -> u64 {
 
 fn default_max_queued_bytes() -> ByteSize {
     Limits::default().max_queued_bytes
+}
+
+fn default_max_stream_bytes() -> ByteSize {
+    Limits::default().max_stream_bytes
+}
+
+fn default_instance_wait() -> Duration {
+    Limits::default().instance_wait
 }
 
 impl Default for Limits {
@@ -63,6 +86,9 @@ impl Default for Limits {
             max_log_bytes: 1024 * 1024,
             max_internal_events: 10_000,
             max_queued_bytes: ByteSize::mib(256),
+            max_stream_bytes: ByteSize::mib(256),
+            max_instances: None,
+            instance_wait: Duration::from_secs(30),
         }
     }
 }
@@ -95,6 +121,13 @@ pub struct LimitsSpec {
     pub max_internal_events: Option<u64>,
     /// See [`Limits::max_queued_bytes`].
     pub max_queued_bytes: Option<ByteSize>,
+    /// See [`Limits::max_stream_bytes`].
+    pub max_stream_bytes: Option<ByteSize>,
+    /// See [`Limits::max_instances`].
+    pub max_instances: Option<u32>,
+    /// See [`Limits::instance_wait`], e.g. `"10s"`.
+    #[serde(default, with = "humantime_serde")]
+    pub instance_wait: Option<Duration>,
 }
 
 impl LimitsSpec {
@@ -119,6 +152,9 @@ impl LimitsSpec {
                 .max_internal_events
                 .unwrap_or(defaults.max_internal_events),
             max_queued_bytes: self.max_queued_bytes.unwrap_or(defaults.max_queued_bytes),
+            max_stream_bytes: self.max_stream_bytes.unwrap_or(defaults.max_stream_bytes),
+            max_instances: self.max_instances.or(defaults.max_instances),
+            instance_wait: self.instance_wait.unwrap_or(defaults.instance_wait),
         }
     }
 }

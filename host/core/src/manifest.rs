@@ -25,6 +25,10 @@
 //! stream_buffer = 100_000
 //! max_state_bytes = "16MiB"
 //! max_collect_buffer = 100_000
+//! max_stream_bytes = "256MiB"  # streamed by the steps, over a run's life
+//! max_queued_bytes = "256MiB"  # sent and not yet taken by a step
+//! max_instances = 100          # this workflow's instances alive at once
+//! instance_wait = "30s"        # a call's wait for an instance slot
 //! ```
 
 use std::collections::BTreeMap;

@@ -107,6 +107,10 @@ pub struct Snapshot {
     /// `limits.max_internal_events`).
     #[serde(default)]
     pub internal_streamed: u64,
+    /// Payload bytes the run's steps streamed so far (against
+    /// `limits.max_stream_bytes`).
+    #[serde(default)]
+    pub streamed_bytes: u64,
     /// Events routed so far (against `limits.max_events_per_run`).
     pub routed: u64,
     /// The next routing id.

@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::manifest::Manifest;
 use crate::run::pool::InstancePool;
 use crate::runtime::Runtime;
+use crate::slots::SlotOwner;
 use crate::snapshot::WorkflowIdentity;
 
 /// A loaded workflow, ready to run any number of times. Cheap to clone.
@@ -40,6 +41,9 @@ pub(crate) struct StepCode {
     /// Idle instances shared by the runs, when instances are reused across
     /// runs.
     shared_pool: Option<Arc<InstancePool>>,
+    /// Whose instance slots the workflow's instances hold: one owner for
+    /// all of its runs, whatever pool they use.
+    slot_owner: SlotOwner,
 }
 
 impl StepCode {
@@ -63,7 +67,11 @@ impl StepCode {
                 (pre, step.num_workers.max(1) as usize)
             })
             .collect();
-        let pool = Arc::new(InstancePool::new(self.runtime.core().clone(), steps));
+        let pool = Arc::new(InstancePool::new(
+            self.runtime.core().clone(),
+            self.slot_owner,
+            steps,
+        ));
         let weak: Weak<InstancePool> = Arc::downgrade(&pool);
         self.runtime.core().register_pool(weak);
         pool
@@ -149,6 +157,11 @@ impl Workflow {
                 step.name, step.limits.memory
             )));
         }
+        if def.options.limits.max_instances == Some(0) {
+            return Err(WorkflowError::Configuration(
+                "limits.max_instances is 0: no step could ever run (give at least 1)".into(),
+            ));
+        }
         let run_slots = def
             .options
             .num_concurrent_runs
@@ -158,6 +171,7 @@ impl Workflow {
             components,
             run_slots,
             shared_pool: None,
+            slot_owner: runtime.core().slot_owner(),
         };
         if def.options.reuse_instances {
             code.shared_pool = Some(code.new_pool(&def));

@@ -356,7 +356,7 @@ pub(crate) async fn stream_events(
     });
     // Only whether anything is left to read: one event is enough to know.
     let pending = entry.events_after(after, 1);
-    if pending.events.is_empty() && pending.finished {
+    if pending.events.is_empty() && pending.finished && !pending.in_store {
         return Ok((
             StatusCode::NO_CONTENT,
             [(
@@ -383,7 +383,7 @@ pub(crate) async fn stream_events(
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
-        stream::body(entry, options),
+        stream::body(entry, app.store.clone(), options),
     )
         .into_response())
 }

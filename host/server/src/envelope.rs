@@ -169,3 +169,6 @@ fn type_name(object: &Map<String, Value>) -> Result<String, EnvelopeError> {
         Value::Object(object.clone()).to_string(),
     ))
 }
+
+#[cfg(test)]
+mod props;

@@ -15,12 +15,17 @@ use crate::replay::Verdict;
 use crate::runs::{HandlerEntry, Handlers, RunEnd};
 
 /// Waits for a write to the store, if there is one; a failure is logged
-/// (the run goes on, the store is behind).
-pub(crate) async fn persist(write: Option<BoxFuture<'_, Result<(), StoreError>>>) {
-    if let Some(write) = write
-        && let Err(err) = write.await
-    {
-        tracing::error!("{err}");
+/// (the run goes on, the store is behind). Whether a write landed.
+pub(crate) async fn persist(write: Option<BoxFuture<'_, Result<(), StoreError>>>) -> bool {
+    match write {
+        Some(write) => match write.await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!("{err}");
+                false
+            }
+        },
+        None => false,
     }
 }
 
@@ -69,8 +74,10 @@ pub(crate) async fn follow(
                     }
                     next = events.next_at().now_or_never().flatten();
                 }
-                if !batch.is_empty() {
-                    persist(store.map(|store| store.append_events(&id, &batch))).await;
+                if let Some((last, _)) = batch.last()
+                    && persist(store.map(|store| store.append_events(&id, &batch))).await
+                {
+                    entry.mark_stored(*last);
                 }
                 if let Some(handled) = handled {
                     follower.stored_before(handled);
@@ -98,7 +105,11 @@ pub(crate) async fn follow(
     });
     // The status and the terminal event land together.
     let closing = sequence.zip(terminal.as_ref());
-    persist(store.map(|store| store.finish_handler(&record, closing))).await;
+    if persist(store.map(|store| store.finish_handler(&record, closing))).await
+        && let Some(sequence) = sequence
+    {
+        entry.mark_stored(sequence);
+    }
     handlers.forget_old_finished();
 }
 

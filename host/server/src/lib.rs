@@ -51,7 +51,7 @@ pub use cors::AllowedOrigins;
 pub use discover::discover;
 pub use guard::AllowedHosts;
 pub use listen::ConnectionLimits;
-pub use runs::DEFAULT_KEEP_FINISHED;
+pub use runs::{DEFAULT_KEEP_FINISHED, DEFAULT_LOG_MEMORY};
 pub use wflow_api::{Envelope, HandlerRecord, HandlerResult, Status};
 pub use wflow_store::{SqliteStore, Store, StoreError};
 
@@ -83,6 +83,9 @@ pub struct App {
     hosts: Option<AllowedHosts>,
     /// Open connections and header-read timeout.
     connections: ConnectionLimits,
+    /// The bytes of stored events a running handler keeps in memory when
+    /// there is a store.
+    log_memory: usize,
 }
 
 impl App {
@@ -110,6 +113,7 @@ impl App {
             origins: AllowedOrigins::None,
             hosts: None,
             connections: ConnectionLimits::default(),
+            log_memory: DEFAULT_LOG_MEMORY,
         })
     }
 
@@ -119,8 +123,22 @@ impl App {
     /// event when they had none), waiting ones waiting again. Must be
     /// called within a tokio runtime.
     pub async fn with_store(mut self, store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        self.handlers.spill_past(self.log_memory);
         self.restore_from(store).await?;
         Ok(self)
+    }
+
+    /// The same app keeping, with a store, at most `bytes` of each running
+    /// handler's stored events in memory (default 8 MiB; finished handlers
+    /// keep none): readers page through older events from the store.
+    /// Without a store every event stays in memory, bounded by each run's
+    /// `limits.max_stream_bytes`.
+    pub fn with_log_memory(mut self, bytes: usize) -> Self {
+        self.log_memory = bytes;
+        if self.store.is_some() {
+            self.handlers.spill_past(bytes);
+        }
+        self
     }
 
     /// The same app answering browsers from `origins` (CORS); an origin

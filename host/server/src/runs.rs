@@ -6,6 +6,12 @@
 //! kept for good: a handler read back from the store keeps the numbers it
 //! was stored with, so that a gap a crash or a damaged row left shows as a
 //! gap, never as renumbered events.
+//!
+//! With a store, a handler's log is held in memory only in part: once its
+//! events are stored, the oldest leave memory past `log_memory` bytes (all
+//! of them once the run has ended), and readers page through them from the
+//! store. Without one, the log is all in memory, bounded by the run's
+//! `limits.max_stream_bytes`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,13 +28,33 @@ pub(crate) struct HandlerEntry {
     state: Mutex<EntryState>,
     /// Woken when an event is appended or the run ends.
     changed: Notify,
+    /// The bytes of stored events a running handler keeps in memory,
+    /// shared by every handler (`usize::MAX`: no store, every event stays).
+    log_memory: Arc<AtomicUsize>,
+}
+
+/// An event in a handler's log.
+struct Logged {
+    sequence: u64,
+    envelope: Envelope,
+    /// Its size, roughly (its payload and type).
+    size: usize,
 }
 
 struct EntryState {
     record: HandlerRecord,
-    /// `(sequence, envelope)` in stream order, sequences increasing (with
-    /// gaps only where events were lost).
-    events: Vec<(u64, Envelope)>,
+    /// The events held in memory, in stream order, sequences increasing
+    /// (with gaps only where events were lost); those before them are in
+    /// the store only.
+    events: VecDeque<Logged>,
+    /// The size of `events`.
+    held_bytes: usize,
+    /// The last sequence known to be stored: events up to it may leave
+    /// memory.
+    stored_through: Option<u64>,
+    /// The last sequence that left memory: events up to it are read from
+    /// the store.
+    spilled_through: Option<u64>,
     /// The run, while it goes on.
     live: Option<Arc<WorkflowHandler>>,
     /// The run's state when it ended: where a new run under the same id
@@ -68,13 +94,59 @@ pub(crate) struct EventsAfter {
     /// Whether the handler is finished and this is the last page (no event
     /// will follow).
     pub(crate) finished: bool,
+    /// The events after the cursor begin in the store, no longer in memory:
+    /// read them there (`events` is empty).
+    pub(crate) in_store: bool,
 }
 
 impl EntryState {
+    /// The last sequence logged, in memory or not.
+    fn last_sequence(&self) -> Option<u64> {
+        self.events
+            .back()
+            .map(|logged| logged.sequence)
+            .or(self.spilled_through)
+    }
+
     /// The sequence the next event gets: one past the last one logged.
     fn next_sequence(&self) -> u64 {
-        self.events.last().map_or(0, |(sequence, _)| sequence + 1)
+        self.last_sequence().map_or(0, |sequence| sequence + 1)
     }
+
+    /// Logs an event; `measured` when it may leave memory later (there is
+    /// a store).
+    fn log(&mut self, sequence: u64, envelope: Envelope, measured: bool) {
+        let size = if measured { logged_size(&envelope) } else { 0 };
+        self.held_bytes += size;
+        self.events.push_back(Logged {
+            sequence,
+            envelope,
+            size,
+        });
+    }
+
+    /// Lets the oldest stored events leave memory while more than `budget`
+    /// bytes are held.
+    fn spill(&mut self, budget: usize) {
+        let Some(stored) = self.stored_through else {
+            return;
+        };
+        while self.held_bytes > budget {
+            match self.events.front() {
+                Some(oldest) if oldest.sequence <= stored => {}
+                _ => break,
+            }
+            if let Some(oldest) = self.events.pop_front() {
+                self.held_bytes -= oldest.size;
+                self.spilled_through = Some(oldest.sequence);
+            }
+        }
+    }
+}
+
+/// An envelope's size in a handler's log, roughly: its JSON text.
+fn logged_size(envelope: &Envelope) -> usize {
+    serde_json::to_vec(envelope).map_or(0, |text| text.len())
 }
 
 impl HandlerEntry {
@@ -107,12 +179,44 @@ impl HandlerEntry {
     /// is higher (leaving a visible gap), and wakes the readers; its
     /// sequence.
     pub(crate) fn push_event_from(&self, least: u64, envelope: Envelope) -> u64 {
+        let measured = self.log_memory().is_some();
         let mut state = self.state();
         let sequence = state.next_sequence().max(least);
-        state.events.push((sequence, envelope));
+        state.log(sequence, envelope, measured);
         drop(state);
         self.changed.notify_waiters();
         sequence
+    }
+
+    /// The events up to `sequence` are in the store: past the handler's
+    /// memory budget (nothing once its run has ended) they leave memory.
+    pub(crate) fn mark_stored(&self, sequence: u64) {
+        let Some(running_budget) = self.log_memory() else {
+            return;
+        };
+        let mut state = self.state();
+        state.stored_through = state.stored_through.max(Some(sequence));
+        let budget = if state.record.status.is_terminal() {
+            0
+        } else {
+            running_budget
+        };
+        state.spill(budget);
+    }
+
+    /// The bytes of stored events a running handler keeps in memory; `None`
+    /// without a store.
+    fn log_memory(&self) -> Option<usize> {
+        match self.log_memory.load(Ordering::Relaxed) {
+            usize::MAX => None,
+            bytes => Some(bytes),
+        }
+    }
+
+    /// The bytes of events held in memory (measured only with a store).
+    #[cfg(test)]
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.state().held_bytes
     }
 
     /// Records the end of the run and appends its terminal event, at once:
@@ -135,9 +239,10 @@ impl HandlerEntry {
         state.record.updated_at = Some(now.clone());
         state.record.completed_at = Some(now);
         state.live = None;
+        let measured = self.log_memory().is_some();
         let sequence = terminal.map(|terminal| {
             let sequence = state.next_sequence();
-            state.events.push((sequence, terminal));
+            state.log(sequence, terminal, measured);
             sequence
         });
         let record = state.record.clone();
@@ -148,22 +253,44 @@ impl HandlerEntry {
 
     /// The sequence of the last event logged, if any.
     pub(crate) fn last_sequence(&self) -> Option<u64> {
-        self.state().events.last().map(|(sequence, _)| *sequence)
+        self.state().last_sequence()
     }
 
-    /// Up to `max` events with a sequence above `cursor` (`-1`: all).
+    /// Up to `max` events with a sequence above `cursor` (`-1`: all), or
+    /// word that they begin in the store.
     pub(crate) fn events_after(&self, cursor: i64, max: usize) -> EventsAfter {
         let state = self.state();
+        let at_or_before = |sequence: u64| i64::try_from(sequence).is_ok_and(|s| s <= cursor);
+        if state
+            .spilled_through
+            .is_some_and(|spilled| !at_or_before(spilled))
+        {
+            return EventsAfter {
+                events: Vec::new(),
+                finished: false,
+                in_store: true,
+            };
+        }
         let first = state
             .events
-            .partition_point(|(sequence, _)| i64::try_from(*sequence).is_ok_and(|s| s <= cursor));
-        let events: Vec<(u64, Envelope)> =
-            state.events[first..].iter().take(max).cloned().collect();
+            .partition_point(|logged| at_or_before(logged.sequence));
+        let events: Vec<(u64, Envelope)> = state
+            .events
+            .range(first..)
+            .take(max)
+            .map(|logged| (logged.sequence, logged.envelope.clone()))
+            .collect();
         let read_to_end = first.saturating_add(events.len()) >= state.events.len();
         EventsAfter {
             events,
             finished: read_to_end && state.record.status.is_terminal(),
+            in_store: false,
         }
+    }
+
+    /// The handler's id.
+    pub(crate) fn id(&self) -> String {
+        self.state().record.handler_id.clone()
     }
 
     /// Resolves when an event is appended or the run ends; create it before
@@ -184,7 +311,13 @@ pub(crate) struct Handlers {
     inner: Mutex<HandlersInner>,
     /// How many finished handlers to keep.
     keep: AtomicUsize,
+    /// The bytes of stored events a running handler keeps in memory, once
+    /// there is a store (`usize::MAX`: no store, nothing leaves memory).
+    log_memory: Arc<AtomicUsize>,
 }
+
+/// The bytes of stored events a running handler keeps in memory by default.
+pub const DEFAULT_LOG_MEMORY: usize = 8 * 1024 * 1024;
 
 impl Default for Handlers {
     fn default() -> Self {
@@ -205,7 +338,7 @@ impl HandlersInner {
     fn insert(
         &mut self,
         record: HandlerRecord,
-        events: Vec<(u64, Envelope)>,
+        log_memory: Arc<AtomicUsize>,
         live: Option<Arc<WorkflowHandler>>,
         final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
@@ -213,11 +346,15 @@ impl HandlersInner {
         let entry = Arc::new(HandlerEntry {
             state: Mutex::new(EntryState {
                 record,
-                events,
+                events: VecDeque::new(),
+                held_bytes: 0,
+                stored_through: None,
+                spilled_through: None,
                 live,
                 final_state,
             }),
             changed: Notify::new(),
+            log_memory,
         });
         if self.by_id.insert(id.clone(), entry.clone()).is_none() {
             self.order.push_back(id);
@@ -253,7 +390,15 @@ impl Handlers {
         Self {
             inner: Mutex::default(),
             keep: AtomicUsize::new(keep),
+            log_memory: Arc::new(AtomicUsize::new(usize::MAX)),
         }
+    }
+
+    /// Running handlers keep at most `bytes` of stored events in memory
+    /// (there is a store), finished ones none.
+    pub(crate) fn spill_past(&self, bytes: usize) {
+        self.log_memory
+            .store(bytes.min(usize::MAX - 1), Ordering::Relaxed);
     }
 
     /// Keeps at most `keep` finished handlers from now on, forgetting the
@@ -313,7 +458,7 @@ impl Handlers {
             updated_at: Some(now),
             completed_at: None,
         };
-        let entry = inner.insert(record, Vec::new(), Some(live), None);
+        let entry = inner.insert(record, self.log_memory.clone(), Some(live), None);
         inner.evict(self.kept());
         Ok(entry)
     }
@@ -329,8 +474,21 @@ impl Handlers {
         final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
         let mut inner = self.inner();
-        let entry = inner.insert(record, events, live, final_state);
+        let entry = inner.insert(record, self.log_memory.clone(), live, final_state);
         inner.evict(self.kept());
+        drop(inner);
+        // Read back from the store: every one of them is stored.
+        let last = events.last().map(|(sequence, _)| *sequence);
+        let measured = entry.log_memory().is_some();
+        {
+            let mut state = entry.state();
+            for (sequence, envelope) in events {
+                state.log(sequence, envelope, measured);
+            }
+        }
+        if let Some(last) = last {
+            entry.mark_stored(last);
+        }
         entry
     }
 
@@ -400,3 +558,6 @@ pub(crate) fn new_id() -> String {
     }
     id
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,8 @@
 //! `GET /events/{handler_id}`: a handler's streamed events as SSE (`id:` and
 //! one-line `data:` per event, a heartbeat comment after a quiet spell) or
 //! NDJSON, from a cursor, closing after the terminal event
-//! (docs/SERVER-WIRE.md, section 6).
+//! (docs/SERVER-WIRE.md, section 6). Events the handler no longer holds in
+//! memory are paged from the store.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use super::runs::HandlerEntry;
 use axum::body::{Body, Bytes};
 use wflow_api::Envelope;
+use wflow_store::Store;
 
 /// The most events a reader copies out of the log at a time: a slow reader
 /// holds one page, not the handler's whole backlog.
@@ -34,6 +36,8 @@ pub(crate) struct StreamOptions {
 /// Where a reader is.
 struct Reader {
     entry: Arc<HandlerEntry>,
+    /// Where the events that left memory are.
+    store: Option<Arc<dyn Store>>,
     options: StreamOptions,
     cursor: i64,
     /// Chunks ready to send.
@@ -41,11 +45,17 @@ struct Reader {
     done: bool,
 }
 
-/// The streaming body of a reader of `entry`.
-pub(crate) fn body(entry: Arc<HandlerEntry>, options: StreamOptions) -> Body {
+/// The streaming body of a reader of `entry` (whose older events are in
+/// `store`, if it has one).
+pub(crate) fn body(
+    entry: Arc<HandlerEntry>,
+    store: Option<Arc<dyn Store>>,
+    options: StreamOptions,
+) -> Body {
     let reader = Reader {
         cursor: options.after,
         entry,
+        store,
         options,
         pending: Default::default(),
         done: false,
@@ -72,7 +82,10 @@ impl Reader {
             }
             let entry = self.entry.clone();
             let changed = entry.changed();
-            let batch = entry.events_after(self.cursor, READ_PAGE);
+            let mut batch = entry.events_after(self.cursor, READ_PAGE);
+            if batch.in_store {
+                batch.events = self.page_from_store().await?;
+            }
             if !batch.events.is_empty() {
                 for (sequence, envelope) in batch.events {
                     self.cursor = sequence as i64;
@@ -98,6 +111,21 @@ impl Reader {
                 }
             } else {
                 changed.await;
+            }
+        }
+    }
+
+    /// The next page of events from the store; `None` ends the stream when
+    /// the store cannot be read (the client may reconnect from its last
+    /// event id).
+    async fn page_from_store(&self) -> Option<Vec<(u64, Envelope)>> {
+        let store = self.store.as_ref()?;
+        let id = self.entry.id();
+        match store.events_after(&id, self.cursor, READ_PAGE).await {
+            Ok(events) => Some(events),
+            Err(err) => {
+                tracing::error!(handler = %id, "cannot read the stream from the store: {err}");
+                None
             }
         }
     }

@@ -118,6 +118,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every handler's record, oldest first.
     fn records(&self) -> BoxFuture<'_, Result<Vec<HandlerRecord>, StoreError>>;
+
+    /// Up to `max` of a handler's events with a sequence above `after`
+    /// (`-1`: from the first), in order: what a reader pages through once
+    /// the server no longer holds them in memory. A row that cannot be read
+    /// back is left out (its sequence shows as a gap) and logged.
+    fn events_after<'a>(
+        &'a self,
+        handler_id: &'a str,
+        after: i64,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<(u64, Envelope)>, StoreError>>;
 }
 
 /// A run's checkpoints, written into the store under its handler.

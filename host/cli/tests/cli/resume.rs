@@ -71,10 +71,10 @@ fn checkpointed_count(checkpoint: &Path) -> Option<u64> {
     saved["state"]["count"].as_u64()
 }
 
-/// The arguments that carry the count to 2000 on: `resume` from the
+/// The arguments that carry the count to 20,000 on: `resume` from the
 /// checkpoint at `path` if there is one, else a fresh `run` checkpointing
 /// there.
-fn count_to_2000(path: &str) -> Vec<&str> {
+fn count_to_20000(path: &str) -> Vec<&str> {
     if Path::new(path).exists() {
         vec!["resume", path]
     } else {
@@ -82,7 +82,7 @@ fn count_to_2000(path: &str) -> Vec<&str> {
             "run",
             "state",
             "--input",
-            r#"{"n": 2000}"#,
+            r#"{"n": 20000}"#,
             "--checkpoint",
             path,
         ]
@@ -93,7 +93,9 @@ fn count_to_2000(path: &str) -> Vec<&str> {
 /// from the checkpoint each time: the run must still count every increment
 /// exactly once. Each kill waits for the run to checkpoint progress first
 /// (then a random few milliseconds more), so kills land mid-run however slow
-/// the machine is.
+/// the machine is; the run is long enough (20,000 increments, several
+/// checkpoint intervals even on a fast machine) for most kills to land
+/// between two checkpoints of progress.
 #[test]
 fn a_run_killed_twenty_times_still_ends_with_the_exact_count() {
     let checkpoint = scratch("crash", ".json");
@@ -113,7 +115,7 @@ fn a_run_killed_twenty_times_still_ends_with_the_exact_count() {
         );
         let before = checkpointed_count(&checkpoint);
         let mut child = wflow_command()
-            .args(count_to_2000(&path))
+            .args(count_to_20000(&path))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -142,15 +144,15 @@ fn a_run_killed_twenty_times_still_ends_with_the_exact_count() {
             let text = std::fs::read_to_string(&checkpoint).unwrap();
             if text.contains("\"status\": \"completed\"") {
                 // Finished between kills: start over to keep killing.
-                assert!(text.contains(r#"\"count\":2000"#), "{text}");
+                assert!(text.contains(r#"\"count\":20000"#), "{text}");
                 std::fs::remove_file(&checkpoint).unwrap();
             }
         }
     }
     // Let it finish.
-    let output = wflow(&count_to_2000(&path), None);
+    let output = wflow(&count_to_20000(&path), None);
     assert_success(&output);
-    assert_eq!(stdout(&output).trim(), r#"{"count":2000}"#);
+    assert_eq!(stdout(&output).trim(), r#"{"count":20000}"#);
     assert!(
         mid_run_resumes >= 10,
         "only {mid_run_resumes} killed resumes had started from a run in progress"

@@ -13,7 +13,7 @@ use crate::state::{EditGuard, StateError};
 use super::failure::LimitTrap;
 use super::message::BrokerMsg;
 use super::shared::{RunShared, TargetError};
-use super::waiters::Registration;
+use super::waiters::{Registration, Suspension};
 use super::worker::WorkerState;
 
 /// A state error as the guest sees it, or a trap when the state outgrew its
@@ -184,6 +184,7 @@ impl Host for WorkerState {
         let run = self.run()?;
         run.check_event_size(&ev).map_err(limit_trap)?;
         if ev.check_object().is_ok() {
+            run.admit_streamed(&ev).map_err(limit_trap)?;
             run.write_to_stream(ev).map_err(limit_trap)?;
         } else {
             tracing::warn!(event = %ev.name, "dropped a streamed event whose payload is not a JSON object");
@@ -235,40 +236,27 @@ impl Host for WorkerState {
                 self.work_item
             )
         });
-        let registration = run
-            .waiters()
-            .register(id.clone(), name.clone(), requirements);
-        let receiver = match registration {
-            Registration::Answered(event) => return Ok(Ok(event)),
-            Registration::Waiting {
-                receiver,
-                first_time,
-            } => {
+        let registration =
+            run.waiters()
+                .register(id.clone(), name.clone(), requirements, self.work_item);
+        match registration {
+            Registration::Answered(event) => Ok(Ok(event)),
+            Registration::TimedOut => Ok(Err(ContextError::Timeout(format!(
+                "Timed out waiting for {name}"
+            )))),
+            Registration::Waiting { first_time } => {
                 if first_time && let Some(waiter) = waiter {
                     run.check_event_size(&waiter).map_err(limit_trap)?;
                     run.stream_prompt(waiter).map_err(limit_trap)?;
                 }
-                receiver
-            }
-        };
-        run.set_waiting(self.work_item, true);
-        let answer = match timeout_ms {
-            Some(ms) => tokio::time::timeout(std::time::Duration::from_millis(ms), receiver)
-                .await
-                .ok(),
-            None => Some(receiver.await),
-        };
-        run.set_waiting(self.work_item, false);
-        match answer {
-            Some(Ok(event)) => Ok(Ok(event)),
-            Some(Err(_)) => Ok(Err(ContextError::RunEnded(
-                "the run ended while waiting".into(),
-            ))),
-            None => {
-                run.waiters().cancel(&id);
-                Ok(Err(ContextError::Timeout(format!(
-                    "Timed out waiting for {name}"
-                ))))
+                // The call ends here, holding nothing while it waits: the
+                // broker runs the step again once the answer is in.
+                let deadline = timeout_ms
+                    .map(|ms| tokio::time::Instant::now() + std::time::Duration::from_millis(ms));
+                Err(wasmtime::Error::new(Suspension {
+                    waiter: id,
+                    deadline,
+                }))
             }
         }
     }

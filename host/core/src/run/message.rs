@@ -7,6 +7,7 @@ use crate::event::Event;
 use crate::snapshot::Snapshot;
 
 use super::failure::FailedCall;
+use super::worker::CallEnd;
 
 /// What the broker is told.
 pub(crate) enum BrokerMsg {
@@ -20,10 +21,8 @@ pub(crate) enum BrokerMsg {
     Done {
         step: usize,
         work_item: u64,
-        outcome: Result<Vec<Event>, FailedCall>,
+        outcome: Result<CallEnd, FailedCall>,
     },
-    /// A step call began waiting in `wait_for_event`.
-    Waiting,
     /// Prompts held for a checkpoint were streamed once it was saved: the
     /// next checkpoint no longer holds them.
     PromptsReleased,

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::bindings::StepsPre;
 use crate::engine::{Engine, IdleInstances};
+use crate::slots::SlotOwner;
 
 use super::failure::CallFailure;
 use super::shared::RunShared;
@@ -26,6 +27,8 @@ use super::worker::{Worker, WorkerState};
 /// ones, by step.
 pub(crate) struct InstancePool {
     engine: Engine,
+    /// Whose slots the instances hold (the workflow's).
+    owner: SlotOwner,
     /// Each step's component, pre-linked.
     pres: Vec<StepsPre<WorkerState>>,
     /// Idle instances per step, with at most `caps[step]` each.
@@ -37,10 +40,15 @@ impl InstancePool {
     /// A pool creating each step's instances from its pre-linked component
     /// and keeping up to its cap of idle ones (a cap of 0 disables reuse for
     /// that step).
-    pub(crate) fn new(engine: Engine, steps: Vec<(StepsPre<WorkerState>, usize)>) -> Self {
+    pub(crate) fn new(
+        engine: Engine,
+        owner: SlotOwner,
+        steps: Vec<(StepsPre<WorkerState>, usize)>,
+    ) -> Self {
         let (pres, caps): (Vec<_>, Vec<_>) = steps.into_iter().unzip();
         Self {
             engine,
+            owner,
             pres,
             idle: caps.iter().map(|_| Mutex::default()).collect(),
             caps,
@@ -57,7 +65,7 @@ impl InstancePool {
             idle.attach(run);
             return Ok(idle);
         }
-        Worker::new(&self.engine, &self.pres[step], run, step).await
+        Worker::new(&self.engine, self.owner, &self.pres[step], run, step).await
     }
 
     fn idle(&self, step: usize) -> MutexGuard<'_, Vec<Worker>> {

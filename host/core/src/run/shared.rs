@@ -2,7 +2,6 @@
 //! handler share.
 
 use crate::sync::lock;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -38,8 +37,6 @@ pub(crate) struct RunShared {
     pub(crate) log: output::SharedLog,
     /// Streamed events not read yet.
     pub(crate) unread: Arc<AtomicUsize>,
-    /// Work items whose step call is blocked in `wait_for_event`.
-    pub(crate) waiting: Mutex<HashSet<u64>>,
     /// The run timeout.
     pub(crate) timeout: Option<std::time::Duration>,
     /// Whether the run streams its internal events too.
@@ -47,6 +44,9 @@ pub(crate) struct RunShared {
     /// Internal events streamed so far (against
     /// `limits.max_internal_events`).
     pub(crate) internal_streamed: AtomicU64,
+    /// Payload bytes the steps streamed so far (against
+    /// `limits.max_stream_bytes`).
+    pub(crate) streamed_bytes: AtomicU64,
     /// Payload bytes of the events sent and not yet taken by a step: on
     /// their way to the broker or in its queues (against
     /// `limits.max_queued_bytes`).
@@ -60,6 +60,24 @@ impl RunShared {
 
     pub(crate) fn waiters(&self) -> MutexGuard<'_, Waiters> {
         lock(&self.waiters)
+    }
+
+    /// Counts a step's streamed event against `limits.max_stream_bytes`; an
+    /// error naming the limit (nothing counted) past it.
+    pub(crate) fn admit_streamed(&self, event: &Event) -> Result<(), String> {
+        let max = self.def.options.limits.max_stream_bytes;
+        let size = event.data.len() as u64;
+        let before = self.streamed_bytes.fetch_add(size, Ordering::AcqRel);
+        if before.saturating_add(size) > max.as_u64() {
+            self.streamed_bytes.fetch_sub(size, Ordering::AcqRel);
+            return Err(format!(
+                "StreamTooLarge: the run streamed {} already; a {} event of {} would pass limits.max_stream_bytes ({max})",
+                bytesize::ByteSize::b(before),
+                event.name,
+                bytesize::ByteSize::b(size)
+            ));
+        }
+        Ok(())
     }
 
     /// Writes an event to the stream; an error naming the limit when the
@@ -79,6 +97,7 @@ impl RunShared {
     /// checkpointed. Held prompts count against `limits.stream_buffer` as
     /// streamed ones do.
     pub(crate) fn stream_prompt(&self, event: Event) -> Result<(), String> {
+        self.admit_streamed(&event)?;
         let mut prompts = lock(&self.prompts);
         let limit = self.def.options.limits.stream_buffer;
         if self.unread.load(Ordering::Acquire) + prompts.len() >= limit {
@@ -144,24 +163,6 @@ impl RunShared {
                 run = %self.run_id,
                 "the run streamed {max} internal events (limits.max_internal_events): later ones are dropped"
             );
-        }
-    }
-
-    /// The work items whose step call waits in `wait_for_event`.
-    pub(crate) fn waiting_items(&self) -> HashSet<u64> {
-        lock(&self.waiting).clone()
-    }
-
-    /// Marks `work_item` as waiting (or not) and tells the broker, which may
-    /// be waiting for quiescence to take a snapshot.
-    pub(crate) fn set_waiting(&self, work_item: u64, waiting: bool) {
-        let mut set = lock(&self.waiting);
-        if waiting {
-            set.insert(work_item);
-            drop(set);
-            let _ = self.broker.send(BrokerMsg::Waiting);
-        } else {
-            set.remove(&work_item);
         }
     }
 

@@ -12,11 +12,13 @@ use crate::bindings::{StepError, Steps, StepsPre};
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::grants::{DirMode, Grants};
-use crate::limits::StepLimits;
+use crate::limits::{Limits, StepLimits};
+use crate::slots::{SlotOwner, SlotPermit, SlotUsage};
 
 use super::failure::{CallFailure, LimitTrap};
 use super::output::{GuestOutput, LogStream};
 use super::shared::RunShared;
+use super::waiters::Suspension;
 use crate::error::FailureCause;
 
 /// The data of a worker's store: WASI (with nothing granted), the resource
@@ -159,21 +161,27 @@ pub(crate) struct Worker {
     store: Store<WorkerState>,
     instance: Steps,
     /// The pool slot the instance occupies, freed when the worker drops.
-    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    _slot: Option<SlotPermit>,
 }
 
 impl Worker {
     /// Instantiates `pre` (the step's component) in a fresh store attached
-    /// to `run`.
+    /// to `run`, in one of `owner`'s instance slots.
     pub(crate) async fn new(
         engine: &Engine,
+        owner: SlotOwner,
         pre: &StepsPre<WorkerState>,
         run: &Arc<RunShared>,
         step: usize,
     ) -> Result<Self, CallFailure> {
         let config = &run.def.steps[step];
         let memory = usize::try_from(config.limits.memory.as_u64()).unwrap_or(usize::MAX);
-        let slot = engine.instance_slot().await;
+        let limits = &run.def.options.limits;
+        let cap = limits.max_instances.unwrap_or(u32::MAX);
+        let slot = engine
+            .instance_slot(owner, cap, limits.instance_wait)
+            .await
+            .map_err(|usage| no_slot(&config.name, limits, usage))?;
         let state = WorkerState::new(Some(run.clone()), step, memory)
             .map_err(|message| CallFailure::new(FailureCause::Host, "GrantError", message))?;
         let mut store = Store::new(engine.wasm(), state);
@@ -219,8 +227,9 @@ impl Worker {
         !state.editing
     }
 
-    /// Runs `step` on `event`. On error the worker must be dropped: a trap or
-    /// a timeout leaves the instance unusable, and retries get a fresh one.
+    /// Runs `step` on `event`. Unless it returned, the worker must be
+    /// dropped: a trap, a timeout or a wait leaves the instance unusable, and
+    /// retries get a fresh one.
     pub(crate) async fn handle(
         &mut self,
         step_name: &str,
@@ -228,7 +237,7 @@ impl Worker {
         work_item: u64,
         timeout: Option<Duration>,
         limits: &StepLimits,
-    ) -> Result<Vec<Event>, CallFailure> {
+    ) -> Result<CallEnd, CallFailure> {
         self.store.data_mut().work_item = work_item;
         // An idle instance's deadline has passed: count from now.
         self.store.set_epoch_deadline(1);
@@ -255,7 +264,7 @@ impl Worker {
             None => call.await,
         };
         match outcome {
-            Ok(Ok(events)) => Ok(events),
+            Ok(Ok(events)) => Ok(CallEnd::Returned(events)),
             Ok(Err(StepError::Failed(error))) => Err(CallFailure::raised(error)),
             Ok(Err(StepError::InvalidEvent(message))) => Err(CallFailure::new(
                 FailureCause::Raised,
@@ -264,6 +273,9 @@ impl Worker {
             )),
             Ok(Err(StepError::Context(error))) => Err(CallFailure::context(error)),
             Err(trap) => {
+                if let Some(suspension) = trap.downcast_ref::<Suspension>() {
+                    return Ok(CallEnd::Waiting(suspension.clone()));
+                }
                 let state = self.store.data_mut();
                 if let Some(limit) = state.limiter.exceeded.take() {
                     return Err(limit);
@@ -290,6 +302,36 @@ impl Worker {
             }
         }
     }
+}
+
+/// The failure of a call that got no instance slot in time.
+fn no_slot(step: &str, limits: &Limits, usage: SlotUsage) -> CallFailure {
+    let whose = match limits.max_instances {
+        Some(cap) if usage.held >= cap => format!(
+            "this workflow holds {} instances, its limit (limits.max_instances)",
+            usage.held
+        ),
+        _ => format!(
+            "{} of the runtime's {} slots are in use, {} of them by this workflow",
+            usage.in_use, usage.total, usage.held
+        ),
+    };
+    CallFailure::new(
+        FailureCause::Limit,
+        "InstanceUnavailable",
+        format!(
+            "step `{step}` got no instance slot within {} (limits.instance_wait): {whose}",
+            humantime::format_duration(limits.instance_wait)
+        ),
+    )
+}
+
+/// How a step call that did not fail ended.
+pub(crate) enum CallEnd {
+    /// The step returned these events.
+    Returned(Vec<Event>),
+    /// The step waits in `wait_for_event`: it runs again once answered.
+    Waiting(Suspension),
 }
 
 /// Preopens the granted directories and sets the granted environment.

@@ -208,6 +208,19 @@ impl Store for SqliteStore {
     fn records(&self) -> BoxFuture<'_, Result<Vec<HandlerRecord>, StoreError>> {
         Box::pin(self.read(queries::records))
     }
+
+    fn events_after<'a>(
+        &'a self,
+        handler_id: &'a str,
+        after: i64,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<(u64, Envelope)>, StoreError>> {
+        let handler_id = handler_id.to_string();
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        Box::pin(
+            self.read(move |connection| queries::events_after(connection, &handler_id, after, max)),
+        )
+    }
 }
 
 /// An event as its row holds it: `(sequence, envelope as JSON)`.

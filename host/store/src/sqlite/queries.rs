@@ -227,6 +227,43 @@ fn select_handlers(
         .map_err(failed("cannot read the handlers"))
 }
 
+/// Up to `max` of a handler's events after sequence `after`, in order; a
+/// row that cannot be read back is logged and left out.
+pub(super) fn events_after(
+    connection: &Connection,
+    handler_id: &str,
+    after: i64,
+    max: i64,
+) -> Result<Vec<(u64, Envelope)>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT sequence, envelope FROM events
+             WHERE handler_id = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3",
+        )
+        .map_err(failed("cannot read the events"))?;
+    let rows = statement
+        .query_map(params![handler_id, after, max], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(failed("cannot read the events"))?;
+    let mut events = Vec::new();
+    for row in rows {
+        let (sequence, text) = row.map_err(failed("cannot read the events"))?;
+        let parsed = u64::try_from(sequence)
+            .ok()
+            .zip(serde_json::from_str::<Envelope>(&text).ok());
+        match parsed {
+            Some(event) => events.push(event),
+            None => tracing::error!(
+                handler = handler_id,
+                sequence,
+                "a stored event cannot be read back: it is left out"
+            ),
+        }
+    }
+    Ok(events)
+}
+
 /// A stored handler: its row and start event, with its streamed events and
 /// its last checkpoint.
 fn with_events(

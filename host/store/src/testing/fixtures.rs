@@ -105,6 +105,7 @@ pub(super) fn snapshot(run_id: &str, n: u64) -> Snapshot {
         held_prompts: Vec::new(),
         stream_position: n,
         internal_streamed: 0,
+        streamed_bytes: 0,
         routed: n,
         next_work_item: n,
         elapsed_ms: n,

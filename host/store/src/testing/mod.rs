@@ -44,6 +44,7 @@ pub async fn conformance(store: Arc<dyn Store>) {
     concurrent_writers_all_land(store.clone()).await;
     delete_removes_everything(&*store).await;
     sequences_come_back_as_stored(&*store).await;
+    events_page_in_order(&*store).await;
     finishing_stores_the_record_and_the_terminal_event_together(&*store).await;
     concurrent_snapshots(store).await;
 }
@@ -73,6 +74,53 @@ pub async fn sequences_come_back_as_stored(store: &dyn Store) {
         .collect();
     assert_eq!(sequences, [0, 1, 4, 5], "sequences are kept, gaps and all");
     assert_eq!(numbers(&stored), [0, 1, 4, 5]);
+}
+
+/// A handler's events page in order from any cursor, gaps and all, and
+/// only its own.
+pub async fn events_page_in_order(store: &dyn Store) {
+    let tag = tag();
+    let handler = record(&format!("{tag}-pages"), Status::Running);
+    let other = record(&format!("{tag}-other"), Status::Running);
+    for saved in [&handler, &other] {
+        expect_ok(store.save_handler(saved, &start(1)).await, "save_handler");
+    }
+    let events: Vec<(u64, Envelope)> = [0, 1, 2, 3, 5, 6]
+        .into_iter()
+        .map(|n| (n, envelope("Tick", n)))
+        .collect();
+    expect_ok(
+        store.append_events(&handler.handler_id, &events).await,
+        "append_events",
+    );
+    expect_ok(
+        store
+            .append_events(&other.handler_id, &[(4, envelope("Tick", 40))])
+            .await,
+        "append_events",
+    );
+    let id = handler.handler_id.as_str();
+    let page = |after: i64, max: usize| async move {
+        let events = store
+            .events_after(id, after, max)
+            .await
+            .unwrap_or_else(|err| panic!("events_after failed: {err}"));
+        events
+            .into_iter()
+            .map(|(sequence, envelope)| (sequence, envelope.value["n"].as_u64()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        page(-1, 3).await,
+        [(0, Some(0)), (1, Some(1)), (2, Some(2))]
+    );
+    assert_eq!(
+        page(2, 10).await,
+        [(3, Some(3)), (5, Some(5)), (6, Some(6))],
+        "a gap stays a gap; another handler's events are not read"
+    );
+    assert!(page(6, 10).await.is_empty());
+    assert!(page(-1, 0).await.is_empty());
 }
 
 /// Records come back as saved and updated, oldest first; a reused id's

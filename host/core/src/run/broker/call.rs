@@ -12,6 +12,7 @@ use crate::event::Event;
 use crate::run::failure::{CallFailure, FailedCall};
 use crate::run::pool::InstancePool;
 use crate::run::shared::{RunShared, check_event_size};
+use crate::run::worker::CallEnd;
 
 /// A step call polled by the broker itself; it yields the step, the work
 /// item and the outcome.
@@ -21,7 +22,7 @@ pub(super) type InlineCall = Pin<Box<dyn Future<Output = StepDone> + Send>>;
 pub(super) struct StepDone {
     pub(super) step: usize,
     pub(super) work_item: u64,
-    pub(super) outcome: Result<Vec<Event>, FailedCall>,
+    pub(super) outcome: Result<CallEnd, FailedCall>,
 }
 
 /// Polls the inline step call; pending when there is none.
@@ -34,7 +35,8 @@ pub(super) async fn poll_inline(inline: &mut Option<InlineCall>) -> StepDone {
 
 /// Runs one event through a step, retrying on fresh instances as its policy
 /// says. The instance comes from the run's pool and goes back to it only
-/// when the call succeeded.
+/// when the call returned; a call that waits ends at once (its instance
+/// dropped), to run again once answered.
 pub(super) async fn run_step(
     shared: Arc<RunShared>,
     pool: Arc<InstancePool>,
@@ -48,7 +50,7 @@ pub(super) async fn run_step(
     let outcome = loop {
         let attempt = async {
             let mut worker = pool.instance(&shared, step).await?;
-            let events = worker
+            let end = worker
                 .handle(
                     &config.name,
                     &event,
@@ -57,14 +59,16 @@ pub(super) async fn run_step(
                     &config.limits,
                 )
                 .await?;
-            check_outputs(&shared, step, &events).await?;
-            if worker.detach() {
-                pool.give_back(step, worker);
+            if let CallEnd::Returned(events) = &end {
+                check_outputs(&shared, step, events).await?;
+                if worker.detach() {
+                    pool.give_back(step, worker);
+                }
             }
-            Ok::<_, CallFailure>(events)
+            Ok::<_, CallFailure>(end)
         };
         match attempt.await {
-            Ok(events) => break Ok(events),
+            Ok(end) => break Ok(end),
             Err(failure) if failure.run_limit => break Err(FailedCall::RunLimit(failure.message)),
             Err(failure) => {
                 failures += 1;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::error::WorkflowError;
 use crate::snapshot::{QueuedEvent, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot};
 
-use super::{Broker, CHECKPOINT_INTERVAL, InFlight};
+use crate::event::Event;
+
+use super::{Broker, CHECKPOINT_INTERVAL};
 
 impl Broker {
     /// Restores the queues and counters of a snapshot; in-progress events
@@ -46,14 +48,13 @@ impl Broker {
         Ok(())
     }
 
-    /// Takes the pending snapshots if the run is quiescent: every step call
-    /// in flight is blocked in `wait_for_event`. Then resumes dispatching.
+    /// Takes the pending snapshots if the run is quiescent: no step call in
+    /// flight (parked ones are). Then resumes dispatching.
     pub(super) fn answer_snapshots(&mut self) {
         if self.snapshot_requests.is_empty() && !self.checkpoint_due {
             return;
         }
-        let waiting = self.shared.waiting_items();
-        if self.in_flight.keys().any(|item| !waiting.contains(item)) {
+        if !self.in_flight.is_empty() {
             return;
         }
         let (snapshot, held_through) = self.snapshot();
@@ -98,14 +99,6 @@ impl Broker {
         }
     }
 
-    /// Completes when a deferred checkpoint falls due; never without one.
-    pub(super) async fn checkpoint_timer(at: Option<tokio::time::Instant>) {
-        match at {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    }
-
     /// The run as it is now, and the sequence number of the last prompt
     /// the snapshot holds (released once it is saved).
     pub(super) fn snapshot(&self) -> (Snapshot, u64) {
@@ -127,15 +120,26 @@ impl Broker {
             }
         }
         let mut in_progress: BTreeMap<String, Vec<QueuedEvent>> = BTreeMap::new();
-        let mut flying: Vec<(&u64, &InFlight)> = self.in_flight.iter().collect();
-        flying.sort_by_key(|(item, _)| **item);
-        for (work_item, call) in flying {
+        // Calls in flight and parked ones run again on resume, in the order
+        // they started.
+        let mut started: Vec<(u64, usize, &Event)> = self
+            .in_flight
+            .iter()
+            .map(|(item, call)| (*item, call.step, &call.event))
+            .chain(
+                self.parked
+                    .iter()
+                    .map(|(item, parked)| (*item, parked.step, &parked.event)),
+            )
+            .collect();
+        started.sort_by_key(|(item, _, _)| *item);
+        for (work_item, step, event) in started {
             in_progress
-                .entry(names[call.step].clone())
+                .entry(names[step].clone())
                 .or_default()
                 .push(QueuedEvent {
-                    work_item: *work_item,
-                    event: call.event.clone(),
+                    work_item,
+                    event: event.clone(),
                 });
         }
         let snapshot = Snapshot {
@@ -152,6 +156,7 @@ impl Broker {
             stream_position,
             held_prompts: held.events,
             internal_streamed: self.shared.internal_streamed.load(Ordering::Acquire),
+            streamed_bytes: self.shared.streamed_bytes.load(Ordering::Acquire),
             routed: self.routed,
             next_work_item: self.next_work_item,
             elapsed_ms: u64::try_from((self.earlier + self.started.elapsed()).as_millis())

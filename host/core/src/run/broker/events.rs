@@ -11,14 +11,13 @@ use super::{Broker, InFlight};
 
 impl Broker {
     /// Streams a `WorkflowIdleEvent` when the run has come to wait only on
-    /// input from outside: nothing queued, every call in progress blocked
-    /// in `wait_for_event`, and a request for input or a waiter open.
+    /// input from outside: nothing queued, no call running, and a request
+    /// for input or a waiter open.
     pub(super) fn note_idle(&mut self) {
         let queued = self.slots.iter().any(|slot| !slot.queue.is_empty());
-        let idle = !queued && (self.awaiting_input > 0 || !self.in_flight.is_empty()) && {
-            let waiting = self.shared.waiting_items();
-            self.in_flight.keys().all(|item| waiting.contains(item))
-        };
+        let idle = !queued
+            && self.in_flight.is_empty()
+            && (self.awaiting_input > 0 || !self.parked.is_empty());
         if idle
             && !self.idle
             && let Ok(event) = Event::new(names::WORKFLOW_IDLE, &json!({}))
@@ -29,10 +28,10 @@ impl Broker {
     }
 
     /// Whether the run can make no more progress: nothing queued, nothing
-    /// running, no request for input outstanding.
+    /// running, no request for input or waiter outstanding.
     pub(super) fn stuck(&self) -> Option<WorkflowError> {
         let busy = self.slots.iter().any(|s| s.busy > 0 || !s.queue.is_empty());
-        if busy || self.awaiting_input > 0 {
+        if busy || self.awaiting_input > 0 || !self.parked.is_empty() {
             return None;
         }
         let names: Vec<String> = self

@@ -4,6 +4,7 @@
 mod call;
 mod checkpoint;
 mod events;
+mod parked;
 mod route;
 mod serve;
 
@@ -25,6 +26,7 @@ use crate::snapshot::{CheckpointStore, Snapshot};
 use crate::sync::lock;
 
 use self::call::InlineCall;
+use self::parked::ParkedCalls;
 
 struct StepSlot {
     queue: VecDeque<(Event, u64)>,
@@ -52,6 +54,14 @@ impl StepSlot {
 /// at most this much progress (those steps run again on resume). Prompts,
 /// events from outside, the beginning and the end are checkpointed at once.
 pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Completes at `at`; never without one.
+async fn alarm(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// A step call in progress: what a snapshot re-delivers, what its end
 /// reports.
@@ -87,6 +97,9 @@ pub(crate) struct Broker {
     earlier: Duration,
     /// Events being handled, by work item: what a snapshot re-delivers.
     in_flight: HashMap<u64, InFlight>,
+    /// Calls waiting in `wait_for_event`, holding no instance: they run
+    /// again when answered (a snapshot re-delivers them too).
+    parked: ParkedCalls,
     /// Whether the run was last seen waiting only on input from outside
     /// (a `WorkflowIdleEvent` was streamed, when internal events are).
     idle: bool,
@@ -139,6 +152,7 @@ impl Broker {
             started: Instant::now(),
             earlier: Duration::ZERO,
             in_flight: HashMap::new(),
+            parked: ParkedCalls::default(),
             idle: false,
             snapshot_requests: Vec::new(),
             checkpoint: None,

@@ -37,7 +37,15 @@ impl Broker {
             self.awaiting_input = self.awaiting_input.saturating_sub(1);
         }
         let payload: Option<Value> = serde_json::from_str(&event.data).ok();
-        if self.shared.waiters().deliver(&event, payload.as_ref()) {
+        let delivered = self.shared.waiters().deliver(&event, payload.as_ref());
+        if let Some(answered) = delivered {
+            // A call still running when its answer came in goes again when
+            // it reports it waits (see `Broker::call_waits`).
+            for work_item in answered {
+                if let Some(parked) = self.parked.take(work_item) {
+                    self.enqueue_again(parked.step, parked.event, work_item);
+                }
+            }
             return None;
         }
         if kind == EventKind::InputRequired && !from_outside {
@@ -74,6 +82,14 @@ impl Broker {
         self.slots[step]
             .queue
             .push_back((event, self.next_work_item));
+        self.dispatch(step);
+    }
+
+    /// Queues `event` for `step` again, first in line, under its work item:
+    /// a parked call whose wait is over.
+    pub(super) fn enqueue_again(&mut self, step: usize, event: Event, work_item: u64) {
+        self.shared.count_queued(&event);
+        self.slots[step].queue.push_front((event, work_item));
         self.dispatch(step);
     }
 

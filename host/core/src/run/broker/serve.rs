@@ -9,11 +9,13 @@ use crate::error::WorkflowError;
 use crate::run::failure::FailedCall;
 use crate::run::message::{Beginning, BrokerMsg};
 use crate::run::outcome::RunOutcome;
+use crate::run::waiters::Suspension;
+use crate::run::worker::CallEnd;
 use crate::snapshot::SnapshotOutcome;
 
-use super::Broker;
 use super::call::{StepDone, poll_inline};
 use super::events::{stream_step_state, terminal_event};
+use super::{Broker, InFlight, alarm};
 
 impl Broker {
     /// Runs the run to its end: routes `start`, then serves messages until a
@@ -92,7 +94,10 @@ impl Broker {
                         return Err(WorkflowError::Runtime(format!("a step task panicked: {err}")));
                     }
                 }
-                () = Self::checkpoint_timer(self.checkpoint_at) => {
+                () = alarm(self.parked.next_deadline()) => {
+                    self.wake_timed_out();
+                }
+                () = alarm(self.checkpoint_at) => {
                     self.checkpoint_at = None;
                     self.checkpoint_soon();
                     self.answer_snapshots();
@@ -133,14 +138,21 @@ impl Broker {
                     slot.released.push(call.worker);
                     if self.shared.internal_events {
                         let output = match &outcome {
-                            Ok(events) => events.first().map(|e| e.name.as_str()),
-                            Err(_) => None,
+                            Ok(CallEnd::Returned(events)) => {
+                                events.first().map(|e| e.name.as_str())
+                            }
+                            _ => None,
                         };
                         stream_step_state(&self.shared, &call, false, output);
                     }
+                    if let Ok(CallEnd::Waiting(suspension)) = &outcome {
+                        self.call_waits(work_item, call, suspension);
+                        return None;
+                    }
                 }
                 match outcome {
-                    Ok(events) => {
+                    Ok(CallEnd::Waiting(_)) => {}
+                    Ok(CallEnd::Returned(events)) => {
                         for event in events {
                             if let Some(end) = self.route(event, None, false) {
                                 return Some(end);
@@ -159,14 +171,6 @@ impl Broker {
                 self.answer_snapshots();
                 None
             }
-            BrokerMsg::Waiting => {
-                // A step began waiting for an answer: save the run as it
-                // waits (with its prompt streamed), so a resumed run waits
-                // again instead of asking again.
-                self.checkpoint_soon();
-                self.answer_snapshots();
-                None
-            }
             BrokerMsg::PromptsReleased => {
                 self.checkpoint_soon();
                 self.answer_snapshots();
@@ -180,6 +184,38 @@ impl Broker {
             BrokerMsg::Cancel => Some(Err(WorkflowError::Cancelled(
                 "the run was cancelled by its caller".into(),
             ))),
+        }
+    }
+
+    /// A call ended waiting for `suspension`'s waiter: it is parked, or
+    /// queued again if its answer came in meanwhile. The run is saved as it
+    /// waits (its prompt streamed), so a resumed run waits again instead of
+    /// asking again.
+    fn call_waits(&mut self, work_item: u64, call: InFlight, suspension: &Suspension) {
+        let step = call.step;
+        if self.shared.waiters().is_pending(&suspension.waiter) {
+            self.parked.park(
+                work_item,
+                step,
+                call.event,
+                suspension.waiter.clone(),
+                suspension.deadline,
+            );
+        } else {
+            self.enqueue_again(step, call.event, work_item);
+        }
+        self.checkpoint_soon();
+        self.dispatch(step);
+        self.answer_snapshots();
+    }
+
+    /// Queues again the parked calls whose wait timed out: asking again,
+    /// they get a timeout error.
+    fn wake_timed_out(&mut self) {
+        let now = tokio::time::Instant::now();
+        for (work_item, parked) in self.parked.take_expired(now) {
+            self.shared.waiters().time_out(&parked.waiter);
+            self.enqueue_again(parked.step, parked.event, work_item);
         }
     }
 

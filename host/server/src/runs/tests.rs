@@ -1,0 +1,101 @@
+//! A handler's log in memory: stored events leave it past the budget (all
+//! of them once the run has ended), never unstored ones, and readers are
+//! sent to the store for what left.
+
+use serde_json::json;
+use wflow_api::{Envelope, HandlerRecord, Status, now};
+
+use super::{Handlers, RunEnd};
+
+fn record(id: &str) -> HandlerRecord {
+    HandlerRecord {
+        handler_id: id.to_string(),
+        workflow_name: "log".to_string(),
+        run_id: None,
+        error: None,
+        result: None,
+        result_unreadable: false,
+        status: Status::Running,
+        started_at: now(),
+        updated_at: None,
+        completed_at: None,
+    }
+}
+
+fn tick(n: u64) -> Envelope {
+    Envelope {
+        value: json!({ "n": n, "pad": "x".repeat(40) }),
+        qualified_name: None,
+        type_name: "Tick".to_string(),
+        types: None,
+    }
+}
+
+fn sequences(events: &[(u64, Envelope)]) -> Vec<u64> {
+    events.iter().map(|(sequence, _)| *sequence).collect()
+}
+
+#[test]
+fn stored_events_leave_memory_past_the_budget_and_readers_go_to_the_store() {
+    let handlers = Handlers::keeping(10);
+    let one = serde_json::to_vec(&tick(0)).unwrap().len();
+    handlers.spill_past(3 * one);
+    let entry = handlers.restore(record("spill"), Vec::new(), None, None);
+    for n in 0..10 {
+        assert_eq!(entry.push_event_from(0, tick(n)), n);
+    }
+    assert_eq!(entry.held_bytes(), 10 * one);
+    // Nothing is stored yet: everything stays.
+    let all = entry.events_after(-1, 100);
+    assert!(!all.in_store);
+    assert_eq!(all.events.len(), 10);
+    // Stored through 5: 0..=5 may go, and go while over three events.
+    entry.mark_stored(5);
+    assert_eq!(
+        entry.held_bytes(),
+        4 * one,
+        "6..=9 stay: they are not stored"
+    );
+    assert!(entry.events_after(-1, 100).in_store);
+    assert!(entry.events_after(4, 100).in_store);
+    let held = entry.events_after(5, 100);
+    assert!(!held.in_store);
+    assert_eq!(sequences(&held.events), [6, 7, 8, 9]);
+    entry.mark_stored(9);
+    assert_eq!(entry.held_bytes(), 3 * one);
+    assert_eq!(entry.last_sequence(), Some(9));
+    // A finished handler keeps nothing it stored.
+    let (_, terminal) = entry.finish(RunEnd::with_status(Status::Completed, None));
+    assert_eq!(terminal, None);
+    entry.mark_stored(9);
+    assert_eq!(entry.held_bytes(), 0);
+    assert_eq!(entry.last_sequence(), Some(9), "the numbering goes on");
+    assert_eq!(entry.push_event_from(0, tick(10)), 10);
+    let after = entry.events_after(9, 100);
+    assert!(!after.in_store);
+    assert_eq!(sequences(&after.events), [10]);
+}
+
+#[test]
+fn without_a_store_every_event_stays() {
+    let handlers = Handlers::keeping(10);
+    let entry = handlers.restore(record("memory"), Vec::new(), None, None);
+    for n in 0..10 {
+        entry.push_event_from(0, tick(n));
+    }
+    entry.mark_stored(9);
+    let all = entry.events_after(-1, 100);
+    assert!(!all.in_store);
+    assert_eq!(all.events.len(), 10);
+}
+
+#[test]
+fn restored_events_count_as_stored() {
+    let handlers = Handlers::keeping(10);
+    handlers.spill_past(0);
+    let events = (0..5).map(|n| (n, tick(n))).collect();
+    let entry = handlers.restore(record("restored"), events, None, None);
+    assert_eq!(entry.held_bytes(), 0, "all of them are in the store");
+    assert!(entry.events_after(-1, 100).in_store);
+    assert_eq!(entry.last_sequence(), Some(4));
+}
