@@ -10,6 +10,14 @@ use wflow_core::{
 };
 use wflow_tests::component_path;
 
+/// A runtime whose pool holds `slots` instances of up to 1 GiB.
+fn pooled_runtime(slots: u32) -> Runtime {
+    runtime(InstanceAllocator::Pooling {
+        max_instances: slots,
+        max_memory: ByteSize::gib(1),
+    })
+}
+
 fn runtime(allocator: InstanceAllocator) -> Runtime {
     Runtime::with_config(RuntimeConfig {
         allocator,
@@ -22,10 +30,7 @@ fn runtime(allocator: InstanceAllocator) -> Runtime {
 async fn a_full_pool_makes_instances_wait_and_idle_ones_give_way() {
     // fanout wants up to six instances at once (fan_out, four work workers,
     // gather); a pool of three must still finish it.
-    let runtime = runtime(InstanceAllocator::Pooling {
-        max_instances: 3,
-        max_memory: ByteSize::gib(1),
-    });
+    let runtime = pooled_runtime(3);
     assert!(matches!(
         runtime.allocator(),
         InstanceAllocator::Pooling {
@@ -50,10 +55,7 @@ async fn a_step_waiting_for_a_human_holds_no_instance_slot() {
     // 30 runs waiting for an answer on a pool of three slots: each gets its
     // prompt, another workflow's run completes meanwhile, and every answer
     // is taken (each step runs again from the start, as in the reference).
-    let runtime = runtime(InstanceAllocator::Pooling {
-        max_instances: 3,
-        max_memory: ByteSize::gib(1),
-    });
+    let runtime = pooled_runtime(3);
     let waits = wflow_build::load_workflow(&runtime, &component_path("waits"))
         .await
         .unwrap();
@@ -92,10 +94,7 @@ async fn a_step_waiting_for_a_human_holds_no_instance_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_gets_no_instance_slot_in_time_fails_naming_why() {
-    let runtime = runtime(InstanceAllocator::Pooling {
-        max_instances: 1,
-        max_memory: ByteSize::gib(1),
-    });
+    let runtime = pooled_runtime(1);
     let ticker = wflow_build::load_workflow(&runtime, &component_path("ticker"))
         .await
         .unwrap();

@@ -7,7 +7,15 @@ use crate::event::Event;
 use crate::snapshot::Snapshot;
 
 use super::failure::FailedCall;
-use super::worker::CallEnd;
+use super::waiters::Suspension;
+
+/// How a step call that did not fail ended.
+pub(crate) enum CallEnd {
+    /// The step returned these events.
+    Returned(Vec<Event>),
+    /// The step waits in `wait_for_event`: it runs again once answered.
+    Waiting(Suspension),
+}
 
 /// What the broker is told.
 pub(crate) enum BrokerMsg {

@@ -16,6 +16,7 @@ use crate::limits::{Limits, StepLimits};
 use crate::slots::{SlotOwner, SlotPermit, SlotUsage};
 
 use super::failure::{CallFailure, LimitTrap};
+use super::message::CallEnd;
 use super::output::{GuestOutput, LogStream};
 use super::shared::RunShared;
 use super::waiters::Suspension;
@@ -324,14 +325,6 @@ fn no_slot(step: &str, limits: &Limits, usage: SlotUsage) -> CallFailure {
             humantime::format_duration(limits.instance_wait)
         ),
     )
-}
-
-/// How a step call that did not fail ended.
-pub(crate) enum CallEnd {
-    /// The step returned these events.
-    Returned(Vec<Event>),
-    /// The step waits in `wait_for_event`: it runs again once answered.
-    Waiting(Suspension),
 }
 
 /// Preopens the granted directories and sets the granted environment.

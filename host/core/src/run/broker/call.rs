@@ -10,9 +10,9 @@ use crate::definition::EmitError;
 use crate::error::FailureCause;
 use crate::event::Event;
 use crate::run::failure::{CallFailure, FailedCall};
+use crate::run::message::CallEnd;
 use crate::run::pool::InstancePool;
 use crate::run::shared::{RunShared, check_event_size};
-use crate::run::worker::CallEnd;
 
 /// A step call polled by the broker itself; it yields the step, the work
 /// item and the outcome.

@@ -7,10 +7,9 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::WorkflowError;
 use crate::run::failure::FailedCall;
-use crate::run::message::{Beginning, BrokerMsg};
+use crate::run::message::{Beginning, BrokerMsg, CallEnd};
 use crate::run::outcome::RunOutcome;
 use crate::run::waiters::Suspension;
-use crate::run::worker::CallEnd;
 use crate::snapshot::SnapshotOutcome;
 
 use super::call::{StepDone, poll_inline};
