@@ -174,6 +174,97 @@ async fn on_demand_allocation_runs_workflows_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_instances_holds_with_on_demand_allocation_too() {
+    let runtime = runtime(InstanceAllocator::OnDemand);
+    let component = StepComponent::load(&runtime, &component_path("ticker"))
+        .await
+        .unwrap();
+    let mut options = WorkflowOptions::named("ticker");
+    options.limits.max_instances = Some(1);
+    options.limits.instance_wait = Duration::from_millis(300);
+    let ticker = Workflow::from_components(&runtime, vec![component], options).unwrap();
+    // One tick sleeping for a minute holds the workflow's only instance.
+    let hog = ticker
+        .run(json!({"laps": 1, "width": 1, "pause_ms": 60_000}))
+        .unwrap();
+    let mut stream = hog.stream_events().unwrap();
+    assert_eq!(stream.next().await.unwrap().name, "Progress");
+    let err = ticker
+        .run(json!({"laps": 1, "width": 1, "pause_ms": 0}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    let failure = wflow_tests::failure(&err);
+    assert_eq!(failure.kind, "InstanceUnavailable");
+    assert!(
+        failure
+            .message
+            .ends_with("this workflow holds 1 instances, its limit (limits.max_instances)"),
+        "{}",
+        failure.message
+    );
+    hog.cancel();
+    assert!(hog.result().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_together_stay_within_the_host_memory_budget() {
+    // Each instance may take 256 MiB (limits.memory); the host gives all
+    // of them 96 MiB together. A memory bomb is refused at the budget, its
+    // memory comes back, and a neighbour runs on.
+    let runtime = Runtime::with_config(RuntimeConfig {
+        memory_budget: ByteSize::mib(96),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let hostile = wflow_build::load_workflow(&runtime, &component_path("hostile"))
+        .await
+        .unwrap();
+    let joke = wflow_build::load_workflow(&runtime, &component_path("joke"))
+        .await
+        .unwrap();
+    let err = hostile
+        .run(json!({"mode": "memory_bomb"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    let failure = wflow_tests::failure(&err);
+    assert_eq!(failure.kind, "HostMemoryExhausted", "{}", failure.message);
+    assert!(
+        failure
+            .message
+            .contains("but the host's guest memory budget (96.0 MiB) has "),
+        "{}",
+        failure.message
+    );
+    let (in_use, budget) = runtime.guest_memory();
+    assert_eq!(budget, ByteSize::mib(96));
+    assert!(
+        in_use < ByteSize::mib(32),
+        "the bomb's memory came back: {in_use}"
+    );
+    let output = joke
+        .run(json!({"topic": "budgets"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert!(output.result.as_str().unwrap().contains("budgets"));
+    assert!(
+        runtime.guest_memory().0 > ByteSize::b(0),
+        "the idle joke instance holds memory"
+    );
+    drop((hostile, joke));
+    assert_eq!(
+        runtime.guest_memory().0,
+        ByteSize::b(0),
+        "every instance gave its memory back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_memory_limit_above_the_pool_is_refused_at_load() {
     let runtime = runtime(InstanceAllocator::Pooling {
         max_instances: 10,

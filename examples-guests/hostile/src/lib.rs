@@ -10,6 +10,9 @@ struct Attack {
     /// The paths `read_paths` and `write_paths` try.
     #[serde(default)]
     paths: Vec<String>,
+    /// How many MiB `stream_mib` streams.
+    #[serde(default)]
+    mib: u32,
 }
 
 /// Nobody ever sends this.
@@ -41,6 +44,7 @@ fn start(ev: StartEvent) -> Result<Plan, StepError> {
         _ => Plan::Attack(Attack {
             mode,
             paths: ev.get_or("paths", Vec::new())?,
+            mib: ev.get_or("mib", 0)?,
         }),
     })
 }
@@ -111,6 +115,7 @@ fn attack(ctx: &Context, ev: Attack) -> Result<AnyEvent, StepError> {
             let huge = Attack {
                 mode: "x".repeat(20 * 1024 * 1024),
                 paths: Vec::new(),
+                mib: 0,
             };
             let collected = ctx.collect_events(&huge, &["Attack", "Attack"])?;
             Ok(stop(json!(collected.is_some())))
@@ -152,6 +157,7 @@ fn attack(ctx: &Context, ev: Attack) -> Result<AnyEvent, StepError> {
                 ctx.write_event_to_stream(&Attack {
                     mode: format!("flood {i}"),
                     paths: Vec::new(),
+                    mib: 0,
                 })?;
             }
             Ok(stop(json!("flooded")))
@@ -163,6 +169,19 @@ fn attack(ctx: &Context, ev: Attack) -> Result<AnyEvent, StepError> {
                 ctx.write_event_to_stream(&Attack {
                     mode: chunk.clone(),
                     paths: Vec::new(),
+                    mib: 0,
+                })?;
+            }
+            Ok(stop(json!("flooded")))
+        }
+        "stream_mib" => {
+            // `mib` events of 1 MiB each.
+            let chunk = "x".repeat(1024 * 1024);
+            for _ in 0..ev.mib {
+                ctx.write_event_to_stream(&Attack {
+                    mode: chunk.clone(),
+                    paths: Vec::new(),
+                    mib: 0,
                 })?;
             }
             Ok(stop(json!("flooded")))
@@ -180,6 +199,7 @@ fn attack(ctx: &Context, ev: Attack) -> Result<AnyEvent, StepError> {
             let stray = Attack {
                 mode: "x".into(),
                 paths: Vec::new(),
+                mib: 0,
             };
             ctx.send_event_to(stray, "nowhere")?;
             Ok(stop(json!("sent")))

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use wflow_core::Runtime;
+use wflow_core::{Runtime, RuntimeConfig};
 use wflow_server::{
     self as server, AllowedHosts, AllowedOrigins, App, ConnectionLimits, SqliteStore,
 };
@@ -61,10 +61,23 @@ pub struct ServeArgs {
     /// stays, bounded by each run's limits.max_stream_bytes.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
     log_memory: bytesize::ByteSize,
+    /// The guest memory all steps may hold together (`4GiB`); past it a
+    /// step's memory growth is refused and the step fails with
+    /// HostMemoryExhausted. By default half of the machine's memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_budget: Option<bytesize::ByteSize>,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new()?;
+    // A long-lived process through which guests stream large events: what
+    // they free must go back to the system, not stay in the heap.
+    server::give_back_large_allocations();
+    let runtime = Runtime::with_config(RuntimeConfig {
+        memory_budget: args
+            .memory_budget
+            .unwrap_or_else(wflow_core::default_memory_budget),
+        ..RuntimeConfig::default()
+    })?;
     let workflows = server::discover(&runtime, &args.paths).await?;
     let mut app = App::new(workflows)?
         .with_allowed_origins(AllowedOrigins::from_args(&args.allow_origins))?

@@ -126,7 +126,10 @@ impl StepComponent {
 /// A store for an instance that is not part of a run (describing, probing):
 /// no grants, the describe memory limit, a bounded time, unmetered fuel.
 fn scratch_store(runtime: &Runtime) -> std::result::Result<Store<WorkerState>, String> {
-    let mut store = Store::new(runtime.engine(), WorkerState::describing(DESCRIBE_MEMORY)?);
+    let mut store = Store::new(
+        runtime.engine(),
+        WorkerState::describing(runtime.core(), DESCRIBE_MEMORY)?,
+    );
     WorkerState::limit(&mut store);
     store.set_epoch_deadline(DESCRIBE_TICKS);
     store.set_fuel(u64::MAX).map_err(|err| format!("{err:#}"))?;

@@ -11,6 +11,8 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::budget::MemoryBudget;
+pub use crate::budget::default_memory_budget;
 use crate::cache::CompiledCache;
 use crate::error::{Result, WorkflowError};
 use crate::slots::{InstanceSlots, SlotOwner, SlotPermit, SlotUsage};
@@ -62,6 +64,10 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// How instances are allocated.
     pub allocator: InstanceAllocator,
+    /// The guest memory all instances may hold together (see
+    /// [`default_memory_budget`]): past it a memory growth is refused and
+    /// the step fails with `HostMemoryExhausted`.
+    pub memory_budget: ByteSize,
 }
 
 impl Default for RuntimeConfig {
@@ -69,6 +75,7 @@ impl Default for RuntimeConfig {
         Self {
             cache_dir: default_cache_dir(),
             allocator: InstanceAllocator::default(),
+            memory_budget: default_memory_budget(),
         }
     }
 }
@@ -87,6 +94,8 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 /// Idle instances that a full allocator may reclaim (a workflow's pool).
 pub(crate) trait IdleInstances: Send + Sync {
+    /// Whose slots the instances hold.
+    fn owner(&self) -> SlotOwner;
     /// Drops every idle instance, freeing their allocator slots.
     fn clear(&self);
 }
@@ -104,10 +113,13 @@ struct EngineInner {
     wasm: wasmtime::Engine,
     ticker_stop: Arc<AtomicBool>,
     allocator: InstanceAllocator,
-    /// The pool's slots, when pooling.
-    slots: Option<InstanceSlots>,
+    /// The instance slots: the pooling allocator's, or unbounded ones on
+    /// demand (where only `limits.max_instances` caps a workflow).
+    slots: InstanceSlots,
     /// Every live instance pool, swept when an instance waits for a slot.
     pools: Mutex<PoolRegistry>,
+    /// The guest memory all instances hold together.
+    memory: MemoryBudget,
     cache: Option<CompiledCache>,
 }
 
@@ -142,10 +154,8 @@ impl Engine {
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(wasm.clone(), ticker_stop.clone());
         let slots = match allocator {
-            InstanceAllocator::Pooling { max_instances, .. } => {
-                Some(InstanceSlots::new(max_instances))
-            }
-            InstanceAllocator::OnDemand => None,
+            InstanceAllocator::Pooling { max_instances, .. } => InstanceSlots::new(max_instances),
+            InstanceAllocator::OnDemand => InstanceSlots::new(u32::MAX),
         };
         Ok(Self {
             inner: Arc::new(EngineInner {
@@ -154,6 +164,7 @@ impl Engine {
                 allocator,
                 slots,
                 pools: Mutex::default(),
+                memory: MemoryBudget::new(settings.memory_budget),
                 cache,
             }),
         })
@@ -166,47 +177,47 @@ impl Engine {
 
     /// A new owner of instance slots: a loaded workflow.
     pub(crate) fn slot_owner(&self) -> SlotOwner {
-        match &self.inner.slots {
-            Some(slots) => slots.new_owner(),
-            None => SlotOwner::LOADER,
-        }
+        self.inner.slots.new_owner()
     }
 
-    /// An instance slot for `owner` (pooling only; `None` otherwise), held
-    /// for the instance's life. `owner` holds at most `cap` at once; slots
-    /// are shared fairly between owners (see [`crate::slots`]). Waits up to
-    /// `wait`, then fails with how the slots are used.
+    /// An instance slot for `owner`, held for the instance's life. `owner`
+    /// holds at most `cap` at once; slots are shared fairly between owners
+    /// (see [`crate::slots`]). Waits up to `wait`, then fails with how the
+    /// slots are used.
     pub(crate) async fn instance_slot(
         &self,
         owner: SlotOwner,
         cap: u32,
         wait: Duration,
-    ) -> std::result::Result<Option<SlotPermit>, SlotUsage> {
-        let Some(slots) = &self.inner.slots else {
-            return Ok(None);
-        };
+    ) -> std::result::Result<SlotPermit, SlotUsage> {
+        let slots = &self.inner.slots;
         let mut granted = match slots.acquire(owner, cap) {
-            Ok(permit) => return Ok(Some(permit)),
+            Ok(permit) => return Ok(permit),
             Err(receiver) => receiver,
         };
-        // The allocator is full: drop the idle instances of every workflow,
-        // and sweep again now and then, since calls ending meanwhile give
-        // their instances back to the pools.
+        // No slot for `owner`: drop idle instances to free some, and sweep
+        // again now and then, since calls ending meanwhile give their
+        // instances back to the pools. Only a full allocator takes other
+        // workflows' idle instances; an owner at its own cap gives up its
+        // own.
         let deadline = tokio::time::sleep(wait);
         tokio::pin!(deadline);
         loop {
-            self.sweep_idle_instances();
+            let usage = slots.usage(owner);
+            let sweep = (usage.in_use < usage.total).then_some(owner);
+            self.sweep_idle_instances(sweep);
             tokio::select! {
-                permit = &mut granted => return permit.map(Some).map_err(|_| slots.usage(owner)),
-                () = tokio::time::sleep(SLOT_RETRY) => {}
+                biased;
+                permit = &mut granted => return permit.map_err(|_| slots.usage(owner)),
                 () = &mut deadline => return Err(slots.usage(owner)),
+                () = tokio::time::sleep(SLOT_RETRY) => {}
             }
         }
     }
 
     /// An instance slot to describe or probe a component at load (see
     /// [`Self::instance_slot`]).
-    pub(crate) async fn loader_slot(&self) -> Result<Option<SlotPermit>> {
+    pub(crate) async fn loader_slot(&self) -> Result<SlotPermit> {
         self.instance_slot(SlotOwner::LOADER, u32::MAX, LOADER_SLOT_WAIT)
             .await
             .map_err(|usage| {
@@ -218,17 +229,43 @@ impl Engine {
             })
     }
 
+    /// Takes `bytes` of guest memory from the host's budget, dropping idle
+    /// instances to make room if need be; on refusal, the bytes in use and
+    /// the budget.
+    pub(crate) fn take_guest_memory(&self, bytes: u64) -> std::result::Result<(), (u64, ByteSize)> {
+        let budget = &self.inner.memory;
+        if budget.take(bytes).is_ok() {
+            return Ok(());
+        }
+        self.sweep_idle_instances(None);
+        budget.take(bytes).map_err(|in_use| (in_use, budget.cap()))
+    }
+
+    /// Gives back guest memory taken with [`Self::take_guest_memory`].
+    pub(crate) fn give_back_guest_memory(&self, bytes: u64) {
+        self.inner.memory.give_back(bytes);
+    }
+
+    /// The guest memory all instances hold now, and the budget.
+    pub(crate) fn guest_memory(&self) -> (ByteSize, ByteSize) {
+        let budget = &self.inner.memory;
+        (ByteSize::b(budget.in_use()), budget.cap())
+    }
+
     /// Registers `pool`, whose idle instances are dropped when the
     /// allocator runs out of slots.
     pub(crate) fn register_pool(&self, pool: Weak<dyn IdleInstances>) {
         lock(&self.inner.pools).register(pool);
     }
 
-    /// Drops the idle instances of every live pool.
-    fn sweep_idle_instances(&self) {
+    /// Drops the idle instances of the live pools of `only`, or of every
+    /// live pool.
+    fn sweep_idle_instances(&self, only: Option<SlotOwner>) {
         let pools = lock(&self.inner.pools).live();
         for pool in pools {
-            pool.clear();
+            if only.is_none_or(|owner| pool.owner() == owner) {
+                pool.clear();
+            }
         }
     }
 

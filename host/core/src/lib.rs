@@ -24,6 +24,7 @@
 //! kinds.
 
 mod bindings;
+mod budget;
 mod cache;
 mod component;
 mod context;
@@ -50,7 +51,9 @@ pub use cache::{CacheError, CompiledCache, clear_dir as clear_cache_dir};
 pub use component::StepComponent;
 pub use context::Context;
 pub use definition::{EventTypeInfo, StepConfig, WorkflowOptions};
-pub use engine::{EPOCH_TICK, InstanceAllocator, RuntimeConfig, default_cache_dir};
+pub use engine::{
+    EPOCH_TICK, InstanceAllocator, RuntimeConfig, default_cache_dir, default_memory_budget,
+};
 pub use error::{FailureCause, Result, StepFailure, WorkflowError};
 pub use event::{Event, EventKind, names};
 pub use grants::{DirGrant, DirMode, Grants, ResourceSpec};
@@ -64,8 +67,8 @@ pub use runtime::Runtime;
 pub use schema::Schema;
 pub use snapshot::{
     BoxFuture, CheckpointStore, CollectBufferSnapshot, FileCheckpoint, QueuedEvent,
-    SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotOutcome, WaiterSnapshot, WaitersSnapshot,
-    WorkflowIdentity,
+    SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotOutcome, TimedOutWaiter, WaiterSnapshot,
+    WaitersSnapshot, WorkflowIdentity,
 };
 pub use state::{EditGuard, StateError, StateStore, StateType};
 pub use workflow::Workflow;

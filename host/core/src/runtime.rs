@@ -51,6 +51,12 @@ impl Runtime {
         self.inner.engine.allocator()
     }
 
+    /// The guest memory every live instance holds together, and the
+    /// host's budget for it ([`RuntimeConfig::memory_budget`]).
+    pub fn guest_memory(&self) -> (bytesize::ByteSize, bytesize::ByteSize) {
+        self.inner.engine.guest_memory()
+    }
+
     /// The compiled-component cache, if enabled.
     pub fn cache(&self) -> Option<&CompiledCache> {
         self.inner.engine.cache()

@@ -68,6 +68,19 @@ pub struct WaitersSnapshot {
     pub streamed: Vec<String>,
     /// Answers already delivered, by waiter id.
     pub answered: BTreeMap<String, Event>,
+    /// Waits whose time ran out before their step asked again: that ask
+    /// fails with a timeout. Absent in snapshots of older hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timed_out: Vec<TimedOutWaiter>,
+}
+
+/// A wait that timed out, for the work item that waited.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TimedOutWaiter {
+    /// The waiter id.
+    pub id: String,
+    /// The work item whose call waited.
+    pub work_item: u64,
 }
 
 /// Everything a run needs to go on. Taken when no step call is running

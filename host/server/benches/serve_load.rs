@@ -4,9 +4,11 @@
 //!
 //!     cargo bench -p wflow-server --bench serve_load [-- RUNS]   # 200 by default
 //!
-//! Two workloads: `run` (N concurrent `POST /workflows/three/run`, each
-//! answered when its 3-step run ends) and `hitl` (N concurrent run-nowait,
-//! each followed on its NDJSON event stream, answered, and fetched).
+//! Three workloads: `run` (N concurrent `POST /workflows/three/run`, each
+//! answered when its 3-step run ends), `hitl` (N concurrent run-nowait,
+//! each followed on its NDJSON event stream, answered, and fetched) and
+//! `fanout` (32 concurrent `POST /workflows/fanout/run` with n = 1,000:
+//! 32,000 work items, each a stored event, at once).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +39,8 @@ fn main() -> Result<()> {
             let base = start(sqlite).await?;
             let client = Client::new();
             let store = if sqlite { "SQLite" } else { "memory" };
-            for workload in ["run", "hitl"] {
+            for workload in ["run", "hitl", "fanout"] {
+                let runs = if workload == "fanout" { FANOUTS } else { runs };
                 let (wall, mut latencies) = load(&client, &base, workload, runs).await?;
                 latencies.sort();
                 let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
@@ -62,7 +65,11 @@ fn ms(duration: Duration) -> f64 {
 async fn start(sqlite: bool) -> Result<String> {
     let runtime = wflow_tests::runtime();
     let mut workflows = Vec::new();
-    for (name, crate_name) in [("three", "bench-three"), ("ask", "bench-ask")] {
+    for (name, crate_name) in [
+        ("three", "bench-three"),
+        ("ask", "bench-ask"),
+        ("fanout", "fanout"),
+    ] {
         let component =
             StepComponent::load(runtime, &wflow_tests::component_path(crate_name)).await?;
         workflows.push(Workflow::from_components(
@@ -98,6 +105,7 @@ async fn load(
             let began = Instant::now();
             match workload.as_str() {
                 "run" => three(&client, &base, n).await?,
+                "fanout" => fanout(&client, &base).await?,
                 _ => converse(&client, &base, n).await?,
             }
             Ok::<_, anyhow::Error>(began.elapsed())
@@ -108,6 +116,27 @@ async fn load(
         latencies.push(joined??);
     }
     Ok((started.elapsed(), latencies))
+}
+
+/// Fan-out runs at once in the `fanout` workload, and their width.
+const FANOUTS: usize = 32;
+const FANOUT_WIDTH: i64 = 1_000;
+
+async fn fanout(client: &Client, base: &str) -> Result<()> {
+    let handler: Value = client
+        .post(format!("{base}/workflows/fanout/run"))
+        .json(&json!({"start_event": {"n": FANOUT_WIDTH}}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let result = &handler["result"]["value"]["result"];
+    let sum = FANOUT_WIDTH * (FANOUT_WIDTH - 1) / 2;
+    ensure!(
+        *result == json!({"sum": sum, "count": FANOUT_WIDTH}),
+        "fanout gave {handler}"
+    );
+    Ok(())
 }
 
 async fn three(client: &Client, base: &str, n: i64) -> Result<()> {

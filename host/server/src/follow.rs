@@ -51,6 +51,8 @@ pub(crate) async fn follow(
     let id = entry.record().handler_id;
     let store = store.as_deref();
     let mut terminal = None;
+    // Whether every write so far landed.
+    let mut store_whole = true;
     match live.stream_events() {
         Ok(mut events) => {
             let mut next = events.next_at().await;
@@ -74,10 +76,15 @@ pub(crate) async fn follow(
                     }
                     next = events.next_at().now_or_never().flatten();
                 }
-                if let Some((last, _)) = batch.last()
-                    && persist(store.map(|store| store.append_events(&id, &batch))).await
-                {
-                    entry.mark_stored(*last);
+                if let Some((last, _)) = batch.last() {
+                    let stored = persist(store.map(|store| store.append_events(&id, &batch))).await;
+                    // Once a write failed, the store misses events: none may
+                    // leave memory from then on, or readers would find a
+                    // hole where the store is behind.
+                    store_whole &= stored;
+                    if store_whole {
+                        entry.mark_stored(*last);
+                    }
                 }
                 if let Some(handled) = handled {
                     follower.stored_before(handled);
@@ -106,6 +113,7 @@ pub(crate) async fn follow(
     // The status and the terminal event land together.
     let closing = sequence.zip(terminal.as_ref());
     if persist(store.map(|store| store.finish_handler(&record, closing))).await
+        && store_whole
         && let Some(sequence) = sequence
     {
         entry.mark_stored(sequence);

@@ -16,8 +16,10 @@
 //! - `envelope`, `stream`, `graph`, `discover`, `cors`, `guard`, `error`:
 //!   events on the wire, SSE/NDJSON bodies, schemas, PATHS, CORS, the
 //!   `Origin` and `Host` checks, API errors; `listen`: connections, within
-//!   their limits (how many, how long a client may take to send headers).
+//!   their limits (how many, how long a client may take to send headers);
+//!   `allocator`: large blocks given back to the operating system.
 
+mod allocator;
 mod api;
 mod cors;
 mod discover;
@@ -47,6 +49,7 @@ use tower_http::cors::CorsLayer;
 
 use wflow_core::{Workflow, WorkflowError};
 
+pub use allocator::give_back_large_allocations;
 pub use cors::AllowedOrigins;
 pub use discover::discover;
 pub use guard::AllowedHosts;

@@ -60,6 +60,9 @@ struct EntryState {
     /// The run's state when it ended: where a new run under the same id
     /// starts from.
     final_state: Option<Arc<Value>>,
+    /// The handler was purged or its id taken by a new run: what the store
+    /// holds under its id is no longer its own.
+    retired: bool,
 }
 
 /// How a handler's run ended.
@@ -95,8 +98,10 @@ pub(crate) struct EventsAfter {
     /// will follow).
     pub(crate) finished: bool,
     /// The events after the cursor begin in the store, no longer in memory:
-    /// read them there (`events` is empty).
+    /// read them there (`events` is empty), up to `spilled_through`.
     pub(crate) in_store: bool,
+    /// The last sequence that left memory: past it, memory holds the rest.
+    pub(crate) spilled_through: Option<u64>,
 }
 
 impl EntryState {
@@ -150,6 +155,28 @@ fn logged_size(envelope: &Envelope) -> usize {
 }
 
 impl HandlerEntry {
+    fn new(
+        record: HandlerRecord,
+        log_memory: Arc<AtomicUsize>,
+        live: Option<Arc<WorkflowHandler>>,
+        final_state: Option<Arc<Value>>,
+    ) -> Self {
+        Self {
+            state: Mutex::new(EntryState {
+                record,
+                events: VecDeque::new(),
+                held_bytes: 0,
+                stored_through: None,
+                spilled_through: None,
+                live,
+                final_state,
+                retired: false,
+            }),
+            changed: Notify::new(),
+            log_memory,
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, EntryState> {
         // Every critical section leaves the state whole.
         wflow_core::sync::lock(&self.state)
@@ -245,6 +272,10 @@ impl HandlerEntry {
             state.log(sequence, terminal, measured);
             sequence
         });
+        if measured {
+            // A finished handler keeps none of its stored events in memory.
+            state.spill(0);
+        }
         let record = state.record.clone();
         drop(state);
         self.changed.notify_waiters();
@@ -269,6 +300,7 @@ impl HandlerEntry {
                 events: Vec::new(),
                 finished: false,
                 in_store: true,
+                spilled_through: state.spilled_through,
             };
         }
         let first = state
@@ -285,7 +317,20 @@ impl HandlerEntry {
             events,
             finished: read_to_end && state.record.status.is_terminal(),
             in_store: false,
+            spilled_through: state.spilled_through,
         }
+    }
+
+    /// Whether the handler was purged or its id taken by a new run.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.state().retired
+    }
+
+    /// The handler is purged or replaced: its readers stop reading the
+    /// store under its id.
+    fn retire(&self) {
+        self.state().retired = true;
+        self.changed.notify_waiters();
     }
 
     /// The handler's id.
@@ -335,31 +380,13 @@ struct HandlersInner {
 pub(crate) struct AlreadyRunning(pub(crate) String);
 
 impl HandlersInner {
-    fn insert(
-        &mut self,
-        record: HandlerRecord,
-        log_memory: Arc<AtomicUsize>,
-        live: Option<Arc<WorkflowHandler>>,
-        final_state: Option<Arc<Value>>,
-    ) -> Arc<HandlerEntry> {
-        let id = record.handler_id.clone();
-        let entry = Arc::new(HandlerEntry {
-            state: Mutex::new(EntryState {
-                record,
-                events: VecDeque::new(),
-                held_bytes: 0,
-                stored_through: None,
-                spilled_through: None,
-                live,
-                final_state,
-            }),
-            changed: Notify::new(),
-            log_memory,
-        });
-        if self.by_id.insert(id.clone(), entry.clone()).is_none() {
-            self.order.push_back(id);
+    /// Registers `entry`, retiring the entry it replaces, if any.
+    fn insert(&mut self, entry: Arc<HandlerEntry>) {
+        let id = entry.id();
+        match self.by_id.insert(id.clone(), entry) {
+            Some(replaced) => replaced.retire(),
+            None => self.order.push_back(id),
         }
-        entry
     }
 
     /// Forgets the oldest finished handlers beyond `keep`.
@@ -458,7 +485,13 @@ impl Handlers {
             updated_at: Some(now),
             completed_at: None,
         };
-        let entry = inner.insert(record, self.log_memory.clone(), Some(live), None);
+        let entry = Arc::new(HandlerEntry::new(
+            record,
+            self.log_memory.clone(),
+            Some(live),
+            None,
+        ));
+        inner.insert(entry.clone());
         inner.evict(self.kept());
         Ok(entry)
     }
@@ -473,10 +506,14 @@ impl Handlers {
         live: Option<Arc<WorkflowHandler>>,
         final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
-        let mut inner = self.inner();
-        let entry = inner.insert(record, self.log_memory.clone(), live, final_state);
-        inner.evict(self.kept());
-        drop(inner);
+        // Whole before anyone can see it: a reader never finds a restored
+        // handler without its events.
+        let entry = Arc::new(HandlerEntry::new(
+            record,
+            self.log_memory.clone(),
+            live,
+            final_state,
+        ));
         // Read back from the store: every one of them is stored.
         let last = events.last().map(|(sequence, _)| *sequence);
         let measured = entry.log_memory().is_some();
@@ -489,6 +526,9 @@ impl Handlers {
         if let Some(last) = last {
             entry.mark_stored(last);
         }
+        let mut inner = self.inner();
+        inner.insert(entry.clone());
+        inner.evict(self.kept());
         entry
     }
 
@@ -500,11 +540,13 @@ impl Handlers {
     /// Forgets the handler `id`; whether it was there.
     pub(crate) fn remove(&self, id: &str) -> bool {
         let mut inner = self.inner();
-        let removed = inner.by_id.remove(id).is_some();
-        if removed {
-            inner.order.retain(|known| known != id);
-        }
-        removed
+        let Some(removed) = inner.by_id.remove(id) else {
+            return false;
+        };
+        inner.order.retain(|known| known != id);
+        drop(inner);
+        removed.retire();
+        true
     }
 }
 

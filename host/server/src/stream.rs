@@ -84,7 +84,22 @@ impl Reader {
             let changed = entry.changed();
             let mut batch = entry.events_after(self.cursor, READ_PAGE);
             if batch.in_store {
-                batch.events = self.page_from_store().await?;
+                let page = self.page_from_store().await?;
+                if entry.is_retired() {
+                    // The id now names another run (or none): what the
+                    // store holds under it is not this handler's.
+                    return None;
+                }
+                if page.is_empty() {
+                    // The store holds none of what left memory (a row
+                    // damaged or gone): go on from what memory holds; the
+                    // skipped sequences show as a gap.
+                    if let Some(spilled) = batch.spilled_through {
+                        self.cursor = self.cursor.max(spilled as i64);
+                    }
+                    continue;
+                }
+                batch.events = page;
             }
             if !batch.events.is_empty() {
                 for (sequence, envelope) in batch.events {

@@ -134,3 +134,35 @@ async fn a_damaged_handler_is_reported_failed_and_the_rest_start() {
         .expect("kept");
     assert_eq!(stored.record.status, Status::Failed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_checkpoint_fails_its_handler_and_the_rest_start() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("handlers.db");
+    drop(store(&dir).await);
+    // A checkpoint of `second` that is not a snapshot at all.
+    let connection = rusqlite::Connection::open(&path).expect("opens");
+    connection
+        .execute(
+            "INSERT INTO snapshots (handler_id, snapshot) VALUES ('second', '{\"format\": 7, garbage')",
+            [],
+        )
+        .expect("damages");
+    drop(connection);
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("opens again"));
+    let app = App::new(Vec::new())
+        .expect("an app")
+        .with_store(store)
+        .await
+        .expect("a garbage checkpoint does not stop the server");
+    let second = app.handlers.get("second").expect("listed").record();
+    assert_eq!(second.status, Status::Failed);
+    let error = second.error.unwrap_or_default();
+    assert!(
+        error.contains("damaged") && error.contains("its checkpoint is not valid"),
+        "{error}"
+    );
+    let first = app.handlers.get("first").expect("listed").record();
+    assert_eq!(first.status, Status::Running, "the whole one is untouched");
+}

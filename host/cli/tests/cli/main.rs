@@ -13,10 +13,13 @@
 //!   `run --server`, and the reference Python client (`server` drives a
 //!   `wflow serve` child).
 //! - `crash`: `wflow serve` killed with SIGKILL while runs stream.
+//! - `guard`: what `wflow serve` refuses or warns about at start, and its
+//!   memory after guests flood it.
 
 mod build;
 mod crash;
 mod errors;
+mod guard;
 mod inspect;
 mod resume;
 mod run;

@@ -87,6 +87,31 @@ impl Server {
         stream
     }
 
+    /// The server's resident memory, from `/proc/PID/status`.
+    pub fn rss(&self) -> bytesize::ByteSize {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server's status is readable");
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|kib| kib.trim().parse().ok())
+            .expect("a VmRSS line");
+        bytesize::ByteSize::kib(kib)
+    }
+
+    /// Waits until handler `id` has ended; its record.
+    pub fn wait_ended(&self, id: &str) -> serde_json::Value {
+        loop {
+            let (status, body) = self.request("GET", &format!("/handlers/{id}"), "");
+            if status != 202 {
+                assert_eq!(status, 200, "{body}");
+                return serde_json::from_str(&body).expect("a JSON record");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Reads the handler's event stream until `needle` shows up.
     pub fn wait_for_event(&self, handler: &str, needle: &str) {
         let mut stream = self.open_events(handler, "sse=false", "HTTP/1.1");

@@ -251,8 +251,10 @@ impl Host for WorkerState {
                 }
                 // The call ends here, holding nothing while it waits: the
                 // broker runs the step again once the answer is in.
-                let deadline = timeout_ms
-                    .map(|ms| tokio::time::Instant::now() + std::time::Duration::from_millis(ms));
+                // A timeout too far off to represent is no timeout.
+                let deadline = timeout_ms.and_then(|ms| {
+                    tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(ms))
+                });
                 Err(wasmtime::Error::new(Suspension {
                     waiter: id,
                     deadline,

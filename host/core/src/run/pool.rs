@@ -103,6 +103,10 @@ impl InstancePool {
 }
 
 impl IdleInstances for InstancePool {
+    fn owner(&self) -> SlotOwner {
+        self.owner
+    }
+
     fn clear(&self) {
         self.clear_idle();
     }

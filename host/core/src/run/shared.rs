@@ -67,17 +67,14 @@ impl RunShared {
     pub(crate) fn admit_streamed(&self, event: &Event) -> Result<(), String> {
         let max = self.def.options.limits.max_stream_bytes;
         let size = event.data.len() as u64;
-        let before = self.streamed_bytes.fetch_add(size, Ordering::AcqRel);
-        if before.saturating_add(size) > max.as_u64() {
-            self.streamed_bytes.fetch_sub(size, Ordering::AcqRel);
-            return Err(format!(
+        charge(&self.streamed_bytes, size, max.as_u64(), false).map_err(|before| {
+            format!(
                 "StreamTooLarge: the run streamed {} already; a {} event of {} would pass limits.max_stream_bytes ({max})",
                 bytesize::ByteSize::b(before),
                 event.name,
                 bytesize::ByteSize::b(size)
-            ));
-        }
-        Ok(())
+            )
+        })
     }
 
     /// Writes an event to the stream; an error naming the limit when the
@@ -193,17 +190,16 @@ impl RunShared {
     pub(crate) fn admit_queued(&self, event: &Event) -> Result<(), String> {
         let max = self.def.options.limits.max_queued_bytes;
         let cost = queued_cost(event);
-        let before = self.queued_bytes.fetch_add(cost, Ordering::AcqRel);
-        if before.saturating_add(cost) > max.as_u64() && before > 0 {
-            self.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
-            return Err(format!(
+        // One event is always let through, however big: an empty queue
+        // never refuses (events are capped by limits.max_event_bytes).
+        charge(&self.queued_bytes, cost, max.as_u64(), true).map_err(|before| {
+            format!(
                 "QueueFull: the run's queued events hold {} already; a {} event of {} would pass limits.max_queued_bytes ({max})",
                 bytesize::ByteSize::b(before),
                 event.name,
                 bytesize::ByteSize::b(cost)
-            ));
-        }
-        Ok(())
+            )
+        })
     }
 
     /// Counts `event` as queued (the broker queues it for a step).
@@ -299,4 +295,16 @@ pub(crate) enum TargetError {
     NoSuchStep(String),
     /// The step does not accept the event's type.
     NotAccepted(String),
+}
+
+/// Adds `cost` to `counter` unless that takes it past `max` (past it is
+/// allowed from zero when `first_always`); on refusal, what it held.
+fn charge(counter: &AtomicU64, cost: u64, max: u64, first_always: bool) -> Result<(), u64> {
+    let before = counter.fetch_add(cost, Ordering::AcqRel);
+    let over = before.saturating_add(cost) > max && !(first_always && before == 0);
+    if over {
+        counter.fetch_sub(cost, Ordering::AcqRel);
+        return Err(before);
+    }
+    Ok(())
 }

@@ -11,16 +11,17 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use crate::event::Event;
-use crate::snapshot::{WaiterSnapshot, WaitersSnapshot};
+use crate::snapshot::{TimedOutWaiter, WaiterSnapshot, WaitersSnapshot};
 
 struct Pending {
     id: String,
     event: String,
     requirements: Map<String, Value>,
-    /// The work item to run again once answered; `None` for a waiter
-    /// restored from a snapshot whose step has not asked again yet (its
-    /// answer is kept for when it does).
-    work_item: Option<u64>,
+    /// The work items to run again once answered: several steps may wait
+    /// under one waiter id, and one answer serves them all. Empty for a
+    /// waiter restored from a snapshot whose steps have not asked again yet
+    /// (its answer is kept for when they do).
+    work_items: Vec<u64>,
 }
 
 /// The waiters of one run.
@@ -32,8 +33,9 @@ pub(crate) struct Waiters {
     /// Answers already delivered, by waiter id: the step running again
     /// (or a retry) asking again gets the same answer without asking twice.
     answered: HashMap<String, Event>,
-    /// Waiters whose time ran out: the step's next ask fails with a timeout.
-    timed_out: HashSet<String>,
+    /// Waits whose time ran out, by waiter id and work item: that work
+    /// item's next ask fails with a timeout.
+    timed_out: HashSet<TimedOutWaiter>,
 }
 
 /// What `register` found.
@@ -78,17 +80,27 @@ impl Waiters {
         if let Some(answer) = self.answered.get(&id) {
             return Registration::Answered(answer.clone());
         }
-        if self.timed_out.remove(&id) {
+        let key = TimedOutWaiter { id, work_item };
+        if self.timed_out.remove(&key) {
             return Registration::TimedOut;
         }
+        let id = key.id;
         let first_time = self.streamed.insert(id.clone());
-        self.pending.retain(|p| p.id != id);
-        self.pending.push(Pending {
-            id,
-            event,
-            requirements,
-            work_item: Some(work_item),
-        });
+        match self.pending.iter_mut().find(|p| p.id == id) {
+            Some(pending) => {
+                pending.event = event;
+                pending.requirements = requirements;
+                if !pending.work_items.contains(&work_item) {
+                    pending.work_items.push(work_item);
+                }
+            }
+            None => self.pending.push(Pending {
+                id,
+                event,
+                requirements,
+                work_items: vec![work_item],
+            }),
+        }
         Registration::Waiting { first_time }
     }
 
@@ -97,15 +109,26 @@ impl Waiters {
         self.pending.iter().any(|p| p.id == id)
     }
 
-    /// The waiter `id` timed out: it waits no more, and its step's next ask
-    /// fails. Returns whether it was waiting.
-    pub(crate) fn time_out(&mut self, id: &str) -> bool {
-        let before = self.pending.len();
-        self.pending.retain(|p| p.id != id);
-        if self.pending.len() == before {
+    /// The wait of `work_item` under `id` timed out: that work item waits
+    /// no more, and its next ask fails; other work items waiting under the
+    /// same id wait on. Returns whether it was waiting.
+    pub(crate) fn time_out(&mut self, id: &str, work_item: u64) -> bool {
+        let Some(index) = self.pending.iter().position(|p| p.id == id) else {
+            return false;
+        };
+        let pending = &mut self.pending[index];
+        let before = pending.work_items.len();
+        pending.work_items.retain(|&item| item != work_item);
+        if pending.work_items.len() == before {
             return false;
         }
-        self.timed_out.insert(id.to_string());
+        if pending.work_items.is_empty() {
+            self.pending.swap_remove(index);
+        }
+        self.timed_out.insert(TimedOutWaiter {
+            id: id.to_string(),
+            work_item,
+        });
         true
     }
 
@@ -115,8 +138,8 @@ impl Waiters {
     }
 
     /// Hands `event` to every waiter it satisfies. `None` if none took it,
-    /// else the work items to run again (waiters restored from a snapshot
-    /// have none). `payload` is the event's parsed payload, when it parses.
+    /// else the work items to run again (every one waiting under a matched
+    /// id; waiters restored from a snapshot may have none). `payload` is the event's parsed payload, when it parses.
     pub(crate) fn deliver(&mut self, event: &Event, payload: Option<&Value>) -> Option<Vec<u64>> {
         let mut resumed = None;
         let mut index = 0;
@@ -131,7 +154,7 @@ impl Waiters {
                 let pending = self.pending.swap_remove(index);
                 self.answered.insert(pending.id, event.clone());
                 let resumed: &mut Vec<u64> = resumed.get_or_insert_with(Vec::new);
-                resumed.extend(pending.work_item);
+                resumed.extend(pending.work_items);
             } else {
                 index += 1;
             }
@@ -157,6 +180,11 @@ impl Waiters {
                 .collect(),
             streamed,
             answered: self.answered.clone().into_iter().collect(),
+            timed_out: {
+                let mut timed_out: Vec<TimedOutWaiter> = self.timed_out.iter().cloned().collect();
+                timed_out.sort();
+                timed_out
+            },
         }
     }
 
@@ -172,12 +200,96 @@ impl Waiters {
                     id: p.id,
                     event: p.event,
                     requirements: p.requirements,
-                    work_item: None,
+                    work_items: Vec::new(),
                 })
                 .collect(),
             streamed: snapshot.streamed.into_iter().collect(),
             answered: snapshot.answered.into_iter().collect(),
-            timed_out: HashSet::new(),
+            timed_out: snapshot.timed_out.into_iter().collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(user: &str) -> (Event, Value) {
+        let payload = serde_json::json!({ "user": user });
+        let event = Event {
+            name: "Answer".into(),
+            data: payload.to_string(),
+        };
+        (event, payload)
+    }
+
+    fn register(waiters: &mut Waiters, id: &str, work_item: u64) -> Registration {
+        waiters.register(id.into(), "Answer".into(), Map::new(), work_item)
+    }
+
+    #[test]
+    fn one_answer_resumes_every_work_item_waiting_under_its_id() {
+        let mut waiters = Waiters::default();
+        assert!(matches!(
+            register(&mut waiters, "shared", 1),
+            Registration::Waiting { first_time: true }
+        ));
+        assert!(matches!(
+            register(&mut waiters, "shared", 2),
+            Registration::Waiting { first_time: false }
+        ));
+        let (event, payload) = answer("ada");
+        let mut resumed = waiters.deliver(&event, Some(&payload)).unwrap();
+        resumed.sort();
+        assert_eq!(resumed, [1, 2]);
+        assert!(!waiters.is_pending("shared"));
+        assert!(matches!(
+            register(&mut waiters, "shared", 2),
+            Registration::Answered(_)
+        ));
+    }
+
+    #[test]
+    fn a_timeout_ends_only_the_wait_of_its_work_item() {
+        let mut waiters = Waiters::default();
+        register(&mut waiters, "shared", 1);
+        register(&mut waiters, "shared", 2);
+        assert!(waiters.time_out("shared", 1));
+        assert!(!waiters.time_out("shared", 1), "already timed out");
+        assert!(waiters.is_pending("shared"), "work item 2 still waits");
+        assert!(matches!(
+            register(&mut waiters, "shared", 1),
+            Registration::TimedOut
+        ));
+        let (event, payload) = answer("ada");
+        assert_eq!(waiters.deliver(&event, Some(&payload)), Some(vec![2]));
+    }
+
+    #[test]
+    fn a_timeout_survives_a_snapshot() {
+        let mut waiters = Waiters::default();
+        register(&mut waiters, "w", 7);
+        assert!(waiters.time_out("w", 7));
+        let snapshot = waiters.snapshot();
+        let text = serde_json::to_string(&snapshot).unwrap();
+        let restored: WaitersSnapshot = serde_json::from_str(&text).unwrap();
+        let mut waiters = Waiters::restore(restored);
+        assert!(matches!(
+            register(&mut waiters, "w", 7),
+            Registration::TimedOut
+        ));
+    }
+
+    #[test]
+    fn snapshots_of_older_hosts_have_no_timed_out_field() {
+        let old = r#"{"pending":[{"id":"w","event":"Answer","requirements":{}}],"streamed":["w"],"answered":{}}"#;
+        let snapshot: WaitersSnapshot = serde_json::from_str(old).unwrap();
+        assert!(snapshot.timed_out.is_empty());
+        let mut waiters = Waiters::restore(snapshot);
+        assert!(waiters.is_pending("w"));
+        assert!(matches!(
+            register(&mut waiters, "w", 3),
+            Registration::Waiting { first_time: false }
+        ));
     }
 }

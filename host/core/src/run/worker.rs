@@ -40,11 +40,33 @@ pub struct WorkerState {
     limiter: InstanceLimiter,
 }
 
-/// Enforces an instance's memory limit, remembering a refusal so the step's
-/// error can name the limit.
+/// Enforces an instance's memory limit and takes its memory from the
+/// host's budget (given back when the instance is dropped), remembering a
+/// refusal so the step's error can name the limit.
 struct InstanceLimiter {
     memory: usize,
     exceeded: Option<CallFailure>,
+    /// Where the instance's memory comes from.
+    engine: Engine,
+    /// The guest memory taken from the host's budget.
+    taken: u64,
+    /// The last growth taken, given back if the growth then fails.
+    last_growth: u64,
+}
+
+impl Drop for InstanceLimiter {
+    fn drop(&mut self) {
+        self.engine.give_back_guest_memory(self.taken);
+    }
+}
+
+impl InstanceLimiter {
+    fn refuse(&mut self, kind: &str, message: String) -> wasmtime::Error {
+        let failure = CallFailure::new(FailureCause::Limit, kind, message);
+        let error = wasmtime::Error::msg(format!("{}: {}", failure.kind, failure.message));
+        self.exceeded = Some(failure);
+        error
+    }
 }
 
 /// Table elements one instance may have.
@@ -53,7 +75,7 @@ const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 impl wasmtime::ResourceLimiter for InstanceLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -63,12 +85,29 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
                 bytesize::ByteSize::b(desired as u64),
                 bytesize::ByteSize::b(self.memory as u64)
             );
-            let failure = CallFailure::new(FailureCause::Limit, "MemoryLimitExceeded", message);
-            let error = wasmtime::Error::msg(format!("{}: {}", failure.kind, failure.message));
-            self.exceeded = Some(failure);
-            return Err(error);
+            return Err(self.refuse("MemoryLimitExceeded", message));
         }
+        let growth = desired.saturating_sub(current) as u64;
+        if let Err((in_use, budget)) = self.engine.take_guest_memory(growth) {
+            let message = format!(
+                "the instance tried to grow its memory to {}, but the host's guest memory budget ({budget}) has {} in use (RuntimeConfig::memory_budget, wflow --memory-budget)",
+                bytesize::ByteSize::b(desired as u64),
+                bytesize::ByteSize::b(in_use)
+            );
+            return Err(self.refuse("HostMemoryExhausted", message));
+        }
+        self.taken += growth;
+        self.last_growth = growth;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Permitted above, the growth did not happen: its memory goes back.
+        tracing::debug!("a guest memory growth failed: {error:#}");
+        let growth = std::mem::take(&mut self.last_growth);
+        self.taken -= growth;
+        self.engine.give_back_guest_memory(growth);
+        Ok(())
     }
 
     fn table_growing(
@@ -81,17 +120,19 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
             let message = format!(
                 "the instance tried to grow a table to {desired} elements, over the limit of {MAX_TABLE_ELEMENTS}"
             );
-            let failure = CallFailure::new(FailureCause::Limit, "TableLimitExceeded", message);
-            let error = wasmtime::Error::msg(format!("{}: {}", failure.kind, failure.message));
-            self.exceeded = Some(failure);
-            return Err(error);
+            return Err(self.refuse("TableLimitExceeded", message));
         }
         Ok(true)
     }
 }
 
 impl WorkerState {
-    fn new(run: Option<Arc<RunShared>>, step: usize, memory: usize) -> Result<Self, String> {
+    fn new(
+        engine: &Engine,
+        run: Option<Arc<RunShared>>,
+        step: usize,
+        memory: usize,
+    ) -> Result<Self, String> {
         // Nothing is granted unless the manifest says so: no preopened
         // directory, no environment, no arguments, no network, no stdin.
         let mut builder = WasiCtxBuilder::new();
@@ -129,13 +170,16 @@ impl WorkerState {
             limiter: InstanceLimiter {
                 memory,
                 exceeded: None,
+                engine: engine.clone(),
+                taken: 0,
+                last_growth: 0,
             },
         })
     }
 
     /// The state of a store in which a component is only described.
-    pub(crate) fn describing(memory: usize) -> Result<Self, String> {
-        Self::new(None, 0, memory)
+    pub(crate) fn describing(engine: &Engine, memory: usize) -> Result<Self, String> {
+        Self::new(engine, None, 0, memory)
     }
 
     /// Applies the memory limit to `store`.
@@ -162,7 +206,7 @@ pub(crate) struct Worker {
     store: Store<WorkerState>,
     instance: Steps,
     /// The pool slot the instance occupies, freed when the worker drops.
-    _slot: Option<SlotPermit>,
+    _slot: SlotPermit,
 }
 
 impl Worker {
@@ -183,7 +227,7 @@ impl Worker {
             .instance_slot(owner, cap, limits.instance_wait)
             .await
             .map_err(|usage| no_slot(&config.name, limits, usage))?;
-        let state = WorkerState::new(Some(run.clone()), step, memory)
+        let state = WorkerState::new(engine, Some(run.clone()), step, memory)
             .map_err(|message| CallFailure::new(FailureCause::Host, "GrantError", message))?;
         let mut store = Store::new(engine.wasm(), state);
         WorkerState::limit(&mut store);

@@ -67,7 +67,6 @@ fn stored_events_leave_memory_past_the_budget_and_readers_go_to_the_store() {
     // A finished handler keeps nothing it stored.
     let (_, terminal) = entry.finish(RunEnd::with_status(Status::Completed, None));
     assert_eq!(terminal, None);
-    entry.mark_stored(9);
     assert_eq!(entry.held_bytes(), 0);
     assert_eq!(entry.last_sequence(), Some(9), "the numbering goes on");
     assert_eq!(entry.push_event_from(0, tick(10)), 10);
@@ -98,4 +97,35 @@ fn restored_events_count_as_stored() {
     assert_eq!(entry.held_bytes(), 0, "all of them are in the store");
     assert!(entry.events_after(-1, 100).in_store);
     assert_eq!(entry.last_sequence(), Some(4));
+}
+
+#[test]
+fn a_reader_sent_to_the_store_learns_how_far_it_must_read_there() {
+    let handlers = Handlers::keeping(10);
+    handlers.spill_past(0);
+    let entry = handlers.restore(record("far"), Vec::new(), None, None);
+    for n in 0..4 {
+        entry.push_event_from(0, tick(n));
+    }
+    entry.mark_stored(2);
+    let batch = entry.events_after(-1, 100);
+    assert!(batch.in_store);
+    assert_eq!(batch.spilled_through, Some(2));
+    // Past that, memory holds the rest.
+    assert_eq!(sequences(&entry.events_after(2, 100).events), [3]);
+}
+
+#[test]
+fn a_purged_or_replaced_handler_is_retired() {
+    let handlers = Handlers::keeping(10);
+    let first = handlers.restore(record("reused"), Vec::new(), None, None);
+    first.finish(RunEnd::with_status(Status::Completed, None));
+    assert!(!first.is_retired());
+    let second = handlers.restore(record("reused"), Vec::new(), None, None);
+    assert!(first.is_retired(), "its id names another run now");
+    assert!(!second.is_retired());
+    assert_eq!(handlers.all().len(), 1);
+    assert!(handlers.remove("reused"));
+    assert!(second.is_retired());
+    assert!(!handlers.remove("reused"));
 }

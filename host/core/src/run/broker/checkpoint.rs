@@ -83,7 +83,7 @@ impl Broker {
 
     /// Asks for a checkpoint after a step completion: at once if none was
     /// taken for [`CHECKPOINT_INTERVAL`] or a prompt waits for one, else
-    /// when that interval is up (see [`Self::checkpoint_timer`]).
+    /// when that interval is up (the broker's `checkpoint_at` alarm).
     pub(super) fn checkpoint_after_step(&mut self) {
         if self.checkpoint.is_none() || self.checkpoint_due {
             return;

@@ -36,6 +36,9 @@ impl ParkedCalls {
         waiter: String,
         deadline: Option<Instant>,
     ) {
+        if let Some(earlier) = self.take(work_item) {
+            tracing::debug!(work_item, waiter = %earlier.waiter, "a parked call parks again");
+        }
         if let Some(at) = deadline {
             self.deadlines.insert((at, work_item));
         }
@@ -45,9 +48,7 @@ impl ParkedCalls {
             waiter,
             deadline,
         };
-        if let Some(earlier) = self.calls.insert(work_item, parked) {
-            self.forget_deadline(work_item, earlier.deadline);
-        }
+        self.calls.insert(work_item, parked);
     }
 
     /// Unparks `work_item`, if parked.
@@ -153,5 +154,15 @@ mod tests {
         assert_eq!(parked.next_deadline(), None);
         assert!(parked.take_expired(now).is_empty());
         assert_eq!(parked.iter().count(), 1);
+    }
+
+    #[test]
+    fn parking_again_with_the_same_deadline_keeps_it() {
+        let now = Instant::now();
+        let mut parked = ParkedCalls::default();
+        parked.park(1, 0, event(), "a".into(), Some(now));
+        parked.park(1, 0, event(), "a".into(), Some(now));
+        assert_eq!(parked.next_deadline(), Some(now));
+        assert_eq!(parked.take_expired(now).len(), 1);
     }
 }

@@ -150,7 +150,11 @@ impl Broker {
                     }
                 }
                 match outcome {
-                    Ok(CallEnd::Waiting(_)) => {}
+                    Ok(CallEnd::Waiting(suspension)) => {
+                        // Only a call the broker no longer tracks (the run
+                        // is ending) gets here: nothing to park.
+                        tracing::debug!(work_item, waiter = %suspension.waiter, "an untracked call waits");
+                    }
                     Ok(CallEnd::Returned(events)) => {
                         for event in events {
                             if let Some(end) = self.route(event, None, false) {
@@ -213,7 +217,7 @@ impl Broker {
     fn wake_timed_out(&mut self) {
         let now = tokio::time::Instant::now();
         for (work_item, parked) in self.parked.take_expired(now) {
-            self.shared.waiters().time_out(&parked.waiter);
+            self.shared.waiters().time_out(&parked.waiter, work_item);
             self.enqueue_again(parked.step, parked.event, work_item);
         }
     }

@@ -1,0 +1,109 @@
+//! The host-wide budget of guest memory.
+//!
+//! Every instance's linear memory, over all workflows and runs, is taken
+//! from one budget as it grows and given back when the instance is
+//! dropped. Each instance is also held to its own `limits.memory`; the
+//! budget bounds the sum, so that many instances each within its limit
+//! cannot together take more than the host can give: past the budget a
+//! growth is refused (the step fails naming the budget), never the process
+//! aborted by the operating system.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytesize::ByteSize;
+
+/// The budget when none is given and the machine's memory is unknown.
+const FALLBACK_BUDGET: ByteSize = ByteSize::gib(4);
+
+/// The bytes of guest memory all instances may hold together.
+#[derive(Debug)]
+pub(crate) struct MemoryBudget {
+    cap: u64,
+    used: AtomicU64,
+}
+
+impl MemoryBudget {
+    /// A budget of `cap` bytes, none of it in use.
+    pub(crate) fn new(cap: ByteSize) -> Self {
+        Self {
+            cap: cap.as_u64(),
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes `bytes`, unless that passes the cap; on refusal, the bytes in
+    /// use.
+    pub(crate) fn take(&self, bytes: u64) -> Result<(), u64> {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&total| total <= self.cap)
+            })
+            .map(|_| ())
+    }
+
+    /// Gives back `bytes` taken before.
+    pub(crate) fn give_back(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+
+    /// The bytes in use.
+    pub(crate) fn in_use(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// The cap.
+    pub(crate) fn cap(&self) -> ByteSize {
+        ByteSize::b(self.cap)
+    }
+}
+
+/// The default budget: half the machine's memory (as `/proc/meminfo`
+/// tells it), else 4 GiB.
+pub fn default_memory_budget() -> ByteSize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| mem_total(&text))
+        .map_or(FALLBACK_BUDGET, |total| ByteSize::b(total.as_u64() / 2))
+}
+
+/// `MemTotal` of a `/proc/meminfo` text.
+fn mem_total(meminfo: &str) -> Option<ByteSize> {
+    let line = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(ByteSize::kib(kib))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_up_to_the_cap_and_no_further() {
+        let budget = MemoryBudget::new(ByteSize::b(100));
+        assert_eq!(budget.take(60), Ok(()));
+        assert_eq!(budget.take(50), Err(60));
+        assert_eq!(budget.take(40), Ok(()));
+        assert_eq!(budget.in_use(), 100);
+        assert_eq!(budget.take(1), Err(100));
+        budget.give_back(60);
+        assert_eq!(budget.take(u64::MAX), Err(40), "no overflow");
+        assert_eq!(budget.take(60), Ok(()));
+        budget.give_back(1_000);
+        assert_eq!(budget.in_use(), 0, "never below zero");
+    }
+
+    #[test]
+    fn reads_the_machine_memory_from_meminfo() {
+        let text = "MemTotal:       24576000 kB\nMemFree:         1000 kB\n";
+        assert_eq!(mem_total(text), Some(ByteSize::kib(24_576_000)));
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+        assert_eq!(mem_total("MemTotal: lots\n"), None);
+        assert!(default_memory_budget().as_u64() > 0);
+    }
+}
