@@ -264,6 +264,38 @@ async fn guests_together_stay_within_the_host_memory_budget() {
     );
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn runs_may_go_on_a_runtime_of_their_own() {
+    // The caller's runtime has one thread; the runs get two of their own.
+    let runtime = Runtime::with_config(RuntimeConfig {
+        run_threads: std::num::NonZeroUsize::new(2),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let fanout = wflow_build::load_workflow(&runtime, &component_path("fanout"))
+        .await
+        .unwrap();
+    let hostile = wflow_build::load_workflow(&runtime, &component_path("hostile"))
+        .await
+        .unwrap();
+    let spinning: Vec<_> = (0..4)
+        .map(|_| hostile.run(json!({"mode": "infinite_loop"})).unwrap())
+        .collect();
+    let output = fanout
+        .run(json!({"n": 200}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert_eq!(output.result, json!({"sum": 19_900, "count": 200}));
+    for run in spinning {
+        let err = run.result().await.unwrap_err();
+        assert_eq!(wflow_tests::failure(&err).kind, "StepTimeoutError");
+    }
+    // Dropped from within the caller's runtime: no panic.
+    drop((fanout, hostile, runtime));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_memory_limit_above_the_pool_is_refused_at_load() {
     let runtime = runtime(InstanceAllocator::Pooling {

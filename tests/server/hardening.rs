@@ -145,3 +145,116 @@ async fn connections_past_the_limit_are_refused_and_silent_ones_are_closed() {
     let (status, _) = get(&client, format!("{base}/health")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_left_idle_after_a_request_is_closed() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use wflow_server::{App, ConnectionLimits};
+
+    let app = App::new(vec![wflow_tests::workflow("joke").await])
+        .unwrap()
+        .with_connection_limits(ConnectionLimits {
+            max_connections: 16,
+            header_read_timeout: Duration::from_millis(300),
+        });
+    let base = crate::serve_app(app).await;
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // The answer comes, the connection stays open (HTTP/1.1 keep-alive),
+    // and the client says nothing more: the server closes it.
+    let idle_from = Instant::now();
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
+        .await
+        .expect("the server closes an idle kept-alive connection")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&received);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#"{"status":"healthy"}"#), "{answer}");
+    assert!(
+        idle_from.elapsed() >= Duration::from_millis(250),
+        "closed only once idle for the timeout, not at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_servers_log_memory_new_runs_wait_for_the_logs_to_shrink() {
+    use futures_util::StreamExt;
+    use std::time::Duration;
+    use wflow_server::App;
+
+    // One byte for all logs: the first run's events pass it at once.
+    let app = App::new(vec![wflow_tests::workflow("bench-ask").await])
+        .unwrap()
+        .with_log_memory_total(1);
+    let base = crate::serve_app(app).await;
+    let client = Client::new();
+    let run = || {
+        post(
+            &client,
+            format!("{base}/workflows/bench_ask/run-nowait"),
+            json!({"start_event": {"user": 1}}),
+        )
+    };
+    let (status, first) = run().await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let id = first["handler_id"].as_str().unwrap().to_string();
+    let response = client
+        .get(format!("{base}/events/{id}?sse=false&after_sequence=-1"))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = response.bytes_stream();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("InputRequiredEvent") {
+        seen.extend_from_slice(&stream.next().await.expect("the prompt comes").unwrap());
+    }
+    // The running handler holds its events: a new run is refused, naming
+    // why, and nothing starts.
+    let (status, refused) = run().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("the handlers' event logs hold ")
+            && detail.contains("past the server's 1 B (--log-memory-total)"),
+        "{detail}"
+    );
+    let (_, listed) = get(&client, format!("{base}/handlers")).await;
+    assert_eq!(listed["handlers"].as_array().unwrap().len(), 1, "{listed}");
+    // Once it has ended, the finished handler leaves memory (there is no
+    // store) and runs start again.
+    let (status, _) = post(
+        &client,
+        format!("{base}/events/{id}"),
+        json!({"event": {"type": "HumanResponseEvent", "value": {"response": "Ada"}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    while stream.next().await.is_some() {}
+    let mut admitted = None;
+    for _ in 0..100 {
+        let (status, body) = run().await;
+        if status == StatusCode::OK {
+            admitted = Some(body);
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        admitted.is_some(),
+        "no run was admitted once the logs shrank"
+    );
+    let (status, _) = get(&client, format!("{base}/handlers/{id}")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the finished handler was forgotten"
+    );
+}

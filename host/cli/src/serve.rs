@@ -61,6 +61,12 @@ pub struct ServeArgs {
     /// stays, bounded by each run's limits.max_stream_bytes.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size)]
     log_memory: bytesize::ByteSize,
+    /// How much streamed events all handlers together may hold in memory
+    /// (`1GiB`): past it stored events leave memory, finished handlers are
+    /// forgotten (read back from the database when asked for), and new runs
+    /// are refused (503) until the logs shrink.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    log_memory_total: bytesize::ByteSize,
     /// The guest memory all steps may hold together (`4GiB`); past it a
     /// step's memory growth is refused and the step fails with
     /// HostMemoryExhausted. By default half of the machine's memory.
@@ -76,6 +82,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         memory_budget: args
             .memory_budget
             .unwrap_or_else(wflow_core::default_memory_budget),
+        // Guests on threads of their own: the requests' threads stay free.
+        run_threads: std::thread::available_parallelism().ok(),
         ..RuntimeConfig::default()
     })?;
     let workflows = server::discover(&runtime, &args.paths).await?;
@@ -83,6 +91,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_allowed_origins(AllowedOrigins::from_args(&args.allow_origins))?
         .with_keep_finished(args.keep_finished)
         .with_log_memory(usize::try_from(args.log_memory.as_u64()).unwrap_or(usize::MAX))
+        .with_log_memory_total(
+            usize::try_from(args.log_memory_total.as_u64()).unwrap_or(usize::MAX),
+        )
         .with_connection_limits(ConnectionLimits {
             max_connections: args.max_connections,
             header_read_timeout: args.header_timeout,

@@ -3,6 +3,7 @@
 //! nothing of runs: idle instances are reclaimed through [`IdleInstances`].
 
 use crate::sync::lock;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -15,6 +16,7 @@ use crate::budget::MemoryBudget;
 pub use crate::budget::default_memory_budget;
 use crate::cache::CompiledCache;
 use crate::error::{Result, WorkflowError};
+use crate::executor::RunExecutor;
 use crate::slots::{InstanceSlots, SlotOwner, SlotPermit, SlotUsage};
 
 /// How often the engine's epoch advances. Guests yield to the async
@@ -68,6 +70,11 @@ pub struct RuntimeConfig {
     /// [`default_memory_budget`]): past it a memory growth is refused and
     /// the step fails with `HostMemoryExhausted`.
     pub memory_budget: ByteSize,
+    /// Runs go on a tokio runtime of their own with this many worker
+    /// threads, so that busy guests never hold up the caller's tasks (a
+    /// server's requests); `None` (the default) spawns runs on the
+    /// caller's runtime.
+    pub run_threads: Option<NonZeroUsize>,
 }
 
 impl Default for RuntimeConfig {
@@ -76,6 +83,7 @@ impl Default for RuntimeConfig {
             cache_dir: default_cache_dir(),
             allocator: InstanceAllocator::default(),
             memory_budget: default_memory_budget(),
+            run_threads: None,
         }
     }
 }
@@ -120,6 +128,8 @@ struct EngineInner {
     pools: Mutex<PoolRegistry>,
     /// The guest memory all instances hold together.
     memory: MemoryBudget,
+    /// The runtime runs go on, if they have one of their own.
+    runs: Option<RunExecutor>,
     cache: Option<CompiledCache>,
 }
 
@@ -151,6 +161,13 @@ impl Engine {
                 .map_err(|err| tracing::warn!("compiled-component cache disabled: {err}"))
                 .ok()
         });
+        let runs = settings
+            .run_threads
+            .map(RunExecutor::new)
+            .transpose()
+            .map_err(|err| {
+                WorkflowError::Runtime(format!("cannot start the runtime for runs: {err}"))
+            })?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(wasm.clone(), ticker_stop.clone());
         let slots = match allocator {
@@ -165,6 +182,7 @@ impl Engine {
                 slots,
                 pools: Mutex::default(),
                 memory: MemoryBudget::new(settings.memory_budget),
+                runs,
                 cache,
             }),
         })
@@ -250,6 +268,11 @@ impl Engine {
     pub(crate) fn guest_memory(&self) -> (ByteSize, ByteSize) {
         let budget = &self.inner.memory;
         (ByteSize::b(budget.in_use()), budget.cap())
+    }
+
+    /// The runtime runs go on, if they have one of their own.
+    pub(crate) fn run_executor(&self) -> Option<&tokio::runtime::Handle> {
+        self.inner.runs.as_ref().and_then(RunExecutor::handle)
     }
 
     /// Registers `pool`, whose idle instances are dropped when the

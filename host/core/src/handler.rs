@@ -149,13 +149,17 @@ impl Workflow {
         beginning: Beginning,
         options: RunOptions,
     ) -> Result<WorkflowHandler> {
-        // Without a runtime the broker cannot be spawned: say so rather than
-        // panic in `tokio::spawn`.
-        let tokio = tokio::runtime::Handle::try_current().map_err(|_| {
-            WorkflowError::Runtime(
-                "a workflow runs on a tokio runtime: call run or resume from within one".into(),
-            )
-        })?;
+        // Runs go on wflow's own runtime if it has one, else on the
+        // caller's; without either the broker cannot be spawned: say so
+        // rather than panic in `tokio::spawn`.
+        let tokio = match self.code.runtime.core().run_executor() {
+            Some(runs) => runs.clone(),
+            None => tokio::runtime::Handle::try_current().map_err(|_| {
+                WorkflowError::Runtime(
+                    "a workflow runs on a tokio runtime: call run or resume from within one".into(),
+                )
+            })?,
+        };
         let def = self.def.clone();
         let (broker_tx, broker_rx) = mpsc::unbounded_channel();
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();

@@ -32,6 +32,7 @@ mod definition;
 mod engine;
 mod error;
 mod event;
+mod executor;
 pub mod files;
 mod grants;
 mod handler;

@@ -54,7 +54,7 @@ pub use cors::AllowedOrigins;
 pub use discover::discover;
 pub use guard::AllowedHosts;
 pub use listen::ConnectionLimits;
-pub use runs::{DEFAULT_KEEP_FINISHED, DEFAULT_LOG_MEMORY};
+pub use runs::{DEFAULT_KEEP_FINISHED, DEFAULT_LOG_MEMORY, DEFAULT_LOG_MEMORY_TOTAL};
 pub use wflow_api::{Envelope, HandlerRecord, HandlerResult, Status};
 pub use wflow_store::{SqliteStore, Store, StoreError};
 
@@ -141,6 +141,16 @@ impl App {
         if self.store.is_some() {
             self.handlers.spill_past(bytes);
         }
+        self
+    }
+
+    /// The same app holding at most about `bytes` of streamed events in
+    /// memory over all its handlers (default 1 GiB): past it, stored events
+    /// leave memory, finished handlers are forgotten (oldest first; with a
+    /// store they are read back when asked for), and new runs are refused
+    /// with 503 until the logs shrink.
+    pub fn with_log_memory_total(self, bytes: usize) -> Self {
+        self.handlers.hold_at_most(bytes);
         self
     }
 

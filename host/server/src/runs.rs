@@ -8,13 +8,16 @@
 //! gap, never as renumbered events.
 //!
 //! With a store, a handler's log is held in memory only in part: once its
-//! events are stored, the oldest leave memory past `log_memory` bytes (all
-//! of them once the run has ended), and readers page through them from the
-//! store. Without one, the log is all in memory, bounded by the run's
-//! `limits.max_stream_bytes`.
+//! events are stored, the oldest leave memory past the handler's share (all
+//! of them once the run has ended, or while all logs together hold more
+//! than their total), and readers page through them from the store.
+//! Without one, the log is all in memory, bounded by the run's
+//! `limits.max_stream_bytes`, and finished handlers are forgotten, oldest
+//! first, while the logs hold more than their total. Past the total, new
+//! runs are refused until the logs shrink.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -28,9 +31,64 @@ pub(crate) struct HandlerEntry {
     state: Mutex<EntryState>,
     /// Woken when an event is appended or the run ends.
     changed: Notify,
-    /// The bytes of stored events a running handler keeps in memory,
-    /// shared by every handler (`usize::MAX`: no store, every event stays).
-    log_memory: Arc<AtomicUsize>,
+    /// The memory of every handler's log.
+    memory: Arc<LogMemory>,
+}
+
+/// What the handlers' logs may hold in memory, and hold, shared by every
+/// handler.
+pub(crate) struct LogMemory {
+    /// Whether events may leave memory (there is a store).
+    spills: AtomicBool,
+    /// The bytes of stored events a running handler keeps.
+    per_handler: AtomicUsize,
+    /// The bytes all logs together may hold.
+    total: AtomicUsize,
+    /// The bytes all logs together hold.
+    held: AtomicUsize,
+}
+
+impl LogMemory {
+    fn new() -> Self {
+        Self {
+            spills: AtomicBool::new(false),
+            per_handler: AtomicUsize::new(DEFAULT_LOG_MEMORY),
+            total: AtomicUsize::new(DEFAULT_LOG_MEMORY_TOTAL),
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    fn over_total(&self) -> bool {
+        self.held.load(Ordering::Relaxed) > self.total.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, bytes: usize) {
+        self.held.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn remove(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Why a new run is refused: the logs hold more than their total.
+#[derive(Debug)]
+pub(crate) struct LogsFull {
+    /// The bytes the logs hold.
+    pub(crate) held: usize,
+    /// Their total.
+    pub(crate) total: usize,
+}
+
+impl std::fmt::Display for LogsFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the handlers' event logs hold {} in memory, past the server's {} (--log-memory-total); try again once runs have ended",
+            bytesize::ByteSize::b(self.held as u64),
+            bytesize::ByteSize::b(self.total as u64)
+        )
+    }
 }
 
 /// An event in a handler's log.
@@ -118,11 +176,11 @@ impl EntryState {
         self.last_sequence().map_or(0, |sequence| sequence + 1)
     }
 
-    /// Logs an event; `measured` when it may leave memory later (there is
-    /// a store).
-    fn log(&mut self, sequence: u64, envelope: Envelope, measured: bool) {
-        let size = if measured { logged_size(&envelope) } else { 0 };
+    /// Logs an event, counting its size in `memory`.
+    fn log(&mut self, sequence: u64, envelope: Envelope, memory: &LogMemory) {
+        let size = logged_size(&envelope);
         self.held_bytes += size;
+        memory.add(size);
         self.events.push_back(Logged {
             sequence,
             envelope,
@@ -132,7 +190,7 @@ impl EntryState {
 
     /// Lets the oldest stored events leave memory while more than `budget`
     /// bytes are held.
-    fn spill(&mut self, budget: usize) {
+    fn spill(&mut self, budget: usize, memory: &LogMemory) {
         let Some(stored) = self.stored_through else {
             return;
         };
@@ -143,21 +201,37 @@ impl EntryState {
             }
             if let Some(oldest) = self.events.pop_front() {
                 self.held_bytes -= oldest.size;
+                memory.remove(oldest.size);
                 self.spilled_through = Some(oldest.sequence);
             }
         }
     }
 }
 
-/// An envelope's size in a handler's log, roughly: its JSON text.
+/// An envelope's size in a handler's log, roughly: its JSON text, counted
+/// without writing it out.
 fn logged_size(envelope: &Envelope) -> usize {
-    serde_json::to_vec(envelope).map_or(0, |text| text.len())
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, envelope) {
+        Ok(()) => counter.0,
+        Err(_) => 0,
+    }
 }
 
 impl HandlerEntry {
     fn new(
         record: HandlerRecord,
-        log_memory: Arc<AtomicUsize>,
+        memory: Arc<LogMemory>,
         live: Option<Arc<WorkflowHandler>>,
         final_state: Option<Arc<Value>>,
     ) -> Self {
@@ -173,7 +247,7 @@ impl HandlerEntry {
                 retired: false,
             }),
             changed: Notify::new(),
-            log_memory,
+            memory,
         }
     }
 
@@ -206,41 +280,32 @@ impl HandlerEntry {
     /// is higher (leaving a visible gap), and wakes the readers; its
     /// sequence.
     pub(crate) fn push_event_from(&self, least: u64, envelope: Envelope) -> u64 {
-        let measured = self.log_memory().is_some();
         let mut state = self.state();
         let sequence = state.next_sequence().max(least);
-        state.log(sequence, envelope, measured);
+        state.log(sequence, envelope, &self.memory);
         drop(state);
         self.changed.notify_waiters();
         sequence
     }
 
     /// The events up to `sequence` are in the store: past the handler's
-    /// memory budget (nothing once its run has ended) they leave memory.
+    /// share (nothing once its run has ended or while the logs hold more
+    /// than their total) they leave memory.
     pub(crate) fn mark_stored(&self, sequence: u64) {
-        let Some(running_budget) = self.log_memory() else {
+        if !self.memory.spills.load(Ordering::Relaxed) {
             return;
-        };
+        }
         let mut state = self.state();
         state.stored_through = state.stored_through.max(Some(sequence));
-        let budget = if state.record.status.is_terminal() {
+        let budget = if state.record.status.is_terminal() || self.memory.over_total() {
             0
         } else {
-            running_budget
+            self.memory.per_handler.load(Ordering::Relaxed)
         };
-        state.spill(budget);
+        state.spill(budget, &self.memory);
     }
 
-    /// The bytes of stored events a running handler keeps in memory; `None`
-    /// without a store.
-    fn log_memory(&self) -> Option<usize> {
-        match self.log_memory.load(Ordering::Relaxed) {
-            usize::MAX => None,
-            bytes => Some(bytes),
-        }
-    }
-
-    /// The bytes of events held in memory (measured only with a store).
+    /// The bytes of events held in memory.
     #[cfg(test)]
     pub(crate) fn held_bytes(&self) -> usize {
         self.state().held_bytes
@@ -266,16 +331,13 @@ impl HandlerEntry {
         state.record.updated_at = Some(now.clone());
         state.record.completed_at = Some(now);
         state.live = None;
-        let measured = self.log_memory().is_some();
         let sequence = terminal.map(|terminal| {
             let sequence = state.next_sequence();
-            state.log(sequence, terminal, measured);
+            state.log(sequence, terminal, &self.memory);
             sequence
         });
-        if measured {
-            // A finished handler keeps none of its stored events in memory.
-            state.spill(0);
-        }
+        // A finished handler keeps none of its stored events in memory.
+        state.spill(0, &self.memory);
         let record = state.record.clone();
         drop(state);
         self.changed.notify_waiters();
@@ -345,6 +407,16 @@ impl HandlerEntry {
     }
 }
 
+impl Drop for HandlerEntry {
+    fn drop(&mut self) {
+        let held = match self.state.get_mut() {
+            Ok(state) => state.held_bytes,
+            Err(poisoned) => poisoned.into_inner().held_bytes,
+        };
+        self.memory.remove(held);
+    }
+}
+
 /// How many finished handlers the server keeps in memory by default, as the
 /// reference's `max_completed`; older ones are forgotten, or read back from
 /// the store when asked for.
@@ -356,13 +428,15 @@ pub(crate) struct Handlers {
     inner: Mutex<HandlersInner>,
     /// How many finished handlers to keep.
     keep: AtomicUsize,
-    /// The bytes of stored events a running handler keeps in memory, once
-    /// there is a store (`usize::MAX`: no store, nothing leaves memory).
-    log_memory: Arc<AtomicUsize>,
+    /// What the logs may hold in memory, and hold.
+    memory: Arc<LogMemory>,
 }
 
 /// The bytes of stored events a running handler keeps in memory by default.
 pub const DEFAULT_LOG_MEMORY: usize = 8 * 1024 * 1024;
+
+/// The bytes all handlers' logs may hold in memory by default.
+pub const DEFAULT_LOG_MEMORY_TOTAL: usize = 1024 * 1024 * 1024;
 
 impl Default for Handlers {
     fn default() -> Self {
@@ -389,21 +463,34 @@ impl HandlersInner {
         }
     }
 
-    /// Forgets the oldest finished handlers beyond `keep`.
-    fn evict(&mut self, keep: usize) {
-        if self.by_id.len() <= keep {
+    /// Forgets the oldest finished handlers beyond `keep`, and more while
+    /// the logs hold more than their total.
+    fn evict(&mut self, keep: usize, memory: &LogMemory) {
+        if self.by_id.len() <= keep && !memory.over_total() {
             return;
         }
-        let finished: Vec<&String> = self
+        let finished: Vec<(&String, &Arc<HandlerEntry>)> = self
             .order
             .iter()
-            .filter(|id| self.by_id.get(*id).is_some_and(|e| e.is_finished()))
+            .filter_map(|id| Some((id, self.by_id.get(id)?)))
+            .filter(|(_, entry)| entry.is_finished())
             .collect();
         let excess = finished.len().saturating_sub(keep);
-        if excess == 0 {
+        let mut forget: HashSet<String> = HashSet::new();
+        // What forgetting them gives back (once their readers are done).
+        let mut freed = 0;
+        let held = memory.held.load(Ordering::Relaxed);
+        let total = memory.total.load(Ordering::Relaxed);
+        for (index, (id, entry)) in finished.iter().enumerate() {
+            if index >= excess && held.saturating_sub(freed) <= total {
+                break;
+            }
+            freed += entry.state().held_bytes;
+            forget.insert((*id).clone());
+        }
+        if forget.is_empty() {
             return;
         }
-        let forget: HashSet<String> = finished[..excess].iter().map(|id| (*id).clone()).collect();
         self.order.retain(|id| !forget.contains(id));
         for id in &forget {
             self.by_id.remove(id);
@@ -417,15 +504,37 @@ impl Handlers {
         Self {
             inner: Mutex::default(),
             keep: AtomicUsize::new(keep),
-            log_memory: Arc::new(AtomicUsize::new(usize::MAX)),
+            memory: Arc::new(LogMemory::new()),
         }
     }
 
-    /// Running handlers keep at most `bytes` of stored events in memory
-    /// (there is a store), finished ones none.
+    /// There is a store: running handlers keep at most `bytes` of their
+    /// stored events in memory, finished ones none.
     pub(crate) fn spill_past(&self, bytes: usize) {
-        self.log_memory
-            .store(bytes.min(usize::MAX - 1), Ordering::Relaxed);
+        self.memory.spills.store(true, Ordering::Relaxed);
+        self.memory.per_handler.store(bytes, Ordering::Relaxed);
+    }
+
+    /// All logs together hold at most about `bytes` in memory: past it,
+    /// stored events leave memory, finished handlers are forgotten, and
+    /// new runs are refused (see [`Self::admit`]).
+    pub(crate) fn hold_at_most(&self, bytes: usize) {
+        self.memory.total.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Whether a new run may start: while the logs hold more than their
+    /// total once finished handlers are forgotten, it may not.
+    pub(crate) fn admit(&self) -> Result<(), LogsFull> {
+        if !self.memory.over_total() {
+            return Ok(());
+        }
+        self.forget_old_finished();
+        let held = self.memory.held.load(Ordering::Relaxed);
+        let total = self.memory.total.load(Ordering::Relaxed);
+        if held > total {
+            return Err(LogsFull { held, total });
+        }
+        Ok(())
     }
 
     /// Keeps at most `keep` finished handlers from now on, forgetting the
@@ -487,12 +596,12 @@ impl Handlers {
         };
         let entry = Arc::new(HandlerEntry::new(
             record,
-            self.log_memory.clone(),
+            self.memory.clone(),
             Some(live),
             None,
         ));
         inner.insert(entry.clone());
-        inner.evict(self.kept());
+        inner.evict(self.kept(), &self.memory);
         Ok(entry)
     }
 
@@ -510,17 +619,16 @@ impl Handlers {
         // handler without its events.
         let entry = Arc::new(HandlerEntry::new(
             record,
-            self.log_memory.clone(),
+            self.memory.clone(),
             live,
             final_state,
         ));
         // Read back from the store: every one of them is stored.
         let last = events.last().map(|(sequence, _)| *sequence);
-        let measured = entry.log_memory().is_some();
         {
             let mut state = entry.state();
             for (sequence, envelope) in events {
-                state.log(sequence, envelope, measured);
+                state.log(sequence, envelope, &self.memory);
             }
         }
         if let Some(last) = last {
@@ -528,13 +636,13 @@ impl Handlers {
         }
         let mut inner = self.inner();
         inner.insert(entry.clone());
-        inner.evict(self.kept());
+        inner.evict(self.kept(), &self.memory);
         entry
     }
 
     /// Forgets the oldest finished handlers beyond the number kept.
     pub(crate) fn forget_old_finished(&self) {
-        self.inner().evict(self.kept());
+        self.inner().evict(self.kept(), &self.memory);
     }
 
     /// Forgets the handler `id`; whether it was there.

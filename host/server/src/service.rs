@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::http::StatusCode;
 use tokio::sync::oneshot;
 
 use wflow_api::HandlerRecord;
@@ -71,6 +72,9 @@ impl App {
         handler_id: Option<String>,
         start: Event,
     ) -> Result<Arc<HandlerEntry>, ApiError> {
+        self.handlers
+            .admit()
+            .map_err(|full| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, full.to_string()))?;
         // Only a chosen id can name an earlier handler: a fresh one costs no
         // lookup. Checked here so that no run starts for nothing, and again
         // when the handler is registered, atomically, against a concurrent

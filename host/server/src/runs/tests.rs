@@ -129,3 +129,55 @@ fn a_purged_or_replaced_handler_is_retired() {
     assert!(second.is_retired());
     assert!(!handlers.remove("reused"));
 }
+
+#[test]
+fn past_the_total_stored_events_leave_memory_whatever_the_share() {
+    let handlers = Handlers::keeping(10);
+    let one = serde_json::to_vec(&tick(0)).unwrap().len();
+    handlers.spill_past(100 * one);
+    handlers.hold_at_most(3 * one);
+    let entry = handlers.restore(record("shared"), Vec::new(), None, None);
+    for n in 0..5 {
+        entry.push_event_from(0, tick(n));
+    }
+    entry.mark_stored(4);
+    assert_eq!(
+        entry.held_bytes(),
+        0,
+        "over the total, the share does not count"
+    );
+    assert!(handlers.admit().is_ok());
+}
+
+#[test]
+fn past_the_total_finished_handlers_are_forgotten_and_then_new_runs_refused() {
+    let handlers = Handlers::keeping(10);
+    let one = serde_json::to_vec(&tick(0)).unwrap().len();
+    handlers.hold_at_most(3 * one);
+    let finished = handlers.restore(record("finished"), Vec::new(), None, None);
+    for n in 0..2 {
+        finished.push_event_from(0, tick(n));
+    }
+    finished.finish(RunEnd::with_status(Status::Completed, None));
+    drop(finished);
+    let running = handlers.restore(record("running"), Vec::new(), None, None);
+    for n in 0..2 {
+        running.push_event_from(0, tick(n));
+    }
+    // Four events held, three allowed: the finished handler goes (there is
+    // no store: its events go with it), the running one stays.
+    assert!(handlers.admit().is_ok());
+    assert!(handlers.get("finished").is_none());
+    assert!(handlers.get("running").is_some());
+    for n in 2..4 {
+        running.push_event_from(0, tick(n));
+    }
+    let full = handlers.admit().unwrap_err();
+    assert_eq!((full.held, full.total), (4 * one, 3 * one));
+    assert!(
+        full.to_string()
+            .starts_with("the handlers' event logs hold "),
+        "{full}"
+    );
+    assert!(handlers.get("running").is_some(), "a running handler stays");
+}
