@@ -5,8 +5,10 @@ use bytesize::ByteSize;
 use std::time::Duration;
 
 use serde_json::json;
+use std::sync::Arc;
 use wflow_core::{
-    Event, InstanceAllocator, Runtime, RuntimeConfig, StepComponent, Workflow, WorkflowOptions,
+    BoxFuture, CheckpointStore, Event, InstanceAllocator, RunOptions, Runtime, RuntimeConfig,
+    Snapshot, StepComponent, Workflow, WorkflowOptions,
 };
 use wflow_tests::component_path;
 
@@ -257,6 +259,11 @@ async fn guests_together_stay_within_the_host_memory_budget() {
         "the idle joke instance holds memory"
     );
     drop((hostile, joke));
+    // The runs' brokers let go of the pools just after their results.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while runtime.guest_memory().0 > ByteSize::b(0) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(
         runtime.guest_memory().0,
         ByteSize::b(0),
@@ -292,8 +299,46 @@ async fn runs_may_go_on_a_runtime_of_their_own() {
         let err = run.result().await.unwrap_err();
         assert_eq!(wflow_tests::failure(&err).kind, "StepTimeoutError");
     }
-    // Dropped from within the caller's runtime: no panic.
+    // Where the run's tasks go: its checkpoint writer saves on a thread of
+    // the runs' runtime, not on the caller's.
+    let saver = Arc::new(ThreadProbe::default());
+    let options = RunOptions {
+        checkpoint: Some(saver.clone() as Arc<dyn CheckpointStore>),
+        ..RunOptions::default()
+    };
+    let start = Event {
+        name: "StartEvent".into(),
+        data: json!({"n": 3}).to_string(),
+    };
+    fanout
+        .run_with(start, options)
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    let threads = saver.threads.lock().unwrap().clone();
+    assert!(!threads.is_empty());
+    assert!(
+        threads.iter().all(|name| name == "wflow-run"),
+        "{threads:?}"
+    );
     drop((fanout, hostile, runtime));
+}
+
+/// A checkpoint store that notes the thread each save runs on.
+#[derive(Default)]
+struct ThreadProbe {
+    threads: std::sync::Mutex<Vec<String>>,
+}
+
+impl CheckpointStore for ThreadProbe {
+    fn save<'a>(&'a self, _snapshot: &'a Snapshot) -> BoxFuture<'a, wflow_core::Result<()>> {
+        Box::pin(async move {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            self.threads.lock().unwrap().push(name);
+            Ok(())
+        })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

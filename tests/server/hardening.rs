@@ -258,3 +258,38 @@ async fn past_the_servers_log_memory_new_runs_wait_for_the_logs_to_shrink() {
         "the finished handler was forgotten"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_event_that_backtracks_a_guests_pattern_is_refused_not_run_for_seconds() {
+    use wflow_server::App;
+
+    // The backtrack guest's start event publishes the pattern of issue 14,
+    // which backtracks catastrophically on `aaa…ac`.
+    let app = App::new(vec![wflow_tests::workflow("backtrack").await]).unwrap();
+    let base = crate::serve_app(app).await;
+    let client = Client::new();
+    let catastrophic = format!("{}c", "a".repeat(23_000));
+    let (status, refused) = post(
+        &client,
+        format!("{base}/workflows/backtrack/run"),
+        json!({"start_event": {"text": catastrophic}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Max limit for backtracking count exceeded"),
+        "{detail}"
+    );
+    let (_, listed) = get(&client, format!("{base}/handlers")).await;
+    assert_eq!(listed["handlers"], json!([]), "nothing started");
+    // A word the pattern takes at once runs.
+    let (status, ran) = post(
+        &client,
+        format!("{base}/workflows/backtrack/run"),
+        json!({"start_event": {"text": "aaac"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ran}");
+    assert_eq!(ran["result"]["value"]["result"], json!(4));
+}

@@ -15,6 +15,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    // Before any other thread: what guests and their streams free goes back
+    // to the system rather than staying in the heap (a server lives long).
+    wflow_server::give_back_large_allocations();
     let args = cli::Cli::parse();
     let filter = if args.verbose() {
         "wflow=debug,wflow_core=debug,wflow_build=debug,wflow_server=debug,wflow_store=debug"

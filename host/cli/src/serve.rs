@@ -75,9 +75,6 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    // A long-lived process through which guests stream large events: what
-    // they free must go back to the system, not stay in the heap.
-    server::give_back_large_allocations();
     let runtime = Runtime::with_config(RuntimeConfig {
         memory_budget: args
             .memory_budget

@@ -61,13 +61,26 @@ impl MemoryBudget {
     }
 }
 
-/// The default budget: half the machine's memory (as `/proc/meminfo`
-/// tells it), else 4 GiB.
+/// The default budget: half the memory the process may use, the least of
+/// the machine's (`/proc/meminfo`) and its control group's limit
+/// (`memory.max`, cgroup v2), else 4 GiB.
 pub fn default_memory_budget() -> ByteSize {
-    std::fs::read_to_string("/proc/meminfo")
+    let machine = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|text| mem_total(&text))
-        .map_or(FALLBACK_BUDGET, |total| ByteSize::b(total.as_u64() / 2))
+        .and_then(|text| mem_total(&text));
+    let group = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|text| cgroup_max(&text));
+    let usable = match (machine, group) {
+        (Some(machine), Some(group)) => Some(machine.min(group)),
+        (machine, group) => machine.or(group),
+    };
+    usable.map_or(FALLBACK_BUDGET, |total| ByteSize::b(total.as_u64() / 2))
+}
+
+/// A cgroup v2 `memory.max`: a number of bytes, or `max` for none.
+fn cgroup_max(text: &str) -> Option<ByteSize> {
+    text.trim().parse().ok().map(ByteSize::b)
 }
 
 /// `MemTotal` of a `/proc/meminfo` text.
@@ -105,5 +118,11 @@ mod tests {
         assert_eq!(mem_total("MemFree: 1 kB\n"), None);
         assert_eq!(mem_total("MemTotal: lots\n"), None);
         assert!(default_memory_budget().as_u64() > 0);
+    }
+
+    #[test]
+    fn reads_a_control_groups_limit() {
+        assert_eq!(cgroup_max("1073741824\n"), Some(ByteSize::gib(1)));
+        assert_eq!(cgroup_max("max\n"), None);
     }
 }

@@ -221,8 +221,10 @@ impl Engine {
         let deadline = tokio::time::sleep(wait);
         tokio::pin!(deadline);
         loop {
+            // Other workflows' idle instances help only an owner below its
+            // cap with every slot taken.
             let usage = slots.usage(owner);
-            let sweep = (usage.in_use < usage.total).then_some(owner);
+            let sweep = (usage.in_use < usage.total || usage.held >= cap).then_some(owner);
             self.sweep_idle_instances(sweep);
             tokio::select! {
                 biased;

@@ -38,8 +38,9 @@ impl RunExecutor {
 
 impl Drop for RunExecutor {
     fn drop(&mut self) {
-        // Dropped from within an async context as often as not, where a
-        // blocking shutdown would panic: runs still going are abandoned.
+        // Every run holds the engine, which owns this: it is dropped once
+        // the last run has ended, often from within an async context (even
+        // one of its own threads), where a blocking shutdown would panic.
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }

@@ -193,8 +193,11 @@ impl Workflow {
             queued_bytes: AtomicU64::new(0),
         });
         let pool = self.code.run_pool(&def);
-        let broker = Broker::new(shared.clone(), pool, broker_rx, outcome_tx)
-            .with_checkpoints(options.checkpoint, options.origin);
+        let broker = Broker::new(shared.clone(), pool, broker_rx, outcome_tx).with_checkpoints(
+            &tokio,
+            options.checkpoint,
+            options.origin,
+        );
         let slots = self.code.run_slots.clone();
         tokio.spawn(async move {
             let permit = match slots {

@@ -6,7 +6,9 @@
 //!     cargo bench -p wflow-server --bench health_under_attack [-- --quick]
 //!
 //! Each attack starts its runs at once through `run-nowait` and lasts until
-//! every one of them has ended (waiting runs are cancelled after a while).
+//! every one of them has ended (waiting runs are cancelled after a while);
+//! the first one's start events are refused, after a check of a guest's
+//! catastrophic JSON Schema pattern.
 //! The table is printed as Markdown.
 
 use std::sync::Arc;
@@ -27,17 +29,31 @@ struct Attack {
     runs: usize,
     /// Cancel the runs after this long (they would wait forever).
     cancel_after: Option<Duration>,
+    /// The start events are refused (400): the attack is their check.
+    refused: bool,
 }
 
 fn attacks(quick: bool) -> Vec<Attack> {
     let scale = if quick { 4 } else { 1 };
+    // A string on which the backtrack guest's pattern backtracks
+    // catastrophically.
+    let catastrophic = format!("{}c", "a".repeat(23_000));
     vec![
+        Attack {
+            name: "catastrophic patterns over HTTP (23 KB start events)",
+            workflow: "backtrack",
+            input: json!({"text": catastrophic}),
+            runs: 200 / scale,
+            cancel_after: None,
+            refused: true,
+        },
         Attack {
             name: "infinite loops (step timeout 200 ms)",
             workflow: "hostile",
             input: json!({"mode": "infinite_loop"}),
             runs: 40 / scale,
             cancel_after: None,
+            refused: false,
         },
         Attack {
             name: "memory bombs (to limits.memory, 256 MiB)",
@@ -45,6 +61,7 @@ fn attacks(quick: bool) -> Vec<Attack> {
             input: json!({"mode": "memory_bomb"}),
             runs: 8 / scale,
             cancel_after: None,
+            refused: false,
         },
         Attack {
             name: "stream floods (100 x 1 MiB each)",
@@ -52,6 +69,7 @@ fn attacks(quick: bool) -> Vec<Attack> {
             input: json!({"mode": "stream_mib", "mib": 100}),
             runs: 4 / scale,
             cancel_after: None,
+            refused: false,
         },
         Attack {
             name: "100 MB events",
@@ -59,6 +77,7 @@ fn attacks(quick: bool) -> Vec<Attack> {
             input: json!({"mode": "huge_event"}),
             runs: 8 / scale,
             cancel_after: None,
+            refused: false,
         },
         Attack {
             name: "a step re-emitting its event to TooManyEvents",
@@ -66,6 +85,7 @@ fn attacks(quick: bool) -> Vec<Attack> {
             input: json!({"hops": 10_000_000}),
             runs: 4 / scale,
             cancel_after: None,
+            refused: false,
         },
         Attack {
             name: "runs waiting for an answer, then cancelled",
@@ -73,17 +93,18 @@ fn attacks(quick: bool) -> Vec<Attack> {
             input: json!({"user": 1}),
             runs: 2000 / scale,
             cancel_after: Some(Duration::from_secs(3)),
+            refused: false,
         },
     ]
 }
 
 fn main() -> Result<()> {
     let quick = std::env::args().any(|arg| arg == "--quick");
+    // As `wflow` does, before any other thread.
+    server::give_back_large_allocations();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    // As `wflow serve` does.
-    server::give_back_large_allocations();
     runtime.block_on(async {
         wflow_tests::guests();
         let base = start().await?;
@@ -177,6 +198,7 @@ async fn start() -> Result<String> {
         ("hostile", "hostile"),
         ("joke", "joke"),
         ("pingpong", "pingpong"),
+        ("backtrack", "backtrack"),
         ("ask", "bench-ask"),
     ] {
         let component =
@@ -216,7 +238,21 @@ async fn mount(client: &Client, base: &str, attack: &Attack) -> Result<Row> {
     let started = Instant::now();
     let mut ids = Vec::with_capacity(attack.runs);
     for _ in 0..attack.runs {
-        ids.push(start_run(client, base, attack.workflow, &attack.input).await?);
+        let response = client
+            .post(format!("{base}/workflows/{}/run-nowait", attack.workflow))
+            .json(&json!({ "start_event": attack.input }))
+            .send()
+            .await?;
+        if attack.refused {
+            ensure!(
+                response.status() == StatusCode::BAD_REQUEST,
+                "{}: {}",
+                attack.workflow,
+                response.status()
+            );
+            continue;
+        }
+        ids.push(started_id(attack.workflow, response).await?);
     }
     if let Some(after) = attack.cancel_after {
         tokio::time::sleep(after).await;
@@ -247,12 +283,7 @@ async fn mount(client: &Client, base: &str, attack: &Attack) -> Result<Row> {
     })
 }
 
-async fn start_run(client: &Client, base: &str, workflow: &str, input: &Value) -> Result<String> {
-    let response = client
-        .post(format!("{base}/workflows/{workflow}/run-nowait"))
-        .json(&json!({ "start_event": input }))
-        .send()
-        .await?;
+async fn started_id(workflow: &str, response: reqwest::Response) -> Result<String> {
     ensure!(
         response.status().is_success(),
         "starting {workflow}: {}",

@@ -13,12 +13,13 @@
 const MMAP_THRESHOLD: i32 = 128 * 1024;
 
 /// Has the allocator give large blocks back to the operating system when
-/// they are freed. Call it once, early, in a server process; it does
-/// nothing where the allocator is not glibc's.
+/// they are freed. Call it first thing in `main`, before any other thread
+/// starts (glibc documents `mallopt` as not thread-safe); it does nothing
+/// where the allocator is not glibc's.
 pub fn give_back_large_allocations() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets a tuning parameter of glibc's allocator,
-    // under its own lock; any thread may call it at any time.
+    // SAFETY: `mallopt` only sets a tuning parameter of glibc's allocator;
+    // the caller calls it before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }

@@ -482,10 +482,19 @@ impl HandlersInner {
         let held = memory.held.load(Ordering::Relaxed);
         let total = memory.total.load(Ordering::Relaxed);
         for (index, (id, entry)) in finished.iter().enumerate() {
-            if index >= excess && held.saturating_sub(freed) <= total {
-                break;
+            let bytes = entry.state().held_bytes;
+            if index >= excess {
+                // Past `keep`, only memory is a reason to forget, and only
+                // a handler holding some (with a store, finished ones hold
+                // none) gives any back.
+                if held.saturating_sub(freed) <= total {
+                    break;
+                }
+                if bytes == 0 {
+                    continue;
+                }
             }
-            freed += entry.state().held_bytes;
+            freed += bytes;
             forget.insert((*id).clone());
         }
         if forget.is_empty() {
@@ -615,8 +624,42 @@ impl Handlers {
         live: Option<Arc<WorkflowHandler>>,
         final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
-        // Whole before anyone can see it: a reader never finds a restored
-        // handler without its events.
+        let entry = self.restored(record, events, live, final_state);
+        let mut inner = self.inner();
+        inner.insert(entry.clone());
+        inner.evict(self.kept(), &self.memory);
+        entry
+    }
+
+    /// Registers a finished handler read back from the store, as
+    /// [`Self::restore`] does, unless one is registered under its id
+    /// already (another request read it back first): then that one, so
+    /// that concurrent readers share it and none is retired.
+    pub(crate) fn read_back(
+        &self,
+        record: HandlerRecord,
+        events: Vec<(u64, Envelope)>,
+        final_state: Option<Arc<Value>>,
+    ) -> Arc<HandlerEntry> {
+        let entry = self.restored(record, events, None, final_state);
+        let mut inner = self.inner();
+        if let Some(known) = inner.by_id.get(&entry.id()) {
+            return known.clone();
+        }
+        inner.insert(entry.clone());
+        inner.evict(self.kept(), &self.memory);
+        entry
+    }
+
+    /// A handler as the store holds it, whole before anyone can see it: a
+    /// reader never finds a restored handler without its events.
+    fn restored(
+        &self,
+        record: HandlerRecord,
+        events: Vec<(u64, Envelope)>,
+        live: Option<Arc<WorkflowHandler>>,
+        final_state: Option<Arc<Value>>,
+    ) -> Arc<HandlerEntry> {
         let entry = Arc::new(HandlerEntry::new(
             record,
             self.memory.clone(),
@@ -634,9 +677,6 @@ impl Handlers {
         if let Some(last) = last {
             entry.mark_stored(last);
         }
-        let mut inner = self.inner();
-        inner.insert(entry.clone());
-        inner.evict(self.kept(), &self.memory);
         entry
     }
 

@@ -189,7 +189,7 @@ impl App {
         let final_state = stored.snapshot.map(|snapshot| Arc::new(snapshot.state));
         Ok(self
             .handlers
-            .restore(stored.record, stored.events, None, final_state))
+            .read_back(stored.record, stored.events, final_state))
     }
 
     /// Every handler's record, oldest first: the store's (with the running

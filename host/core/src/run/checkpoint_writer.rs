@@ -29,16 +29,17 @@ struct Pending {
 }
 
 impl CheckpointWriter {
-    /// Starts the writer task saving into `store`; `saved` is told, after
-    /// each save, the last held prompt the saved snapshot holds. Must be
-    /// called within a tokio runtime.
+    /// Starts the writer task on `tokio` (the run's runtime), saving into
+    /// `store`; `saved` is told, after each save, the last held prompt the
+    /// saved snapshot holds.
     pub(crate) fn spawn(
+        tokio: &tokio::runtime::Handle,
         store: Arc<dyn CheckpointStore>,
         saved: impl Fn(u64) + Send + 'static,
     ) -> Self {
         let shared = Arc::new(Pending::default());
         let pending = shared.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio.spawn(async move {
             loop {
                 let next = lock(&pending.latest).take();
                 match next {

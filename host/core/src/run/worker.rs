@@ -77,8 +77,13 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        self.last_growth = 0;
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            // The memory's own maximum refuses it: nothing to take.
+            return Ok(false);
+        }
         if desired > self.memory {
             let message = format!(
                 "the instance tried to grow its memory to {}, over its limit of {} (limits.memory)",
@@ -105,7 +110,7 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
         // Permitted above, the growth did not happen: its memory goes back.
         tracing::debug!("a guest memory growth failed: {error:#}");
         let growth = std::mem::take(&mut self.last_growth);
-        self.taken -= growth;
+        self.taken = self.taken.saturating_sub(growth);
         self.engine.give_back_guest_memory(growth);
         Ok(())
     }

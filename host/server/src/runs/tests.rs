@@ -181,3 +181,17 @@ fn past_the_total_finished_handlers_are_forgotten_and_then_new_runs_refused() {
     );
     assert!(handlers.get("running").is_some(), "a running handler stays");
 }
+
+#[test]
+fn a_handler_read_back_twice_is_one_handler() {
+    let handlers = Handlers::keeping(10);
+    let mut finished = record("old");
+    finished.status = Status::Completed;
+    let first = handlers.read_back(finished.clone(), vec![(0, tick(0))], None);
+    let second = handlers.read_back(finished, vec![(0, tick(0))], None);
+    assert!(std::sync::Arc::ptr_eq(&first, &second));
+    assert!(
+        !first.is_retired(),
+        "a second reader does not cut off the first"
+    );
+}

@@ -168,13 +168,14 @@ impl Broker {
     /// outside and every prompt, and when the run ends.
     pub(crate) fn with_checkpoints(
         mut self,
+        tokio: &tokio::runtime::Handle,
         store: Option<Arc<dyn CheckpointStore>>,
         origin: Option<String>,
     ) -> Self {
         if let Some(store) = store {
             lock(&self.shared.prompts).hold();
             let shared = Arc::downgrade(&self.shared);
-            self.checkpoint = Some(CheckpointWriter::spawn(store, move |held_through| {
+            self.checkpoint = Some(CheckpointWriter::spawn(tokio, store, move |held_through| {
                 if let Some(shared) = shared.upgrade() {
                     shared.release_prompts(held_through);
                 }
