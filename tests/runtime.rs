@@ -241,7 +241,7 @@ async fn guests_together_stay_within_the_host_memory_budget() {
         "{}",
         failure.message
     );
-    let (in_use, budget) = runtime.guest_memory();
+    let (in_use, budget) = runtime.memory_in_use();
     assert_eq!(budget, ByteSize::mib(96));
     assert!(
         in_use < ByteSize::mib(32),
@@ -255,19 +255,75 @@ async fn guests_together_stay_within_the_host_memory_budget() {
         .unwrap();
     assert!(output.result.as_str().unwrap().contains("budgets"));
     assert!(
-        runtime.guest_memory().0 > ByteSize::b(0),
+        runtime.memory_in_use().0 > ByteSize::b(0),
         "the idle joke instance holds memory"
     );
     drop((hostile, joke));
     // The runs' brokers let go of the pools just after their results.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while runtime.guest_memory().0 > ByteSize::b(0) && std::time::Instant::now() < deadline {
+    while runtime.memory_in_use().0 > ByteSize::b(0) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(
-        runtime.guest_memory().0,
+        runtime.memory_in_use().0,
         ByteSize::b(0),
         "every instance gave its memory back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_in_flight_count_against_the_host_memory_budget() {
+    let runtime = Runtime::with_config(RuntimeConfig {
+        memory_budget: ByteSize::mib(64),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let hostile = wflow_build::load_workflow(&runtime, &component_path("hostile"))
+        .await
+        .unwrap();
+    let flood = json!({"mode": "stream_mib", "mib": 100});
+    // Nobody reads the stream: its unread events hold the budget until it
+    // has no room left, and the run is refused, naming it.
+    let unread = hostile.run(flood.clone()).unwrap();
+    let err = unread.result().await.unwrap_err();
+    assert_eq!(err.kind(), "WorkflowLimitError");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("HostMemoryExhausted: a Attack event of 1.0 MiB would pass the host's memory budget (64.0 MiB, "),
+        "{message}"
+    );
+    // Dropped unread, its events give their memory back.
+    drop(unread);
+    // Read as they come, the same 100 MiB pass through 64 MiB.
+    let read = hostile.run(flood).unwrap();
+    let mut stream = read.stream_events().unwrap();
+    let mut floods = 0;
+    while let Some(event) = stream.next().await {
+        floods += usize::from(event.name == "Attack");
+    }
+    assert_eq!(floods, 100);
+    assert_eq!(read.result().await.unwrap().result, json!("flooded"));
+    drop(read);
+    // And a fan-out's queued events all leave the budget.
+    let fanout = wflow_build::load_workflow(&runtime, &component_path("fanout"))
+        .await
+        .unwrap();
+    let output = fanout
+        .run(json!({"n": 500}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap();
+    assert_eq!(output.result, json!({"sum": 124_750, "count": 500}));
+    drop((hostile, fanout));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while runtime.memory_in_use().0 > ByteSize::b(0) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        runtime.memory_in_use().0,
+        ByteSize::b(0),
+        "every byte came back"
     );
 }
 

@@ -1,13 +1,15 @@
-//! The host-wide budget of guest memory.
+//! The host-wide memory budget.
 //!
 //! Every instance's linear memory, over all workflows and runs, is taken
 //! from one budget as it grows and given back when the instance is
-//! dropped. Each instance is also held to its own `limits.memory`; the
-//! budget bounds the sum, so that many instances each within its limit
-//! cannot together take more than the host can give: past the budget a
-//! growth is refused (the step fails naming the budget), never the process
-//! aborted by the operating system.
+//! dropped; so are the events in flight inside runs (streamed and not read
+//! yet, queued for a step). Each instance and each run is also held to its
+//! own limits; the budget bounds the sum, so that many of them each within
+//! its limits cannot together take more than the host can give: past the
+//! budget a growth or an event is refused (naming the budget), never the
+//! process aborted by the operating system.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytesize::ByteSize;
@@ -41,6 +43,22 @@ impl MemoryBudget {
             .map(|_| ())
     }
 
+    /// Takes `bytes` even past the cap: for what was admitted before and
+    /// is counted again (an event queued once more).
+    pub(crate) fn take_anyway(&self, bytes: u64) {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// Takes `bytes`, unless that passes the cap, as a [`Charge`] giving
+    /// them back when dropped; on refusal, the bytes in use.
+    pub(crate) fn charge(self: &Arc<Self>, bytes: u64) -> Result<Charge, u64> {
+        self.take(bytes)?;
+        Ok(Charge {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+
     /// Gives back `bytes` taken before.
     pub(crate) fn give_back(&self, bytes: u64) {
         let _ = self
@@ -58,6 +76,21 @@ impl MemoryBudget {
     /// The cap.
     pub(crate) fn cap(&self) -> ByteSize {
         ByteSize::b(self.cap)
+    }
+}
+
+/// Bytes taken from a budget, given back when dropped, wherever that is:
+/// carried with an event, they come back whether it is read or dropped
+/// unread.
+#[derive(Debug)]
+pub(crate) struct Charge {
+    budget: Arc<MemoryBudget>,
+    bytes: u64,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
     }
 }
 
@@ -109,6 +142,17 @@ mod tests {
         assert_eq!(budget.take(60), Ok(()));
         budget.give_back(1_000);
         assert_eq!(budget.in_use(), 0, "never below zero");
+    }
+
+    #[test]
+    fn a_charge_gives_its_bytes_back_when_dropped() {
+        let budget = Arc::new(MemoryBudget::new(ByteSize::b(100)));
+        let charge = budget.charge(70).unwrap();
+        assert_eq!(budget.charge(40).unwrap_err(), 70);
+        drop(charge);
+        assert_eq!(budget.in_use(), 0);
+        budget.take_anyway(150);
+        assert_eq!(budget.in_use(), 150, "counted past the cap");
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::budget::MemoryBudget;
 pub use crate::budget::default_memory_budget;
+use crate::budget::{Charge, MemoryBudget};
 use crate::cache::CompiledCache;
 use crate::error::{Result, WorkflowError};
 use crate::executor::RunExecutor;
@@ -66,9 +66,10 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// How instances are allocated.
     pub allocator: InstanceAllocator,
-    /// The guest memory all instances may hold together (see
-    /// [`default_memory_budget`]): past it a memory growth is refused and
-    /// the step fails with `HostMemoryExhausted`.
+    /// The memory all instances' linear memory and the events in flight
+    /// inside runs (streamed and not read yet, queued for a step) may hold
+    /// together (see [`default_memory_budget`]): past it a memory growth or
+    /// an event is refused with `HostMemoryExhausted`.
     pub memory_budget: ByteSize,
     /// Runs go on a tokio runtime of their own with this many worker
     /// threads, so that busy guests never hold up the caller's tasks (a
@@ -126,8 +127,9 @@ struct EngineInner {
     slots: InstanceSlots,
     /// Every live instance pool, swept when an instance waits for a slot.
     pools: Mutex<PoolRegistry>,
-    /// The guest memory all instances hold together.
-    memory: MemoryBudget,
+    /// The host's memory budget: what all instances' linear memory and the
+    /// events in flight inside runs hold together.
+    memory: Arc<MemoryBudget>,
     /// The runtime runs go on, if they have one of their own.
     runs: Option<RunExecutor>,
     cache: Option<CompiledCache>,
@@ -181,7 +183,7 @@ impl Engine {
                 allocator,
                 slots,
                 pools: Mutex::default(),
-                memory: MemoryBudget::new(settings.memory_budget),
+                memory: Arc::new(MemoryBudget::new(settings.memory_budget)),
                 runs,
                 cache,
             }),
@@ -249,10 +251,10 @@ impl Engine {
             })
     }
 
-    /// Takes `bytes` of guest memory from the host's budget, dropping idle
-    /// instances to make room if need be; on refusal, the bytes in use and
-    /// the budget.
-    pub(crate) fn take_guest_memory(&self, bytes: u64) -> std::result::Result<(), (u64, ByteSize)> {
+    /// Takes `bytes` (guest memory, or an event queued in a run) from the
+    /// host's budget, dropping idle instances to make room if need be; on
+    /// refusal, the bytes in use and the budget.
+    pub(crate) fn take_memory(&self, bytes: u64) -> std::result::Result<(), (u64, ByteSize)> {
         let budget = &self.inner.memory;
         if budget.take(bytes).is_ok() {
             return Ok(());
@@ -261,13 +263,33 @@ impl Engine {
         budget.take(bytes).map_err(|in_use| (in_use, budget.cap()))
     }
 
-    /// Gives back guest memory taken with [`Self::take_guest_memory`].
-    pub(crate) fn give_back_guest_memory(&self, bytes: u64) {
+    /// Charges `bytes` of an event in flight to the host's budget (see
+    /// [`Self::take_memory`]): given back when the charge drops.
+    pub(crate) fn charge_memory(&self, bytes: u64) -> std::result::Result<Charge, (u64, ByteSize)> {
+        let budget = &self.inner.memory;
+        if let Ok(charge) = budget.charge(bytes) {
+            return Ok(charge);
+        }
+        self.sweep_idle_instances(None);
+        budget
+            .charge(bytes)
+            .map_err(|in_use| (in_use, budget.cap()))
+    }
+
+    /// Counts `bytes` admitted before against the host's budget again, past
+    /// its cap if need be.
+    pub(crate) fn take_memory_anyway(&self, bytes: u64) {
+        self.inner.memory.take_anyway(bytes);
+    }
+
+    /// Gives back what [`Self::take_memory`] took.
+    pub(crate) fn give_back_memory(&self, bytes: u64) {
         self.inner.memory.give_back(bytes);
     }
 
-    /// The guest memory all instances hold now, and the budget.
-    pub(crate) fn guest_memory(&self) -> (ByteSize, ByteSize) {
+    /// What the budget holds now (instances' memory, events in flight),
+    /// and the budget.
+    pub(crate) fn memory_in_use(&self) -> (ByteSize, ByteSize) {
         let budget = &self.inner.memory;
         (ByteSize::b(budget.in_use()), budget.cap())
     }

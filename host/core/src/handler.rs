@@ -191,6 +191,7 @@ impl Workflow {
             internal_streamed: AtomicU64::new(internal_streamed),
             streamed_bytes: AtomicU64::new(streamed_bytes),
             queued_bytes: AtomicU64::new(0),
+            engine: self.code.runtime.core().clone(),
         });
         let pool = self.code.run_pool(&def);
         let broker = Broker::new(shared.clone(), pool, broker_rx, outcome_tx).with_checkpoints(
@@ -389,8 +390,14 @@ impl EventStream {
             return None;
         }
         match self.receiver.recv().await {
-            Some(StreamMsg::Event { position, event }) => {
+            Some(StreamMsg::Event {
+                position,
+                event,
+                charge,
+            }) => {
                 self.unread.fetch_sub(1, Ordering::AcqRel);
+                // Read: the event is the reader's now, off the host's budget.
+                drop(charge);
                 Some((position, event))
             }
             Some(StreamMsg::Closed) | None => {

@@ -51,10 +51,11 @@ impl Runtime {
         self.inner.engine.allocator()
     }
 
-    /// The guest memory every live instance holds together, and the
-    /// host's budget for it ([`RuntimeConfig::memory_budget`]).
-    pub fn guest_memory(&self) -> (bytesize::ByteSize, bytesize::ByteSize) {
-        self.inner.engine.guest_memory()
+    /// What the host's memory budget ([`RuntimeConfig::memory_budget`])
+    /// holds now (every live instance's linear memory and the events in
+    /// flight inside runs), and the budget.
+    pub fn memory_in_use(&self) -> (bytesize::ByteSize, bytesize::ByteSize) {
+        self.inner.engine.memory_in_use()
     }
 
     /// The compiled-component cache, if enabled.

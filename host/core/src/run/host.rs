@@ -184,8 +184,8 @@ impl Host for WorkerState {
         let run = self.run()?;
         run.check_event_size(&ev).map_err(limit_trap)?;
         if ev.check_object().is_ok() {
-            run.admit_streamed(&ev).map_err(limit_trap)?;
-            run.write_to_stream(ev).map_err(limit_trap)?;
+            let charge = run.admit_streamed(&ev).map_err(limit_trap)?;
+            run.write_to_stream(ev, Some(charge)).map_err(limit_trap)?;
         } else {
             tracing::warn!(event = %ev.name, "dropped a streamed event whose payload is not a JSON object");
         }

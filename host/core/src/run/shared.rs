@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
+use crate::budget::Charge;
 use crate::definition::{EmitError, WorkflowDef};
+use crate::engine::Engine;
 use crate::event::Event;
 use crate::state::StateStore;
 
@@ -51,6 +53,8 @@ pub(crate) struct RunShared {
     /// their way to the broker or in its queues (against
     /// `limits.max_queued_bytes`).
     pub(crate) queued_bytes: AtomicU64,
+    /// Where the run's events in flight are charged (the host's budget).
+    pub(crate) engine: Engine,
 }
 
 impl RunShared {
@@ -62,9 +66,10 @@ impl RunShared {
         lock(&self.waiters)
     }
 
-    /// Counts a step's streamed event against `limits.max_stream_bytes`; an
-    /// error naming the limit (nothing counted) past it.
-    pub(crate) fn admit_streamed(&self, event: &Event) -> Result<(), String> {
+    /// Counts a step's streamed event against `limits.max_stream_bytes` and
+    /// charges it to the host's memory budget until it is read; an error
+    /// naming the limit (nothing counted) past either.
+    pub(crate) fn admit_streamed(&self, event: &Event) -> Result<Charge, String> {
         let max = self.def.options.limits.max_stream_bytes;
         let size = event.data.len() as u64;
         charge(&self.streamed_bytes, size, max.as_u64(), false).map_err(|before| {
@@ -74,18 +79,27 @@ impl RunShared {
                 event.name,
                 bytesize::ByteSize::b(size)
             )
+        })?;
+        self.engine.charge_memory(size).map_err(|(in_use, budget)| {
+            self.streamed_bytes.fetch_sub(size, Ordering::AcqRel);
+            host_memory_exhausted(event, size, in_use, budget)
         })
     }
 
-    /// Writes an event to the stream; an error naming the limit when the
-    /// stream already holds `limits.stream_buffer` unread events.
-    pub(crate) fn write_to_stream(&self, event: Event) -> Result<(), String> {
+    /// Writes an event to the stream, with what it holds of the host's
+    /// budget until read; an error naming the limit when the stream already
+    /// holds `limits.stream_buffer` unread events.
+    pub(crate) fn write_to_stream(
+        &self,
+        event: Event,
+        charge: Option<Charge>,
+    ) -> Result<(), String> {
         let limit = self.def.options.limits.stream_buffer;
         if self.unread.fetch_add(1, Ordering::AcqRel) >= limit {
             self.unread.fetch_sub(1, Ordering::AcqRel);
             return Err(stream_buffer_full(limit));
         }
-        self.stream.send(event);
+        self.stream.send(event, charge);
         Ok(())
     }
 
@@ -94,7 +108,9 @@ impl RunShared {
     /// checkpointed. Held prompts count against `limits.stream_buffer` as
     /// streamed ones do.
     pub(crate) fn stream_prompt(&self, event: Event) -> Result<(), String> {
-        self.admit_streamed(&event)?;
+        // Prompts are few (one per wait) and bounded per run: they count
+        // against the run's stream, not the host's budget.
+        drop(self.admit_streamed(&event)?);
         let mut prompts = lock(&self.prompts);
         let limit = self.def.options.limits.stream_buffer;
         if self.unread.load(Ordering::Acquire) + prompts.len() >= limit {
@@ -104,7 +120,7 @@ impl RunShared {
             None => Ok(()),
             Some(event) => {
                 drop(prompts);
-                self.write_to_stream(event)
+                self.write_to_stream(event, None)
             }
         }
     }
@@ -145,7 +161,7 @@ impl RunShared {
     /// multiply beyond its step calls).
     pub(crate) fn write_to_stream_past_limit(&self, event: Event) {
         self.unread.fetch_add(1, Ordering::AcqRel);
-        self.stream.send(event);
+        self.stream.send(event, None);
     }
 
     /// Streams one of the runtime's own events, unless the run has
@@ -199,24 +215,34 @@ impl RunShared {
                 event.name,
                 bytesize::ByteSize::b(cost)
             )
+        })?;
+        // The host's budget mirrors `queued_bytes`: taken here, given back
+        // as events leave the queues (and what is left when the run drops).
+        self.engine.take_memory(cost).map_err(|(in_use, budget)| {
+            self.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+            host_memory_exhausted(event, cost, in_use, budget)
         })
     }
 
     /// Counts `event` as queued (the broker queues it for a step).
     pub(crate) fn count_queued(&self, event: &Event) {
-        self.queued_bytes
-            .fetch_add(queued_cost(event), Ordering::AcqRel);
+        let cost = queued_cost(event);
+        self.queued_bytes.fetch_add(cost, Ordering::AcqRel);
+        self.engine.take_memory_anyway(cost);
     }
 
     /// `event` is no longer queued (a step took it, or the broker received
     /// it from its sender).
     pub(crate) fn uncount_queued(&self, event: &Event) {
         let cost = queued_cost(event);
-        let _ = self
-            .queued_bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
-                Some(queued.saturating_sub(cost))
-            });
+        if let Ok(queued) =
+            self.queued_bytes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                    Some(queued.saturating_sub(cost))
+                })
+        {
+            self.engine.give_back_memory(queued.min(cost));
+        }
     }
 
     /// Checks an event's size against `limits.max_event_bytes`.
@@ -307,4 +333,26 @@ fn charge(counter: &AtomicU64, cost: u64, max: u64, first_always: bool) -> Resul
         return Err(before);
     }
     Ok(())
+}
+
+impl Drop for RunShared {
+    fn drop(&mut self) {
+        // Events still queued when the run went away leave with it.
+        self.engine.give_back_memory(*self.queued_bytes.get_mut());
+    }
+}
+
+/// The error of an event the host's memory budget has no room for.
+fn host_memory_exhausted(
+    event: &Event,
+    size: u64,
+    in_use: u64,
+    budget: bytesize::ByteSize,
+) -> String {
+    format!(
+        "HostMemoryExhausted: a {} event of {} would pass the host's memory budget ({budget}, {} in use; RuntimeConfig::memory_budget, wflow serve --memory-budget)",
+        event.name,
+        bytesize::ByteSize::b(size),
+        bytesize::ByteSize::b(in_use)
+    )
 }

@@ -7,14 +7,20 @@ use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
+use crate::budget::Charge;
 use crate::event::Event;
 use crate::sync::lock;
 
 /// What flows to a run's event stream.
 #[derive(Debug)]
 pub(crate) enum StreamMsg {
-    /// An event at its stream position.
-    Event { position: u64, event: Event },
+    /// An event at its stream position, with what it holds of the host's
+    /// memory budget until it is read (or dropped unread).
+    Event {
+        position: u64,
+        event: Event,
+        charge: Option<Charge>,
+    },
     /// The run has ended: nothing follows.
     Closed,
 }
@@ -41,13 +47,17 @@ impl StreamWriter {
         }
     }
 
-    /// Sends `event` at the next position.
-    pub(crate) fn send(&self, event: Event) {
+    /// Sends `event` at the next position, with its `charge`.
+    pub(crate) fn send(&self, event: Event, charge: Option<Charge>) {
         let mut tail = lock(&self.tail);
         let position = tail.next;
         tail.next += 1;
         // The receiver is gone only when nobody can stream any more.
-        let _ = tail.sender.send(StreamMsg::Event { position, event });
+        let _ = tail.sender.send(StreamMsg::Event {
+            position,
+            event,
+            charge,
+        });
     }
 
     /// How many events the run has streamed (a snapshot's stream position).
@@ -70,17 +80,22 @@ mod tests {
         let (sender, mut receiver) = mpsc::unbounded_channel();
         let writer = StreamWriter::new(7, sender);
         for n in 0..3 {
-            writer.send(Event {
-                name: "Tick".into(),
-                data: format!("{{\"n\":{n}}}"),
-            });
+            writer.send(
+                Event {
+                    name: "Tick".into(),
+                    data: format!("{{\"n\":{n}}}"),
+                },
+                None,
+            );
         }
         writer.close();
         assert_eq!(writer.position(), 10);
         let mut seen = Vec::new();
         while let Ok(message) = receiver.try_recv() {
             match message {
-                StreamMsg::Event { position, event } => seen.push((position, event.data)),
+                StreamMsg::Event {
+                    position, event, ..
+                } => seen.push((position, event.data)),
                 StreamMsg::Closed => seen.push((u64::MAX, String::new())),
             }
         }

@@ -56,7 +56,7 @@ struct InstanceLimiter {
 
 impl Drop for InstanceLimiter {
     fn drop(&mut self) {
-        self.engine.give_back_guest_memory(self.taken);
+        self.engine.give_back_memory(self.taken);
     }
 }
 
@@ -93,7 +93,7 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
             return Err(self.refuse("MemoryLimitExceeded", message));
         }
         let growth = desired.saturating_sub(current) as u64;
-        if let Err((in_use, budget)) = self.engine.take_guest_memory(growth) {
+        if let Err((in_use, budget)) = self.engine.take_memory(growth) {
             let message = format!(
                 "the instance tried to grow its memory to {}, but the host's guest memory budget ({budget}) has {} in use (RuntimeConfig::memory_budget, wflow --memory-budget)",
                 bytesize::ByteSize::b(desired as u64),
@@ -111,7 +111,7 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
         tracing::debug!("a guest memory growth failed: {error:#}");
         let growth = std::mem::take(&mut self.last_growth);
         self.taken = self.taken.saturating_sub(growth);
-        self.engine.give_back_guest_memory(growth);
+        self.engine.give_back_memory(growth);
         Ok(())
     }
 
