@@ -28,6 +28,47 @@ fn runtime(allocator: InstanceAllocator) -> Runtime {
     .expect("runtime")
 }
 
+/// Starts a ticker run whose one tick sleeps for a minute in an instance;
+/// returns once the tick holds it.
+async fn hog_an_instance(ticker: &Workflow) -> wflow_core::WorkflowHandler {
+    let hog = ticker
+        .run(json!({"laps": 1, "width": 1, "pause_ms": 60_000}))
+        .unwrap();
+    let mut stream = hog.stream_events().unwrap();
+    assert_eq!(stream.next().await.unwrap().name, "Progress");
+    hog
+}
+
+/// A runtime whose memory budget is `budget`.
+fn budgeted_runtime(budget: ByteSize) -> Runtime {
+    Runtime::with_config(RuntimeConfig {
+        memory_budget: budget,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+}
+
+/// Guest `name`, loaded into `runtime`.
+async fn load(runtime: &Runtime, name: &str) -> Workflow {
+    wflow_build::load_workflow(runtime, &component_path(name))
+        .await
+        .unwrap_or_else(|err| panic!("loading {name}: {err}"))
+}
+
+/// Waits until the memory budget of `runtime` holds nothing (runs' brokers
+/// let go of their pools just after their results), and asserts it.
+async fn assert_budget_empties(runtime: &Runtime) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while runtime.memory_in_use().0 > ByteSize::b(0) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        runtime.memory_in_use().0,
+        ByteSize::b(0),
+        "every byte came back"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_pool_makes_instances_wait_and_idle_ones_give_way() {
     // fanout wants up to six instances at once (fan_out, four work workers,
@@ -40,9 +81,7 @@ async fn a_full_pool_makes_instances_wait_and_idle_ones_give_way() {
             ..
         }
     ));
-    let fanout = wflow_build::load_workflow(&runtime, &component_path("fanout"))
-        .await
-        .unwrap();
+    let fanout = load(&runtime, "fanout").await;
     let output = fanout
         .run(json!({"n": 200}))
         .unwrap()
@@ -58,12 +97,8 @@ async fn a_step_waiting_for_a_human_holds_no_instance_slot() {
     // prompt, another workflow's run completes meanwhile, and every answer
     // is taken (each step runs again from the start, as in the reference).
     let runtime = pooled_runtime(3);
-    let waits = wflow_build::load_workflow(&runtime, &component_path("waits"))
-        .await
-        .unwrap();
-    let joke = wflow_build::load_workflow(&runtime, &component_path("joke"))
-        .await
-        .unwrap();
+    let waits = load(&runtime, "waits").await;
+    let joke = load(&runtime, "joke").await;
     let mut handlers = Vec::new();
     for run in 0..30 {
         let handler = waits.run(json!({"mode": "require"})).unwrap();
@@ -97,9 +132,7 @@ async fn a_step_waiting_for_a_human_holds_no_instance_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_gets_no_instance_slot_in_time_fails_naming_why() {
     let runtime = pooled_runtime(1);
-    let ticker = wflow_build::load_workflow(&runtime, &component_path("ticker"))
-        .await
-        .unwrap();
+    let ticker = load(&runtime, "ticker").await;
     let joke_component = StepComponent::load(&runtime, &component_path("joke"))
         .await
         .unwrap();
@@ -107,11 +140,7 @@ async fn a_call_that_gets_no_instance_slot_in_time_fails_naming_why() {
     options.limits.instance_wait = Duration::from_millis(300);
     let joke = Workflow::from_components(&runtime, vec![joke_component], options).unwrap();
     // The ticker's one tick sleeps for a minute in the only slot.
-    let hog = ticker
-        .run(json!({"laps": 1, "width": 1, "pause_ms": 60_000}))
-        .unwrap();
-    let mut stream = hog.stream_events().unwrap();
-    assert_eq!(stream.next().await.unwrap().name, "Progress");
+    let hog = hog_an_instance(&ticker).await;
     let err = joke
         .run(json!({"topic": "slots"}))
         .unwrap()
@@ -163,9 +192,7 @@ async fn a_workflow_capped_below_its_steps_still_completes() {
 async fn on_demand_allocation_runs_workflows_too() {
     let runtime = runtime(InstanceAllocator::OnDemand);
     assert_eq!(runtime.allocator(), InstanceAllocator::OnDemand);
-    let joke = wflow_build::load_workflow(&runtime, &component_path("joke"))
-        .await
-        .unwrap();
+    let joke = load(&runtime, "joke").await;
     let output = joke
         .run(json!({"topic": "heaps"}))
         .unwrap()
@@ -186,11 +213,7 @@ async fn max_instances_holds_with_on_demand_allocation_too() {
     options.limits.instance_wait = Duration::from_millis(300);
     let ticker = Workflow::from_components(&runtime, vec![component], options).unwrap();
     // One tick sleeping for a minute holds the workflow's only instance.
-    let hog = ticker
-        .run(json!({"laps": 1, "width": 1, "pause_ms": 60_000}))
-        .unwrap();
-    let mut stream = hog.stream_events().unwrap();
-    assert_eq!(stream.next().await.unwrap().name, "Progress");
+    let hog = hog_an_instance(&ticker).await;
     let err = ticker
         .run(json!({"laps": 1, "width": 1, "pause_ms": 0}))
         .unwrap()
@@ -215,17 +238,9 @@ async fn guests_together_stay_within_the_host_memory_budget() {
     // Each instance may take 256 MiB (limits.memory); the host gives all
     // of them 96 MiB together. A memory bomb is refused at the budget, its
     // memory comes back, and a neighbour runs on.
-    let runtime = Runtime::with_config(RuntimeConfig {
-        memory_budget: ByteSize::mib(96),
-        ..RuntimeConfig::default()
-    })
-    .expect("runtime");
-    let hostile = wflow_build::load_workflow(&runtime, &component_path("hostile"))
-        .await
-        .unwrap();
-    let joke = wflow_build::load_workflow(&runtime, &component_path("joke"))
-        .await
-        .unwrap();
+    let runtime = budgeted_runtime(ByteSize::mib(96));
+    let hostile = load(&runtime, "hostile").await;
+    let joke = load(&runtime, "joke").await;
     let err = hostile
         .run(json!({"mode": "memory_bomb"}))
         .unwrap()
@@ -259,28 +274,13 @@ async fn guests_together_stay_within_the_host_memory_budget() {
         "the idle joke instance holds memory"
     );
     drop((hostile, joke));
-    // The runs' brokers let go of the pools just after their results.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while runtime.memory_in_use().0 > ByteSize::b(0) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        runtime.memory_in_use().0,
-        ByteSize::b(0),
-        "every instance gave its memory back"
-    );
+    assert_budget_empties(&runtime).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_in_flight_count_against_the_host_memory_budget() {
-    let runtime = Runtime::with_config(RuntimeConfig {
-        memory_budget: ByteSize::mib(64),
-        ..RuntimeConfig::default()
-    })
-    .expect("runtime");
-    let hostile = wflow_build::load_workflow(&runtime, &component_path("hostile"))
-        .await
-        .unwrap();
+    let runtime = budgeted_runtime(ByteSize::mib(64));
+    let hostile = load(&runtime, "hostile").await;
     let flood = json!({"mode": "stream_mib", "mib": 100});
     // Nobody reads the stream: its unread events hold the budget until it
     // has no room left, and the run is refused, naming it.
@@ -305,9 +305,7 @@ async fn events_in_flight_count_against_the_host_memory_budget() {
     assert_eq!(read.result().await.unwrap().result, json!("flooded"));
     drop(read);
     // And a fan-out's queued events all leave the budget.
-    let fanout = wflow_build::load_workflow(&runtime, &component_path("fanout"))
-        .await
-        .unwrap();
+    let fanout = load(&runtime, "fanout").await;
     let output = fanout
         .run(json!({"n": 500}))
         .unwrap()
@@ -316,15 +314,7 @@ async fn events_in_flight_count_against_the_host_memory_budget() {
         .unwrap();
     assert_eq!(output.result, json!({"sum": 124_750, "count": 500}));
     drop((hostile, fanout));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while runtime.memory_in_use().0 > ByteSize::b(0) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        runtime.memory_in_use().0,
-        ByteSize::b(0),
-        "every byte came back"
-    );
+    assert_budget_empties(&runtime).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -335,12 +325,8 @@ async fn runs_may_go_on_a_runtime_of_their_own() {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
-    let fanout = wflow_build::load_workflow(&runtime, &component_path("fanout"))
-        .await
-        .unwrap();
-    let hostile = wflow_build::load_workflow(&runtime, &component_path("hostile"))
-        .await
-        .unwrap();
+    let fanout = load(&runtime, "fanout").await;
+    let hostile = load(&runtime, "hostile").await;
     let spinning: Vec<_> = (0..4)
         .map(|_| hostile.run(json!({"mode": "infinite_loop"})).unwrap())
         .collect();

@@ -625,10 +625,7 @@ impl Handlers {
         final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
         let entry = self.restored(record, events, live, final_state);
-        let mut inner = self.inner();
-        inner.insert(entry.clone());
-        inner.evict(self.kept(), &self.memory);
-        entry
+        self.register(entry, true)
     }
 
     /// Registers a finished handler read back from the store, as
@@ -642,8 +639,14 @@ impl Handlers {
         final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
         let entry = self.restored(record, events, None, final_state);
+        self.register(entry, false)
+    }
+
+    /// Registers `entry`, replacing (and retiring) one under its id if
+    /// `replace`, else giving back the one there; the entry registered.
+    fn register(&self, entry: Arc<HandlerEntry>, replace: bool) -> Arc<HandlerEntry> {
         let mut inner = self.inner();
-        if let Some(known) = inner.by_id.get(&entry.id()) {
+        if !replace && let Some(known) = inner.by_id.get(&entry.id()) {
             return known.clone();
         }
         inner.insert(entry.clone());
