@@ -33,6 +33,11 @@ pub(crate) async fn persist(write: Option<BoxFuture<'_, Result<(), StoreError>>>
 /// store keeps up is stored in bounded batches.
 const MAX_BATCH: usize = 512;
 
+/// The most payload bytes handled in one batch: between batches the task
+/// yields, so a flood of large events never holds a worker for long (the
+/// server's other requests share the workers).
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
 /// Follows a run's event stream into its handler until the run ends, then
 /// records how it ended together with the terminal event (in memory at
 /// once, so a reader seeing that event finds the handler finished; in the
@@ -59,8 +64,10 @@ pub(crate) async fn follow(
             while next.is_some() {
                 // Every event already there goes to the store in one write.
                 let mut batch = Vec::new();
+                let mut batch_bytes = 0;
                 let mut handled = None;
                 while let Some((position, event)) = next.take() {
+                    batch_bytes += event.data.len();
                     let envelope = envelope(&workflow, &event);
                     if envelope.is_terminal() {
                         terminal = Some(envelope);
@@ -71,7 +78,7 @@ pub(crate) async fn follow(
                         let sequence = entry.push_event_from(least, envelope.clone());
                         batch.push((sequence, envelope));
                     }
-                    if batch.len() >= MAX_BATCH {
+                    if batch.len() >= MAX_BATCH || batch_bytes >= MAX_BATCH_BYTES {
                         break;
                     }
                     next = events.next_at().now_or_never().flatten();
@@ -93,6 +100,9 @@ pub(crate) async fn follow(
                     break;
                 }
                 if next.is_none() {
+                    // A batch is done: let the other tasks have the worker
+                    // (nothing above need have waited) before the next.
+                    tokio::task::yield_now().await;
                     next = events.next_at().await;
                 }
             }
