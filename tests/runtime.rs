@@ -10,7 +10,7 @@ use wflow_core::{
     BoxFuture, CheckpointStore, Event, InstanceAllocator, RunOptions, Runtime, RuntimeConfig,
     Snapshot, StepComponent, Workflow, WorkflowOptions,
 };
-use wflow_tests::component_path;
+use wflow_tests::{component_path, error_of, output_of};
 
 /// A runtime whose pool holds `slots` instances of up to 1 GiB.
 fn pooled_runtime(slots: u32) -> Runtime {
@@ -82,13 +82,8 @@ async fn a_full_pool_makes_instances_wait_and_idle_ones_give_way() {
         }
     ));
     let fanout = load(&runtime, "fanout").await;
-    let output = fanout
-        .run(json!({"n": 200}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    assert_eq!(output.result, json!({"sum": 19_900, "count": 200}));
+    let output = output_of(&fanout, json!({"n": 200})).await;
+    assert_eq!(output, json!({"sum": 19_900, "count": 200}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,13 +105,8 @@ async fn a_step_waiting_for_a_human_holds_no_instance_slot() {
         assert_eq!(prompt.name, "InputRequiredEvent");
         handlers.push(handler);
     }
-    let output = joke
-        .run(json!({"topic": "slots"}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    assert!(output.result.as_str().unwrap().contains("slots"));
+    let output = output_of(&joke, json!({"topic": "slots"})).await;
+    assert!(output.as_str().unwrap().contains("slots"));
     for handler in &handlers {
         let approval = Event::new("Approval", &json!({"user": "ada", "ok": true})).unwrap();
         handler.send_event(approval).unwrap();
@@ -141,12 +131,7 @@ async fn a_call_that_gets_no_instance_slot_in_time_fails_naming_why() {
     let joke = Workflow::from_components(&runtime, vec![joke_component], options).unwrap();
     // The ticker's one tick sleeps for a minute in the only slot.
     let hog = hog_an_instance(&ticker).await;
-    let err = joke
-        .run(json!({"topic": "slots"}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap_err();
+    let err = error_of(&joke, json!({"topic": "slots"})).await;
     let failure = wflow_tests::failure(&err);
     assert_eq!(failure.kind, "InstanceUnavailable");
     assert_eq!(
@@ -155,13 +140,8 @@ async fn a_call_that_gets_no_instance_slot_in_time_fails_naming_why() {
     );
     hog.cancel();
     assert!(hog.result().await.is_err());
-    let output = joke
-        .run(json!({"topic": "slots"}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    assert!(output.result.as_str().unwrap().contains("slots"));
+    let output = output_of(&joke, json!({"topic": "slots"})).await;
+    assert!(output.as_str().unwrap().contains("slots"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,13 +150,8 @@ async fn a_workflow_capped_below_its_steps_still_completes() {
     let mut options = WorkflowOptions::named("fanout");
     options.limits.max_instances = Some(1);
     let fanout = wflow_tests::workflow_with("fanout", options).await.unwrap();
-    let output = fanout
-        .run(json!({"n": 50}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    assert_eq!(output.result, json!({"sum": 1_225, "count": 50}));
+    let output = output_of(&fanout, json!({"n": 50})).await;
+    assert_eq!(output, json!({"sum": 1_225, "count": 50}));
     let mut options = WorkflowOptions::named("fanout");
     options.limits.max_instances = Some(0);
     let err = wflow_tests::workflow_with("fanout", options)
@@ -193,13 +168,8 @@ async fn on_demand_allocation_runs_workflows_too() {
     let runtime = runtime(InstanceAllocator::OnDemand);
     assert_eq!(runtime.allocator(), InstanceAllocator::OnDemand);
     let joke = load(&runtime, "joke").await;
-    let output = joke
-        .run(json!({"topic": "heaps"}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    assert!(output.result.as_str().unwrap().contains("heaps"));
+    let output = output_of(&joke, json!({"topic": "heaps"})).await;
+    assert!(output.as_str().unwrap().contains("heaps"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,12 +184,7 @@ async fn max_instances_holds_with_on_demand_allocation_too() {
     let ticker = Workflow::from_components(&runtime, vec![component], options).unwrap();
     // One tick sleeping for a minute holds the workflow's only instance.
     let hog = hog_an_instance(&ticker).await;
-    let err = ticker
-        .run(json!({"laps": 1, "width": 1, "pause_ms": 0}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap_err();
+    let err = error_of(&ticker, json!({"laps": 1, "width": 1, "pause_ms": 0})).await;
     let failure = wflow_tests::failure(&err);
     assert_eq!(failure.kind, "InstanceUnavailable");
     assert!(
@@ -241,12 +206,7 @@ async fn guests_together_stay_within_the_host_memory_budget() {
     let runtime = budgeted_runtime(ByteSize::mib(96));
     let hostile = load(&runtime, "hostile").await;
     let joke = load(&runtime, "joke").await;
-    let err = hostile
-        .run(json!({"mode": "memory_bomb"}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap_err();
+    let err = error_of(&hostile, json!({"mode": "memory_bomb"})).await;
     let failure = wflow_tests::failure(&err);
     assert_eq!(failure.kind, "HostMemoryExhausted", "{}", failure.message);
     assert!(
@@ -262,13 +222,8 @@ async fn guests_together_stay_within_the_host_memory_budget() {
         in_use < ByteSize::mib(32),
         "the bomb's memory came back: {in_use}"
     );
-    let output = joke
-        .run(json!({"topic": "budgets"}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    assert!(output.result.as_str().unwrap().contains("budgets"));
+    let output = output_of(&joke, json!({"topic": "budgets"})).await;
+    assert!(output.as_str().unwrap().contains("budgets"));
     assert!(
         runtime.memory_in_use().0 > ByteSize::b(0),
         "the idle joke instance holds memory"
@@ -306,13 +261,8 @@ async fn events_in_flight_count_against_the_host_memory_budget() {
     drop(read);
     // And a fan-out's queued events all leave the budget.
     let fanout = load(&runtime, "fanout").await;
-    let output = fanout
-        .run(json!({"n": 500}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    assert_eq!(output.result, json!({"sum": 124_750, "count": 500}));
+    let output = output_of(&fanout, json!({"n": 500})).await;
+    assert_eq!(output, json!({"sum": 124_750, "count": 500}));
     drop((hostile, fanout));
     assert_budget_empties(&runtime).await;
 }
@@ -330,13 +280,8 @@ async fn runs_may_go_on_a_runtime_of_their_own() {
     let spinning: Vec<_> = (0..4)
         .map(|_| hostile.run(json!({"mode": "infinite_loop"})).unwrap())
         .collect();
-    let output = fanout
-        .run(json!({"n": 200}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    assert_eq!(output.result, json!({"sum": 19_900, "count": 200}));
+    let output = output_of(&fanout, json!({"n": 200})).await;
+    assert_eq!(output, json!({"sum": 19_900, "count": 200}));
     for run in spinning {
         let err = run.result().await.unwrap_err();
         assert_eq!(wflow_tests::failure(&err).kind, "StepTimeoutError");
@@ -439,13 +384,8 @@ async fn compiled_components_are_cached_owner_only() {
         wflow_core::WorkflowOptions::named("joke"),
     )
     .unwrap();
-    let output = joke
-        .run(json!({"topic": "caches"}))
-        .unwrap()
-        .result()
-        .await
-        .unwrap();
-    assert!(output.result.as_str().unwrap().contains("caches"));
+    let output = output_of(&joke, json!({"topic": "caches"})).await;
+    assert!(output.as_str().unwrap().contains("caches"));
     assert_eq!(wflow_core::clear_cache_dir(&dir).unwrap(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,7 +20,7 @@ mod runaway;
 mod sandbox;
 mod traps;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use wflow_core::{FailureCause, LimitsSpec, Workflow, WorkflowError, WorkflowOptions};
 use wflow_tests::workflow;
 
@@ -48,15 +48,7 @@ pub async fn attack(mode: &str, timeout_secs: f64) -> WorkflowError {
     attack.result().await.expect_err("the attack must fail")
 }
 
-/// The result of a run of `workflow` on `input`, which must succeed.
-pub async fn output_of(workflow: &Workflow, input: Value) -> Value {
-    workflow.run(input).unwrap().result().await.unwrap().result
-}
-
-/// The error of a run of `workflow` on `input`, which must fail.
-pub async fn error_of(workflow: &Workflow, input: Value) -> WorkflowError {
-    workflow.run(input).unwrap().result().await.unwrap_err()
-}
+pub use wflow_tests::{error_of, output_of};
 
 /// Guest `name` as a workflow with other run limits.
 pub async fn with_limits(name: &str, limits: LimitsSpec) -> Workflow {

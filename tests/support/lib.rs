@@ -103,3 +103,13 @@ pub fn failure(err: &WorkflowError) -> &StepFailure {
         other => panic!("expected a step failure, got {other:?}"),
     }
 }
+
+/// The result of a run of `workflow` on `input`, which must succeed.
+pub async fn output_of(workflow: &Workflow, input: serde_json::Value) -> serde_json::Value {
+    workflow.run(input).unwrap().result().await.unwrap().result
+}
+
+/// The error of a run of `workflow` on `input`, which must fail.
+pub async fn error_of(workflow: &Workflow, input: serde_json::Value) -> WorkflowError {
+    workflow.run(input).unwrap().result().await.unwrap_err()
+}

@@ -67,9 +67,10 @@ pub struct ServeArgs {
     /// are refused (503) until the logs shrink.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     log_memory_total: bytesize::ByteSize,
-    /// The guest memory all steps may hold together (`4GiB`); past it a
-    /// step's memory growth is refused and the step fails with
-    /// HostMemoryExhausted. By default half of the machine's memory.
+    /// The memory steps' linear memory and the events in flight inside runs
+    /// may hold together (`4GiB`); past it a growth or an event is refused
+    /// with HostMemoryExhausted. By default half of the memory the process
+    /// may use (the machine's, or its cgroup's limit).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_budget: Option<bytesize::ByteSize>,
 }

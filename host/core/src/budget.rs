@@ -17,7 +17,8 @@ use bytesize::ByteSize;
 /// The budget when none is given and the machine's memory is unknown.
 const FALLBACK_BUDGET: ByteSize = ByteSize::gib(4);
 
-/// The bytes of guest memory all instances may hold together.
+/// The bytes that instances' linear memory and the events in flight inside
+/// runs may hold together, and hold.
 #[derive(Debug)]
 pub(crate) struct MemoryBudget {
     cap: u64,
@@ -49,14 +50,13 @@ impl MemoryBudget {
         self.used.fetch_add(bytes, Ordering::AcqRel);
     }
 
-    /// Takes `bytes`, unless that passes the cap, as a [`Charge`] giving
-    /// them back when dropped; on refusal, the bytes in use.
-    pub(crate) fn charge(self: &Arc<Self>, bytes: u64) -> Result<Charge, u64> {
-        self.take(bytes)?;
-        Ok(Charge {
+    /// `bytes` already taken, as a [`Charge`] giving them back when
+    /// dropped.
+    pub(crate) fn charge_taken(self: &Arc<Self>, bytes: u64) -> Charge {
+        Charge {
             budget: self.clone(),
             bytes,
-        })
+        }
     }
 
     /// Gives back `bytes` taken before.
@@ -147,8 +147,9 @@ mod tests {
     #[test]
     fn a_charge_gives_its_bytes_back_when_dropped() {
         let budget = Arc::new(MemoryBudget::new(ByteSize::b(100)));
-        let charge = budget.charge(70).unwrap();
-        assert_eq!(budget.charge(40).unwrap_err(), 70);
+        budget.take(70).unwrap();
+        let charge = budget.charge_taken(70);
+        assert_eq!(budget.take(40), Err(70));
         drop(charge);
         assert_eq!(budget.in_use(), 0);
         budget.take_anyway(150);

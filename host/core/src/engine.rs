@@ -217,14 +217,12 @@ impl Engine {
         };
         // No slot for `owner`: drop idle instances to free some, and sweep
         // again now and then, since calls ending meanwhile give their
-        // instances back to the pools. Only a full allocator takes other
-        // workflows' idle instances; an owner at its own cap gives up its
-        // own.
+        // instances back to the pools. Other workflows' idle instances help
+        // only an owner below its cap with every slot taken; otherwise it
+        // gives up its own.
         let deadline = tokio::time::sleep(wait);
         tokio::pin!(deadline);
         loop {
-            // Other workflows' idle instances help only an owner below its
-            // cap with every slot taken.
             let usage = slots.usage(owner);
             let sweep = (usage.in_use < usage.total || usage.held >= cap).then_some(owner);
             self.sweep_idle_instances(sweep);
@@ -263,17 +261,11 @@ impl Engine {
         budget.take(bytes).map_err(|in_use| (in_use, budget.cap()))
     }
 
-    /// Charges `bytes` of an event in flight to the host's budget (see
-    /// [`Self::take_memory`]): given back when the charge drops.
+    /// Takes `bytes` of an event in flight as [`Self::take_memory`] does,
+    /// as a charge giving them back when dropped.
     pub(crate) fn charge_memory(&self, bytes: u64) -> std::result::Result<Charge, (u64, ByteSize)> {
-        let budget = &self.inner.memory;
-        if let Ok(charge) = budget.charge(bytes) {
-            return Ok(charge);
-        }
-        self.sweep_idle_instances(None);
-        budget
-            .charge(bytes)
-            .map_err(|in_use| (in_use, budget.cap()))
+        self.take_memory(bytes)?;
+        Ok(self.inner.memory.charge_taken(bytes))
     }
 
     /// Counts `bytes` admitted before against the host's budget again, past

@@ -72,7 +72,7 @@ impl RunShared {
     pub(crate) fn admit_streamed(&self, event: &Event) -> Result<Charge, String> {
         let max = self.def.options.limits.max_stream_bytes;
         let size = event.data.len() as u64;
-        charge(&self.streamed_bytes, size, max.as_u64(), false).map_err(|before| {
+        add_within(&self.streamed_bytes, size, max.as_u64(), false).map_err(|before| {
             format!(
                 "StreamTooLarge: the run streamed {} already; a {} event of {} would pass limits.max_stream_bytes ({max})",
                 bytesize::ByteSize::b(before),
@@ -208,7 +208,7 @@ impl RunShared {
         let cost = queued_cost(event);
         // One event is always let through, however big: an empty queue
         // never refuses (events are capped by limits.max_event_bytes).
-        charge(&self.queued_bytes, cost, max.as_u64(), true).map_err(|before| {
+        add_within(&self.queued_bytes, cost, max.as_u64(), true).map_err(|before| {
             format!(
                 "QueueFull: the run's queued events hold {} already; a {} event of {} would pass limits.max_queued_bytes ({max})",
                 bytesize::ByteSize::b(before),
@@ -325,7 +325,7 @@ pub(crate) enum TargetError {
 
 /// Adds `cost` to `counter` unless that takes it past `max` (past it is
 /// allowed from zero when `first_always`); on refusal, what it held.
-fn charge(counter: &AtomicU64, cost: u64, max: u64, first_always: bool) -> Result<(), u64> {
+fn add_within(counter: &AtomicU64, cost: u64, max: u64, first_always: bool) -> Result<(), u64> {
     let before = counter.fetch_add(cost, Ordering::AcqRel);
     let over = before.saturating_add(cost) > max && !(first_always && before == 0);
     if over {

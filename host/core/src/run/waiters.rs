@@ -139,7 +139,8 @@ impl Waiters {
 
     /// Hands `event` to every waiter it satisfies. `None` if none took it,
     /// else the work items to run again (every one waiting under a matched
-    /// id; waiters restored from a snapshot may have none). `payload` is the event's parsed payload, when it parses.
+    /// id; waiters restored from a snapshot may have none). `payload` is
+    /// the event's parsed payload, when it parses.
     pub(crate) fn deliver(&mut self, event: &Event, payload: Option<&Value>) -> Option<Vec<u64>> {
         let mut resumed = None;
         let mut index = 0;

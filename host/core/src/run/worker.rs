@@ -95,7 +95,7 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
         let growth = desired.saturating_sub(current) as u64;
         if let Err((in_use, budget)) = self.engine.take_memory(growth) {
             let message = format!(
-                "the instance tried to grow its memory to {}, but the host's guest memory budget ({budget}) has {} in use (RuntimeConfig::memory_budget, wflow --memory-budget)",
+                "the instance tried to grow its memory to {}, but the host's guest memory budget ({budget}) has {} in use (RuntimeConfig::memory_budget, wflow serve --memory-budget)",
                 bytesize::ByteSize::b(desired as u64),
                 bytesize::ByteSize::b(in_use)
             );
