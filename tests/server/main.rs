@@ -7,6 +7,7 @@ mod hardening;
 mod persistence;
 mod routes;
 mod streams;
+mod tenants;
 
 use std::time::Duration;
 

@@ -41,6 +41,10 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct HandlerRecord {
     pub handler_id: String,
+    /// The tenant the handler belongs to (empty on a server without
+    /// tenants). Not on the wire: a caller only ever sees its own.
+    #[serde(skip)]
+    pub tenant: String,
     pub workflow_name: String,
     pub run_id: Option<String>,
     pub error: Option<String>,

@@ -44,6 +44,16 @@ enum Command {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// Make a new API token for a tenants file: prints the token (give it
+    /// to the tenant) and the line the file holds instead (its SHA-256).
+    Token {
+        /// What the audit log calls the token (`ci`, `dashboard`).
+        #[arg(long, default_value = "token")]
+        name: String,
+        /// The token may only read (no runs, events or cancels).
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Show or clear the compiled-component cache
     /// ($WFLOW_CACHE_DIR, else $XDG_CACHE_HOME/wflow, else ~/.cache/wflow).
     Cache {
@@ -118,6 +128,17 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(err) => Ok(report(&err)),
         },
         Command::Describe(args) => describe::describe(args).await,
+        Command::Token { name, read_only } => {
+            let token = wflow_server::tenants::new_token();
+            let hash = wflow_server::tenants::TokenHash::of(&token);
+            println!("{token}");
+            eprintln!(
+                "give the token above to its tenant; put this in its tokens in the tenants file:\n  \
+                 {{ name = {name:?}, sha256 = \"{hash}\"{} }}",
+                if read_only { ", read_only = true" } else { "" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => serve::serve(args).await,
         Command::Build { path, out } => build(&path, out.as_deref()).await,
         Command::Cache { action } => {

@@ -2,12 +2,13 @@
 //! llama-agents-server.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
 use wflow_core::{Runtime, RuntimeConfig};
+use wflow_server::tenants::TenantsConfig;
 use wflow_server::{
     self as server, AllowedHosts, AllowedOrigins, App, ConnectionLimits, SqliteStore,
 };
@@ -73,6 +74,15 @@ pub struct ServeArgs {
     /// may use (the machine's, or its cgroup's limit).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_budget: Option<bytesize::ByteSize>,
+    /// The tenants file (tenants.toml): every request then needs one of its
+    /// tokens (`Authorization: Bearer TOKEN`) and reaches only its tenant's
+    /// handlers, within its quotas. See docs/SECURITY.md.
+    #[arg(long, value_name = "FILE")]
+    tenants: Option<PathBuf>,
+    /// Serve an address other machines can reach without tokens: anyone
+    /// who reaches it may run, answer and cancel every handler.
+    #[arg(long)]
+    insecure_no_auth: bool,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -84,6 +94,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         run_threads: std::thread::available_parallelism().ok(),
         ..RuntimeConfig::default()
     })?;
+    let tenants = args
+        .tenants
+        .as_deref()
+        .map(TenantsConfig::load)
+        .transpose()?;
+    if !args.bind.ip().is_loopback() && !args.insecure_no_auth {
+        match &tenants {
+            None => anyhow::bail!(
+                "{} is reachable from other machines and no tenants file gives tokens: \
+                 serve with --tenants FILE (see `wflow token`), or bind 127.0.0.1, or say \
+                 --insecure-no-auth to let anyone who reaches it run, answer and cancel \
+                 every handler",
+                args.bind
+            ),
+            Some(config) if !config.has_tokens() => anyhow::bail!(
+                "{} is reachable from other machines and the tenants file {} gives no token: \
+                 add tokens (see `wflow token`), or say --insecure-no-auth",
+                args.bind,
+                args.tenants.as_deref().unwrap_or(Path::new("")).display()
+            ),
+            Some(_) => {}
+        }
+    }
     let workflows = server::discover(&runtime, &args.paths).await?;
     let mut app = App::new(workflows)?
         .with_allowed_origins(AllowedOrigins::from_args(&args.allow_origins))?
@@ -99,13 +132,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(hosts) = AllowedHosts::from_args(&args.allow_hosts) {
         app = app.with_allowed_hosts(hosts);
     }
+    if let Some(config) = &tenants {
+        app = app.with_tenants(config)?;
+    }
     if !args.in_memory {
         let store = SqliteStore::open(&args.db)?;
         app = app.with_store(Arc::new(store)).await?;
     }
     let listener = server::bind(args.bind).await?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && !app.needs_tokens() {
         eprintln!(
             "wflow: warning: {addr} is reachable from other machines and wflow serve has no \
              authentication: anyone who reaches it can run, answer and cancel every handler"

@@ -59,7 +59,7 @@ pub use error::{FailureCause, Result, StepFailure, WorkflowError};
 pub use event::{Event, EventKind, names};
 pub use grants::{DirGrant, DirMode, Grants, ResourceSpec};
 pub use handler::{EventStream, RunOptions, WorkflowHandler};
-pub use limits::{DEFAULT_TIMEOUT, Limits, LimitsSpec, StepLimits};
+pub use limits::{DEFAULT_TIMEOUT, LimitCaps, Limits, LimitsSpec, StepLimits};
 pub use manifest::{ComponentRef, Manifest, RetrySpec, StepOverride};
 pub use retry::{Backoff, RetryPolicy};
 pub use run::outcome::{RunOutcome, StopOutput};

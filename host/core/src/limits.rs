@@ -159,6 +159,86 @@ impl LimitsSpec {
     }
 }
 
+/// Ceilings an operator puts over a workflow's own limits (a server's
+/// tenant quotas): each `Some` lowers the matching limit to it where the
+/// workflow asks for more. `None` leaves the limit as the workflow has it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitCaps {
+    /// Linear memory per instance, for every step.
+    pub memory: Option<ByteSize>,
+    /// Fuel per step call, for every step (a step metering nothing gets
+    /// this much).
+    pub fuel: Option<u64>,
+    /// The longest a step call may take (a step without a timeout of its
+    /// own, or with a longer one, gets this), e.g. `"30s"`.
+    #[serde(default, with = "humantime_serde")]
+    pub step_timeout: Option<Duration>,
+    /// The longest a run may take, e.g. `"10m"`.
+    #[serde(default, with = "humantime_serde")]
+    pub run_timeout: Option<Duration>,
+    /// The largest event payload.
+    pub max_event_bytes: Option<ByteSize>,
+    /// The largest state, serialized.
+    pub max_state_bytes: Option<ByteSize>,
+    /// The instances alive at once over all of the workflow's runs.
+    pub max_instances: Option<u32>,
+    /// The payload bytes one run may stream.
+    pub max_stream_bytes: Option<ByteSize>,
+}
+
+impl LimitCaps {
+    /// `limits` with every capped value lowered to its cap.
+    pub fn cap(&self, limits: &Limits) -> Limits {
+        Limits {
+            memory: lowest(limits.memory, self.memory),
+            fuel: lowest_metered(limits.fuel, self.fuel),
+            step_timeout: lowest_metered(limits.step_timeout, self.step_timeout),
+            max_event_bytes: lowest(limits.max_event_bytes, self.max_event_bytes),
+            max_state_bytes: lowest(limits.max_state_bytes, self.max_state_bytes),
+            max_instances: lowest_metered(limits.max_instances, self.max_instances),
+            max_stream_bytes: lowest(limits.max_stream_bytes, self.max_stream_bytes),
+            ..*limits
+        }
+    }
+
+    /// A step's `limits` with memory and fuel lowered to their caps.
+    pub fn cap_step(&self, limits: &StepLimits) -> StepLimits {
+        StepLimits {
+            memory: lowest(limits.memory, self.memory),
+            fuel: lowest_metered(limits.fuel, self.fuel),
+        }
+    }
+
+    /// A step call's timeout lowered to the cap (no timeout becomes the
+    /// cap).
+    pub fn cap_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
+        lowest_metered(timeout, self.step_timeout)
+    }
+
+    /// A run timeout lowered to the cap (no timeout becomes the cap).
+    pub fn cap_run_timeout(&self, timeout: Option<Duration>) -> Option<Duration> {
+        lowest_metered(timeout, self.run_timeout)
+    }
+}
+
+/// `value`, or `cap` when that is lower.
+fn lowest<T: Ord>(value: T, cap: Option<T>) -> T {
+    match cap {
+        Some(cap) => value.min(cap),
+        None => value,
+    }
+}
+
+/// The lower of two optional ceilings, where `None` means no limit.
+fn lowest_metered<T: Ord>(value: Option<T>, cap: Option<T>) -> Option<T> {
+    match (value, cap) {
+        (Some(value), Some(cap)) => Some(value.min(cap)),
+        (value, None) => value,
+        (None, cap) => cap,
+    }
+}
+
 /// The limits that apply to one step's instances and calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StepLimits {
@@ -174,6 +254,40 @@ pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caps_lower_only_what_is_above_them() {
+        let caps: LimitCaps = toml::from_str(
+            r#"
+            memory = "64MiB"
+            fuel = 1000
+            step_timeout = "2s"
+            max_instances = 4
+            "#,
+        )
+        .expect("caps parse");
+        let limits = Limits {
+            max_instances: Some(2),
+            ..Limits::default()
+        };
+        let capped = caps.cap(&limits);
+        assert_eq!(capped.memory, ByteSize::mib(64), "256 MiB lowered to 64");
+        assert_eq!(capped.fuel, Some(1000), "no metering becomes the cap");
+        assert_eq!(capped.step_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(capped.max_instances, Some(2), "a lower limit stays");
+        assert_eq!(capped.max_event_bytes, limits.max_event_bytes, "uncapped");
+        let step = caps.cap_step(&StepLimits {
+            memory: ByteSize::mib(16),
+            fuel: Some(5000),
+        });
+        assert_eq!((step.memory, step.fuel), (ByteSize::mib(16), Some(1000)));
+        assert_eq!(caps.cap_run_timeout(None), None, "no run cap given");
+        let unknown = toml::from_str::<LimitCaps>("memroy = \"1MiB\"");
+        assert!(
+            unknown.is_err_and(|err| err.to_string().contains("memroy")),
+            "a misspelt cap is an error naming it"
+        );
+    }
 
     #[test]
     fn a_limits_table_overrides_only_what_it_sets() {

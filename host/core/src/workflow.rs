@@ -16,6 +16,7 @@ use crate::definition::{
 use crate::engine::InstanceAllocator;
 use crate::error::{Result, WorkflowError};
 use crate::event::Event;
+use crate::limits::LimitCaps;
 use crate::manifest::Manifest;
 use crate::run::pool::InstancePool;
 use crate::runtime::Runtime;
@@ -35,7 +36,7 @@ pub struct Workflow {
 /// idle instances its runs share and the concurrent-run limit.
 pub(crate) struct StepCode {
     pub(crate) runtime: Runtime,
-    pub(crate) components: Vec<StepComponent>,
+    pub(crate) components: Arc<[StepComponent]>,
     /// Free run slots, with `num_concurrent_runs`.
     pub(crate) run_slots: Option<Arc<Semaphore>>,
     /// Idle instances shared by the runs, when instances are reused across
@@ -47,6 +48,26 @@ pub(crate) struct StepCode {
 }
 
 impl StepCode {
+    /// Code for `def`'s runs: an owner of instance slots of its own, its own
+    /// concurrent-run slots and (when instances are reused) its own pool.
+    fn new(runtime: &Runtime, components: Arc<[StepComponent]>, def: &WorkflowDef) -> Self {
+        let run_slots = def
+            .options
+            .num_concurrent_runs
+            .map(|n| Arc::new(Semaphore::new(n)));
+        let mut code = Self {
+            runtime: runtime.clone(),
+            components,
+            run_slots,
+            shared_pool: None,
+            slot_owner: runtime.core().slot_owner(),
+        };
+        if def.options.reuse_instances {
+            code.shared_pool = Some(code.new_pool(def));
+        }
+        code
+    }
+
     /// The instance pool a new run uses: the workflow's, or a new one.
     pub(crate) fn run_pool(&self, def: &WorkflowDef) -> Arc<InstancePool> {
         match &self.shared_pool {
@@ -162,26 +183,48 @@ impl Workflow {
                 "limits.max_instances is 0: no step could ever run (give at least 1)".into(),
             ));
         }
-        let run_slots = def
-            .options
-            .num_concurrent_runs
-            .map(|n| Arc::new(Semaphore::new(n)));
-        let mut code = StepCode {
-            runtime: runtime.clone(),
-            components,
-            run_slots,
-            shared_pool: None,
-            slot_owner: runtime.core().slot_owner(),
-        };
-        if def.options.reuse_instances {
-            code.shared_pool = Some(code.new_pool(&def));
-        }
         let timeout = def.options.timeout;
+        let code = StepCode::new(runtime, components.into(), &def);
         Ok(Self {
             def: Arc::new(def),
             code: Arc::new(code),
             timeout,
         })
+    }
+
+    /// The same workflow with instances of its own: the compiled components
+    /// are shared, but no idle instance, instance slot or concurrent-run
+    /// slot is. Its instances are never handed to the original's runs nor
+    /// the original's to its runs, and the instance pool is shared fairly
+    /// between the two as between any two workflows: a server gives each
+    /// tenant such a copy.
+    pub fn with_own_instances(&self) -> Self {
+        let code = StepCode::new(&self.code.runtime, self.code.components.clone(), &self.def);
+        Self {
+            def: self.def.clone(),
+            code: Arc::new(code),
+            timeout: self.timeout,
+        }
+    }
+
+    /// The same workflow within `caps`: each step's memory and fuel, and the
+    /// event, state and instance limits, lowered to the caps where they are
+    /// above them (a limit already below stays). The instances are the
+    /// workflow's own (as [`Workflow::with_own_instances`]), so that none
+    /// made under the old limits serves a run under the new ones.
+    pub fn with_capped_limits(&self, caps: &LimitCaps) -> Self {
+        let mut def = (*self.def).clone();
+        def.options.limits = caps.cap(&def.options.limits);
+        for step in &mut def.steps {
+            step.limits = caps.cap_step(&step.limits);
+            step.timeout = caps.cap_timeout(step.timeout);
+        }
+        let code = StepCode::new(&self.code.runtime, self.code.components.clone(), &def);
+        Self {
+            def: Arc::new(def),
+            code: Arc::new(code),
+            timeout: caps.cap_run_timeout(self.timeout),
+        }
     }
 
     /// The workflow's name.

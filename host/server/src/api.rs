@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::App;
@@ -17,6 +17,9 @@ use super::follow::persist;
 use super::graph;
 use super::runs::{self, HandlerEntry};
 use super::stream::{self, StreamOptions};
+use super::tenants::UsageReport;
+use super::tenants::audit;
+use super::tenants::auth::{Admin, Caller};
 use wflow_api::{HandlerRecord, HandlerResult, Status};
 use wflow_core::WorkflowError;
 use wflow_core::{EventKind, names};
@@ -39,16 +42,36 @@ pub(crate) async fn openapi() -> Response {
         .into_response()
 }
 
-pub(crate) async fn list_workflows(State(app): Shared) -> Json<Value> {
-    Json(json!({ "workflows": app.workflow_names() }))
+pub(crate) async fn list_workflows(caller: Caller) -> Json<Value> {
+    Json(json!({ "workflows": caller.tenant.workflow_names() }))
+}
+
+/// `GET /usage`: the caller's tenant's counters, quotas and limits; with
+/// an admin token, every tenant's.
+pub(crate) async fn usage(
+    State(app): Shared,
+    admin: Option<Extension<Admin>>,
+    caller: Result<Caller, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(Extension(admin)) = admin {
+        audit::admin_action(&admin.request_id, "read every tenant's usage");
+        let tenants: Vec<UsageReport> = app
+            .access
+            .tenants()
+            .iter()
+            .map(|tenant| tenant.report())
+            .collect();
+        return Ok(Json(json!({ "tenants": tenants })));
+    }
+    Ok(Json(json!(caller?.tenant.report())))
 }
 
 /// The start and stop events' JSON Schemas.
 pub(crate) async fn workflow_schema(
-    State(app): Shared,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let workflow = app.workflow(&name)?;
+    let workflow = &caller.tenant.workflow(&name)?;
     let stop = workflow
         .events()
         .values()
@@ -63,10 +86,11 @@ pub(crate) async fn workflow_schema(
 
 /// Every event type's JSON Schema.
 pub(crate) async fn workflow_events(
-    State(app): Shared,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let workflow = app
+    let workflow = &caller
+        .tenant
         .workflow(&name)
         .map_err(|_| ApiError::not_found(format!("Workflow '{name}' not found")))?;
     let events: Vec<Value> = workflow
@@ -78,20 +102,21 @@ pub(crate) async fn workflow_events(
 }
 
 pub(crate) async fn workflow_representation(
-    State(app): Shared,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let workflow = app.workflow(&name)?;
+    let workflow = &caller.tenant.workflow(&name)?;
     Ok(Json(json!({ "graph": graph::representation(workflow) })))
 }
 
 /// `POST /workflows/{name}/run`: waits for the run to end.
 pub(crate) async fn run(
     State(app): Shared,
+    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let entry = start_run(&app, &name, &body).await?;
+    let entry = start_run(&app, &caller, &name, &body).await?;
     wait_finished(&entry).await;
     Ok(handler_response(entry.record()))
 }
@@ -99,16 +124,22 @@ pub(crate) async fn run(
 /// `POST /workflows/{name}/run-nowait`: answers with the running handler.
 pub(crate) async fn run_nowait(
     State(app): Shared,
+    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<HandlerRecord>, ApiError> {
-    let entry = start_run(&app, &name, &body).await?;
+    let entry = start_run(&app, &caller, &name, &body).await?;
     Ok(Json(entry.record()))
 }
 
 /// Checks a run request and starts the run under its handler.
-async fn start_run(app: &Arc<App>, name: &str, body: &[u8]) -> Result<Arc<HandlerEntry>, ApiError> {
-    let workflow = app.workflow(name)?;
+async fn start_run(
+    app: &Arc<App>,
+    caller: &Caller,
+    name: &str,
+    body: &[u8],
+) -> Result<Arc<HandlerEntry>, ApiError> {
+    let workflow = &caller.tenant.workflow(name)?;
     let body: Value = serde_json::from_slice(body)
         .map_err(|err| ApiError::bad_request(format!("Invalid JSON body: {err}")))?;
     let Value::Object(body) = body else {
@@ -148,7 +179,7 @@ async fn start_run(app: &Arc<App>, name: &str, body: &[u8]) -> Result<Arc<Handle
         Some(Value::Null) | None => None,
         Some(_) => return Err(ApiError::bad_request("handler_id must be a string")),
     };
-    app.start(workflow, handler_id, start).await
+    app.start(caller, workflow, handler_id, start).await
 }
 
 fn is_empty_json(value: &Value) -> bool {
@@ -185,17 +216,21 @@ fn handler_response(record: HandlerRecord) -> Response {
 
 pub(crate) async fn get_handler(
     State(app): Shared,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(handler_response(app.handler(&id).await?.record()))
+    Ok(handler_response(
+        app.handler(&caller.tenant, &id).await?.record(),
+    ))
 }
 
 /// The deprecated `/results/{id}`: the handler with its result unwrapped.
 pub(crate) async fn get_result(
     State(app): Shared,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let mut record = app.handler(&id).await?.record();
+    let mut record = app.handler(&caller.tenant, &id).await?.record();
     record.result = record.result.map(|result| match result {
         HandlerResult::Event(envelope) if envelope.type_name == names::STOP => {
             HandlerResult::Value(envelope.value.get("result").cloned().unwrap_or(Value::Null))
@@ -210,6 +245,7 @@ pub(crate) async fn get_result(
 /// empty values are ignored.
 pub(crate) async fn list_handlers(
     State(app): Shared,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<HandlersList>, ApiError> {
     let mut statuses: Option<Vec<Option<Status>>> = None;
@@ -228,7 +264,7 @@ pub(crate) async fn list_handlers(
         }
     }
     let handlers: Vec<HandlerRecord> = app
-        .handler_records()
+        .handler_records(&caller.tenant)
         .await?
         .into_iter()
         .filter(|record| {
@@ -252,11 +288,12 @@ pub(crate) struct HandlersList {
 /// `POST /handlers/{id}/cancel[?purge=true]`.
 pub(crate) async fn cancel_handler(
     State(app): Shared,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let purge = query_flag(query.as_deref(), "purge").unwrap_or(false);
-    let entry = app.handler(&id).await?;
+    let entry = app.handler(&caller.tenant, &id).await?;
     let running = !entry.is_finished();
     if running {
         if let Some(live) = entry.live() {
@@ -282,6 +319,7 @@ pub(crate) async fn cancel_handler(
 /// `POST /events/{id}`: sends an event into a running handler's run.
 pub(crate) async fn send_event(
     State(app): Shared,
+    caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -291,14 +329,13 @@ pub(crate) async fn send_event(
     let Some(event) = event else {
         return Err(ApiError::bad_request("Event data is required"));
     };
-    let entry = app.handler(&id).await?;
+    let entry = app.handler(&caller.tenant, &id).await?;
     let record = entry.record();
     let live = match entry.live() {
         Some(live) if !record.status.is_terminal() => live,
         _ => return Err(ApiError::conflict("Workflow already completed")),
     };
-    let workflow = app.workflow(&record.workflow_name)?;
-    let workflow = workflow.clone();
+    let workflow = caller.tenant.workflow(&record.workflow_name)?;
     let event = event.clone();
     let step = body.get("step").and_then(Value::as_str).map(str::to_owned);
     // Checked against the schemas twice (the envelope, then the run): both
@@ -326,11 +363,12 @@ pub(crate) async fn send_event(
 /// `GET /events/{id}`: the handler's event stream.
 pub(crate) async fn stream_events(
     State(app): Shared,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let entry = app.handler(&id).await?;
+    let entry = app.handler(&caller.tenant, &id).await?;
     let query = query.as_deref();
     let sse = query_flag(query, "sse").unwrap_or(true);
     let mut after = match query_value(query, "after_sequence") {
@@ -366,6 +404,18 @@ pub(crate) async fn stream_events(
         )
             .into_response());
     }
+    let tenant = &caller.tenant;
+    let permit = tenant
+        .usage()
+        .begin_reading(tenant.name(), tenant.quotas())
+        .inspect_err(|refused| {
+            audit::quota_refused(
+                &caller.request_id,
+                tenant.name(),
+                refused.quota(),
+                &refused.to_string(),
+            )
+        })?;
     let options = StreamOptions {
         sse,
         after,
@@ -383,7 +433,7 @@ pub(crate) async fn stream_events(
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
-        stream::body(entry, app.store.clone(), options),
+        stream::body(entry, app.store.clone(), options, permit),
     )
         .into_response())
 }

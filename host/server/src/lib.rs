@@ -18,6 +18,8 @@
 //!   `Origin` and `Host` checks, API errors; `listen`: connections, within
 //!   their limits (how many, how long a client may take to send headers);
 //!   `allocator`: large blocks given back to the operating system.
+//! - `tenants`: who calls (tokens), what each tenant may reach (its own
+//!   workflows and handlers), its quotas and the audit log.
 
 mod allocator;
 mod api;
@@ -35,6 +37,7 @@ mod restore;
 mod runs;
 mod service;
 mod stream;
+pub mod tenants;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +62,7 @@ pub use wflow_api::{Envelope, HandlerRecord, HandlerResult, Status};
 pub use wflow_store::{SqliteStore, Store, StoreError};
 
 use self::runs::Handlers;
+use self::tenants::{Access, TenantsConfig};
 
 /// How long an SSE stream may stay quiet before a heartbeat comment, as the
 /// reference's default.
@@ -72,6 +76,8 @@ pub struct App {
     workflows: BTreeMap<String, Workflow>,
     /// Names in the order they were given.
     order: Vec<String>,
+    /// Who may call, and the tenants' own workflows.
+    access: Arc<Access>,
     handlers: Arc<Handlers>,
     heartbeat: Duration,
     /// Where handlers persist, if anywhere.
@@ -97,6 +103,7 @@ impl App {
     pub fn new(workflows: Vec<Workflow>) -> Result<Self, WorkflowError> {
         let mut map = BTreeMap::new();
         let mut order = Vec::new();
+        let access = Arc::new(Access::open(&workflows));
         for workflow in workflows {
             let name = workflow.name().to_string();
             if map.insert(name.clone(), workflow).is_some() {
@@ -109,6 +116,7 @@ impl App {
         Ok(Self {
             workflows: map,
             order,
+            access,
             handlers: Arc::default(),
             heartbeat: DEFAULT_HEARTBEAT,
             store: None,
@@ -118,6 +126,32 @@ impl App {
             connections: ConnectionLimits::default(),
             log_memory: DEFAULT_LOG_MEMORY,
         })
+    }
+
+    /// The same app serving the tenants of `config`: every request but
+    /// `/health` and `/openapi.json` needs one of their tokens, and reaches
+    /// only its tenant's handlers and its tenant's own copies of the
+    /// workflows (within the tenant's limits; instances never shared with
+    /// another tenant). Before `with_store`, so that restored handlers find
+    /// their tenants: after it, an error.
+    pub fn with_tenants(mut self, config: &TenantsConfig) -> Result<Self, WorkflowError> {
+        if self.store.is_some() {
+            return Err(WorkflowError::Configuration(
+                "App::with_tenants must come before App::with_store".into(),
+            ));
+        }
+        let workflows: Vec<Workflow> = self
+            .order
+            .iter()
+            .filter_map(|name| self.workflows.get(name).cloned())
+            .collect();
+        self.access = Arc::new(Access::tokens(config, &workflows));
+        Ok(self)
+    }
+
+    /// Whether requests need a token (the app serves tenants).
+    pub fn needs_tokens(&self) -> bool {
+        self.access.needs_tokens()
     }
 
     /// The same app keeping its handlers in `store`, with the handlers
@@ -206,6 +240,7 @@ pub fn router(app: Arc<App>) -> Router {
         hosts: app.hosts.clone().unwrap_or_default(),
         origins: app.origins.clone(),
     });
+    let access = app.access.clone();
     let routes = Router::new()
         .route("/health", get(api::health))
         .route("/workflows", get(api::list_workflows))
@@ -226,9 +261,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/handlers/{handler_id}", get(api::get_handler))
         .route("/handlers/{handler_id}/cancel", post(api::cancel_handler))
         .route("/openapi.json", get(api::openapi))
+        .route("/usage", get(api::usage))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(app)
+        .layer(axum::middleware::from_fn_with_state(
+            access,
+            tenants::auth::authenticate,
+        ))
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .layer(axum::middleware::from_fn(error::json_errors));
     match cors {

@@ -54,10 +54,14 @@ impl App {
             .await;
             return;
         }
-        let workflow = self.workflows.get(&record.workflow_name).cloned();
-        let (Some(workflow), Status::Running) = (workflow, record.status) else {
-            // Finished, or a workflow this server does not serve: shown as
-            // stored, left untouched.
+        let tenant = self.access.tenant(&record.tenant).cloned();
+        let workflow = tenant
+            .as_ref()
+            .and_then(|tenant| tenant.workflow(&record.workflow_name).ok());
+        let (Some(tenant), Some(workflow), Status::Running) = (tenant, workflow, record.status)
+        else {
+            // Finished, or a workflow (or tenant) this server does not
+            // serve: shown as stored, left untouched.
             let final_state = snapshot.map(|snapshot| Arc::new(snapshot.state));
             self.handlers.restore(record, events, None, final_state);
             return;
@@ -90,7 +94,10 @@ impl App {
                 let entry = self
                     .handlers
                     .restore(record, events, Some(live.clone()), None);
-                tokio::spawn(self.follow(workflow, entry, live, follower));
+                // A run that was going on goes on, whatever its tenant's
+                // quota says now.
+                let permit = tenant.usage().resume_run();
+                tokio::spawn(self.follow(workflow, entry, live, follower, permit));
             }
             Resumption::Failed(err) => {
                 let entry = self.handlers.restore(record, events, None, None);

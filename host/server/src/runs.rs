@@ -395,6 +395,11 @@ impl HandlerEntry {
         self.changed.notify_waiters();
     }
 
+    /// Whether the handler is tenant `tenant`'s.
+    pub(crate) fn belongs_to(&self, tenant: &str) -> bool {
+        self.state().record.tenant == tenant
+    }
+
     /// The handler's id.
     pub(crate) fn id(&self) -> String {
         self.state().record.handler_id.clone()
@@ -576,11 +581,12 @@ impl Handlers {
             .collect()
     }
 
-    /// Registers a running handler for `live` under `id` (a finished
-    /// handler's id may be reused; a running one's may not).
+    /// Registers a running handler of `tenant` for `live` under `id` (a
+    /// finished handler's id may be reused; a running one's may not).
     pub(crate) fn start(
         &self,
         id: String,
+        tenant: &str,
         workflow_name: &str,
         live: Arc<WorkflowHandler>,
     ) -> Result<Arc<HandlerEntry>, AlreadyRunning> {
@@ -593,6 +599,7 @@ impl Handlers {
         let now = now();
         let record = HandlerRecord {
             handler_id: id.clone(),
+            tenant: tenant.to_string(),
             workflow_name: workflow_name.to_string(),
             run_id: Some(live.run_id().to_string()),
             error: None,
@@ -733,18 +740,24 @@ const NEW_ID_LEN: usize = 22;
 /// A fresh handler id from `[A-Za-z0-9]`, from the operating system's
 /// random source: ids are not guessable.
 pub(crate) fn new_id() -> String {
+    random_id(NEW_ID_LEN)
+}
+
+/// `len` random characters of `[A-Za-z0-9]`, from the operating system's
+/// random source.
+pub(crate) fn random_id(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     // 62 * 4 = 248: bytes from 248 up are redrawn, so every letter is as
     // likely as any other.
-    let mut id = String::with_capacity(NEW_ID_LEN);
+    let mut id = String::with_capacity(len);
     let mut bytes = [0u8; 32];
-    while id.len() < NEW_ID_LEN {
+    while id.len() < len {
         if getrandom::fill(&mut bytes).is_err() {
             // No OS randomness: fall back to the process's generator.
             fastrand::fill(&mut bytes);
         }
         for byte in bytes {
-            if id.len() < NEW_ID_LEN && usize::from(byte) < ALPHABET.len() * 4 {
+            if id.len() < len && usize::from(byte) < ALPHABET.len() * 4 {
                 id.push(ALPHABET[usize::from(byte) % ALPHABET.len()] as char);
             }
         }

@@ -17,15 +17,11 @@ use crate::follow::follow;
 use crate::progress::{FollowedCheckpoint, Follower, StreamProgress};
 use crate::replay::Replay;
 use crate::runs::{self, HandlerEntry};
+use crate::tenants::auth::Caller;
+use crate::tenants::quota::RunPermit;
+use crate::tenants::{Tenant, audit};
 
 impl App {
-    /// The served workflow `name`.
-    pub(crate) fn workflow(&self, name: &str) -> Result<&Workflow, ApiError> {
-        self.workflows
-            .get(name)
-            .ok_or_else(|| ApiError::not_found("Workflow not found"))
-    }
-
     /// Run options checkpointing into the store under handler `id`, each
     /// checkpoint once the events it counts are stored (see `progress`).
     pub(crate) fn run_options(&self, id: &str, progress: &Arc<StreamProgress>) -> RunOptions {
@@ -45,33 +41,41 @@ impl App {
     }
 
     /// The task that follows `live`'s stream into `entry` until the run
-    /// ends.
+    /// ends; the run counts against its tenant's quota (`permit`) until
+    /// then.
     pub(crate) fn follow(
         &self,
         workflow: Workflow,
         entry: Arc<HandlerEntry>,
         live: Arc<WorkflowHandler>,
         follower: Follower,
+        permit: RunPermit,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        follow(
+        let following = follow(
             workflow,
             entry,
             live,
             self.store.clone(),
             self.handlers.clone(),
             follower,
-        )
+        );
+        async move {
+            following.await;
+            drop(permit);
+        }
     }
 
-    /// Starts `start` on `workflow` under the `handler_id` the caller chose
-    /// (or a fresh one), and the task that follows its stream into the
-    /// handler.
+    /// Starts `start` on the caller's `workflow` under the `handler_id` the
+    /// caller chose (or a fresh one), and the task that follows its stream
+    /// into the handler.
     pub(crate) async fn start(
         &self,
+        caller: &Caller,
         workflow: &Workflow,
         handler_id: Option<String>,
         start: Event,
     ) -> Result<Arc<HandlerEntry>, ApiError> {
+        let tenant = &caller.tenant;
         self.handlers
             .admit()
             .map_err(|full| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, full.to_string()))?;
@@ -81,11 +85,32 @@ impl App {
         // request.
         let (handler_id, previous) = match handler_id {
             Some(id) => {
-                let previous = self.handler(&id).await.ok();
+                let previous = self.handler(tenant, &id).await.ok();
+                if previous.is_none() && self.access.needs_tokens() {
+                    // A new id would have to be unique across tenants: told
+                    // apart from "taken", it would say another tenant's
+                    // handler exists.
+                    return Err(ApiError::bad_request(format!(
+                        "handler_id '{id}' names none of your handlers: on a server with \
+                         tenants new handlers get their ids from the server (leave \
+                         handler_id out)"
+                    )));
+                }
                 (id, previous)
             }
             None => (runs::new_id(), None),
         };
+        let permit = tenant
+            .usage()
+            .begin_run(tenant.name(), tenant.quotas())
+            .inspect_err(|refused| {
+                audit::quota_refused(
+                    &caller.request_id,
+                    tenant.name(),
+                    refused.quota(),
+                    &refused.to_string(),
+                )
+            })?;
         if let Some(previous) = &previous {
             if !previous.is_finished() {
                 return Err(ApiError::conflict(format!(
@@ -138,12 +163,18 @@ impl App {
         let live = Arc::new(live);
         let entry = self
             .handlers
-            .start(handler_id, workflow.name(), live.clone())
+            .start(handler_id, tenant.name(), workflow.name(), live.clone())
             .map_err(|runs::AlreadyRunning(id)| {
                 live.cancel();
                 ApiError::conflict(format!("Handler '{id}' is already running"))
             })?;
-        let follow = self.follow(workflow.clone(), entry.clone(), live.clone(), follower);
+        let follow = self.follow(
+            workflow.clone(),
+            entry.clone(),
+            live.clone(),
+            follower,
+            permit,
+        );
         let Some(store) = self.store.clone() else {
             tokio::spawn(follow);
             return Ok(entry);
@@ -172,11 +203,20 @@ impl App {
         Ok(entry)
     }
 
-    /// The handler `id`: in memory, or read back from the store when the
-    /// server no longer keeps it in memory.
-    pub(crate) async fn handler(&self, id: &str) -> Result<Arc<HandlerEntry>, ApiError> {
+    /// `tenant`'s handler `id`: in memory, or read back from the store when
+    /// the server no longer keeps it in memory. Another tenant's is not
+    /// found, as one that does not exist.
+    pub(crate) async fn handler(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<Arc<HandlerEntry>, ApiError> {
         if let Some(entry) = self.handlers.get(id) {
-            return Ok(entry);
+            return if entry.belongs_to(tenant.name()) {
+                Ok(entry)
+            } else {
+                Err(ApiError::handler_not_found())
+            };
         }
         let Some(store) = &self.store else {
             return Err(ApiError::handler_not_found());
@@ -185,6 +225,7 @@ impl App {
             .load_handler(id)
             .await
             .map_err(|err| ApiError::internal(err.to_string()))?
+            .filter(|stored| stored.record.tenant == tenant.name())
             .ok_or_else(ApiError::handler_not_found)?;
         let final_state = stored.snapshot.map(|snapshot| Arc::new(snapshot.state));
         Ok(self
@@ -192,13 +233,17 @@ impl App {
             .read_back(stored.record, stored.events, final_state))
     }
 
-    /// Every handler's record, oldest first: the store's (with the running
-    /// ones as they are now), or those in memory.
-    pub(crate) async fn handler_records(&self) -> Result<Vec<HandlerRecord>, ApiError> {
+    /// Every handler's record of `tenant`, oldest first: the store's (with
+    /// the running ones as they are now), or those in memory.
+    pub(crate) async fn handler_records(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<Vec<HandlerRecord>, ApiError> {
         let in_memory = || -> Vec<HandlerRecord> {
             self.handlers
                 .all()
                 .iter()
+                .filter(|entry| entry.belongs_to(tenant.name()))
                 .map(|entry| entry.record())
                 .collect()
         };
@@ -217,6 +262,7 @@ impl App {
             .collect();
         let mut records: Vec<HandlerRecord> = stored
             .into_iter()
+            .filter(|stored| stored.tenant == tenant.name())
             .map(|stored| {
                 current
                     .remove(stored.handler_id.as_str())

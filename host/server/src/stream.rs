@@ -4,6 +4,7 @@
 //! (docs/SERVER-WIRE.md, section 6). Events the handler no longer holds in
 //! memory are paged from the store.
 
+use crate::tenants::quota::ReaderPermit;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,9 @@ struct Reader {
     /// Chunks ready to send.
     pending: std::collections::VecDeque<Bytes>,
     done: bool,
+    /// Counts the reader against its tenant's `max_stream_readers` for as
+    /// long as the body lives.
+    _permit: ReaderPermit,
 }
 
 /// The streaming body of a reader of `entry` (whose older events are in
@@ -51,6 +55,7 @@ pub(crate) fn body(
     entry: Arc<HandlerEntry>,
     store: Option<Arc<dyn Store>>,
     options: StreamOptions,
+    permit: ReaderPermit,
 ) -> Body {
     let reader = Reader {
         cursor: options.after,
@@ -59,6 +64,7 @@ pub(crate) fn body(
         options,
         pending: Default::default(),
         done: false,
+        _permit: permit,
     };
     Body::from_stream(futures_util::stream::unfold(
         reader,

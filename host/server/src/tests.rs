@@ -11,6 +11,7 @@ use crate::{App, SqliteStore, Store};
 fn record(id: &str, status: Status) -> HandlerRecord {
     HandlerRecord {
         handler_id: id.to_string(),
+        tenant: String::new(),
         workflow_name: "served-elsewhere".to_string(),
         run_id: None,
         error: None,

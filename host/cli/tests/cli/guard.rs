@@ -30,9 +30,63 @@ fn a_second_server_on_one_database_refuses_to_start_naming_it() {
 }
 
 #[test]
-fn a_bind_reachable_from_other_machines_is_warned_about() {
+fn a_bind_reachable_from_other_machines_needs_tokens_or_insecure_no_auth() {
+    let output = wflow_fails(
+        &["serve", "joke", "--in-memory", "--bind", "0.0.0.0:0"],
+        None,
+    );
+    let text = stderr(&output);
+    assert_contains(&text, "0.0.0.0:0 is reachable from other machines");
+    assert_contains(&text, "--tenants FILE");
+    assert_contains(&text, "--insecure-no-auth");
+
+    let dir = scratch("guard-bind", "");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tenants = dir.join("tenants.toml");
+    std::fs::write(&tenants, "[tenants.acme]\n").unwrap();
+    let output = wflow_fails(
+        &[
+            "serve",
+            "joke",
+            "--in-memory",
+            "--bind",
+            "0.0.0.0:0",
+            "--tenants",
+            tenants.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_contains(&stderr(&output), "gives no token");
+
+    let before_serving = stderr_until_serving(&["--insecure-no-auth"]);
+    assert_contains(&before_serving, "is reachable from other machines");
+    assert_contains(&before_serving, "no authentication");
+
+    let token = wflow_command()
+        .args(["token", "--name", "ci"])
+        .output()
+        .expect("wflow token runs");
+    let hash_line = stderr(&token);
+    let entry = hash_line
+        .lines()
+        .last()
+        .expect("the line for the file")
+        .trim();
+    std::fs::write(&tenants, format!("[tenants.acme]\ntokens = [{entry}]\n")).unwrap();
+    let before_serving = stderr_until_serving(&["--tenants", tenants.to_str().unwrap()]);
+    assert!(
+        !before_serving.contains("no authentication"),
+        "with tokens there is nothing to warn about: {before_serving}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What `wflow serve joke --in-memory --bind 0.0.0.0:0 ARGS` prints before
+/// it serves; the server is then stopped.
+fn stderr_until_serving(args: &[&str]) -> String {
     let mut child = wflow_command()
         .args(["serve", "joke", "--in-memory", "--bind", "0.0.0.0:0"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -49,8 +103,7 @@ fn a_bind_reachable_from_other_machines_is_warned_about() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_contains(&before_serving, "is reachable from other machines");
-    assert_contains(&before_serving, "no authentication");
+    before_serving
 }
 
 /// What the server may hold above its resident memory before the floods,

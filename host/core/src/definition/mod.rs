@@ -77,6 +77,7 @@ pub struct EventTypeInfo {
 /// What a workflow is, as data: its steps, event types, routing table,
 /// state type and options. Holds no code: [`crate::Workflow`] pairs it with
 /// the loaded components.
+#[derive(Clone)]
 pub(crate) struct WorkflowDef {
     pub(crate) options: WorkflowOptions,
     /// The components the steps come from, by index.

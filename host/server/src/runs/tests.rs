@@ -10,6 +10,7 @@ use super::{Handlers, RunEnd};
 fn record(id: &str) -> HandlerRecord {
     HandlerRecord {
         handler_id: id.to_string(),
+        tenant: String::new(),
         workflow_name: "log".to_string(),
         run_id: None,
         error: None,

@@ -63,11 +63,11 @@ pub(super) fn save_handler(
     connection
         .prepare_cached(
             "INSERT INTO handlers (handler_id, workflow, run_id, status, error, result,
-                started_at, updated_at, completed_at, start_name, start_data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                started_at, updated_at, completed_at, start_name, start_data, tenant)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (handler_id) DO UPDATE SET workflow = ?2, run_id = ?3,
                 status = ?4, error = ?5, result = ?6, started_at = ?7, updated_at = ?8,
-                completed_at = ?9, start_name = ?10, start_data = ?11",
+                completed_at = ?9, start_name = ?10, start_data = ?11, tenant = ?12",
         )
         .and_then(|mut insert| {
             insert.execute(params![
@@ -82,6 +82,7 @@ pub(super) fn save_handler(
                 record.completed_at,
                 start.name,
                 start.data,
+                record.tenant,
             ])
         })
         .map(drop)
@@ -198,7 +199,7 @@ fn select_handlers(
     let mut handlers = connection
         .prepare_cached(&format!(
             "SELECT handler_id, workflow, run_id, status, error, result, started_at,
-                updated_at, completed_at, start_name, start_data
+                updated_at, completed_at, start_name, start_data, tenant
              FROM handlers {filter} ORDER BY position"
         ))
         .map_err(failed("cannot read the handlers"))?;
@@ -215,6 +216,7 @@ fn select_handlers(
                     started_at: row.get(6)?,
                     updated_at: row.get(7)?,
                     completed_at: row.get(8)?,
+                    tenant: row.get(11)?,
                 },
                 Event {
                     name: row.get(9)?,
@@ -327,6 +329,7 @@ struct HandlerRow {
     started_at: String,
     updated_at: Option<String>,
     completed_at: Option<String>,
+    tenant: String,
 }
 
 impl HandlerRow {
@@ -338,6 +341,7 @@ impl HandlerRow {
         };
         HandlerRecord {
             handler_id: self.handler_id,
+            tenant: self.tenant,
             workflow_name: self.workflow,
             run_id: self.run_id,
             error: self.error,

@@ -36,6 +36,8 @@ const MIGRATIONS: &[&str] = &[
         handler_id TEXT PRIMARY KEY,
         snapshot   TEXT NOT NULL
     );",
+    // 2: the tenant each handler belongs to ('' on a server without tenants).
+    "ALTER TABLE handlers ADD COLUMN tenant TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The schema version this wflow writes.
@@ -158,7 +160,10 @@ mod tests {
                 .expect("writes");
         }
         let connection = open_writer(&path).expect("migrates");
-        assert_eq!(schema_version(&connection, &path).ok(), Some(1));
+        assert_eq!(
+            schema_version(&connection, &path).ok(),
+            Some(current_version())
+        );
         assert!(open_reader(&path).is_some());
         connection
             .pragma_update(None, "user_version", 99)
@@ -166,10 +171,39 @@ mod tests {
         drop(connection);
         match open_writer(&path) {
             Err(StoreError::SchemaTooNew { found, known, .. }) => {
-                assert_eq!((found, known), (99, 1));
+                assert_eq!((found, known), (99, current_version()));
             }
             other => panic!("expected SchemaTooNew, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn handlers_written_before_tenants_belong_to_the_open_tenant() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("store.db");
+        {
+            // A file as wflow wrote it at schema version 1, with a handler.
+            let connection = Connection::open(&path).expect("opens");
+            connection.execute_batch(MIGRATIONS[0]).expect("version 1");
+            connection
+                .pragma_update(None, "user_version", 1)
+                .expect("writes");
+            connection
+                .execute_batch(
+                    "INSERT INTO handlers (handler_id, workflow, status, started_at, start_name,
+                        start_data) VALUES ('old', 'joke', 'completed', 'then', 'StartEvent', '{}')",
+                )
+                .expect("a handler");
+        }
+        let connection = open_writer(&path).expect("migrates");
+        let tenant: String = connection
+            .query_row(
+                "SELECT tenant FROM handlers WHERE handler_id = 'old'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("the handler is kept");
+        assert_eq!(tenant, "");
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub(super) async fn assert_records(store: &dyn Store, tag: &str, expected: &[&Ha
 pub(super) fn assert_same_record(record: &HandlerRecord, expected: &HandlerRecord) {
     let as_json = |record: &HandlerRecord| serde_json::to_value(record).unwrap_or(Value::Null);
     assert_eq!(as_json(record), as_json(expected), "a record round-trips");
+    assert_eq!(
+        record.tenant, expected.tenant,
+        "a record keeps its tenant (not on the wire, so compared apart)"
+    );
 }
 
 /// The `n` of each stored event, in order.
@@ -59,6 +63,7 @@ pub(super) fn numbers(stored: &StoredHandler) -> Vec<u64> {
 pub(super) fn record(id: &str, status: Status) -> HandlerRecord {
     HandlerRecord {
         handler_id: id.to_string(),
+        tenant: String::new(),
         workflow_name: "conformance".to_string(),
         run_id: None,
         error: None,

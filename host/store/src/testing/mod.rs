@@ -133,8 +133,10 @@ pub async fn records_round_trip(store: &dyn Store) {
     completed.result = Some(HandlerResult::Event(envelope("StopEvent", 7)));
     completed.updated_at = Some("2025-01-01T00:00:01.000000+00:00".to_string());
     completed.completed_at = Some("2025-01-01T00:00:02.000000+00:00".to_string());
+    completed.tenant = "acme".to_string();
     let mut failed = record(&format!("{tag}-failed"), Status::Failed);
     failed.error = Some("boom: it broke".to_string());
+    failed.tenant = "globex".to_string();
     for saved in [&running, &completed, &failed] {
         expect_ok(store.save_handler(saved, &start(1)).await, "save_handler");
     }

@@ -1,0 +1,335 @@
+//! Tenants over HTTP: tokens, what each tenant reaches (only its own),
+//! read-only tokens, quotas, and the admin's view of usage.
+
+use std::sync::Arc;
+
+use reqwest::{Client, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+use wflow_server::tenants::{TenantsConfig, TokenHash};
+use wflow_server::{self as server, App, SqliteStore};
+use wflow_tests::workflow;
+
+use super::{json_of, serve_app};
+
+const ACME: &str = "wflow_acme-token";
+const ACME_READER: &str = "wflow_acme-reader";
+const GLOBEX: &str = "wflow_globex-token";
+const ADMIN: &str = "wflow_admin-token";
+
+/// A tenants file: acme (a token and a read-only one, at most 2 runs at
+/// once), globex (at most 3 runs a minute), and an admin token.
+fn tenants() -> TenantsConfig {
+    let hash = |token: &str| TokenHash::of(token).to_string();
+    TenantsConfig::parse(&format!(
+        r#"
+        [admin]
+        tokens = ["{admin}"]
+        [tenants.acme]
+        tokens = [{{ name = "ci", sha256 = "{acme}" }},
+                  {{ name = "dashboard", sha256 = "{reader}", read_only = true }}]
+        quotas = {{ max_concurrent_runs = 2 }}
+        [tenants.globex]
+        tokens = [{{ sha256 = "{globex}" }}]
+        quotas = {{ runs_per_minute = 3 }}
+        "#,
+        admin = hash(ADMIN),
+        acme = hash(ACME),
+        reader = hash(ACME_READER),
+        globex = hash(GLOBEX),
+    ))
+    .expect("the tenants file parses")
+}
+
+async fn tenants_app() -> App {
+    let workflows = vec![workflow("joke").await, workflow("bench-ask").await];
+    App::new(workflows)
+        .unwrap()
+        .with_tenants(&tenants())
+        .unwrap()
+}
+
+/// `request` with `token`, if any: the status and the JSON body.
+async fn send(request: RequestBuilder, token: Option<&str>) -> (StatusCode, Value) {
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    json_of(request.send().await.unwrap()).await
+}
+
+/// Starts `bench_ask` (which waits for an answer) as `token`'s tenant.
+async fn start_ask(client: &Client, base: &str, token: &str) -> (StatusCode, Value) {
+    let start = json!({"start_event": {"type": "StartEvent", "value": {"user": 1}}});
+    send(
+        client
+            .post(format!("{base}/workflows/bench_ask/run-nowait"))
+            .json(&start),
+        Some(token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_tenant_reaches_only_its_own_handlers() {
+    let base = serve_app(tenants_app().await).await;
+    let client = Client::new();
+    let (status, acme_run) = send(
+        client
+            .post(format!("{base}/workflows/joke/run"))
+            .json(&json!({"start_event": {"topic": "pirates"}})),
+        Some(ACME),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{acme_run}");
+    let id = acme_run["handler_id"].as_str().unwrap().to_string();
+    let (_, globex_ask) = start_ask(&client, &base, GLOBEX).await;
+    let globex_id = globex_ask["handler_id"].as_str().unwrap().to_string();
+
+    // Every route answers globex about acme's handler exactly as about one
+    // that does not exist.
+    let routes = |id: &str| {
+        [
+            client.get(format!("{base}/handlers/{id}")),
+            client.get(format!("{base}/results/{id}")),
+            client.get(format!("{base}/events/{id}")),
+            client.post(format!("{base}/events/{id}")).json(
+                &json!({"event": {"type": "HumanResponseEvent", "value": {"response": "x"}}}),
+            ),
+            client.post(format!("{base}/handlers/{id}/cancel")),
+            client.post(format!("{base}/handlers/{id}/cancel?purge=true")),
+        ]
+    };
+    for (theirs, nobodys) in routes(&id).into_iter().zip(routes("no-such-handler")) {
+        let answer = send(theirs, Some(GLOBEX)).await;
+        assert_eq!(answer.0, StatusCode::NOT_FOUND, "{answer:?}");
+        assert_eq!(answer, send(nobodys, Some(GLOBEX)).await, "no oracle");
+    }
+    // Nor can globex take acme's id for a run of its own.
+    let (status, body) = send(
+        client
+            .post(format!("{base}/workflows/joke/run-nowait"))
+            .json(&json!({"handler_id": id, "start_event": {"topic": "x"}})),
+        Some(GLOBEX),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("names none of your handlers"),
+        "{body}"
+    );
+
+    // Each lists only its own; acme still reads its own.
+    let ids = |listing: Value| -> Vec<String> {
+        listing["handlers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["handler_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, listing) = send(client.get(format!("{base}/handlers")), Some(ACME)).await;
+    assert_eq!(ids(listing), [id.as_str()]);
+    let (_, listing) = send(client.get(format!("{base}/handlers")), Some(GLOBEX)).await;
+    assert_eq!(ids(listing), [globex_id.as_str()]);
+    let (status, mine) = send(client.get(format!("{base}/handlers/{id}")), Some(ACME)).await;
+    assert_eq!(
+        (status, mine["status"].as_str()),
+        (StatusCode::OK, Some("completed"))
+    );
+    let (status, _) = send(
+        client.post(format!("{base}/handlers/{globex_id}/cancel")),
+        Some(GLOBEX),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_refused() {
+    let base = serve_app(tenants_app().await).await;
+    let client = Client::new();
+    for token in [None, Some("wflow_not-a-token")] {
+        let request = client.get(format!("{base}/workflows"));
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer realm=\"wflow\""
+        );
+        assert!(response.headers().contains_key("x-request-id"));
+        let (_, body) = json_of(response).await;
+        assert!(body["detail"].as_str().unwrap().contains("token"), "{body}");
+    }
+    // A probe needs none.
+    let (status, _) = send(client.get(format!("{base}/health")), None).await;
+    assert_eq!(status, StatusCode::OK);
+    // A tenant's token sees the workflows.
+    let (status, body) = send(client.get(format!("{base}/workflows")), Some(ACME)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"workflows": ["joke", "bench_ask"]}));
+    // An admin token acts for no tenant.
+    let (status, body) = send(client.get(format!("{base}/handlers")), Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+#[tokio::test]
+async fn a_read_only_token_reads_but_changes_nothing() {
+    let base = serve_app(tenants_app().await).await;
+    let client = Client::new();
+    let (status, body) = start_ask(&client, &base, ACME_READER).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["detail"],
+        "token `dashboard` of tenant `acme` is read-only: it cannot POST /workflows/bench_ask/run-nowait"
+    );
+    let (_, started) = start_ask(&client, &base, ACME).await;
+    let id = started["handler_id"].as_str().unwrap();
+    let (status, _) = send(
+        client.get(format!("{base}/handlers/{id}")),
+        Some(ACME_READER),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "the reader sees its tenant's running handler"
+    );
+    let (status, _) = send(
+        client.post(format!("{base}/handlers/{id}/cancel")),
+        Some(ACME_READER),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, handler) = send(client.get(format!("{base}/handlers/{id}")), Some(ACME)).await;
+    assert_eq!(handler["status"], "running", "still running");
+}
+
+#[tokio::test]
+async fn quotas_refuse_naming_themselves_and_usage_shows_them() {
+    let base = serve_app(tenants_app().await).await;
+    let client = Client::new();
+    // acme: 2 runs at once.
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = start_ask(&client, &base, ACME).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        running.push(body["handler_id"].as_str().unwrap().to_string());
+    }
+    let (status, body) = start_ask(&client, &base, ACME).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("tenant `acme` is at its quota max_concurrent_runs = 2 (2 in use)"),
+        "{detail}"
+    );
+    // Nothing was stored half-way: still two handlers.
+    let (_, listing) = send(client.get(format!("{base}/handlers")), Some(ACME)).await;
+    assert_eq!(listing["handlers"].as_array().unwrap().len(), 2);
+    // globex is not held back by acme's quota.
+    let (status, _) = start_ask(&client, &base, GLOBEX).await;
+    assert_eq!(status, StatusCode::OK);
+    // A run ending gives its slot back.
+    let (status, _) = send(
+        client.post(format!("{base}/handlers/{}/cancel", running[0])),
+        Some(ACME),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = start_ask(&client, &base, ACME).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // globex: 3 runs a minute (one already started).
+    for _ in 0..2 {
+        let (status, body) = start_ask(&client, &base, GLOBEX).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = start_ask(&client, &base, GLOBEX).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("tenant `globex` is over its quota runs_per_minute = 3"),
+        "{body}"
+    );
+
+    // Each tenant sees its own counters; the admin sees every tenant's.
+    let (status, usage) = send(client.get(format!("{base}/usage")), Some(ACME)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(usage["tenant"], "acme");
+    assert_eq!(usage["running"], 2);
+    assert_eq!(usage["runs_started"], 3);
+    assert_eq!(usage["refusals"], 1);
+    assert_eq!(usage["quotas"]["max_concurrent_runs"], 2);
+    let (status, all) = send(client.get(format!("{base}/usage")), Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let tenants: Vec<&str> = all["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants, ["acme", "globex"]);
+    assert_eq!(all["tenants"][1]["running"], 3);
+}
+
+#[tokio::test]
+async fn a_restarted_server_gives_each_tenant_back_its_own_handlers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("handlers.db");
+    let client = Client::new();
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let app = tenants_app().await.with_store(store).await.unwrap();
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let first = tokio::spawn(server::serve_until(listener, app, async {
+        let _ = stopped.await;
+    }));
+    let joke = json!({"start_event": {"topic": "pirates"}});
+    let (status, ran) = send(
+        client
+            .post(format!("{base}/workflows/joke/run"))
+            .json(&joke),
+        Some(ACME),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ran}");
+    let id = ran["handler_id"].as_str().unwrap().to_string();
+    stop.send(()).unwrap();
+    first.await.unwrap().unwrap();
+
+    let store = loop {
+        match SqliteStore::open(&path) {
+            Ok(store) => break Arc::new(store),
+            Err(wflow_server::StoreError::InUse { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(err) => panic!("{err}"),
+        }
+    };
+    let app = tenants_app()
+        .await
+        .with_keep_finished(0)
+        .with_store(store)
+        .await
+        .unwrap();
+    let base = serve_app(app).await;
+    // Read back from the store: acme's, and only acme's.
+    let (status, handler) = send(client.get(format!("{base}/handlers/{id}")), Some(ACME)).await;
+    assert_eq!(status, StatusCode::OK, "{handler}");
+    assert_eq!(handler["status"], "completed");
+    let (status, _) = send(client.get(format!("{base}/handlers/{id}")), Some(GLOBEX)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, listing) = send(client.get(format!("{base}/handlers")), Some(GLOBEX)).await;
+    assert_eq!(listing, json!({"handlers": []}));
+    let (_, listing) = send(client.get(format!("{base}/handlers")), Some(ACME)).await;
+    assert_eq!(listing["handlers"][0]["handler_id"], id.as_str());
+}
