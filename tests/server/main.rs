@@ -3,6 +3,7 @@
 //! a module per job; the helpers every module uses are here.
 
 mod cors;
+mod deployments;
 mod hardening;
 mod persistence;
 mod routes;

@@ -45,6 +45,10 @@ pub struct HandlerRecord {
     /// tenants). Not on the wire: a caller only ever sees its own.
     #[serde(skip)]
     pub tenant: String,
+    /// The version of the tenant's deployment its run uses; `None` for a
+    /// workflow the operator serves. Not on the wire.
+    #[serde(skip)]
+    pub version: Option<u64>,
     pub workflow_name: String,
     pub run_id: Option<String>,
     pub error: Option<String>,

@@ -52,7 +52,9 @@ fn classify(path: &Path) -> Result<Source> {
     }
 }
 
-fn name_of(path: &Path) -> String {
+/// The name a workflow loaded from `path` gets when nothing names it: the
+/// file's or folder's stem.
+pub fn name_of(path: &Path) -> String {
     let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())

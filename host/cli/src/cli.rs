@@ -1,7 +1,7 @@
 //! The command line: argument parsing and dispatch.
 
 use crate::output::{load, report};
-use crate::{describe, resume, run, serve};
+use crate::{deploy, describe, resume, run, serve};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +34,8 @@ enum Command {
     Describe(describe::DescribeArgs),
     /// Serve workflows over HTTP, wire-compatible with llama-agents-server.
     Serve(serve::ServeArgs),
+    /// Upload a workflow to a server as a deployment of your tenant.
+    Deploy(deploy::DeployArgs),
     /// Build a guest folder (Rust crate, Python project or JavaScript
     /// package) into a component and print its path.
     Build {
@@ -84,8 +86,7 @@ impl Cli {
 /// `wflow build`: builds the guest, copies it to `out` if asked, prints
 /// where the component is.
 async fn build(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let cache_dir = wflow_core::default_cache_dir()
-        .unwrap_or_else(|| std::env::temp_dir().join("wflow-builds"));
+    let cache_dir = guest_build_dir();
     let started = std::time::Instant::now();
     let component = match wflow_build::build_guest(path, &cache_dir).await {
         Ok(component) => component,
@@ -108,6 +109,12 @@ async fn build(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     );
     println!("{}", component.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where `wflow build` and `wflow deploy` build guests: the compiled
+/// cache's folder, else a temporary one.
+pub fn guest_build_dir() -> PathBuf {
+    wflow_core::default_cache_dir().unwrap_or_else(|| std::env::temp_dir().join("wflow-builds"))
 }
 
 /// Runs the parsed command.
@@ -140,6 +147,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => serve::serve(args).await,
+        Command::Deploy(args) => deploy::deploy(args).await,
         Command::Build { path, out } => build(&path, out.as_deref()).await,
         Command::Cache { action } => {
             let Some(dir) = wflow_core::default_cache_dir() else {

@@ -2,6 +2,7 @@
 //! components.
 
 mod cli;
+mod deploy;
 mod describe;
 mod output;
 mod remote;

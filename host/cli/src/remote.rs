@@ -17,13 +17,13 @@ use crate::output::Printer;
 /// Runs workflow `name` on the server at `base` with `input` as its start
 /// event's fields.
 pub async fn run(
+    client: &reqwest::Client,
     base: &str,
     name: &str,
     input: Value,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
     let base = base.trim_end_matches('/');
-    let client = reqwest::Client::new();
     let response = client
         .post(format!("{base}/workflows/{name}/run-nowait"))
         .json(&json!({ "start_event": input }))
@@ -115,8 +115,23 @@ pub async fn run(
     }
 }
 
+/// An HTTP client sending `token` (if any) as `Authorization: Bearer`.
+pub fn client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the token is not a valid header value")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .context("cannot make an HTTP client")
+}
+
 /// The JSON body of a successful answer; the server's `detail` otherwise.
-async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
+pub async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response
         .json()

@@ -29,6 +29,9 @@ pub struct RunArgs {
     /// e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL", conflicts_with_all = ["timeout", "checkpoint", "detach"])]
     server: Option<String>,
+    /// With --server, the API token to send (a tenant's, from the operator).
+    #[arg(long, env = "WFLOW_TOKEN", hide_env_values = true, requires = "server")]
+    token: Option<String>,
     /// The start event's fields, a JSON object.
     #[arg(long, value_name = "JSON")]
     input: Option<String>,
@@ -135,7 +138,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Err(err) => return Ok(printer.error(&err)),
         };
         let name = args.path.to_string_lossy();
-        return crate::remote::run(server, &name, input, &printer).await;
+        let client = crate::remote::client(args.token.as_deref())?;
+        return crate::remote::run(&client, server, &name, input, &printer).await;
     }
     let mut workflow = match load(&args.path).await {
         Ok(workflow) => workflow,

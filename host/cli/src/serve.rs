@@ -17,8 +17,9 @@ use wflow_server::{
 pub struct ServeArgs {
     /// What to serve: components, workflow.toml files, guest folders, or
     /// folders of them (each child that is a workflow is served under its
-    /// name).
-    #[arg(required = true)]
+    /// name); every tenant gets them. Optional with --tenants, whose
+    /// tenants may deploy their own (`wflow deploy`).
+    #[arg(required_unless_present = "tenants")]
     paths: Vec<PathBuf>,
     /// The address to listen on (loopback unless you say otherwise).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -119,6 +120,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let workflows = server::discover(&runtime, &args.paths).await?;
     let mut app = App::new(workflows)?
+        .with_deployments(runtime.clone())?
         .with_allowed_origins(AllowedOrigins::from_args(&args.allow_origins))?
         .with_keep_finished(args.keep_finished)
         .with_log_memory(usize::try_from(args.log_memory.as_u64()).unwrap_or(usize::MAX))
@@ -147,10 +149,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
              authentication: anyone who reaches it can run, answer and cancel every handler"
         );
     }
-    eprintln!(
-        "wflow: serving {} on http://{addr}",
-        app.workflow_names().join(", ")
-    );
+    let served = match app.workflow_names() {
+        [] => "tenants' deployments".to_string(),
+        names => names.join(", "),
+    };
+    eprintln!("wflow: serving {served} on http://{addr}");
     server::serve(listener, app).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -139,7 +139,8 @@ async fn start_run(
     name: &str,
     body: &[u8],
 ) -> Result<Arc<HandlerEntry>, ApiError> {
-    let workflow = &caller.tenant.workflow(name)?;
+    let run_on = caller.tenant.start_on(name)?;
+    let workflow = &run_on.workflow;
     let body: Value = serde_json::from_slice(body)
         .map_err(|err| ApiError::bad_request(format!("Invalid JSON body: {err}")))?;
     let Value::Object(body) = body else {
@@ -179,7 +180,7 @@ async fn start_run(
         Some(Value::Null) | None => None,
         Some(_) => return Err(ApiError::bad_request("handler_id must be a string")),
     };
-    app.start(caller, workflow, handler_id, start).await
+    app.start(caller, run_on, handler_id, start).await
 }
 
 fn is_empty_json(value: &Value) -> bool {
@@ -335,7 +336,12 @@ pub(crate) async fn send_event(
         Some(live) if !record.status.is_terminal() => live,
         _ => return Err(ApiError::conflict("Workflow already completed")),
     };
-    let workflow = caller.tenant.workflow(&record.workflow_name)?;
+    // The version the run started on, whatever is current now.
+    let workflow = caller
+        .tenant
+        .run_on(&record.workflow_name, record.version)
+        .map(|run_on| run_on.workflow)
+        .ok_or_else(|| ApiError::not_found("Workflow not found"))?;
     let event = event.clone();
     let step = body.get("step").and_then(Value::as_str).map(str::to_owned);
     // Checked against the schemas twice (the envelope, then the run): both

@@ -24,6 +24,7 @@
 mod allocator;
 mod api;
 mod cors;
+mod deploy;
 mod discover;
 mod envelope;
 mod error;
@@ -78,6 +79,8 @@ pub struct App {
     order: Vec<String>,
     /// Who may call, and the tenants' own workflows.
     access: Arc<Access>,
+    /// What compiles deployments; `None`: the server takes none.
+    runtime: Option<wflow_core::Runtime>,
     handlers: Arc<Handlers>,
     heartbeat: Duration,
     /// Where handlers persist, if anywhere.
@@ -117,6 +120,7 @@ impl App {
             workflows: map,
             order,
             access,
+            runtime: None,
             handlers: Arc::default(),
             heartbeat: DEFAULT_HEARTBEAT,
             store: None,
@@ -146,6 +150,19 @@ impl App {
             .filter_map(|name| self.workflows.get(name).cloned())
             .collect();
         self.access = Arc::new(Access::tokens(config, &workflows));
+        Ok(self)
+    }
+
+    /// The same app taking deployments (`POST /deployments`), compiled in
+    /// `runtime`. Before `with_store`, so that stored deployments are
+    /// served again: after it, an error.
+    pub fn with_deployments(mut self, runtime: wflow_core::Runtime) -> Result<Self, WorkflowError> {
+        if self.store.is_some() {
+            return Err(WorkflowError::Configuration(
+                "App::with_deployments must come before App::with_store".into(),
+            ));
+        }
+        self.runtime = Some(runtime);
         Ok(self)
     }
 
@@ -241,6 +258,16 @@ pub fn router(app: Arc<App>) -> Router {
         origins: app.origins.clone(),
     });
     let access = app.access.clone();
+    // The largest upload any tenant may make, and room for the multipart
+    // framing: each tenant's own quota is checked as the parts are read.
+    let upload_limit = access
+        .tenants()
+        .iter()
+        .map(|tenant| tenant.quotas().max_deployment_bytes)
+        .max()
+        .unwrap_or(0)
+        .saturating_add(64 * 1024);
+    let upload_limit = usize::try_from(upload_limit).unwrap_or(usize::MAX);
     let routes = Router::new()
         .route("/health", get(api::health))
         .route("/workflows", get(api::list_workflows))
@@ -262,6 +289,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/handlers/{handler_id}/cancel", post(api::cancel_handler))
         .route("/openapi.json", get(api::openapi))
         .route("/usage", get(api::usage))
+        .route(
+            "/deployments",
+            get(deploy::list)
+                .post(deploy::deploy)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route(
+            "/deployments/{name}/{version}",
+            axum::routing::delete(deploy::delete),
+        )
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(app)

@@ -14,10 +14,13 @@ use crate::follow::persist;
 use crate::progress::{Follower, StreamProgress};
 use crate::replay::Replay;
 use crate::runs::RunEnd;
+use crate::service::RunHold;
+use crate::tenants::RunOn;
 
 impl App {
     /// Registers `store` and brings back the handlers it kept unfinished.
     pub(crate) async fn restore_from(&mut self, store: Arc<dyn Store>) -> Result<(), StoreError> {
+        self.restore_deployments(&*store).await?;
         let stored = store.load_running().await?;
         self.store = Some(store);
         for handler in stored {
@@ -55,17 +58,19 @@ impl App {
             return;
         }
         let tenant = self.access.tenant(&record.tenant).cloned();
-        let workflow = tenant
+        let run_on = tenant
             .as_ref()
-            .and_then(|tenant| tenant.workflow(&record.workflow_name).ok());
-        let (Some(tenant), Some(workflow), Status::Running) = (tenant, workflow, record.status)
-        else {
+            .and_then(|tenant| tenant.run_on(&record.workflow_name, record.version));
+        let (Some(tenant), Some(run_on), Status::Running) = (tenant, run_on, record.status) else {
             // Finished, or a workflow (or tenant) this server does not
             // serve: shown as stored, left untouched.
             let final_state = snapshot.map(|snapshot| Arc::new(snapshot.state));
             self.handlers.restore(record, events, None, final_state);
             return;
         };
+        let RunOn {
+            workflow, in_use, ..
+        } = run_on;
         let id = record.handler_id.clone();
         // The run streams again from its checkpoint (or from the start):
         // what the log holds from there on is matched, not logged twice.
@@ -96,8 +101,11 @@ impl App {
                     .restore(record, events, Some(live.clone()), None);
                 // A run that was going on goes on, whatever its tenant's
                 // quota says now.
-                let permit = tenant.usage().resume_run();
-                tokio::spawn(self.follow(workflow, entry, live, follower, permit));
+                let hold = RunHold {
+                    _permit: tenant.usage().resume_run(),
+                    _version: in_use,
+                };
+                tokio::spawn(self.follow(workflow, entry, live, follower, hold));
             }
             Resumption::Failed(err) => {
                 let entry = self.handlers.restore(record, events, None, None);

@@ -581,13 +581,15 @@ impl Handlers {
             .collect()
     }
 
-    /// Registers a running handler of `tenant` for `live` under `id` (a
+    /// Registers a running handler of `tenant` for `live` (a run of
+    /// `workflow_name` at deployment `version`, if deployed) under `id` (a
     /// finished handler's id may be reused; a running one's may not).
     pub(crate) fn start(
         &self,
         id: String,
         tenant: &str,
         workflow_name: &str,
+        version: Option<u64>,
         live: Arc<WorkflowHandler>,
     ) -> Result<Arc<HandlerEntry>, AlreadyRunning> {
         let mut inner = self.inner();
@@ -600,6 +602,7 @@ impl Handlers {
         let record = HandlerRecord {
             handler_id: id.clone(),
             tenant: tenant.to_string(),
+            version,
             workflow_name: workflow_name.to_string(),
             run_id: Some(live.run_id().to_string()),
             error: None,

@@ -19,7 +19,14 @@ use crate::replay::Replay;
 use crate::runs::{self, HandlerEntry};
 use crate::tenants::auth::Caller;
 use crate::tenants::quota::RunPermit;
-use crate::tenants::{Tenant, audit};
+use crate::tenants::{RunOn, Tenant, VersionInUse, audit};
+
+/// What a run holds until it ends: its place in its tenant's
+/// `max_concurrent_runs`, and the deployment version it runs on.
+pub(crate) struct RunHold {
+    pub(crate) _permit: RunPermit,
+    pub(crate) _version: Option<VersionInUse>,
+}
 
 impl App {
     /// Run options checkpointing into the store under handler `id`, each
@@ -41,15 +48,14 @@ impl App {
     }
 
     /// The task that follows `live`'s stream into `entry` until the run
-    /// ends; the run counts against its tenant's quota (`permit`) until
-    /// then.
+    /// ends, holding `hold` until then.
     pub(crate) fn follow(
         &self,
         workflow: Workflow,
         entry: Arc<HandlerEntry>,
         live: Arc<WorkflowHandler>,
         follower: Follower,
-        permit: RunPermit,
+        hold: RunHold,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let following = follow(
             workflow,
@@ -61,7 +67,7 @@ impl App {
         );
         async move {
             following.await;
-            drop(permit);
+            drop(hold);
         }
     }
 
@@ -71,11 +77,17 @@ impl App {
     pub(crate) async fn start(
         &self,
         caller: &Caller,
-        workflow: &Workflow,
+        run_on: RunOn,
         handler_id: Option<String>,
         start: Event,
     ) -> Result<Arc<HandlerEntry>, ApiError> {
         let tenant = &caller.tenant;
+        let RunOn {
+            workflow,
+            version,
+            in_use,
+        } = run_on;
+        let workflow = &workflow;
         self.handlers
             .admit()
             .map_err(|full| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, full.to_string()))?;
@@ -163,7 +175,13 @@ impl App {
         let live = Arc::new(live);
         let entry = self
             .handlers
-            .start(handler_id, tenant.name(), workflow.name(), live.clone())
+            .start(
+                handler_id,
+                tenant.name(),
+                workflow.name(),
+                version,
+                live.clone(),
+            )
             .map_err(|runs::AlreadyRunning(id)| {
                 live.cancel();
                 ApiError::conflict(format!("Handler '{id}' is already running"))
@@ -173,7 +191,10 @@ impl App {
             entry.clone(),
             live.clone(),
             follower,
-            permit,
+            RunHold {
+                _permit: permit,
+                _version: in_use,
+            },
         );
         let Some(store) = self.store.clone() else {
             tokio::spawn(follow);

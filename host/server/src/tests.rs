@@ -12,6 +12,7 @@ fn record(id: &str, status: Status) -> HandlerRecord {
     HandlerRecord {
         handler_id: id.to_string(),
         tenant: String::new(),
+        version: None,
         workflow_name: "served-elsewhere".to_string(),
         run_id: None,
         error: None,

@@ -41,6 +41,34 @@ pub struct StoredHandler {
     pub damage: Vec<String>,
 }
 
+/// One version of a tenant's deployment, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredDeployment {
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// The workflow's name.
+    pub name: String,
+    /// Its version: 1 for the first deployment of the name, then up.
+    pub version: u64,
+    /// When it was deployed (RFC 3339).
+    pub created_at: String,
+    /// The manifest (`workflow.toml`) it came with, if any.
+    pub manifest: Option<String>,
+    /// Its components, in the manifest's order.
+    pub components: Vec<DeployedComponent>,
+}
+
+/// A deployed component.
+#[derive(Debug, Clone)]
+pub struct DeployedComponent {
+    /// The file name the manifest refers to it by (or the upload's).
+    pub file_name: String,
+    /// The SHA-256 of its bytes, hex.
+    pub sha256: String,
+    /// Its bytes.
+    pub bytes: Arc<Vec<u8>>,
+}
+
 /// Durable storage of handlers.
 ///
 /// Every write is atomic (all of it is stored, or none of it, whatever else
@@ -129,6 +157,26 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         max: usize,
     ) -> BoxFuture<'a, Result<Vec<(u64, Envelope)>, StoreError>>;
+
+    /// Stores a deployment version, all of it or nothing; a version already
+    /// stored for its tenant and name is a [`StoreError::Conflict`].
+    fn save_deployment<'a>(
+        &'a self,
+        deployment: &'a StoredDeployment,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Forgets a deployment version (and the bytes no other version
+    /// shares); whether it was stored.
+    fn delete_deployment<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+        version: u64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Every deployment version, with its components' bytes, by tenant,
+    /// name and version: what a restarted server serves again.
+    fn deployments(&self) -> BoxFuture<'_, Result<Vec<StoredDeployment>, StoreError>>;
 }
 
 /// A run's checkpoints, written into the store under its handler.

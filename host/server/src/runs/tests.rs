@@ -11,6 +11,7 @@ fn record(id: &str) -> HandlerRecord {
     HandlerRecord {
         handler_id: id.to_string(),
         tenant: String::new(),
+        version: None,
         workflow_name: "log".to_string(),
         run_id: None,
         error: None,

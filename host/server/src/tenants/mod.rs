@@ -21,6 +21,7 @@ pub(crate) mod quota;
 pub mod token;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use wflow_core::sync::{read, write};
@@ -46,13 +47,109 @@ pub(crate) struct Tenant {
     limits: LimitCaps,
     workflows: RwLock<Workflows>,
     usage: Arc<Usage>,
+    /// Held while one of its deployments is checked and stored: one at a
+    /// time, so versions and the deployment quota are counted right.
+    deploying: tokio::sync::Mutex<()>,
 }
 
-/// A tenant's workflows by name, and their names in the order given.
+/// A tenant's workflows: the operator's (by name, in the order given) and
+/// its own deployments' versions (oldest first; the last is current). A
+/// deployment shadows the operator's workflow of its name.
 #[derive(Default)]
 struct Workflows {
     by_name: BTreeMap<String, Workflow>,
     order: Vec<String>,
+    deployed: BTreeMap<String, Vec<Deployed>>,
+}
+
+/// One version of a tenant's deployment, served.
+pub(crate) struct Deployed {
+    /// Its version.
+    pub(crate) version: u64,
+    /// When it was deployed.
+    pub(crate) created_at: String,
+    /// The workflow, within the tenant's limits.
+    pub(crate) workflow: Workflow,
+    /// Its components: file name, SHA-256 and size.
+    pub(crate) components: Vec<(String, String, u64)>,
+    /// Runs going on on it: it cannot be deleted while any is.
+    in_flight: Arc<AtomicU64>,
+}
+
+impl Deployed {
+    /// A version not yet used by any run.
+    pub(crate) fn new(
+        version: u64,
+        created_at: String,
+        workflow: Workflow,
+        components: Vec<(String, String, u64)>,
+    ) -> Self {
+        Self {
+            version,
+            created_at,
+            workflow,
+            components,
+            in_flight: Arc::default(),
+        }
+    }
+}
+
+/// A run going on on a deployment version, counted until dropped.
+#[derive(Debug)]
+pub(crate) struct VersionInUse(Arc<AtomicU64>);
+
+impl VersionInUse {
+    fn take(counter: &Arc<AtomicU64>) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for VersionInUse {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The workflow a run starts or goes on on: which version, held in use.
+pub(crate) struct RunOn {
+    pub(crate) workflow: Workflow,
+    pub(crate) version: Option<u64>,
+    pub(crate) in_use: Option<VersionInUse>,
+}
+
+/// Why a deployment version cannot be deleted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RemoveRefused {
+    #[error("workflow `{name}` has no deployed version {version}")]
+    NotFound { name: String, version: u64 },
+    #[error(
+        "version {version} of `{name}` is used by {runs} run(s) going on: cancel them or wait for them to end"
+    )]
+    InUse {
+        name: String,
+        version: u64,
+        runs: u64,
+    },
+}
+
+/// What `GET /deployments` shows of a version.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct DeploymentInfo {
+    pub(crate) name: String,
+    pub(crate) version: u64,
+    pub(crate) current: bool,
+    pub(crate) created_at: String,
+    pub(crate) runs_in_flight: u64,
+    pub(crate) components: Vec<ComponentInfo>,
+}
+
+/// A deployed component, as listed.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct ComponentInfo {
+    pub(crate) file_name: String,
+    pub(crate) sha256: String,
+    pub(crate) bytes: u64,
 }
 
 impl Tenant {
@@ -62,6 +159,7 @@ impl Tenant {
             max_concurrent_runs: u64::MAX,
             runs_per_minute: u64::MAX,
             max_stream_readers: u64::MAX,
+            ..Quotas::default()
         };
         Self::new(
             OPEN_TENANT.to_string(),
@@ -93,6 +191,7 @@ impl Tenant {
             limits,
             workflows: RwLock::new(served),
             usage: Arc::default(),
+            deploying: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -111,33 +210,168 @@ impl Tenant {
         &self.usage
     }
 
-    /// Its workflow `name`.
+    /// Its limit caps.
+    pub(crate) fn limits(&self) -> &LimitCaps {
+        &self.limits
+    }
+
+    /// Its workflow `name`: the current version of its deployment of that
+    /// name, else the operator's.
     pub(crate) fn workflow(&self, name: &str) -> Result<Workflow, ApiError> {
-        read(&self.workflows)
+        self.start_on(name).map(|run| run.workflow)
+    }
+
+    /// Its workflow `name` for a new run, the version counted in use.
+    pub(crate) fn start_on(&self, name: &str) -> Result<RunOn, ApiError> {
+        let served = read(&self.workflows);
+        if let Some(current) = served
+            .deployed
+            .get(name)
+            .and_then(|versions| versions.last())
+        {
+            return Ok(RunOn {
+                workflow: current.workflow.clone(),
+                version: Some(current.version),
+                in_use: Some(VersionInUse::take(&current.in_flight)),
+            });
+        }
+        served
             .by_name
             .get(name)
-            .cloned()
+            .map(|workflow| RunOn {
+                workflow: workflow.clone(),
+                version: None,
+                in_use: None,
+            })
             .ok_or_else(|| ApiError::not_found("Workflow not found"))
     }
 
-    /// Its workflows' names, in the order given.
+    /// Its workflow `name` at `version` (`None`: the operator's), for a
+    /// run that goes on on it; `None` when it is no longer served.
+    pub(crate) fn run_on(&self, name: &str, version: Option<u64>) -> Option<RunOn> {
+        let served = read(&self.workflows);
+        match version {
+            None => served.by_name.get(name).map(|workflow| RunOn {
+                workflow: workflow.clone(),
+                version: None,
+                in_use: None,
+            }),
+            Some(version) => served
+                .deployed
+                .get(name)?
+                .iter()
+                .find(|deployed| deployed.version == version)
+                .map(|deployed| RunOn {
+                    workflow: deployed.workflow.clone(),
+                    version: Some(version),
+                    in_use: Some(VersionInUse::take(&deployed.in_flight)),
+                }),
+        }
+    }
+
+    /// Its workflows' names: the operator's in the order given, then its
+    /// own deployments'.
     pub(crate) fn workflow_names(&self) -> Vec<String> {
-        read(&self.workflows).order.clone()
+        let served = read(&self.workflows);
+        let mut names = served.order.clone();
+        names.extend(
+            served
+                .deployed
+                .keys()
+                .filter(|name| !served.by_name.contains_key(*name))
+                .cloned(),
+        );
+        names
+    }
+
+    /// Waits for the tenant's turn to deploy (one deployment at a time).
+    pub(crate) async fn deploying(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.deploying.lock().await
+    }
+
+    /// How many deployment versions it keeps, and the next version of
+    /// `name`.
+    pub(crate) fn deployment_counts(&self, name: &str) -> (u64, u64) {
+        let served = read(&self.workflows);
+        let kept = served.deployed.values().map(|v| v.len() as u64).sum();
+        let next = served
+            .deployed
+            .get(name)
+            .and_then(|versions| versions.last())
+            .map_or(1, |last| last.version + 1);
+        (kept, next)
+    }
+
+    /// Serves a deployment version of `name` (current if the newest).
+    pub(crate) fn add_deployment(&self, name: &str, deployed: Deployed) {
+        let mut served = write(&self.workflows);
+        let versions = served.deployed.entry(name.to_string()).or_default();
+        let at = versions.partition_point(|known| known.version < deployed.version);
+        versions.insert(at, deployed);
+    }
+
+    /// Stops serving version `version` of `name`, unless a run uses it.
+    pub(crate) fn remove_deployment(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<Deployed, RemoveRefused> {
+        let mut served = write(&self.workflows);
+        let not_found = || RemoveRefused::NotFound {
+            name: name.to_string(),
+            version,
+        };
+        let versions = served.deployed.get_mut(name).ok_or_else(not_found)?;
+        let at = versions
+            .iter()
+            .position(|deployed| deployed.version == version)
+            .ok_or_else(not_found)?;
+        let runs = versions[at].in_flight.load(Ordering::Acquire);
+        if runs > 0 {
+            return Err(RemoveRefused::InUse {
+                name: name.to_string(),
+                version,
+                runs,
+            });
+        }
+        let removed = versions.remove(at);
+        if versions.is_empty() {
+            served.deployed.remove(name);
+        }
+        Ok(removed)
+    }
+
+    /// Its deployments' versions, by name, oldest first.
+    pub(crate) fn deployments(&self) -> Vec<DeploymentInfo> {
+        let served = read(&self.workflows);
+        served
+            .deployed
+            .iter()
+            .flat_map(|(name, versions)| {
+                let current = versions.last().map(|last| last.version);
+                versions.iter().map(move |deployed| DeploymentInfo {
+                    name: name.clone(),
+                    version: deployed.version,
+                    current: Some(deployed.version) == current,
+                    created_at: deployed.created_at.clone(),
+                    runs_in_flight: deployed.in_flight.load(Ordering::Acquire),
+                    components: deployed
+                        .components
+                        .iter()
+                        .map(|(file_name, sha256, bytes)| ComponentInfo {
+                            file_name: file_name.clone(),
+                            sha256: sha256.clone(),
+                            bytes: *bytes,
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
     }
 
     /// What `GET /usage` shows of it.
     pub(crate) fn report(&self) -> UsageReport {
         self.usage.report(&self.name, &self.quotas, &self.limits)
-    }
-
-    /// Adds or replaces workflow `workflow` (a deployment).
-    #[allow(dead_code)]
-    pub(crate) fn serve(&self, workflow: Workflow) {
-        let mut served = write(&self.workflows);
-        let name = workflow.name().to_string();
-        if served.by_name.insert(name.clone(), workflow).is_none() {
-            served.order.push(name);
-        }
     }
 }
 

@@ -22,6 +22,12 @@ pub struct Quotas {
     pub runs_per_minute: u64,
     /// Event streams read at once (`max_stream_readers`); past it 403.
     pub max_stream_readers: u64,
+    /// Deployment versions kept (`max_deployments`, over all names); past
+    /// it a new deployment is refused with 403 until one is deleted.
+    pub max_deployments: u64,
+    /// The bytes of one deployment's upload (`max_deployment_bytes`);
+    /// past it 400.
+    pub max_deployment_bytes: u64,
 }
 
 impl Default for Quotas {
@@ -30,6 +36,8 @@ impl Default for Quotas {
             max_concurrent_runs: 16,
             runs_per_minute: 600,
             max_stream_readers: 64,
+            max_deployments: 20,
+            max_deployment_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -41,6 +49,8 @@ pub struct QuotasSpec {
     pub max_concurrent_runs: Option<u64>,
     pub runs_per_minute: Option<u64>,
     pub max_stream_readers: Option<u64>,
+    pub max_deployments: Option<u64>,
+    pub max_deployment_bytes: Option<bytesize::ByteSize>,
 }
 
 impl QuotasSpec {
@@ -50,6 +60,8 @@ impl QuotasSpec {
             max_concurrent_runs: self.max_concurrent_runs.or(defaults.max_concurrent_runs),
             runs_per_minute: self.runs_per_minute.or(defaults.runs_per_minute),
             max_stream_readers: self.max_stream_readers.or(defaults.max_stream_readers),
+            max_deployments: self.max_deployments.or(defaults.max_deployments),
+            max_deployment_bytes: self.max_deployment_bytes.or(defaults.max_deployment_bytes),
         }
     }
 
@@ -65,11 +77,16 @@ impl QuotasSpec {
             max_stream_readers: self
                 .max_stream_readers
                 .unwrap_or(defaults.max_stream_readers),
+            max_deployments: self.max_deployments.unwrap_or(defaults.max_deployments),
+            max_deployment_bytes: self
+                .max_deployment_bytes
+                .map_or(defaults.max_deployment_bytes, |size| size.as_u64()),
         };
         for (name, value) in [
             ("max_concurrent_runs", quotas.max_concurrent_runs),
             ("runs_per_minute", quotas.runs_per_minute),
             ("max_stream_readers", quotas.max_stream_readers),
+            ("max_deployment_bytes", quotas.max_deployment_bytes),
         ] {
             if value == 0 {
                 return Err(format!("{name} is 0: give at least 1"));

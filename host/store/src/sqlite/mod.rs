@@ -6,6 +6,7 @@
 //! - `thread`: the threads owning the connections; group commit.
 //! - `queries`: the statements.
 
+mod deployments;
 mod queries;
 mod schema;
 #[cfg(test)]
@@ -21,7 +22,7 @@ use wflow_api::{Envelope, HandlerRecord};
 use wflow_core::{BoxFuture, Event, Snapshot};
 
 use self::thread::{Job, Read, Worker, Write};
-use crate::{Store, StoreError, StoredHandler};
+use crate::{Store, StoreError, StoredDeployment, StoredHandler};
 
 /// Handlers in a SQLite file, served by threads of their own.
 ///
@@ -220,6 +221,37 @@ impl Store for SqliteStore {
         Box::pin(
             self.read(move |connection| queries::events_after(connection, &handler_id, after, max)),
         )
+    }
+
+    fn save_deployment<'a>(
+        &'a self,
+        deployment: &'a StoredDeployment,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let deployment = deployment.clone();
+        Box::pin(self.write(move |connection| deployments::save(connection, &deployment)))
+    }
+
+    fn delete_deployment<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+        version: u64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        Box::pin(async move {
+            let (reply, answer) = std::sync::mpsc::channel();
+            self.write(move |connection| {
+                let deleted = deployments::delete(connection, &tenant, &name, version)?;
+                let _ = reply.send(deleted);
+                Ok(())
+            })
+            .await?;
+            Ok(answer.try_recv().unwrap_or(false))
+        })
+    }
+
+    fn deployments(&self) -> BoxFuture<'_, Result<Vec<StoredDeployment>, StoreError>> {
+        Box::pin(self.read(deployments::all))
     }
 }
 

@@ -27,6 +27,11 @@ pub(super) fn failed(action: &'static str) -> impl Fn(rusqlite::Error) -> StoreE
     }
 }
 
+/// A version as SQLite's INTEGER holds it.
+pub(super) fn version_value(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
 fn status_text(status: Status) -> &'static str {
     match status {
         Status::Running => "running",
@@ -63,11 +68,12 @@ pub(super) fn save_handler(
     connection
         .prepare_cached(
             "INSERT INTO handlers (handler_id, workflow, run_id, status, error, result,
-                started_at, updated_at, completed_at, start_name, start_data, tenant)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                started_at, updated_at, completed_at, start_name, start_data, tenant, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (handler_id) DO UPDATE SET workflow = ?2, run_id = ?3,
                 status = ?4, error = ?5, result = ?6, started_at = ?7, updated_at = ?8,
-                completed_at = ?9, start_name = ?10, start_data = ?11, tenant = ?12",
+                completed_at = ?9, start_name = ?10, start_data = ?11, tenant = ?12,
+                version = ?13",
         )
         .and_then(|mut insert| {
             insert.execute(params![
@@ -83,6 +89,7 @@ pub(super) fn save_handler(
                 start.name,
                 start.data,
                 record.tenant,
+                record.version.map(version_value),
             ])
         })
         .map(drop)
@@ -199,7 +206,7 @@ fn select_handlers(
     let mut handlers = connection
         .prepare_cached(&format!(
             "SELECT handler_id, workflow, run_id, status, error, result, started_at,
-                updated_at, completed_at, start_name, start_data, tenant
+                updated_at, completed_at, start_name, start_data, tenant, version
              FROM handlers {filter} ORDER BY position"
         ))
         .map_err(failed("cannot read the handlers"))?;
@@ -217,6 +224,7 @@ fn select_handlers(
                     updated_at: row.get(7)?,
                     completed_at: row.get(8)?,
                     tenant: row.get(11)?,
+                    version: row.get::<_, Option<i64>>(12)?.map(|v| v.max(0) as u64),
                 },
                 Event {
                     name: row.get(9)?,
@@ -330,6 +338,7 @@ struct HandlerRow {
     updated_at: Option<String>,
     completed_at: Option<String>,
     tenant: String,
+    version: Option<u64>,
 }
 
 impl HandlerRow {
@@ -342,6 +351,7 @@ impl HandlerRow {
         HandlerRecord {
             handler_id: self.handler_id,
             tenant: self.tenant,
+            version: self.version,
             workflow_name: self.workflow,
             run_id: self.run_id,
             error: self.error,

@@ -38,6 +38,30 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 2: the tenant each handler belongs to ('' on a server without tenants).
     "ALTER TABLE handlers ADD COLUMN tenant TEXT NOT NULL DEFAULT '';",
+    // 3: tenants' deployments: each version's manifest and components, the
+    // components' bytes stored once per content; the version a run uses.
+    "CREATE TABLE deployments (
+        tenant     TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        manifest   TEXT,
+        PRIMARY KEY (tenant, name, version)
+    );
+    CREATE TABLE deployment_components (
+        tenant    TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        version   INTEGER NOT NULL,
+        position  INTEGER NOT NULL,
+        file_name TEXT NOT NULL,
+        sha256    TEXT NOT NULL,
+        PRIMARY KEY (tenant, name, version, position)
+    );
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        bytes  BLOB NOT NULL
+    );
+    ALTER TABLE handlers ADD COLUMN version INTEGER;",
 ];
 
 /// The schema version this wflow writes.

@@ -215,3 +215,9 @@ async fn a_closed_store_answers_closed() {
         Err(StoreError::Closed)
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deployments_round_trip() {
+    let (_dir, _path, store) = fresh();
+    testing::deployments_round_trip(&*store).await;
+}

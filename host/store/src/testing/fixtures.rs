@@ -49,6 +49,10 @@ pub(super) fn assert_same_record(record: &HandlerRecord, expected: &HandlerRecor
         record.tenant, expected.tenant,
         "a record keeps its tenant (not on the wire, so compared apart)"
     );
+    assert_eq!(
+        record.version, expected.version,
+        "a record keeps its version"
+    );
 }
 
 /// The `n` of each stored event, in order.
@@ -64,6 +68,7 @@ pub(super) fn record(id: &str, status: Status) -> HandlerRecord {
     HandlerRecord {
         handler_id: id.to_string(),
         tenant: String::new(),
+        version: None,
         workflow_name: "conformance".to_string(),
         run_id: None,
         error: None,

@@ -46,7 +46,93 @@ pub async fn conformance(store: Arc<dyn Store>) {
     sequences_come_back_as_stored(&*store).await;
     events_page_in_order(&*store).await;
     finishing_stores_the_record_and_the_terminal_event_together(&*store).await;
-    concurrent_snapshots(store).await;
+    concurrent_snapshots(store.clone()).await;
+    deployments_round_trip(&*store).await;
+}
+
+/// Deployment versions come back whole, in order, sharing bytes; a version
+/// stored twice is a conflict that changes nothing; deleting one keeps the
+/// bytes another version shares.
+pub async fn deployments_round_trip(store: &dyn Store) {
+    let tag = tag();
+    let component = |name: &str, bytes: &[u8]| crate::DeployedComponent {
+        file_name: name.to_string(),
+        sha256: format!("{tag}-{}", bytes.len()),
+        bytes: Arc::new(bytes.to_vec()),
+    };
+    let first = crate::StoredDeployment {
+        tenant: tag.clone(),
+        name: "joke".to_string(),
+        version: 1,
+        created_at: "2025-01-01T00:00:00.000000+00:00".to_string(),
+        manifest: Some("[[components]]\npath = \"a.wasm\"\n".to_string()),
+        components: vec![
+            component("a.wasm", b"shared"),
+            component("b.wasm", b"first!!"),
+        ],
+    };
+    let second = crate::StoredDeployment {
+        version: 2,
+        manifest: None,
+        components: vec![component("a.wasm", b"shared")],
+        ..first.clone()
+    };
+    expect_ok(store.save_deployment(&first).await, "save_deployment");
+    expect_ok(store.save_deployment(&second).await, "save_deployment");
+    let again = store.save_deployment(&first).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "a version stored twice is a conflict, got {again:?}"
+    );
+    let mine = |all: Vec<crate::StoredDeployment>| -> Vec<crate::StoredDeployment> {
+        all.into_iter().filter(|d| d.tenant == tag).collect()
+    };
+    let stored = mine(expect_ok(store.deployments().await, "deployments"));
+    let versions: Vec<(u64, Option<&str>)> = stored
+        .iter()
+        .map(|d| (d.version, d.manifest.as_deref()))
+        .collect();
+    assert_eq!(
+        versions,
+        [(1, first.manifest.as_deref()), (2, None)],
+        "versions come back in order, with their manifests"
+    );
+    let files = |d: &crate::StoredDeployment| -> Vec<(String, Vec<u8>)> {
+        d.components
+            .iter()
+            .map(|c| (c.file_name.clone(), c.bytes.to_vec()))
+            .collect()
+    };
+    assert_eq!(
+        files(&stored[0]),
+        [
+            ("a.wasm".to_string(), b"shared".to_vec()),
+            ("b.wasm".to_string(), b"first!!".to_vec())
+        ],
+        "components come back whole, in order"
+    );
+    assert_eq!(
+        files(&stored[1]),
+        [("a.wasm".to_string(), b"shared".to_vec())]
+    );
+    assert!(expect_ok(
+        store.delete_deployment(&tag, "joke", 1).await,
+        "delete_deployment"
+    ));
+    assert!(
+        !expect_ok(
+            store.delete_deployment(&tag, "joke", 1).await,
+            "delete_deployment"
+        ),
+        "a version deleted twice was not there the second time"
+    );
+    let stored = mine(expect_ok(store.deployments().await, "deployments"));
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].components[0].bytes.as_slice(),
+        b"shared",
+        "bytes another version shares are kept"
+    );
 }
 
 /// Events come back with the sequences they were stored at: a sequence
@@ -134,6 +220,7 @@ pub async fn records_round_trip(store: &dyn Store) {
     completed.updated_at = Some("2025-01-01T00:00:01.000000+00:00".to_string());
     completed.completed_at = Some("2025-01-01T00:00:02.000000+00:00".to_string());
     completed.tenant = "acme".to_string();
+    completed.version = Some(3);
     let mut failed = record(&format!("{tag}-failed"), Status::Failed);
     failed.error = Some("boom: it broke".to_string());
     failed.tenant = "globex".to_string();
