@@ -13,7 +13,11 @@ The server must serve the `joke`, `ask` and `retry` guests:
 
 Usage:
 
-    python tests/python/client_check.py http://127.0.0.1:8766
+    python tests/python/client_check.py http://127.0.0.1:8766 [--token TOKEN]
+
+With a token (a server with tenants) the client sends it through its httpx
+client, as the reference's users do, and one more check makes sure a client
+without a token is refused (401).
 
 Prints one `ok` line per check passed; on the first failure prints `FAIL`
 with what was expected and what came back, and exits 1. Exit 2 means bad
@@ -343,9 +347,33 @@ CHECKS: list[tuple[str, Callable[[WorkflowClient], Awaitable[str]]]] = [
 ]
 
 
-async def main(base_url: str) -> int:
+async def check_no_token(base_url: str) -> str:
+    """On a server with tenants, a client without a token is refused (401)."""
     client = WorkflowClient(base_url=base_url)
-    for n, (name, check) in enumerate(CHECKS, 1):
+    await expect_http_error("list_workflows without a token", client.list_workflows(), 401)
+    await expect_http_error(
+        "run_workflow without a token",
+        client.run_workflow("joke", start_event=StartEvent(topic="x")),
+        401,
+    )
+    return "list_workflows and run_workflow without a token -> 401"
+
+
+async def main(base_url: str, token: str | None) -> int:
+    checks = list(CHECKS)
+    if token is None:
+        client = WorkflowClient(base_url=base_url)
+    else:
+        # The reference client's way to authenticate: its httpx client.
+        client = WorkflowClient(
+            httpx_client=httpx.AsyncClient(
+                base_url=base_url,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=CHECK_TIMEOUT,
+            )
+        )
+        checks.append(("no token", lambda _client: check_no_token(base_url)))
+    for n, (name, check) in enumerate(checks, 1):
         try:
             detail = await asyncio.wait_for(check(client), CHECK_TIMEOUT)
         except CheckFailed as exc:
@@ -358,12 +386,17 @@ async def main(base_url: str) -> int:
             print(f"FAIL {n} {name}: client raised {type(exc).__name__}: {exc}")
             return 1
         print(f"ok {n} {name}: {detail}")
-    print(f"all {len(CHECKS)} checks passed against {base_url}")
+    print(f"all {len(checks)} checks passed against {base_url}")
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print(f"usage: {sys.argv[0]} BASE_URL", file=sys.stderr)
+    args = sys.argv[1:]
+    token = None
+    if len(args) == 3 and args[1] == "--token":
+        token = args[2]
+        args = args[:1]
+    if len(args) != 1:
+        print(f"usage: {sys.argv[0]} BASE_URL [--token TOKEN]", file=sys.stderr)
         sys.exit(2)
-    sys.exit(asyncio.run(main(sys.argv[1].rstrip("/"))))
+    sys.exit(asyncio.run(main(args[0].rstrip("/"), token)))

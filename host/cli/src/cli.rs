@@ -73,6 +73,11 @@ enum CacheAction {
 }
 
 impl Cli {
+    /// Whether the command is `wflow serve`.
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+
     /// Whether debug logging was asked for.
     pub fn verbose(&self) -> bool {
         match &self.command {

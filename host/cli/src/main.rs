@@ -20,10 +20,15 @@ fn main() -> ExitCode {
     // to the system rather than staying in the heap (a server lives long).
     wflow_server::give_back_large_allocations();
     let args = cli::Cli::parse();
+    if args.is_server() {
+        // A server outlives the terminal it was started from: a closed
+        // stderr must fail a log line, not kill the server.
+        ignore_sigpipe();
+    }
     let filter = if args.verbose() {
-        "wflow=debug,wflow_core=debug,wflow_build=debug,wflow_server=debug,wflow_store=debug"
+        "wflow=debug,wflow_core=debug,wflow_build=debug,wflow_server=debug,wflow_store=debug,wflow_audit=info"
     } else {
-        "wflow=warn,wflow_core=warn,wflow_build=warn,wflow_server=warn,wflow_store=warn"
+        "wflow=warn,wflow_core=warn,wflow_build=warn,wflow_server=warn,wflow_store=warn,wflow_audit=info"
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -31,6 +36,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_writer(std::io::stderr)
+        // A log line that cannot be written is dropped: reporting it on
+        // stderr (the default) would panic where stderr is closed.
+        .log_internal_errors(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,6 +56,16 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Makes writes to a closed pipe fail (EPIPE) instead of killing the
+/// process.
+fn ignore_sigpipe() {
+    // SAFETY: called in `main` before the async runtime (or any other
+    // thread) starts; ignoring a signal has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
 

@@ -17,9 +17,9 @@ use super::follow::persist;
 use super::graph;
 use super::runs::{self, HandlerEntry};
 use super::stream::{self, StreamOptions};
-use super::tenants::UsageReport;
 use super::tenants::audit;
 use super::tenants::auth::{Admin, Caller};
+use super::tenants::{UsageReport, as_seen};
 use wflow_api::{HandlerRecord, HandlerResult, Status};
 use wflow_core::WorkflowError;
 use wflow_core::{EventKind, names};
@@ -129,7 +129,7 @@ pub(crate) async fn run_nowait(
     body: Bytes,
 ) -> Result<Json<HandlerRecord>, ApiError> {
     let entry = start_run(&app, &caller, &name, &body).await?;
-    Ok(Json(entry.record()))
+    Ok(Json(as_seen(entry.record())))
 }
 
 /// Checks a run request and starts the run under its handler.
@@ -207,6 +207,7 @@ async fn wait_finished(entry: &HandlerEntry) {
 /// A handler with the reference's status code: 202 running, 200 completed,
 /// 500 failed or cancelled.
 fn handler_response(record: HandlerRecord) -> Response {
+    let record = as_seen(record);
     let status = match record.status {
         Status::Running => StatusCode::ACCEPTED,
         Status::Completed => StatusCode::OK,
@@ -268,6 +269,7 @@ pub(crate) async fn list_handlers(
         .handler_records(&caller.tenant)
         .await?
         .into_iter()
+        .map(as_seen)
         .filter(|record| {
             statuses
                 .as_ref()
@@ -305,11 +307,13 @@ pub(crate) async fn cancel_handler(
         return Err(ApiError::handler_not_found());
     }
     if purge {
-        app.handlers.remove(&id);
+        // Kept under its tenant's key.
+        let key = entry.id();
+        app.handlers.remove(&key);
         if let Some(store) = app.store.clone() {
             // A task of its own, so that it is done even if the client
             // goes away meanwhile.
-            let delete = async move { persist(Some(store.delete_handler(&id))).await };
+            let delete = async move { persist(Some(store.delete_handler(&key))).await };
             let _ = tokio::spawn(delete).await;
         }
         return Ok(Json(json!({ "status": "deleted" })));

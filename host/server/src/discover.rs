@@ -9,7 +9,8 @@ use wflow_core::{Result, Runtime, WorkflowError};
 
 /// Loads the workflows at `paths`. A path that is a workflow must load; in
 /// a folder of workflows, a child that fails to load is skipped with a
-/// warning naming it and the error. Finding none at all is an error.
+/// warning naming it and the error. Finding none in the paths given is an
+/// error (no paths at all: none to serve, as a server of deployments only).
 pub async fn discover(runtime: &Runtime, paths: &[PathBuf]) -> Result<Vec<Workflow>> {
     let mut workflows = Vec::new();
     for path in paths {
@@ -32,7 +33,7 @@ pub async fn discover(runtime: &Runtime, paths: &[PathBuf]) -> Result<Vec<Workfl
             }
         }
     }
-    if workflows.is_empty() {
+    if workflows.is_empty() && !paths.is_empty() {
         return Err(WorkflowError::Load(
             "no workflow found to serve in the paths given".into(),
         ));

@@ -456,7 +456,7 @@ struct HandlersInner {
 }
 
 /// Why a handler cannot be started under an id.
-pub(crate) struct AlreadyRunning(pub(crate) String);
+pub(crate) struct AlreadyRunning;
 
 impl HandlersInner {
     /// Registers `entry`, retiring the entry it replaces, if any.
@@ -596,7 +596,7 @@ impl Handlers {
         if let Some(existing) = inner.by_id.get(&id)
             && !existing.is_finished()
         {
-            return Err(AlreadyRunning(id));
+            return Err(AlreadyRunning);
         }
         let now = now();
         let record = HandlerRecord {

@@ -19,7 +19,7 @@ use crate::replay::Replay;
 use crate::runs::{self, HandlerEntry};
 use crate::tenants::auth::Caller;
 use crate::tenants::quota::RunPermit;
-use crate::tenants::{RunOn, Tenant, VersionInUse, audit};
+use crate::tenants::{RunOn, Tenant, VersionInUse, audit, handler_key};
 
 /// What a run holds until it ends: its place in its tenant's
 /// `max_concurrent_runs`, and the deployment version it runs on.
@@ -95,23 +95,14 @@ impl App {
         // lookup. Checked here so that no run starts for nothing, and again
         // when the handler is registered, atomically, against a concurrent
         // request.
-        let (handler_id, previous) = match handler_id {
+        let (client_id, previous) = match handler_id {
             Some(id) => {
                 let previous = self.handler(tenant, &id).await.ok();
-                if previous.is_none() && self.access.needs_tokens() {
-                    // A new id would have to be unique across tenants: told
-                    // apart from "taken", it would say another tenant's
-                    // handler exists.
-                    return Err(ApiError::bad_request(format!(
-                        "handler_id '{id}' names none of your handlers: on a server with \
-                         tenants new handlers get their ids from the server (leave \
-                         handler_id out)"
-                    )));
-                }
                 (id, previous)
             }
             None => (runs::new_id(), None),
         };
+        let handler_id = handler_key(tenant.name(), &client_id);
         let permit = tenant
             .usage()
             .begin_run(tenant.name(), tenant.quotas())
@@ -126,7 +117,7 @@ impl App {
         if let Some(previous) = &previous {
             if !previous.is_finished() {
                 return Err(ApiError::conflict(format!(
-                    "Handler '{handler_id}' is already running"
+                    "Handler '{client_id}' is already running"
                 )));
             }
             // An id belongs to one workflow for good: reusing it for another
@@ -134,7 +125,7 @@ impl App {
             let owner = previous.record().workflow_name;
             if owner != workflow.name() {
                 return Err(ApiError::conflict(format!(
-                    "Handler '{handler_id}' belongs to workflow '{owner}'"
+                    "Handler '{client_id}' belongs to workflow '{owner}'"
                 )));
             }
         }
@@ -182,9 +173,9 @@ impl App {
                 version,
                 live.clone(),
             )
-            .map_err(|runs::AlreadyRunning(id)| {
+            .map_err(|runs::AlreadyRunning| {
                 live.cancel();
-                ApiError::conflict(format!("Handler '{id}' is already running"))
+                ApiError::conflict(format!("Handler '{client_id}' is already running"))
             })?;
         let follow = self.follow(
             workflow.clone(),
@@ -232,6 +223,8 @@ impl App {
         tenant: &Tenant,
         id: &str,
     ) -> Result<Arc<HandlerEntry>, ApiError> {
+        let key = handler_key(tenant.name(), id);
+        let id = key.as_str();
         if let Some(entry) = self.handlers.get(id) {
             return if entry.belongs_to(tenant.name()) {
                 Ok(entry)

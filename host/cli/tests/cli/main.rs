@@ -25,6 +25,7 @@ mod resume;
 mod run;
 mod serve;
 mod server;
+mod tenants;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -11,6 +11,8 @@ use crate::wflow_command;
 pub struct Server {
     child: Child,
     pub addr: String,
+    /// The token every request sends, if any.
+    token: Option<String>,
 }
 
 impl Server {
@@ -28,7 +30,11 @@ impl Server {
         while stderr.read_line(&mut line).expect("stderr is readable") > 0 {
             if let Some((_, url)) = line.trim().split_once(" on http://") {
                 let addr = url.to_string();
-                return Self { child, addr };
+                return Self {
+                    child,
+                    addr,
+                    token: None,
+                };
             }
             line.clear();
         }
@@ -37,13 +43,28 @@ impl Server {
         panic!("the server printed no address");
     }
 
+    /// The same server, with every request sending `token`.
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_string());
+        self
+    }
+
+    /// The `Authorization` header line for the token, if any.
+    fn authorization(&self) -> String {
+        self.token
+            .as_ref()
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default()
+    }
+
     /// One request; the status code and the body.
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).expect("connects");
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
+            self.authorization(),
             body.len()
         )
         .expect("sends");
@@ -80,8 +101,9 @@ impl Server {
             .expect("a timeout");
         write!(
             stream,
-            "GET /events/{handler}?after_sequence=-1&{query} {version}\r\nHost: {}\r\n\r\n",
-            self.addr
+            "GET /events/{handler}?after_sequence=-1&{query} {version}\r\nHost: {}\r\n{}\r\n",
+            self.addr,
+            self.authorization()
         )
         .expect("sends");
         stream

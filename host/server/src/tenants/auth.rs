@@ -4,6 +4,7 @@
 //! (`x-request-id`: the caller's, if sane, or a fresh one).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -55,18 +56,14 @@ pub(crate) async fn authenticate(
         }
         Access::Tokens(_) if public => None,
         Access::Tokens(table) => match bearer(request.headers()) {
-            None => Some(refuse_token(
-                &request,
-                &request_id,
+            None => Some((
                 StatusCode::UNAUTHORIZED,
-                "this server needs a token: send `Authorization: Bearer TOKEN`",
+                "this server needs a token: send `Authorization: Bearer TOKEN`".to_string(),
             )),
             Some(token) => match table.find(token) {
-                None => Some(refuse_token(
-                    &request,
-                    &request_id,
+                None => Some((
                     StatusCode::UNAUTHORIZED,
-                    "the token is not valid (unknown or revoked)",
+                    "the token is not valid (unknown or revoked)".to_string(),
                 )),
                 Some(Bearer::Admin) => {
                     request.extensions_mut().insert(Admin {
@@ -77,18 +74,15 @@ pub(crate) async fn authenticate(
                 Some(Bearer::Tenant(spec, tenant))
                     if spec.read_only && changes(request.method()) =>
                 {
-                    let detail = format!(
-                        "token `{}` of tenant `{}` is read-only: it cannot {} {}",
-                        spec.name,
-                        tenant.name(),
-                        request.method(),
-                        request.uri().path()
-                    );
-                    Some(refuse_token(
-                        &request,
-                        &request_id,
+                    Some((
                         StatusCode::FORBIDDEN,
-                        &detail,
+                        format!(
+                            "token `{}` of tenant `{}` is read-only: it cannot {} {}",
+                            spec.name,
+                            tenant.name(),
+                            request.method(),
+                            request.uri().path()
+                        ),
                     ))
                 }
                 Some(Bearer::Tenant(_, tenant)) => {
@@ -102,7 +96,7 @@ pub(crate) async fn authenticate(
         },
     };
     let mut response = match refusal {
-        Some(refusal) => refusal,
+        Some((status, detail)) => refuse_token(request, &request_id, status, &detail).await,
         None => next.run(request).await,
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -111,14 +105,27 @@ pub(crate) async fn authenticate(
     response
 }
 
+/// How much of a refused request's body is read before the answer, and
+/// for how long: a body left unread when the connection closes makes the
+/// kernel reset it, and the client may lose the answer.
+const DRAINED_BODY: usize = 64 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
 /// A refusal for the request's token, logged.
-fn refuse_token(request: &Request, request_id: &str, status: StatusCode, detail: &str) -> Response {
+async fn refuse_token(
+    request: Request,
+    request_id: &str,
+    status: StatusCode,
+    detail: &str,
+) -> Response {
     audit::token_refused(
         request_id,
         request.method().as_str(),
         request.uri().path(),
         detail,
     );
+    let body = axum::body::to_bytes(request.into_body(), DRAINED_BODY);
+    let _ = tokio::time::timeout(DRAIN_TIME, body).await;
     let mut response = ApiError::new(status, detail).into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use wflow_api::HandlerRecord;
 use wflow_core::sync::{read, write};
 use wflow_core::{LimitCaps, Workflow};
 
@@ -39,6 +40,32 @@ use token::TokenHash as Hash;
 /// The open tenant's name: the one tenant of a server without a tenants
 /// file.
 pub(crate) const OPEN_TENANT: &str = "";
+
+/// The key tenant `tenant`'s handler `id` is kept under (in memory and in
+/// the store): `TENANT/ID`, or the id itself for the open tenant. Handler
+/// ids hold no `/` (see `runs::check_chosen_id`), so each tenant chooses
+/// its ids freely and no tenant's key can name another's handler.
+pub(crate) fn handler_key(tenant: &str, id: &str) -> String {
+    if tenant == OPEN_TENANT {
+        id.to_string()
+    } else {
+        format!("{tenant}/{id}")
+    }
+}
+
+/// A handler's record as its tenant sees it: its id without the tenant's
+/// prefix.
+pub(crate) fn as_seen(mut record: HandlerRecord) -> HandlerRecord {
+    if let Some(id) = record
+        .handler_id
+        .strip_prefix(record.tenant.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|_| record.tenant != OPEN_TENANT)
+    {
+        record.handler_id = id.to_string();
+    }
+    record
+}
 
 /// A tenant: its workflows, quotas and usage.
 pub(crate) struct Tenant {
