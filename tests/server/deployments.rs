@@ -87,6 +87,27 @@ async fn post(client: &Client, url: String, token: &str, body: Value) -> (Status
     .await
 }
 
+/// Runs `joke` as `token`'s tenant with `start`; the completed handler.
+async fn run_joke(client: &Client, base: &str, token: &str, start: Value) -> Value {
+    let (status, ran) = post(
+        client,
+        format!("{base}/workflows/joke/run"),
+        token,
+        json!({ "start_event": start }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ran}");
+    ran
+}
+
+/// Deploys the joke component as `joke` for `token`'s tenant; the version.
+async fn deploy_joke(client: &Client, base: &str, token: &str) -> Value {
+    let files = vec![("joke.wasm", wasm("joke"))];
+    let (status, deployed) = deploy(client, base, token, "joke", files, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployed}");
+    deployed
+}
+
 /// Uploaded files: name and bytes.
 type Files<'a> = Vec<(&'a str, Vec<u8>)>;
 
@@ -99,16 +120,7 @@ fn result_of(handler: &Value) -> &Value {
 async fn each_tenant_runs_its_own_deployment_of_one_name() {
     let base = serve_app(app()).await;
     let client = Client::new();
-    let (status, deployed) = deploy(
-        &client,
-        &base,
-        ACME,
-        "joke",
-        vec![("joke.wasm", wasm("joke"))],
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{deployed}");
+    let deployed = deploy_joke(&client, &base, ACME).await;
     assert_eq!(
         (deployed["name"].as_str(), deployed["version"].as_u64()),
         (Some("joke"), Some(1))
@@ -124,26 +136,12 @@ async fn each_tenant_runs_its_own_deployment_of_one_name() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{deployed}");
 
-    let (status, ran) = post(
-        &client,
-        format!("{base}/workflows/joke/run"),
-        ACME,
-        json!({"start_event": {"topic": "pirates"}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{ran}");
+    let ran = run_joke(&client, &base, ACME, json!({"topic": "pirates"})).await;
     assert!(
         result_of(&ran).as_str().unwrap().contains("pirates"),
         "{ran}"
     );
-    let (status, ran) = post(
-        &client,
-        format!("{base}/workflows/joke/run"),
-        GLOBEX,
-        json!({"start_event": {"n": 1}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{ran}");
+    let ran = run_joke(&client, &base, GLOBEX, json!({"n": 1})).await;
     assert_eq!(result_of(&ran), &json!(7), "(1 + 1) * 2 + 3");
 
     let (_, listed) = get(&client, format!("{base}/workflows"), GLOBEX).await;
@@ -181,27 +179,11 @@ async fn a_redeployment_serves_new_runs_while_runs_in_flight_finish_on_theirs() 
         assert_eq!(status, StatusCode::OK, "{started}");
         waiting.push(started["handler_id"].as_str().unwrap().to_string());
     }
-    let (status, deployed) = deploy(
-        &client,
-        &base,
-        ACME,
-        "joke",
-        vec![("joke.wasm", wasm("joke"))],
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{deployed}");
+    let deployed = deploy_joke(&client, &base, ACME).await;
     assert_eq!(deployed["version"], 2);
 
     // New runs use version 2.
-    let (status, ran) = post(
-        &client,
-        format!("{base}/workflows/joke/run"),
-        ACME,
-        json!({"start_event": {"topic": "ducks"}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{ran}");
+    let ran = run_joke(&client, &base, ACME, json!({"topic": "ducks"})).await;
     assert!(result_of(&ran).as_str().unwrap().contains("ducks"));
     let (_, listed) = get(&client, format!("{base}/deployments"), ACME).await;
     let versions: Vec<(u64, bool, u64)> = listed["deployments"]
@@ -328,16 +310,7 @@ async fn bad_uploads_are_refused_naming_the_problem_and_deploy_nothing() {
 
     // The deployment quota: three versions, then 403.
     for _ in 0..3 {
-        let (status, _) = deploy(
-            &client,
-            &base,
-            ACME,
-            "joke",
-            vec![("joke.wasm", wasm("joke"))],
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED);
+        deploy_joke(&client, &base, ACME).await;
     }
     let (status, refused) = deploy(
         &client,
@@ -387,27 +360,12 @@ async fn a_restarted_server_serves_every_stored_version_again() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{deployed}");
     }
-    let (status, ran) = post(
-        &client,
-        format!("{base}/workflows/joke/run"),
-        ACME,
-        json!({"start_event": {"topic": "owls"}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{ran}");
+    let ran = run_joke(&client, &base, ACME, json!({"topic": "owls"})).await;
     let id = ran["handler_id"].as_str().unwrap().to_string();
     stop.send(()).unwrap();
     first.await.unwrap().unwrap();
 
-    let store = loop {
-        match SqliteStore::open(&path) {
-            Ok(store) => break Arc::new(store),
-            Err(server::StoreError::InUse { .. }) => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await
-            }
-            Err(err) => panic!("{err}"),
-        }
-    };
+    let store = super::reopen(&path).await;
     let base = serve_app(app().with_store(store).await.unwrap()).await;
     let (_, listed) = get(&client, format!("{base}/deployments"), ACME).await;
     let versions: Vec<u64> = listed["deployments"]
@@ -420,14 +378,8 @@ async fn a_restarted_server_serves_every_stored_version_again() {
     let (status, handler) = get(&client, format!("{base}/handlers/{id}"), ACME).await;
     assert_eq!(status, StatusCode::OK, "{handler}");
     assert!(result_of(&handler).as_str().unwrap().contains("owls"));
-    let (status, ran) = post(
-        &client,
-        format!("{base}/workflows/joke/run"),
-        ACME,
-        json!({"start_event": {"topic": "bats"}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{ran}");
+    let ran = run_joke(&client, &base, ACME, json!({"topic": "bats"})).await;
+    assert!(result_of(&ran).as_str().unwrap().contains("bats"));
     let (_, globex) = get(&client, format!("{base}/deployments"), GLOBEX).await;
     assert_eq!(globex, json!({"deployments": []}));
 }

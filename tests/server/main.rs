@@ -48,6 +48,20 @@ pub async fn post(client: &Client, url: String, body: Value) -> (StatusCode, Val
     json_of(client.post(url).json(&body).send().await.unwrap()).await
 }
 
+/// The store at `path`, opened again once the server that had it open has
+/// let it go (its last writes done).
+pub async fn reopen(path: &std::path::Path) -> std::sync::Arc<server::SqliteStore> {
+    loop {
+        match server::SqliteStore::open(path) {
+            Ok(store) => return std::sync::Arc::new(store),
+            Err(server::StoreError::InUse { .. }) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(err) => panic!("{err}"),
+        }
+    }
+}
+
 /// Serves `app` on a free loopback port; its base URL.
 pub async fn serve_app(app: App) -> String {
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();

@@ -255,9 +255,16 @@ async fn the_openapi_document_describes_every_route() {
         ("/handlers/{handler_id}", "get"),
         ("/handlers/{handler_id}/cancel", "post"),
         ("/openapi.json", "get"),
+        ("/usage", "get"),
+        ("/deployments", "get"),
+        ("/deployments", "post"),
     ];
     let paths = document["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 13, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 16, "{:?}", paths.keys());
+    assert!(
+        paths["/deployments/{name}/{version}"]["delete"].is_object(),
+        "DELETE /deployments/{{name}}/{{version}} is not documented"
+    );
     for (path, method) in routes {
         assert!(
             paths[path][method].is_object(),

@@ -312,15 +312,7 @@ async fn a_restarted_server_gives_each_tenant_back_its_own_handlers() {
     stop.send(()).unwrap();
     first.await.unwrap().unwrap();
 
-    let store = loop {
-        match SqliteStore::open(&path) {
-            Ok(store) => break Arc::new(store),
-            Err(wflow_server::StoreError::InUse { .. }) => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await
-            }
-            Err(err) => panic!("{err}"),
-        }
-    };
+    let store = super::reopen(&path).await;
     let app = tenants_app()
         .await
         .with_keep_finished(0)

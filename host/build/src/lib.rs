@@ -25,7 +25,7 @@ use self::embedded::SdkFiles;
 
 use wflow_core::{Result, WorkflowError};
 
-pub use loader::{build_cache_dir, load_workflow, name_of as workflow_name_of};
+pub use loader::{build_cache_dir, default_build_dir, load_workflow, name_of as workflow_name_of};
 pub use rust::{GUEST_TARGET, build_rust_guest};
 pub use tools::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, tools_dir};
 

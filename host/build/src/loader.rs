@@ -67,8 +67,13 @@ pub fn build_cache_dir(runtime: &Runtime) -> PathBuf {
     runtime
         .cache()
         .map(|cache| cache.dir().to_path_buf())
-        .or_else(default_cache_dir)
-        .unwrap_or_else(|| std::env::temp_dir().join("wflow-builds"))
+        .unwrap_or_else(default_build_dir)
+}
+
+/// Where guests are built without a runtime to ask: the default cache
+/// directory, else a temporary folder.
+pub fn default_build_dir() -> PathBuf {
+    default_cache_dir().unwrap_or_else(|| std::env::temp_dir().join("wflow-builds"))
 }
 
 async fn component_at(runtime: &Runtime, path: &Path) -> Result<StepComponent> {

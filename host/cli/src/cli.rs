@@ -91,7 +91,7 @@ impl Cli {
 /// `wflow build`: builds the guest, copies it to `out` if asked, prints
 /// where the component is.
 async fn build(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let cache_dir = guest_build_dir();
+    let cache_dir = wflow_build::default_build_dir();
     let started = std::time::Instant::now();
     let component = match wflow_build::build_guest(path, &cache_dir).await {
         Ok(component) => component,
@@ -114,12 +114,6 @@ async fn build(path: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
     );
     println!("{}", component.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Where `wflow build` and `wflow deploy` build guests: the compiled
-/// cache's folder, else a temporary one.
-pub fn guest_build_dir() -> PathBuf {
-    wflow_core::default_cache_dir().unwrap_or_else(|| std::env::temp_dir().join("wflow-builds"))
 }
 
 /// Runs the parsed command.

@@ -132,7 +132,7 @@ async fn gather(path: &Path) -> anyhow::Result<Upload> {
 /// A component's bytes: the file, or the guest folder built.
 async fn component_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
     let wasm = if path.is_dir() {
-        wflow_build::build_guest(path, &crate::cli::guest_build_dir()).await?
+        wflow_build::build_guest(path, &wflow_build::default_build_dir()).await?
     } else {
         path.to_path_buf()
     };

@@ -414,18 +414,7 @@ pub(crate) async fn stream_events(
         )
             .into_response());
     }
-    let tenant = &caller.tenant;
-    let permit = tenant
-        .usage()
-        .begin_reading(tenant.name(), tenant.quotas())
-        .inspect_err(|refused| {
-            audit::quota_refused(
-                &caller.request_id,
-                tenant.name(),
-                refused.quota(),
-                &refused.to_string(),
-            )
-        })?;
+    let permit = caller.begin_reading()?;
     let options = StreamOptions {
         sse,
         after,

@@ -19,7 +19,7 @@ use crate::replay::Replay;
 use crate::runs::{self, HandlerEntry};
 use crate::tenants::auth::Caller;
 use crate::tenants::quota::RunPermit;
-use crate::tenants::{RunOn, Tenant, VersionInUse, audit, handler_key};
+use crate::tenants::{RunOn, Tenant, VersionInUse, handler_key};
 
 /// What a run holds until it ends: its place in its tenant's
 /// `max_concurrent_runs`, and the deployment version it runs on.
@@ -103,17 +103,7 @@ impl App {
             None => (runs::new_id(), None),
         };
         let handler_id = handler_key(tenant.name(), &client_id);
-        let permit = tenant
-            .usage()
-            .begin_run(tenant.name(), tenant.quotas())
-            .inspect_err(|refused| {
-                audit::quota_refused(
-                    &caller.request_id,
-                    tenant.name(),
-                    refused.quota(),
-                    &refused.to_string(),
-                )
-            })?;
+        let permit = caller.begin_run()?;
         if let Some(previous) = &previous {
             if !previous.is_finished() {
                 return Err(ApiError::conflict(format!(

@@ -31,6 +31,41 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// Runs tests/python/client_check.py (the reference's Python client, unchanged)
+/// against the server at `addr` with `args`; what it printed, once it passed.
+pub fn client_check(addr: &str, args: &[&str]) -> String {
+    let output = Command::new(client_python())
+        .arg(examples().join("../tests/python/client_check.py"))
+        .arg(format!("http://{addr}"))
+        .args(args)
+        .output()
+        .expect("python runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
+}
+
+/// The Python of the reference client's virtualenv (llama-agents-client,
+/// installed by scripts/setup.sh).
+fn client_python() -> PathBuf {
+    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
+        });
+    let python = tools.join("client/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh to install llama-agents-client",
+        python.display()
+    );
+    python
+}
+
 /// The example guests' folder, where every command runs.
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples-guests")

@@ -2,12 +2,10 @@
 //! address, a restart on its database, `run --server`, and the reference
 //! Python client.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::server::Server;
-use crate::{assert_contains, examples, scratch, stderr, stdout, wflow_fails, wflow_ok};
+use crate::{assert_contains, scratch, stderr, stdout, wflow_fails, wflow_ok};
 
 #[test]
 fn serve_answers_http_on_the_address_it_prints() {
@@ -126,31 +124,9 @@ fn run_with_server_drives_a_run_on_the_server_and_answers_its_prompt_from_stdin(
 
 #[test]
 fn the_reference_python_client_drives_wflow_serve_unchanged() {
-    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
-        });
-    let python = tools.join("client/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/setup.sh to install llama-agents-client",
-        python.display()
-    );
     // The whole examples folder, as a user would serve it, and the
     // benchmark's `ask`.
     let server = Server::start(&[".", "bench/ask", "--in-memory"]);
-    let script = examples().join("../tests/python/client_check.py");
-    let output = Command::new(&python)
-        .arg(&script)
-        .arg(format!("http://{}", server.addr))
-        .output()
-        .expect("python runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = crate::client_check(&server.addr, &[]);
     assert!(text.contains("all 7 checks passed"), "{text}");
 }

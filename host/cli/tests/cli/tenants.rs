@@ -2,10 +2,9 @@
 //! tenant does, and the reference's Python client with a tenant's token.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::server::Server;
-use crate::{assert_contains, examples, scratch, stderr, wflow_command, wflow_ok};
+use crate::{assert_contains, scratch, stderr, wflow_command, wflow_ok};
 
 /// A new token and the tenants file line for it, from `wflow token`.
 fn new_token(name: &str) -> (String, String) {
@@ -41,17 +40,6 @@ fn tenants_file(dir: &Path) -> (PathBuf, String, String) {
 
 #[test]
 fn the_reference_python_client_drives_a_tenant_with_its_token() {
-    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
-        });
-    let python = tools.join("client/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/setup.sh",
-        python.display()
-    );
     let dir = scratch("tenants-client", "");
     let (file, acme, _) = tenants_file(&dir);
     let server = Server::start(&[
@@ -61,18 +49,7 @@ fn the_reference_python_client_drives_a_tenant_with_its_token() {
         "--tenants",
         file.to_str().unwrap(),
     ]);
-    let output = Command::new(&python)
-        .arg(examples().join("../tests/python/client_check.py"))
-        .arg(format!("http://{}", server.addr))
-        .args(["--token", &acme])
-        .output()
-        .expect("python runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = crate::client_check(&server.addr, &["--token", &acme]);
     assert!(text.contains("ok 8 no token"), "{text}");
     assert!(text.contains("all 8 checks passed"), "{text}");
     std::fs::remove_dir_all(&dir).ok();

@@ -65,13 +65,7 @@ pub(crate) async fn deploy(
             limit: quotas.max_deployments,
             in_use: kept,
         };
-        audit::quota_refused(
-            &caller.request_id,
-            tenant.name(),
-            refused.quota(),
-            &refused.to_string(),
-        );
-        return Err(refused.into());
+        return Err(caller.refused(refused));
     }
     let upload = Upload::read(multipart, quotas.max_deployment_bytes).await?;
     let parts = Parts {
@@ -111,13 +105,12 @@ pub(crate) async fn deploy(
     }
     let deployed = deployed_from(&stored, workflow);
     tenant.add_deployment(&name, deployed);
-    tracing::info!(
-        target: audit::TARGET,
-        request_id = &*caller.request_id,
-        tenant = tenant.name(),
-        workflow = %name,
+    audit::deployment(
+        &caller.request_id,
+        tenant.name(),
+        &name,
         version,
-        "deployed"
+        "deployed",
     );
     let info = tenant
         .deployments()
@@ -154,13 +147,12 @@ pub(crate) async fn delete(
             "cannot delete the deployment: {err}"
         )));
     }
-    tracing::info!(
-        target: audit::TARGET,
-        request_id = &*caller.request_id,
-        tenant = tenant.name(),
-        workflow = %name,
+    audit::deployment(
+        &caller.request_id,
+        tenant.name(),
+        &name,
         version,
-        "deployment deleted"
+        "deployment deleted",
     );
     Ok(Json(
         json!({ "status": "deleted", "name": name, "version": version }),

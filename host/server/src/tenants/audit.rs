@@ -16,6 +16,11 @@ pub(crate) fn quota_refused(request_id: &str, tenant: &str, quota: &str, detail:
     tracing::warn!(target: TARGET, request_id, tenant, quota, detail, "quota refused");
 }
 
+/// A deployment made or deleted (`what`).
+pub(crate) fn deployment(request_id: &str, tenant: &str, workflow: &str, version: u64, what: &str) {
+    tracing::info!(target: TARGET, request_id, tenant, workflow, version, "{what}");
+}
+
 /// An admin action (reading every tenant's usage, ...).
 pub(crate) fn admin_action(request_id: &str, action: &str) {
     tracing::info!(target: TARGET, request_id, action, "admin action");

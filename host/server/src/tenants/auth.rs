@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::quota::{QuotaRefused, ReaderPermit, RunPermit};
 use super::{Access, Bearer, Tenant, audit};
 use crate::error::ApiError;
 use crate::runs::random_id;
@@ -29,6 +30,38 @@ pub(crate) struct Caller {
     pub(crate) tenant: Arc<Tenant>,
     /// The request's id, for the audit log.
     pub(crate) request_id: Arc<str>,
+}
+
+impl Caller {
+    /// A run counted against the tenant's quotas, or the refusal (logged).
+    pub(crate) fn begin_run(&self) -> Result<RunPermit, ApiError> {
+        let tenant = &self.tenant;
+        tenant
+            .usage()
+            .begin_run(tenant.name(), tenant.quotas())
+            .map_err(|refused| self.refused(refused))
+    }
+
+    /// A stream reader counted against the tenant's quota, or the refusal
+    /// (logged).
+    pub(crate) fn begin_reading(&self) -> Result<ReaderPermit, ApiError> {
+        let tenant = &self.tenant;
+        tenant
+            .usage()
+            .begin_reading(tenant.name(), tenant.quotas())
+            .map_err(|refused| self.refused(refused))
+    }
+
+    /// `refused` logged in the audit log, as the answer to give.
+    pub(crate) fn refused(&self, refused: QuotaRefused) -> ApiError {
+        audit::quota_refused(
+            &self.request_id,
+            self.tenant.name(),
+            refused.quota(),
+            &refused.to_string(),
+        );
+        refused.into()
+    }
 }
 
 /// A request made with an admin token.
