@@ -235,6 +235,41 @@ async fn an_idle_instance_serves_the_next_run_of_the_same_workflow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_with_instances_of_its_own_never_gets_the_originals() {
+    // What a server gives each tenant: the same compiled code, no instance
+    // in common.
+    let retry = workflow("retry").await;
+    let calls = |output: wflow_core::StopOutput| output.result["calls_on_this_instance"].clone();
+    let first = retry.run(json!({"fail_times": 0})).unwrap();
+    assert_eq!(calls(first.result().await.unwrap()), json!(1));
+    let copy = retry.with_own_instances();
+    assert_eq!(
+        copy.idle_instances(),
+        0,
+        "the original's idle instance stays its own"
+    );
+    let on_copy = copy.run(json!({"fail_times": 0})).unwrap();
+    assert_eq!(
+        calls(on_copy.result().await.unwrap()),
+        json!(1),
+        "a new instance"
+    );
+    let again = retry.run(json!({"fail_times": 0})).unwrap();
+    assert_eq!(
+        calls(again.result().await.unwrap()),
+        json!(2),
+        "the original's own"
+    );
+    let capped = retry.with_capped_limits(&wflow_core::LimitCaps::default());
+    assert_eq!(capped.idle_instances(), 0, "a capped copy has its own too");
+    assert_eq!(
+        retry.components()[0].digest,
+        copy.components()[0].digest,
+        "the compiled component is shared"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_instance_reuse_every_run_starts_on_new_instances() {
     let mut options = WorkflowOptions::named("retry");
     options.reuse_instances = false;

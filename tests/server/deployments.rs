@@ -245,12 +245,18 @@ async fn a_redeployment_serves_new_runs_while_runs_in_flight_finish_on_theirs() 
     assert_eq!(status, StatusCode::OK, "{deleted}");
     let (status, _) = json_of(delete(1).await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A version's number is never given again, even once deleted.
+    let (status, _) = json_of(delete(2).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let deployed = deploy_joke(&client, &base, ACME).await;
+    assert_eq!(deployed["version"], 3);
 }
 
 #[tokio::test]
 async fn bad_uploads_are_refused_naming_the_problem_and_deploy_nothing() {
     let base = serve_app(app()).await;
     let client = Client::new();
+    let many: Vec<String> = (0..65).map(|n| format!("c{n}.wasm")).collect();
     let cases: Vec<(&str, Files, Option<&str>, &str)> = vec![
         (
             "junk",
@@ -289,6 +295,18 @@ async fn bad_uploads_are_refused_naming_the_problem_and_deploy_nothing() {
             vec![("joke.wasm", wasm("joke"))],
             Some("[[components]]\npath = \"other.wasm\"\n"),
             "component `other.wasm` was not uploaded",
+        ),
+        (
+            "twice",
+            vec![("a.wasm", vec![0]), ("a.wasm", vec![1])],
+            None,
+            "two components are named `a.wasm`",
+        ),
+        (
+            "many",
+            many.iter().map(|name| (name.as_str(), vec![0])).collect(),
+            None,
+            "a deployment holds at most 64 components",
         ),
         (
             "bad name!",

@@ -437,3 +437,125 @@ async fn a_tenant_flooding_the_host_with_loops_does_not_starve_another() {
         latencies[49], latencies[99]
     );
 }
+
+#[tokio::test]
+async fn reloading_the_tenants_file_revokes_adds_and_requotas_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tenants.toml");
+    let hash = |token: &str| TokenHash::of(token).to_string();
+    let write = |text: String| std::fs::write(&file, text).unwrap();
+    write(format!(
+        "[admin]\ntokens = [\"{admin}\"]\n[tenants.acme]\ntokens = [{{ sha256 = \"{old}\" }}]\nquotas = {{ max_concurrent_runs = 2 }}\n",
+        admin = hash(ADMIN),
+        old = hash("wflow_old"),
+    ));
+    let app = App::new(vec![workflow("joke").await])
+        .unwrap()
+        .with_tenants_file(&file)
+        .unwrap();
+    let base = serve_app(app).await;
+    let client = Client::new();
+    let workflows =
+        |token: &'static str| send(client.get(format!("{base}/workflows")), Some(token));
+    assert_eq!(workflows("wflow_old").await.0, StatusCode::OK);
+
+    write(format!(
+        "[admin]\ntokens = [\"{admin}\"]\n[tenants.acme]\ntokens = [{{ sha256 = \"{new}\" }}]\nquotas = {{ max_concurrent_runs = 5 }}\n[tenants.initech]\ntokens = [{{ sha256 = \"{initech}\" }}]\n",
+        admin = hash(ADMIN),
+        new = hash("wflow_new"),
+        initech = hash("wflow_initech"),
+    ));
+    let reload =
+        |token: &'static str| send(client.post(format!("{base}/admin/reload")), Some(token));
+    let (status, body) = reload("wflow_old").await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a tenant may not reload: {body}"
+    );
+    let (status, body) = reload(ADMIN).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changes"]["added"], json!(["initech"]));
+    assert_eq!(body["changes"]["tokens"], 3);
+
+    assert_eq!(
+        workflows("wflow_old").await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked"
+    );
+    assert_eq!(workflows("wflow_new").await.0, StatusCode::OK);
+    let (status, listed) = workflows("wflow_initech").await;
+    assert_eq!(
+        (status, listed),
+        (StatusCode::OK, json!({"workflows": ["joke"]}))
+    );
+    let (_, usage) = send(client.get(format!("{base}/usage")), Some("wflow_new")).await;
+    assert_eq!(usage["quotas"]["max_concurrent_runs"], 5);
+
+    // A broken file changes nothing.
+    write("[tenants.acme\n".to_string());
+    let (status, body) = reload(ADMIN).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("tenants.toml"),
+        "{body}"
+    );
+    assert_eq!(workflows("wflow_new").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_stored_handlers_quota_counts_what_the_store_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = TokenHash::of(ACME).to_string();
+    let config = TenantsConfig::parse(&format!(
+        "[tenants.acme]\ntokens = [{{ sha256 = \"{hash}\" }}]\nquotas = {{ max_handlers = 2 }}\n"
+    ))
+    .unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("handlers.db")).unwrap());
+    let app = App::new(vec![workflow("joke").await])
+        .unwrap()
+        .with_tenants(&config)
+        .unwrap()
+        .with_store(store)
+        .await
+        .unwrap();
+    let base = serve_app(app).await;
+    let client = Client::new();
+    let run = |handler_id: Option<&str>| {
+        let mut body = json!({"start_event": {"topic": "quota"}});
+        if let Some(id) = handler_id {
+            body["handler_id"] = json!(id);
+        }
+        send(
+            client
+                .post(format!("{base}/workflows/joke/run"))
+                .json(&body),
+            Some(ACME),
+        )
+    };
+    let (status, first) = run(None).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let first = first["handler_id"].as_str().unwrap().to_string();
+    assert_eq!(run(Some("second")).await.0, StatusCode::OK);
+    let (status, refused) = run(None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("quota max_handlers = 2 (2 in use)"),
+        "{refused}"
+    );
+    // Reusing an id stores no new handler.
+    assert_eq!(run(Some("second")).await.0, StatusCode::OK);
+    // Purging one makes room.
+    let (status, _) = send(
+        client.post(format!("{base}/handlers/{first}/cancel?purge=true")),
+        Some(ACME),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(run(None).await.0, StatusCode::OK);
+    let (_, usage) = send(client.get(format!("{base}/usage")), Some(ACME)).await;
+    assert_eq!(usage["stored_handlers"], 2);
+}

@@ -73,6 +73,11 @@ enum CacheAction {
 }
 
 impl Cli {
+    /// Whether logs are asked for as JSON lines (`serve --log-format json`).
+    pub fn json_logs(&self) -> bool {
+        matches!(&self.command, Command::Serve(args) if args.log_format == serve::LogFormat::Json)
+    }
+
     /// Whether the command is `wflow serve`.
     pub fn is_server(&self) -> bool {
         matches!(self.command, Command::Serve(_))

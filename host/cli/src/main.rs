@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     } else {
         "wflow=warn,wflow_core=warn,wflow_build=warn,wflow_server=warn,wflow_store=warn,wflow_audit=info"
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
@@ -38,8 +38,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         // A log line that cannot be written is dropped: reporting it on
         // stderr (the default) would panic where stderr is closed.
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    if args.json_logs() {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -84,6 +84,20 @@ pub struct ServeArgs {
     /// who reaches it may run, answer and cancel every handler.
     #[arg(long)]
     insecure_no_auth: bool,
+    /// How logs (the audit log included) are written to stderr: `text`, or
+    /// `json` (one object per line, with the tenant and request id as
+    /// fields).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How `wflow serve` writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -120,7 +134,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let workflows = server::discover(&runtime, &args.paths).await?;
     let mut app = App::new(workflows)?
-        .with_deployments(runtime.clone())?
         .with_allowed_origins(AllowedOrigins::from_args(&args.allow_origins))?
         .with_keep_finished(args.keep_finished)
         .with_log_memory(usize::try_from(args.log_memory.as_u64()).unwrap_or(usize::MAX))
@@ -134,8 +147,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(hosts) = AllowedHosts::from_args(&args.allow_hosts) {
         app = app.with_allowed_hosts(hosts);
     }
-    if let Some(config) = &tenants {
-        app = app.with_tenants(config)?;
+    if let Some(file) = &args.tenants {
+        // Tenants may deploy workflows of their own; an open server serves
+        // only the operator's.
+        app = app
+            .with_tenants_file(file)?
+            .with_deployments(runtime.clone())?;
     }
     if !args.in_memory {
         let store = SqliteStore::open(&args.db)?;

@@ -185,9 +185,69 @@ pub struct LimitCaps {
     pub max_instances: Option<u32>,
     /// The payload bytes one run may stream.
     pub max_stream_bytes: Option<ByteSize>,
+    /// Streamed events waiting unread.
+    pub stream_buffer: Option<usize>,
+    /// Events one run may route.
+    pub max_events_per_run: Option<u64>,
+    /// Events one collect buffer may hold.
+    pub max_collect_buffer: Option<usize>,
+    /// Guest stdout and stderr kept per run.
+    pub max_log_bytes: Option<usize>,
+    /// The runtime's own events one run streams.
+    pub max_internal_events: Option<u64>,
+    /// Payload bytes sent in a run and not taken yet.
+    pub max_queued_bytes: Option<ByteSize>,
+    /// How long a step call waits for an instance slot, e.g. `"10s"`.
+    #[serde(default, with = "humantime_serde")]
+    pub instance_wait: Option<Duration>,
 }
 
 impl LimitCaps {
+    /// Every limit capped at wflow's default: what code nobody vetted (a
+    /// tenant's deployment) runs within, where the operator sets no cap of
+    /// its own.
+    pub fn at_defaults() -> Self {
+        let defaults = Limits::default();
+        Self {
+            memory: Some(defaults.memory),
+            fuel: defaults.fuel,
+            step_timeout: defaults.step_timeout,
+            run_timeout: None,
+            max_event_bytes: Some(defaults.max_event_bytes),
+            max_state_bytes: Some(defaults.max_state_bytes),
+            max_instances: defaults.max_instances,
+            max_stream_bytes: Some(defaults.max_stream_bytes),
+            stream_buffer: Some(defaults.stream_buffer),
+            max_events_per_run: Some(defaults.max_events_per_run),
+            max_collect_buffer: Some(defaults.max_collect_buffer),
+            max_log_bytes: Some(defaults.max_log_bytes),
+            max_internal_events: Some(defaults.max_internal_events),
+            max_queued_bytes: Some(defaults.max_queued_bytes),
+            instance_wait: Some(defaults.instance_wait),
+        }
+    }
+
+    /// These caps, and `fallback`'s where these set none.
+    pub fn over(&self, fallback: &LimitCaps) -> Self {
+        Self {
+            memory: self.memory.or(fallback.memory),
+            fuel: self.fuel.or(fallback.fuel),
+            step_timeout: self.step_timeout.or(fallback.step_timeout),
+            run_timeout: self.run_timeout.or(fallback.run_timeout),
+            max_event_bytes: self.max_event_bytes.or(fallback.max_event_bytes),
+            max_state_bytes: self.max_state_bytes.or(fallback.max_state_bytes),
+            max_instances: self.max_instances.or(fallback.max_instances),
+            max_stream_bytes: self.max_stream_bytes.or(fallback.max_stream_bytes),
+            stream_buffer: self.stream_buffer.or(fallback.stream_buffer),
+            max_events_per_run: self.max_events_per_run.or(fallback.max_events_per_run),
+            max_collect_buffer: self.max_collect_buffer.or(fallback.max_collect_buffer),
+            max_log_bytes: self.max_log_bytes.or(fallback.max_log_bytes),
+            max_internal_events: self.max_internal_events.or(fallback.max_internal_events),
+            max_queued_bytes: self.max_queued_bytes.or(fallback.max_queued_bytes),
+            instance_wait: self.instance_wait.or(fallback.instance_wait),
+        }
+    }
+
     /// `limits` with every capped value lowered to its cap.
     pub fn cap(&self, limits: &Limits) -> Limits {
         Limits {
@@ -198,7 +258,13 @@ impl LimitCaps {
             max_state_bytes: lowest(limits.max_state_bytes, self.max_state_bytes),
             max_instances: lowest_metered(limits.max_instances, self.max_instances),
             max_stream_bytes: lowest(limits.max_stream_bytes, self.max_stream_bytes),
-            ..*limits
+            stream_buffer: lowest(limits.stream_buffer, self.stream_buffer),
+            max_events_per_run: lowest(limits.max_events_per_run, self.max_events_per_run),
+            max_collect_buffer: lowest(limits.max_collect_buffer, self.max_collect_buffer),
+            max_log_bytes: lowest(limits.max_log_bytes, self.max_log_bytes),
+            max_internal_events: lowest(limits.max_internal_events, self.max_internal_events),
+            max_queued_bytes: lowest(limits.max_queued_bytes, self.max_queued_bytes),
+            instance_wait: lowest(limits.instance_wait, self.instance_wait),
         }
     }
 
@@ -282,6 +348,25 @@ mod tests {
         });
         assert_eq!((step.memory, step.fuel), (ByteSize::mib(16), Some(1000)));
         assert_eq!(caps.cap_run_timeout(None), None, "no run cap given");
+        // Unvetted code: every limit at most wflow's default, unless the
+        // operator's own cap says otherwise.
+        let raised = Limits {
+            max_log_bytes: usize::MAX,
+            max_collect_buffer: usize::MAX,
+            instance_wait: Duration::from_secs(86_400),
+            memory: ByteSize::gib(8),
+            ..Limits::default()
+        };
+        let operator = LimitCaps {
+            memory: Some(ByteSize::gib(1)),
+            ..LimitCaps::default()
+        };
+        let capped = operator.over(&LimitCaps::at_defaults()).cap(&raised);
+        let defaults = Limits::default();
+        assert_eq!(capped.max_log_bytes, defaults.max_log_bytes);
+        assert_eq!(capped.max_collect_buffer, defaults.max_collect_buffer);
+        assert_eq!(capped.instance_wait, defaults.instance_wait);
+        assert_eq!(capped.memory, ByteSize::gib(1), "the operator's cap wins");
         let unknown = toml::from_str::<LimitCaps>("memroy = \"1MiB\"");
         assert!(
             unknown.is_err_and(|err| err.to_string().contains("memroy")),

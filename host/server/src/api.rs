@@ -15,11 +15,11 @@ use super::envelope;
 use super::error::{ApiError, off_workers};
 use super::follow::persist;
 use super::graph;
-use super::runs::{self, HandlerEntry};
+use super::runs::{self, HandlerEntry, RunEnd};
 use super::stream::{self, StreamOptions};
 use super::tenants::audit;
 use super::tenants::auth::{Admin, Caller};
-use super::tenants::{UsageReport, as_seen};
+use super::tenants::{TenantsError, UsageReport, as_seen};
 use wflow_api::{HandlerRecord, HandlerResult, Status};
 use wflow_core::WorkflowError;
 use wflow_core::{EventKind, names};
@@ -44,6 +44,30 @@ pub(crate) async fn openapi() -> Response {
 
 pub(crate) async fn list_workflows(caller: Caller) -> Json<Value> {
     Json(json!({ "workflows": caller.tenant.workflow_names() }))
+}
+
+/// `POST /admin/reload` (admin token): reads the tenants file again.
+pub(crate) async fn reload_tenants(
+    State(app): Shared,
+    admin: Option<Extension<Admin>>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(Extension(admin)) = admin else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only an admin token may reload the tenants file",
+        ));
+    };
+    let reloaded = app.reload_tenants().await.map_err(|err| match err {
+        TenantsError::Read { .. } | TenantsError::Invalid { .. } => {
+            ApiError::bad_request(err.to_string())
+        }
+        other => ApiError::internal(other.to_string()),
+    })?;
+    audit::admin_action(
+        &admin.request_id,
+        &format!("reloaded the tenants file: {reloaded:?}"),
+    );
+    Ok(Json(json!({ "status": "reloaded", "changes": reloaded })))
 }
 
 /// `GET /usage`: the caller's tenant's counters, quotas and limits; with
@@ -299,10 +323,23 @@ pub(crate) async fn cancel_handler(
     let entry = app.handler(&caller.tenant, &id).await?;
     let running = !entry.is_finished();
     if running {
-        if let Some(live) = entry.live() {
-            live.cancel();
+        match entry.live() {
+            Some(live) => {
+                live.cancel();
+                wait_finished(&entry).await;
+            }
+            None => {
+                // Stored as running, but not resumed (its workflow or
+                // tenant is no longer served): nothing to wait for.
+                let (record, _) = entry.finish(RunEnd::with_status(Status::Cancelled, None));
+                persist(
+                    app.store
+                        .as_deref()
+                        .map(|store| store.update_handler(&record)),
+                )
+                .await;
+            }
         }
-        wait_finished(&entry).await;
     } else if !purge {
         return Err(ApiError::handler_not_found());
     }
@@ -311,6 +348,7 @@ pub(crate) async fn cancel_handler(
         let key = entry.id();
         app.handlers.remove(&key);
         if let Some(store) = app.store.clone() {
+            caller.tenant.usage().forget_handler();
             // A task of its own, so that it is done even if the client
             // goes away meanwhile.
             let delete = async move { persist(Some(store.delete_handler(&key))).await };

@@ -63,7 +63,7 @@ pub use wflow_api::{Envelope, HandlerRecord, HandlerResult, Status};
 pub use wflow_store::{SqliteStore, Store, StoreError};
 
 use self::runs::Handlers;
-use self::tenants::{Access, TenantsConfig};
+use self::tenants::{Access, TenantsConfig, TenantsError};
 
 /// How long an SSE stream may stay quiet before a heartbeat comment, as the
 /// reference's default.
@@ -81,6 +81,8 @@ pub struct App {
     access: Arc<Access>,
     /// What compiles deployments; `None`: the server takes none.
     runtime: Option<wflow_core::Runtime>,
+    /// The tenants file the tenants came from, if any: what a reload reads.
+    tenants_file: Option<std::path::PathBuf>,
     handlers: Arc<Handlers>,
     heartbeat: Duration,
     /// Where handlers persist, if anywhere.
@@ -121,6 +123,7 @@ impl App {
             order,
             access,
             runtime: None,
+            tenants_file: None,
             handlers: Arc::default(),
             heartbeat: DEFAULT_HEARTBEAT,
             store: None,
@@ -164,6 +167,45 @@ impl App {
         }
         self.runtime = Some(runtime);
         Ok(self)
+    }
+
+    /// The same app serving the tenants of the file at `path` (as
+    /// [`App::with_tenants`]), which [`App::reload_tenants`] (`POST
+    /// /admin/reload` with an admin token, or SIGHUP to `wflow serve`)
+    /// reads again.
+    pub fn with_tenants_file(mut self, path: &std::path::Path) -> Result<Self, TenantsError> {
+        let config = TenantsConfig::load(path)?;
+        self = self.with_tenants(&config)?;
+        self.tenants_file = Some(path.to_path_buf());
+        Ok(self)
+    }
+
+    /// Reads the tenants file again: tokens removed stop working at once,
+    /// new ones work, quotas change, new tenants are served (with what the
+    /// store kept of theirs: deployments, handler counts). A file that does
+    /// not parse changes nothing.
+    pub async fn reload_tenants(&self) -> Result<tenants::Reloaded, TenantsError> {
+        let Some(path) = &self.tenants_file else {
+            return Err(TenantsError::NoFile);
+        };
+        let config = TenantsConfig::load(path)?;
+        let workflows: Vec<Workflow> = self
+            .order
+            .iter()
+            .filter_map(|name| self.workflows.get(name).cloned())
+            .collect();
+        let reloaded = self
+            .access
+            .reload(&config, &workflows)
+            .ok_or(TenantsError::NoFile)?;
+        if let Some(store) = &self.store
+            && !reloaded.added.is_empty()
+        {
+            let added = Some(reloaded.added.as_slice());
+            self.restore_deployments(&**store, added).await?;
+            self.count_stored_handlers(&**store, added).await?;
+        }
+        Ok(reloaded)
     }
 
     /// Whether requests need a token (the app serves tenants).
@@ -289,6 +331,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/handlers/{handler_id}/cancel", post(api::cancel_handler))
         .route("/openapi.json", get(api::openapi))
         .route("/usage", get(api::usage))
+        .route("/admin/reload", post(api::reload_tenants))
         .route(
             "/deployments",
             get(deploy::list)
@@ -342,7 +385,33 @@ pub async fn serve_until(
         });
     }
     let limits = app.connections;
-    listen::serve_connections(listener, router(Arc::new(app)), limits, stop).await
+    let app = Arc::new(app);
+    if app.tenants_file.is_some() {
+        tokio::spawn(reload_on_hangup(Arc::downgrade(&app)));
+    }
+    listen::serve_connections(listener, router(app), limits, stop).await
+}
+
+/// Reloads the tenants file each time the process gets SIGHUP, while the
+/// app lives.
+async fn reload_on_hangup(app: std::sync::Weak<App>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: reload the tenants file with POST /admin/reload");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let Some(app) = app.upgrade() else {
+            return;
+        };
+        match app.reload_tenants().await {
+            Ok(reloaded) => tenants::audit::admin_action(
+                "SIGHUP",
+                &format!("reloaded the tenants file: {reloaded:?}"),
+            ),
+            Err(err) => tracing::error!("the tenants file was not reloaded: {err}"),
+        }
+    }
 }
 
 /// Binds `addr`, naming it in the error.

@@ -20,11 +20,32 @@ use crate::tenants::RunOn;
 impl App {
     /// Registers `store` and brings back the handlers it kept unfinished.
     pub(crate) async fn restore_from(&mut self, store: Arc<dyn Store>) -> Result<(), StoreError> {
-        self.restore_deployments(&*store).await?;
+        self.restore_deployments(&*store, None).await?;
+        self.count_stored_handlers(&*store, None).await?;
         let stored = store.load_running().await?;
         self.store = Some(store);
         for handler in stored {
             self.restore(handler).await;
+        }
+        Ok(())
+    }
+
+    /// Counts each tenant's stored handlers (only `only`'s, if given)
+    /// against its `max_handlers`.
+    pub(crate) async fn count_stored_handlers(
+        &self,
+        store: &dyn Store,
+        only: Option<&[String]>,
+    ) -> Result<(), StoreError> {
+        let mut counts = std::collections::HashMap::<String, u64>::new();
+        for record in store.records().await? {
+            *counts.entry(record.tenant).or_default() += 1;
+        }
+        for tenant in self.access.tenants() {
+            if only.is_none_or(|only| only.iter().any(|name| name == tenant.name())) {
+                let count = counts.get(tenant.name()).copied().unwrap_or(0);
+                tenant.usage().set_stored_handlers(count);
+            }
         }
         Ok(())
     }
@@ -57,7 +78,7 @@ impl App {
             .await;
             return;
         }
-        let tenant = self.access.tenant(&record.tenant).cloned();
+        let tenant = self.access.tenant(&record.tenant);
         let run_on = tenant
             .as_ref()
             .and_then(|tenant| tenant.run_on(&record.workflow_name, record.version));

@@ -18,8 +18,26 @@ use crate::progress::{FollowedCheckpoint, Follower, StreamProgress};
 use crate::replay::Replay;
 use crate::runs::{self, HandlerEntry};
 use crate::tenants::auth::Caller;
-use crate::tenants::quota::RunPermit;
+use crate::tenants::quota::{NewHandler, RunPermit};
 use crate::tenants::{RunOn, Tenant, VersionInUse, handler_key};
+
+/// A run just started, cancelled when dropped unless claimed.
+struct Unclaimed(Option<WorkflowHandler>);
+
+impl Unclaimed {
+    /// The run, no longer cancelled on drop.
+    fn claim(mut self) -> Option<WorkflowHandler> {
+        self.0.take()
+    }
+}
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        if let Some(run) = &self.0 {
+            run.cancel();
+        }
+    }
+}
 
 /// What a run holds until it ends: its place in its tenant's
 /// `max_concurrent_runs`, and the deployment version it runs on.
@@ -103,7 +121,6 @@ impl App {
             None => (runs::new_id(), None),
         };
         let handler_id = handler_key(tenant.name(), &client_id);
-        let permit = caller.begin_run()?;
         if let Some(previous) = &previous {
             if !previous.is_finished() {
                 return Err(ApiError::conflict(format!(
@@ -119,6 +136,14 @@ impl App {
                 )));
             }
         }
+        let permit = caller.begin_run()?;
+        // Counted against the tenant's stored handlers, unless the id is
+        // reused (or nothing is stored).
+        let counted = if self.store.is_some() && previous.is_none() {
+            caller.add_handler()?
+        } else {
+            NewHandler::none()
+        };
         // A reused id starts from the state its previous run ended with.
         let context = previous
             .as_ref()
@@ -150,9 +175,16 @@ impl App {
             ..self.run_options(&handler_id, &progress)
         };
         let starting = (workflow.clone(), start.clone());
-        let live = off_workers(move || starting.0.run_with(starting.1, options))
-            .await?
-            .map_err(|err| ApiError::internal(format!("Error running workflow: {err}")))?;
+        // Cancelled if this request goes away before the run is registered:
+        // no run goes on without a handler (and outside its tenant's quota).
+        let live = off_workers(move || {
+            let started = starting.0.run_with(starting.1, options);
+            started.map(|run| Unclaimed(Some(run)))
+        })
+        .await?
+        .map_err(|err| ApiError::internal(format!("Error running workflow: {err}")))?
+        .claim()
+        .ok_or_else(|| ApiError::internal("Error running workflow: the run was lost"))?;
         let live = Arc::new(live);
         let entry = self
             .handlers
@@ -196,6 +228,7 @@ impl App {
                 ))));
                 return;
             }
+            counted.keep();
             let _ = saved.send(Ok(()));
             follow.await;
         });

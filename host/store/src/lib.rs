@@ -56,6 +56,9 @@ pub struct StoredDeployment {
     pub manifest: Option<String>,
     /// Its components, in the manifest's order.
     pub components: Vec<DeployedComponent>,
+    /// It was deleted: only its number is kept (never given again), no
+    /// manifest or component.
+    pub deleted: bool,
 }
 
 /// A deployed component.
@@ -166,7 +169,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Forgets a deployment version (and the bytes no other version
-    /// shares); whether it was stored.
+    /// shares), keeping its number as taken; whether it was stored and not
+    /// deleted yet.
     fn delete_deployment<'a>(
         &'a self,
         tenant: &'a str,
@@ -175,7 +179,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// Every deployment version, with its components' bytes, by tenant,
-    /// name and version: what a restarted server serves again.
+    /// name and version, the deleted ones too (marked, without bytes): what
+    /// a restarted server serves again, and the numbers taken.
     fn deployments(&self) -> BoxFuture<'_, Result<Vec<StoredDeployment>, StoreError>>;
 }
 

@@ -163,3 +163,38 @@ fn streams_come_back_whole_after_twenty_kill_9s() {
     drop(server);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_run_left_unresumed_by_a_restart_can_still_be_cancelled() {
+    // A run waits for an answer; the server is killed and started again
+    // without its workflow: the handler is listed running with no run
+    // behind it. Cancelling it must end it, not wait forever.
+    let dir = scratch("crash-unserved", "");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("handlers.db");
+    let db = db.to_str().unwrap();
+    let server = Server::start(&["bench/ask", "--db", db]);
+    let body = server.expect_status(
+        200,
+        "POST",
+        "/workflows/ask/run-nowait",
+        r#"{"start_event": {"user": 1}}"#,
+    );
+    let id = serde_json::from_str::<Value>(&body).unwrap()["handler_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.wait_for_event(&id, "InputRequiredEvent");
+    drop(server);
+    let server = Server::start(&["joke", "--db", db]);
+    assert_eq!(status(&server, &id), "running");
+    let cancelled = server.expect_status(200, "POST", &format!("/handlers/{id}/cancel"), "");
+    assert_eq!(cancelled, r#"{"status":"cancelled"}"#);
+    assert_eq!(status(&server, &id), "cancelled");
+    drop(server);
+    // And so it stays.
+    let server = Server::start(&["joke", "--db", db]);
+    assert_eq!(status(&server, &id), "cancelled");
+    drop(server);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -156,3 +156,43 @@ fn a_server_whose_stderr_closed_answers_on_and_logs_nothing_to_it() {
     server.expect_status(200, "GET", "/health", "");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_audit_log_comes_as_json_lines_with_the_request_id() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = scratch("tenants-audit", "");
+    let (file, _, _) = tenants_file(&dir);
+    let mut child = wflow_command()
+        .args(["serve", "joke", "--in-memory", "--log-format", "json"])
+        .args(["--tenants", file.to_str().unwrap(), "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wflow starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.split_once(" on http://").map(|(_, a)| a.to_string()))
+        .expect("the server's address");
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connects");
+    write!(
+        stream,
+        "GET /handlers HTTP/1.1\r\nHost: {addr}\r\nx-request-id: audit-check-1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("sends");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("reads");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert_contains(&answer, "x-request-id: audit-check-1");
+    let line = lines.next().expect("a log line").expect("readable");
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(logged["target"], "wflow_audit", "{logged}");
+    assert_eq!(logged["level"], "WARN");
+    assert_eq!(logged["fields"]["message"], "token refused");
+    assert_eq!(logged["fields"]["request_id"], "audit-check-1");
+    assert_eq!(logged["fields"]["path"], "/handlers");
+    std::fs::remove_dir_all(&dir).ok();
+}

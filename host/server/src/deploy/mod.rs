@@ -55,8 +55,8 @@ pub(crate) async fn deploy(
     })?;
     // One deployment of the tenant's at a time: versions and the quota are
     // counted right.
-    let _turn = tenant.deploying().await;
-    let quotas = *tenant.quotas();
+    let turn = tenant.deploying().await;
+    let quotas = tenant.quotas();
     let (kept, _) = tenant.deployment_counts("");
     if kept >= quotas.max_deployments {
         let refused = QuotaRefused::AtLimit {
@@ -78,7 +78,7 @@ pub(crate) async fn deploy(
             .collect(),
     };
     let (name, workflow) = workflow_of(&runtime, parts).await?;
-    let workflow = workflow.with_capped_limits(tenant.limits());
+    let workflow = workflow.with_capped_limits(&deployment_caps(tenant));
     let (_, version) = tenant.deployment_counts(&name);
     let stored = StoredDeployment {
         tenant: tenant.name().to_string(),
@@ -95,16 +95,26 @@ pub(crate) async fn deploy(
                 bytes: Arc::new(bytes),
             })
             .collect(),
+        deleted: false,
     };
-    if let Some(store) = &app.store {
-        store.save_deployment(&stored).await.map_err(|err| {
-            ApiError::internal(format!(
-                "cannot store the deployment, nothing deployed: {err}"
-            ))
-        })?;
-    }
-    let deployed = deployed_from(&stored, workflow);
-    tenant.add_deployment(&name, deployed);
+    // Stored, then served, in a task of its own: a client going away
+    // meanwhile leaves both done or neither.
+    let (store, serving) = (app.store.clone(), tenant.clone());
+    tokio::spawn(async move {
+        // The tenant's turn ends with the task, not with the request.
+        let _turn = turn;
+        if let Some(store) = store {
+            store.save_deployment(&stored).await.map_err(|err| {
+                ApiError::internal(format!(
+                    "cannot store the deployment, nothing deployed: {err}"
+                ))
+            })?;
+        }
+        serving.add_deployment(&stored.name, deployed_from(&stored, workflow));
+        Ok::<_, ApiError>(())
+    })
+    .await
+    .map_err(|err| ApiError::internal(format!("the deployment failed: {err}")))??;
     audit::deployment(
         &caller.request_id,
         tenant.name(),
@@ -131,22 +141,33 @@ pub(crate) async fn delete(
     Path((name, version)): Path<(String, u64)>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = &caller.tenant;
-    let _turn = tenant.deploying().await;
+    let turn = tenant.deploying().await;
     let removed = tenant
         .remove_deployment(&name, version)
         .map_err(|refused| match refused {
             RemoveRefused::NotFound { .. } => ApiError::not_found(refused.to_string()),
             RemoveRefused::InUse { .. } => ApiError::conflict(refused.to_string()),
         })?;
-    if let Some(store) = &app.store
-        && let Err(err) = store.delete_deployment(tenant.name(), &name, version).await
-    {
-        // Still stored: still served.
-        tenant.add_deployment(&name, removed);
-        return Err(ApiError::internal(format!(
-            "cannot delete the deployment: {err}"
-        )));
-    }
+    // In a task of its own: a client going away meanwhile leaves the
+    // version deleted in the store too, or served still.
+    let (store, serving, forgotten) = (app.store.clone(), tenant.clone(), name.clone());
+    tokio::spawn(async move {
+        let _turn = turn;
+        if let Some(store) = store
+            && let Err(err) = store
+                .delete_deployment(serving.name(), &forgotten, version)
+                .await
+        {
+            // Still stored: still served.
+            serving.add_deployment(&forgotten, removed);
+            return Err(ApiError::internal(format!(
+                "cannot delete the deployment: {err}"
+            )));
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|err| ApiError::internal(format!("the deletion failed: {err}")))??;
     audit::deployment(
         &caller.request_id,
         tenant.name(),
@@ -157,6 +178,13 @@ pub(crate) async fn delete(
     Ok(Json(
         json!({ "status": "deleted", "name": name, "version": version }),
     ))
+}
+
+/// What a tenant's deployment runs within: the tenant's caps, and wflow's
+/// default limits where the operator set no cap (a deployed manifest may
+/// lower its limits, never raise them past those).
+fn deployment_caps(tenant: &Tenant) -> wflow_core::LimitCaps {
+    tenant.limits().over(&wflow_core::LimitCaps::at_defaults())
 }
 
 /// What a stored deployment serves as.
@@ -174,22 +202,35 @@ fn deployed_from(stored: &StoredDeployment, workflow: wflow_core::Workflow) -> D
 }
 
 impl App {
-    /// Serves again every deployment `store` kept, each under its tenant;
-    /// one that no longer loads (or whose tenant is gone) is logged and
-    /// left stored.
+    /// Serves again every deployment `store` kept (of the tenants `only`
+    /// names, if given), each under its tenant; one that no longer loads
+    /// (or whose tenant is gone) is logged and left stored.
     pub(crate) async fn restore_deployments(
         &self,
         store: &dyn wflow_store::Store,
+        only: Option<&[String]>,
     ) -> Result<(), StoreError> {
         let Some(runtime) = &self.runtime else {
             return Ok(());
         };
         for stored in store.deployments().await? {
+            if only.is_some_and(|only| !only.contains(&stored.tenant)) {
+                continue;
+            }
+            if let Some(tenant) = self.access.tenant(&stored.tenant) {
+                // Its number is taken, whether or not it loads.
+                tenant.take_version(&stored.name, stored.version);
+            }
+            if stored.deleted {
+                continue;
+            }
             let Some(tenant) = self.access.tenant(&stored.tenant) else {
+                // Kept stored: a tenants file giving the tenant back serves it
+                // again after a restart.
                 tracing::warn!(tenant = %stored.tenant, workflow = %stored.name, "a deployment of a tenant this server does not know is not served");
                 continue;
             };
-            match rebuild(runtime, tenant, &stored).await {
+            match rebuild(runtime, &tenant, &stored).await {
                 Ok(deployed) => tenant.add_deployment(&stored.name, deployed),
                 Err(err) => tracing::error!(
                     tenant = %stored.tenant,
@@ -221,6 +262,6 @@ async fn rebuild(
     let (_, workflow) = workflow_of(runtime, parts).await?;
     Ok(deployed_from(
         stored,
-        workflow.with_capped_limits(tenant.limits()),
+        workflow.with_capped_limits(&deployment_caps(tenant)),
     ))
 }

@@ -12,6 +12,13 @@ use crate::error::ApiError;
 /// The longest manifest accepted.
 const MAX_MANIFEST_BYTES: usize = 1024 * 1024;
 
+/// The most components one deployment may hold.
+pub(crate) const MAX_COMPONENTS: usize = 64;
+
+/// What each part costs against the upload's size besides its bytes (its
+/// headers, roughly): many empty parts cost as much as their framing.
+const PART_OVERHEAD: u64 = 256;
+
 /// What a deployment request uploads.
 #[derive(Debug, Default)]
 pub(crate) struct Upload {
@@ -29,6 +36,7 @@ impl Upload {
     /// is a 400 naming it.
     pub(crate) async fn read(mut multipart: Multipart, max_bytes: u64) -> Result<Self, ApiError> {
         let mut upload = Upload::default();
+        let mut names = std::collections::HashSet::<String>::new();
         let mut total: u64 = 0;
         let too_large = || {
             ApiError::bad_request(format!(
@@ -43,6 +51,10 @@ impl Upload {
             }
         };
         while let Some(mut field) = multipart.next_field().await.map_err(failed)? {
+            total += PART_OVERHEAD;
+            if total > max_bytes {
+                return Err(too_large());
+            }
             let part = field.name().unwrap_or_default().to_string();
             let file_name = field.file_name().map(str::to_string);
             let mut bytes = Vec::new();
@@ -61,16 +73,20 @@ impl Upload {
                         ));
                     };
                     let file_name = check_file_name(&file_name)?;
-                    if upload
-                        .components
-                        .iter()
-                        .any(|(known, _)| *known == file_name)
-                    {
+                    if upload.components.len() == MAX_COMPONENTS {
+                        return Err(ApiError::bad_request(format!(
+                            "a deployment holds at most {MAX_COMPONENTS} components"
+                        )));
+                    }
+                    if !names.insert(file_name.clone()) {
                         return Err(ApiError::bad_request(format!(
                             "two components are named `{file_name}`"
                         )));
                     }
                     upload.components.push((file_name, bytes));
+                }
+                "manifest" | "name" if seen_text(&upload, &part) => {
+                    return Err(ApiError::bad_request(format!("two `{part}` parts")));
                 }
                 "manifest" => {
                     if bytes.len() > MAX_MANIFEST_BYTES {
@@ -101,6 +117,14 @@ impl Upload {
             ));
         }
         Ok(upload)
+    }
+}
+
+/// Whether a `manifest` or `name` part came already.
+fn seen_text(upload: &Upload, part: &str) -> bool {
+    match part {
+        "manifest" => upload.manifest.is_some(),
+        _ => upload.name.is_some(),
     }
 }
 

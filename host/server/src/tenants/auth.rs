@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::quota::{QuotaRefused, ReaderPermit, RunPermit};
+use super::quota::{NewHandler, QuotaRefused, ReaderPermit, RunPermit};
 use super::{Access, Bearer, Tenant, audit};
 use crate::error::ApiError;
 use crate::runs::random_id;
@@ -38,7 +38,7 @@ impl Caller {
         let tenant = &self.tenant;
         tenant
             .usage()
-            .begin_run(tenant.name(), tenant.quotas())
+            .begin_run(tenant.name(), &tenant.quotas())
             .map_err(|refused| self.refused(refused))
     }
 
@@ -48,7 +48,17 @@ impl Caller {
         let tenant = &self.tenant;
         tenant
             .usage()
-            .begin_reading(tenant.name(), tenant.quotas())
+            .begin_reading(tenant.name(), &tenant.quotas())
+            .map_err(|refused| self.refused(refused))
+    }
+
+    /// A new stored handler counted against the tenant's quota, or the
+    /// refusal (logged).
+    pub(crate) fn add_handler(&self) -> Result<NewHandler, ApiError> {
+        let tenant = &self.tenant;
+        tenant
+            .usage()
+            .add_handler(tenant.name(), &tenant.quotas())
             .map_err(|refused| self.refused(refused))
     }
 
@@ -88,12 +98,12 @@ pub(crate) async fn authenticate(
             None
         }
         Access::Tokens(_) if public => None,
-        Access::Tokens(table) => match bearer(request.headers()) {
+        Access::Tokens(_) => match bearer(request.headers()) {
             None => Some((
                 StatusCode::UNAUTHORIZED,
                 "this server needs a token: send `Authorization: Bearer TOKEN`".to_string(),
             )),
-            Some(token) => match table.find(token) {
+            Some(token) => match access.find(token) {
                 None => Some((
                     StatusCode::UNAUTHORIZED,
                     "the token is not valid (unknown or revoked)".to_string(),
@@ -104,23 +114,23 @@ pub(crate) async fn authenticate(
                     });
                     None
                 }
-                Some(Bearer::Tenant(spec, tenant))
-                    if spec.read_only && changes(request.method()) =>
-                {
-                    Some((
-                        StatusCode::FORBIDDEN,
-                        format!(
-                            "token `{}` of tenant `{}` is read-only: it cannot {} {}",
-                            spec.name,
-                            tenant.name(),
-                            request.method(),
-                            request.uri().path()
-                        ),
-                    ))
-                }
-                Some(Bearer::Tenant(_, tenant)) => {
+                Some(Bearer::Tenant {
+                    name,
+                    read_only: true,
+                    tenant,
+                }) if changes(request.method()) => Some((
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "token `{}` of tenant `{}` is read-only: it cannot {} {}",
+                        name,
+                        tenant.name(),
+                        request.method(),
+                        request.uri().path()
+                    ),
+                )),
+                Some(Bearer::Tenant { tenant, .. }) => {
                     request.extensions_mut().insert(Caller {
-                        tenant: tenant.clone(),
+                        tenant,
                         request_id: request_id.clone(),
                     });
                     None

@@ -42,6 +42,15 @@ pub enum TenantsError {
     /// It is no valid tenants file.
     #[error("the tenants file {}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// A reload was asked of a server whose tenants came from no file.
+    #[error("this server's tenants come from no file: there is nothing to reload")]
+    NoFile,
+    /// The app could not take the tenants.
+    #[error(transparent)]
+    App(#[from] wflow_core::WorkflowError),
+    /// The store could not give back what the new tenants had.
+    #[error(transparent)]
+    Store(#[from] wflow_store::StoreError),
 }
 
 /// A tenant as the file defines it.

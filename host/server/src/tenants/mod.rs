@@ -70,13 +70,14 @@ pub(crate) fn as_seen(mut record: HandlerRecord) -> HandlerRecord {
 /// A tenant: its workflows, quotas and usage.
 pub(crate) struct Tenant {
     name: String,
-    quotas: Quotas,
+    /// Its quotas: a reloaded tenants file changes them at once.
+    quotas: RwLock<Quotas>,
     limits: LimitCaps,
     workflows: RwLock<Workflows>,
     usage: Arc<Usage>,
     /// Held while one of its deployments is checked and stored: one at a
     /// time, so versions and the deployment quota are counted right.
-    deploying: tokio::sync::Mutex<()>,
+    deploying: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A tenant's workflows: the operator's (by name, in the order given) and
@@ -87,6 +88,9 @@ struct Workflows {
     by_name: BTreeMap<String, Workflow>,
     order: Vec<String>,
     deployed: BTreeMap<String, Vec<Deployed>>,
+    /// The highest version number taken for each name, deleted versions
+    /// and stored ones that no longer load included: never given again.
+    taken: BTreeMap<String, u64>,
 }
 
 /// One version of a tenant's deployment, served.
@@ -186,6 +190,7 @@ impl Tenant {
             max_concurrent_runs: u64::MAX,
             runs_per_minute: u64::MAX,
             max_stream_readers: u64::MAX,
+            max_handlers: u64::MAX,
             ..Quotas::default()
         };
         Self::new(
@@ -214,11 +219,11 @@ impl Tenant {
         }
         Self {
             name,
-            quotas,
+            quotas: RwLock::new(quotas),
             limits,
             workflows: RwLock::new(served),
             usage: Arc::default(),
-            deploying: tokio::sync::Mutex::new(()),
+            deploying: Arc::default(),
         }
     }
 
@@ -228,8 +233,8 @@ impl Tenant {
     }
 
     /// Its quotas.
-    pub(crate) fn quotas(&self) -> &Quotas {
-        &self.quotas
+    pub(crate) fn quotas(&self) -> Quotas {
+        *read(&self.quotas)
     }
 
     /// What it uses.
@@ -312,8 +317,8 @@ impl Tenant {
     }
 
     /// Waits for the tenant's turn to deploy (one deployment at a time).
-    pub(crate) async fn deploying(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.deploying.lock().await
+    pub(crate) async fn deploying(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.deploying.clone().lock_owned().await
     }
 
     /// How many deployment versions it keeps, and the next version of
@@ -321,17 +326,23 @@ impl Tenant {
     pub(crate) fn deployment_counts(&self, name: &str) -> (u64, u64) {
         let served = read(&self.workflows);
         let kept = served.deployed.values().map(|v| v.len() as u64).sum();
-        let next = served
-            .deployed
-            .get(name)
-            .and_then(|versions| versions.last())
-            .map_or(1, |last| last.version + 1);
+        let next = served.taken.get(name).map_or(1, |taken| taken + 1);
         (kept, next)
+    }
+
+    /// Records version `version` of `name` as taken (a deleted version, or
+    /// one that no longer loads).
+    pub(crate) fn take_version(&self, name: &str, version: u64) {
+        let mut served = write(&self.workflows);
+        let taken = served.taken.entry(name.to_string()).or_default();
+        *taken = (*taken).max(version);
     }
 
     /// Serves a deployment version of `name` (current if the newest).
     pub(crate) fn add_deployment(&self, name: &str, deployed: Deployed) {
         let mut served = write(&self.workflows);
+        let taken = served.taken.entry(name.to_string()).or_default();
+        *taken = (*taken).max(deployed.version);
         let versions = served.deployed.entry(name.to_string()).or_default();
         let at = versions.partition_point(|known| known.version < deployed.version);
         versions.insert(at, deployed);
@@ -398,7 +409,7 @@ impl Tenant {
 
     /// What `GET /usage` shows of it.
     pub(crate) fn report(&self) -> UsageReport {
-        self.usage.report(&self.name, &self.quotas, &self.limits)
+        self.usage.report(&self.name, &self.quotas(), &self.limits)
     }
 }
 
@@ -406,23 +417,47 @@ impl Tenant {
 pub(crate) enum Access {
     /// No tenants file: every request is the open tenant's.
     Open(Arc<Tenant>),
-    /// A tenants file: every request needs a token.
-    Tokens(TokenTable),
+    /// A tenants file: every request needs a token. Reloading the file
+    /// replaces the table.
+    Tokens(RwLock<TokenTable>),
 }
 
 /// The tokens of a tenants file and the tenants they name.
 pub(crate) struct TokenTable {
     admin: Vec<Hash>,
     tokens: Vec<(TokenSpec, Arc<Tenant>)>,
+    /// Every tenant the server has served since it started: one no longer
+    /// in the file has no token, but its runs go on.
     tenants: BTreeMap<String, Arc<Tenant>>,
 }
 
 /// What a presented token turned out to be.
-pub(crate) enum Bearer<'a> {
+pub(crate) enum Bearer {
     /// An admin token.
     Admin,
     /// A tenant's token.
-    Tenant(&'a TokenSpec, &'a Arc<Tenant>),
+    Tenant {
+        /// What the file calls the token.
+        name: String,
+        /// Whether it may only read.
+        read_only: bool,
+        /// Its tenant.
+        tenant: Arc<Tenant>,
+    },
+}
+
+/// What reloading a tenants file changed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reloaded {
+    /// Tenants new in the file.
+    pub added: Vec<String>,
+    /// Tenants no longer in the file (their tokens stop working; their runs
+    /// go on).
+    pub removed: Vec<String>,
+    /// How many tokens (tenants' and admin) the file holds now.
+    pub tokens: usize,
+    /// Tenants whose `limits` changed: that takes a restart.
+    pub limits_pending: Vec<String>,
 }
 
 impl Access {
@@ -434,15 +469,93 @@ impl Access {
     /// Access by the tokens of `config`, each tenant with its own copies of
     /// `workflows`.
     pub(crate) fn tokens(config: &TenantsConfig, workflows: &[Workflow]) -> Self {
-        let tenants: BTreeMap<String, Arc<Tenant>> = config
-            .tenants
-            .values()
-            .map(|spec| {
-                let tenant = Arc::new(Tenant::from_spec(spec, workflows));
-                (spec.name.clone(), tenant)
-            })
+        let (table, _) = TokenTable::build(config, workflows, &BTreeMap::new());
+        Self::Tokens(RwLock::new(table))
+    }
+
+    /// Replaces the tokens, quotas and tenants with `config`'s: a token no
+    /// longer in it stops working at once. A tenant new in it gets its own
+    /// copies of `workflows`.
+    pub(crate) fn reload(
+        &self,
+        config: &TenantsConfig,
+        workflows: &[Workflow],
+    ) -> Option<Reloaded> {
+        let Self::Tokens(table) = self else {
+            return None;
+        };
+        let mut table = write(table);
+        let (next, reloaded) = TokenTable::build(config, workflows, &table.tenants);
+        *table = next;
+        Some(reloaded)
+    }
+
+    /// The tenant named `name`, if there is one.
+    pub(crate) fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
+        match self {
+            Self::Open(open) => (name == OPEN_TENANT).then(|| open.clone()),
+            Self::Tokens(table) => read(table).tenants.get(name).cloned(),
+        }
+    }
+
+    /// Every tenant.
+    pub(crate) fn tenants(&self) -> Vec<Arc<Tenant>> {
+        match self {
+            Self::Open(open) => vec![open.clone()],
+            Self::Tokens(table) => read(table).tenants.values().cloned().collect(),
+        }
+    }
+
+    /// Whether requests need tokens.
+    pub(crate) fn needs_tokens(&self) -> bool {
+        matches!(self, Self::Tokens(_))
+    }
+
+    /// What `token` is, if anything, on a server with tokens.
+    pub(crate) fn find(&self, token: &str) -> Option<Bearer> {
+        match self {
+            Self::Open(_) => None,
+            Self::Tokens(table) => read(table).find(token),
+        }
+    }
+}
+
+impl TokenTable {
+    /// The table `config` makes, keeping the tenants of `known` (their
+    /// usage, deployments and instances) and what changed.
+    fn build(
+        config: &TenantsConfig,
+        workflows: &[Workflow],
+        known: &BTreeMap<String, Arc<Tenant>>,
+    ) -> (Self, Reloaded) {
+        let mut reloaded = Reloaded {
+            added: Vec::new(),
+            removed: Vec::new(),
+            tokens: config.admin_tokens.len(),
+            limits_pending: Vec::new(),
+        };
+        let mut tenants = known.clone();
+        for spec in config.tenants.values() {
+            match known.get(&spec.name) {
+                Some(tenant) => {
+                    *write(&tenant.quotas) = spec.quotas;
+                    if tenant.limits != spec.limits {
+                        reloaded.limits_pending.push(spec.name.clone());
+                    }
+                }
+                None => {
+                    let tenant = Arc::new(Tenant::from_spec(spec, workflows));
+                    tenants.insert(spec.name.clone(), tenant);
+                    reloaded.added.push(spec.name.clone());
+                }
+            }
+        }
+        reloaded.removed = known
+            .keys()
+            .filter(|name| !config.tenants.contains_key(*name))
+            .cloned()
             .collect();
-        let tokens = config
+        let tokens: Vec<(TokenSpec, Arc<Tenant>)> = config
             .tenants
             .values()
             .flat_map(|spec| {
@@ -452,39 +565,18 @@ impl Access {
                     .map(move |token| (token.clone(), tenant.clone()))
             })
             .collect();
-        Self::Tokens(TokenTable {
+        reloaded.tokens += tokens.len();
+        let table = Self {
             admin: config.admin_tokens.clone(),
             tokens,
             tenants,
-        })
+        };
+        (table, reloaded)
     }
 
-    /// The tenant named `name`, if there is one.
-    pub(crate) fn tenant(&self, name: &str) -> Option<&Arc<Tenant>> {
-        match self {
-            Self::Open(open) => (name == OPEN_TENANT).then_some(open),
-            Self::Tokens(table) => table.tenants.get(name),
-        }
-    }
-
-    /// Every tenant.
-    pub(crate) fn tenants(&self) -> Vec<&Arc<Tenant>> {
-        match self {
-            Self::Open(open) => vec![open],
-            Self::Tokens(table) => table.tenants.values().collect(),
-        }
-    }
-
-    /// Whether requests need tokens.
-    pub(crate) fn needs_tokens(&self) -> bool {
-        matches!(self, Self::Tokens(_))
-    }
-}
-
-impl TokenTable {
     /// What `token` is, if anything. Every known hash is compared, each in
     /// constant time, so the time taken says nothing of which matched.
-    pub(crate) fn find(&self, token: &str) -> Option<Bearer<'_>> {
+    fn find(&self, token: &str) -> Option<Bearer> {
         let presented = Hash::of(token);
         let mut found = None;
         for admin in &self.admin {
@@ -494,7 +586,11 @@ impl TokenTable {
         }
         for (spec, tenant) in &self.tokens {
             if spec.hash.matches(&presented) {
-                found = Some(Bearer::Tenant(spec, tenant));
+                found = Some(Bearer::Tenant {
+                    name: spec.name.clone(),
+                    read_only: spec.read_only,
+                    tenant: tenant.clone(),
+                });
             }
         }
         found

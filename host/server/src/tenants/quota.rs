@@ -22,6 +22,10 @@ pub struct Quotas {
     pub runs_per_minute: u64,
     /// Event streams read at once (`max_stream_readers`); past it 403.
     pub max_stream_readers: u64,
+    /// Handlers kept in the store (`max_handlers`); past it a new handler
+    /// is refused with 403 until some are purged. (Without a store,
+    /// handlers are forgotten past `--keep-finished` anyway.)
+    pub max_handlers: u64,
     /// Deployment versions kept (`max_deployments`, over all names); past
     /// it a new deployment is refused with 403 until one is deleted.
     pub max_deployments: u64,
@@ -36,6 +40,7 @@ impl Default for Quotas {
             max_concurrent_runs: 16,
             runs_per_minute: 600,
             max_stream_readers: 64,
+            max_handlers: 100_000,
             max_deployments: 20,
             max_deployment_bytes: 64 * 1024 * 1024,
         }
@@ -49,6 +54,7 @@ pub struct QuotasSpec {
     pub max_concurrent_runs: Option<u64>,
     pub runs_per_minute: Option<u64>,
     pub max_stream_readers: Option<u64>,
+    pub max_handlers: Option<u64>,
     pub max_deployments: Option<u64>,
     pub max_deployment_bytes: Option<bytesize::ByteSize>,
 }
@@ -60,6 +66,7 @@ impl QuotasSpec {
             max_concurrent_runs: self.max_concurrent_runs.or(defaults.max_concurrent_runs),
             runs_per_minute: self.runs_per_minute.or(defaults.runs_per_minute),
             max_stream_readers: self.max_stream_readers.or(defaults.max_stream_readers),
+            max_handlers: self.max_handlers.or(defaults.max_handlers),
             max_deployments: self.max_deployments.or(defaults.max_deployments),
             max_deployment_bytes: self.max_deployment_bytes.or(defaults.max_deployment_bytes),
         }
@@ -77,6 +84,7 @@ impl QuotasSpec {
             max_stream_readers: self
                 .max_stream_readers
                 .unwrap_or(defaults.max_stream_readers),
+            max_handlers: self.max_handlers.unwrap_or(defaults.max_handlers),
             max_deployments: self.max_deployments.unwrap_or(defaults.max_deployments),
             max_deployment_bytes: self
                 .max_deployment_bytes
@@ -86,6 +94,7 @@ impl QuotasSpec {
             ("max_concurrent_runs", quotas.max_concurrent_runs),
             ("runs_per_minute", quotas.runs_per_minute),
             ("max_stream_readers", quotas.max_stream_readers),
+            ("max_handlers", quotas.max_handlers),
             ("max_deployment_bytes", quotas.max_deployment_bytes),
         ] {
             if value == 0 {
@@ -144,6 +153,8 @@ impl From<QuotaRefused> for ApiError {
 pub struct Usage {
     running: AtomicU64,
     readers: AtomicU64,
+    /// Handlers in the store.
+    handlers: AtomicU64,
     runs_started: AtomicU64,
     refusals: AtomicU64,
     rate: std::sync::Mutex<Option<Bucket>>,
@@ -162,6 +173,7 @@ pub struct UsageReport {
     pub tenant: String,
     pub running: u64,
     pub stream_readers: u64,
+    pub stored_handlers: u64,
     pub runs_started: u64,
     pub refusals: u64,
     pub quotas: Quotas,
@@ -227,6 +239,38 @@ impl Usage {
         Ok(ReaderPermit(self.clone()))
     }
 
+    /// One more stored handler within `quotas`, given back when the guard
+    /// is dropped unless kept.
+    pub(crate) fn add_handler(
+        self: &Arc<Self>,
+        tenant: &str,
+        quotas: &Quotas,
+    ) -> Result<NewHandler, QuotaRefused> {
+        take_one(&self.handlers, quotas.max_handlers)
+            .map(|()| NewHandler(Some(self.clone())))
+            .map_err(|in_use| {
+                self.refusals.fetch_add(1, Ordering::Relaxed);
+                QuotaRefused::AtLimit {
+                    tenant: tenant.to_string(),
+                    quota: "max_handlers",
+                    limit: quotas.max_handlers,
+                    in_use,
+                }
+            })
+    }
+
+    /// One stored handler fewer (purged, or never stored after all).
+    pub(crate) fn forget_handler(&self) {
+        let _ = self
+            .handlers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// The handlers the store holds, counted when the server starts.
+    pub(crate) fn set_stored_handlers(&self, count: u64) {
+        self.handlers.store(count, Ordering::Release);
+    }
+
     /// Takes one run from the bucket, or says in how many seconds one is
     /// back.
     fn take_rate(&self, per_minute: u64) -> Result<(), u64> {
@@ -260,6 +304,7 @@ impl Usage {
             tenant: tenant.to_string(),
             running: self.running.load(Ordering::Relaxed),
             stream_readers: self.readers.load(Ordering::Relaxed),
+            stored_handlers: self.handlers.load(Ordering::Relaxed),
             runs_started: self.runs_started.load(Ordering::Relaxed),
             refusals: self.refusals.load(Ordering::Relaxed),
             quotas: *quotas,
@@ -276,6 +321,31 @@ fn take_one(counter: &AtomicU64, limit: u64) -> Result<(), u64> {
             (in_use < limit).then_some(in_use + 1)
         })
         .map(drop)
+}
+
+/// A handler counted against `max_handlers`, given back on drop unless
+/// kept (it was stored).
+#[derive(Debug)]
+pub(crate) struct NewHandler(Option<Arc<Usage>>);
+
+impl NewHandler {
+    /// Nothing to count (a reused id, or no store).
+    pub(crate) fn none() -> Self {
+        Self(None)
+    }
+
+    /// The handler is stored: it stays counted.
+    pub(crate) fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for NewHandler {
+    fn drop(&mut self) {
+        if let Some(usage) = &self.0 {
+            usage.forget_handler();
+        }
+    }
 }
 
 /// One run counted against its tenant's `max_concurrent_runs` until

@@ -56,8 +56,9 @@ pub(super) fn save(
     Ok(())
 }
 
-/// Deletes a deployment version and the bytes no other version uses;
-/// whether it was stored.
+/// Deletes a deployment version (its row stays, marked deleted, so that
+/// its number is never given again) and the bytes no other version uses;
+/// whether it was stored and not deleted yet.
 pub(super) fn delete(
     connection: &Connection,
     tenant: &str,
@@ -66,7 +67,10 @@ pub(super) fn delete(
 ) -> Result<bool, StoreError> {
     let version = version_value(version);
     let deleted = connection
-        .prepare_cached("DELETE FROM deployments WHERE tenant = ?1 AND name = ?2 AND version = ?3")
+        .prepare_cached(
+            "UPDATE deployments SET deleted = 1, manifest = NULL
+             WHERE tenant = ?1 AND name = ?2 AND version = ?3 AND deleted = 0",
+        )
         .and_then(|mut delete| delete.execute(params![tenant, name, version]))
         .map_err(failed("cannot delete a deployment"))?;
     connection
@@ -84,13 +88,13 @@ pub(super) fn delete(
     Ok(deleted > 0)
 }
 
-/// Every deployment version with its components' bytes, by tenant, name
-/// and version.
+/// Every deployment version with its components' bytes (none for a
+/// deleted one), by tenant, name and version.
 pub(super) fn all(connection: &Connection) -> Result<Vec<StoredDeployment>, StoreError> {
     let read = failed("cannot read the deployments");
     let mut versions = connection
         .prepare_cached(
-            "SELECT tenant, name, version, created_at, manifest FROM deployments
+            "SELECT tenant, name, version, created_at, manifest, deleted FROM deployments
              ORDER BY tenant, name, version",
         )
         .map_err(&read)?;
@@ -102,6 +106,7 @@ pub(super) fn all(connection: &Connection) -> Result<Vec<StoredDeployment>, Stor
                 version: row.get::<_, i64>(2)?.max(0) as u64,
                 created_at: row.get(3)?,
                 manifest: row.get(4)?,
+                deleted: row.get::<_, i64>(5)? != 0,
                 components: Vec::new(),
             })
         })
@@ -115,7 +120,7 @@ pub(super) fn all(connection: &Connection) -> Result<Vec<StoredDeployment>, Stor
              WHERE c.tenant = ?1 AND c.name = ?2 AND c.version = ?3 ORDER BY c.position",
         )
         .map_err(&read)?;
-    for deployment in &mut deployments {
+    for deployment in deployments.iter_mut().filter(|d| !d.deleted) {
         deployment.components = components
             .query_map(
                 params![

@@ -39,13 +39,15 @@ const MIGRATIONS: &[&str] = &[
     // 2: the tenant each handler belongs to ('' on a server without tenants).
     "ALTER TABLE handlers ADD COLUMN tenant TEXT NOT NULL DEFAULT '';",
     // 3: tenants' deployments: each version's manifest and components, the
-    // components' bytes stored once per content; the version a run uses.
+    // components' bytes stored once per content (a deleted version keeps its
+    // row, so that its number is never given again); the version a run uses.
     "CREATE TABLE deployments (
         tenant     TEXT NOT NULL,
         name       TEXT NOT NULL,
         version    INTEGER NOT NULL,
         created_at TEXT NOT NULL,
         manifest   TEXT,
+        deleted    INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (tenant, name, version)
     );
     CREATE TABLE deployment_components (

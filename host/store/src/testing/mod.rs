@@ -70,6 +70,7 @@ pub async fn deployments_round_trip(store: &dyn Store) {
             component("a.wasm", b"shared"),
             component("b.wasm", b"first!!"),
         ],
+        deleted: false,
     };
     let second = crate::StoredDeployment {
         version: 2,
@@ -127,9 +128,16 @@ pub async fn deployments_round_trip(store: &dyn Store) {
         "a version deleted twice was not there the second time"
     );
     let stored = mine(expect_ok(store.deployments().await, "deployments"));
-    assert_eq!(stored.len(), 1);
+    assert_eq!(stored.len(), 2, "a deleted version keeps its number");
+    assert!(stored[0].deleted && stored[0].components.is_empty());
+    assert!(!stored[1].deleted);
+    let again = store.save_deployment(&first).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "a deleted version's number is not given again, got {again:?}"
+    );
     assert_eq!(
-        stored[0].components[0].bytes.as_slice(),
+        stored[1].components[0].bytes.as_slice(),
         b"shared",
         "bytes another version shares are kept"
     );
