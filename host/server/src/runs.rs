@@ -33,6 +33,30 @@ pub(crate) struct HandlerEntry {
     changed: Notify,
     /// The memory of every handler's log.
     memory: Arc<LogMemory>,
+    /// What the handlers of its tenant hold of it.
+    share: LogShare,
+}
+
+/// The bytes a tenant's handlers' logs hold in memory.
+type LogShare = Arc<AtomicUsize>;
+
+/// Where a handler's logged bytes are counted: the server's logs, and its
+/// tenant's share of them.
+struct Account<'a> {
+    memory: &'a LogMemory,
+    share: &'a AtomicUsize,
+}
+
+impl Account<'_> {
+    fn add(&self, bytes: usize) {
+        self.memory.add(bytes);
+        self.share.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn remove(&self, bytes: usize) {
+        self.memory.remove(bytes);
+        self.share.fetch_sub(bytes, Ordering::Relaxed);
+    }
 }
 
 /// What the handlers' logs may hold in memory, and hold, shared by every
@@ -71,23 +95,37 @@ impl LogMemory {
     }
 }
 
-/// Why a new run is refused: the logs hold more than their total.
+/// Why a new run is refused: the logs hold more than their total, and the
+/// caller's tenant more than its share of it.
 #[derive(Debug)]
 pub(crate) struct LogsFull {
     /// The bytes the logs hold.
     pub(crate) held: usize,
     /// Their total.
     pub(crate) total: usize,
+    /// The bytes the tenant's handlers hold, and its share, when the server
+    /// has several tenants.
+    pub(crate) tenant: Option<(usize, usize)>,
 }
 
 impl std::fmt::Display for LogsFull {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let size = |bytes: usize| bytesize::ByteSize::b(bytes as u64);
         write!(
             f,
-            "the handlers' event logs hold {} in memory, past the server's {} (--log-memory-total); try again once runs have ended",
-            bytesize::ByteSize::b(self.held as u64),
-            bytesize::ByteSize::b(self.total as u64)
-        )
+            "the handlers' event logs hold {} in memory, past the server's {} (--log-memory-total)",
+            size(self.held),
+            size(self.total)
+        )?;
+        if let Some((held, share)) = self.tenant {
+            write!(
+                f,
+                ", and your handlers hold {} of them, more than your share ({})",
+                size(held),
+                size(share)
+            )?;
+        }
+        f.write_str("; try again once runs have ended")
     }
 }
 
@@ -176,11 +214,11 @@ impl EntryState {
         self.last_sequence().map_or(0, |sequence| sequence + 1)
     }
 
-    /// Logs an event, counting its size in `memory`.
-    fn log(&mut self, sequence: u64, envelope: Envelope, memory: &LogMemory) {
+    /// Logs an event, counting its size in `account`.
+    fn log(&mut self, sequence: u64, envelope: Envelope, account: &Account<'_>) {
         let size = logged_size(&envelope);
         self.held_bytes += size;
-        memory.add(size);
+        account.add(size);
         self.events.push_back(Logged {
             sequence,
             envelope,
@@ -190,7 +228,7 @@ impl EntryState {
 
     /// Lets the oldest stored events leave memory while more than `budget`
     /// bytes are held.
-    fn spill(&mut self, budget: usize, memory: &LogMemory) {
+    fn spill(&mut self, budget: usize, account: &Account<'_>) {
         let Some(stored) = self.stored_through else {
             return;
         };
@@ -201,7 +239,7 @@ impl EntryState {
             }
             if let Some(oldest) = self.events.pop_front() {
                 self.held_bytes -= oldest.size;
-                memory.remove(oldest.size);
+                account.remove(oldest.size);
                 self.spilled_through = Some(oldest.sequence);
             }
         }
@@ -232,6 +270,7 @@ impl HandlerEntry {
     fn new(
         record: HandlerRecord,
         memory: Arc<LogMemory>,
+        share: LogShare,
         live: Option<Arc<WorkflowHandler>>,
         final_state: Option<Arc<Value>>,
     ) -> Self {
@@ -248,6 +287,15 @@ impl HandlerEntry {
             }),
             changed: Notify::new(),
             memory,
+            share,
+        }
+    }
+
+    /// Where its logged bytes are counted.
+    fn account(&self) -> Account<'_> {
+        Account {
+            memory: &self.memory,
+            share: &self.share,
         }
     }
 
@@ -282,7 +330,7 @@ impl HandlerEntry {
     pub(crate) fn push_event_from(&self, least: u64, envelope: Envelope) -> u64 {
         let mut state = self.state();
         let sequence = state.next_sequence().max(least);
-        state.log(sequence, envelope, &self.memory);
+        state.log(sequence, envelope, &self.account());
         drop(state);
         self.changed.notify_waiters();
         sequence
@@ -302,7 +350,7 @@ impl HandlerEntry {
         } else {
             self.memory.per_handler.load(Ordering::Relaxed)
         };
-        state.spill(budget, &self.memory);
+        state.spill(budget, &self.account());
     }
 
     /// The bytes of events held in memory.
@@ -333,11 +381,11 @@ impl HandlerEntry {
         state.live = None;
         let sequence = terminal.map(|terminal| {
             let sequence = state.next_sequence();
-            state.log(sequence, terminal, &self.memory);
+            state.log(sequence, terminal, &self.account());
             sequence
         });
         // A finished handler keeps none of its stored events in memory.
-        state.spill(0, &self.memory);
+        state.spill(0, &self.account());
         let record = state.record.clone();
         drop(state);
         self.changed.notify_waiters();
@@ -418,7 +466,7 @@ impl Drop for HandlerEntry {
             Ok(state) => state.held_bytes,
             Err(poisoned) => poisoned.into_inner().held_bytes,
         };
-        self.memory.remove(held);
+        self.account().remove(held);
     }
 }
 
@@ -435,6 +483,8 @@ pub(crate) struct Handlers {
     keep: AtomicUsize,
     /// What the logs may hold in memory, and hold.
     memory: Arc<LogMemory>,
+    /// What each tenant's handlers hold of it.
+    shares: Mutex<HashMap<String, LogShare>>,
 }
 
 /// The bytes of stored events a running handler keeps in memory by default.
@@ -519,7 +569,16 @@ impl Handlers {
             inner: Mutex::default(),
             keep: AtomicUsize::new(keep),
             memory: Arc::new(LogMemory::new()),
+            shares: Mutex::default(),
         }
+    }
+
+    /// What tenant `tenant`'s handlers hold of the logs.
+    fn share_of(&self, tenant: &str) -> LogShare {
+        wflow_core::sync::lock(&self.shares)
+            .entry(tenant.to_string())
+            .or_default()
+            .clone()
     }
 
     /// There is a store: running handlers keep at most `bytes` of their
@@ -536,17 +595,35 @@ impl Handlers {
         self.memory.total.store(bytes, Ordering::Relaxed);
     }
 
-    /// Whether a new run may start: while the logs hold more than their
-    /// total once finished handlers are forgotten, it may not.
-    pub(crate) fn admit(&self) -> Result<(), LogsFull> {
+    /// Whether a new run of tenant `tenant` (one of `tenants`) may start:
+    /// while the logs hold more than their total once finished handlers are
+    /// forgotten, it may not if its handlers hold more than its even share
+    /// of the total; so one tenant's floods do not shut the others out.
+    pub(crate) fn admit(&self, tenant: &str, tenants: usize) -> Result<(), LogsFull> {
         if !self.memory.over_total() {
             return Ok(());
         }
         self.forget_old_finished();
         let held = self.memory.held.load(Ordering::Relaxed);
         let total = self.memory.total.load(Ordering::Relaxed);
-        if held > total {
-            return Err(LogsFull { held, total });
+        if held <= total {
+            return Ok(());
+        }
+        if tenants <= 1 {
+            return Err(LogsFull {
+                held,
+                total,
+                tenant: None,
+            });
+        }
+        let share = total / tenants;
+        let own = self.share_of(tenant).load(Ordering::Relaxed);
+        if own > share {
+            return Err(LogsFull {
+                held,
+                total,
+                tenant: Some((own, share)),
+            });
         }
         Ok(())
     }
@@ -613,9 +690,11 @@ impl Handlers {
             updated_at: Some(now),
             completed_at: None,
         };
+        let share = self.share_of(&record.tenant);
         let entry = Arc::new(HandlerEntry::new(
             record,
             self.memory.clone(),
+            share,
             Some(live),
             None,
         ));
@@ -673,9 +752,11 @@ impl Handlers {
         live: Option<Arc<WorkflowHandler>>,
         final_state: Option<Arc<Value>>,
     ) -> Arc<HandlerEntry> {
+        let share = self.share_of(&record.tenant);
         let entry = Arc::new(HandlerEntry::new(
             record,
             self.memory.clone(),
+            share,
             live,
             final_state,
         ));
@@ -684,7 +765,7 @@ impl Handlers {
         {
             let mut state = entry.state();
             for (sequence, envelope) in events {
-                state.log(sequence, envelope, &self.memory);
+                state.log(sequence, envelope, &entry.account());
             }
         }
         if let Some(last) = last {

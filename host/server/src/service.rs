@@ -107,7 +107,7 @@ impl App {
         } = run_on;
         let workflow = &workflow;
         self.handlers
-            .admit()
+            .admit(tenant.name(), self.access.tenant_count())
             .map_err(|full| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, full.to_string()))?;
         // Only a chosen id can name an earlier handler: a fresh one costs no
         // lookup. Checked here so that no run starts for nothing, and again

@@ -148,7 +148,7 @@ fn past_the_total_stored_events_leave_memory_whatever_the_share() {
         0,
         "over the total, the share does not count"
     );
-    assert!(handlers.admit().is_ok());
+    assert!(handlers.admit("", 1).is_ok());
 }
 
 #[test]
@@ -168,13 +168,14 @@ fn past_the_total_finished_handlers_are_forgotten_and_then_new_runs_refused() {
     }
     // Four events held, three allowed: the finished handler goes (there is
     // no store: its events go with it), the running one stays.
-    assert!(handlers.admit().is_ok());
+    assert!(handlers.admit("", 1).is_ok());
     assert!(handlers.get("finished").is_none());
     assert!(handlers.get("running").is_some());
     for n in 2..4 {
         running.push_event_from(0, tick(n));
     }
-    let full = handlers.admit().unwrap_err();
+    let full = handlers.admit("", 1).unwrap_err();
+    assert!(full.tenant.is_none(), "one tenant has no share to name");
     assert_eq!((full.held, full.total), (4 * one, 3 * one));
     assert!(
         full.to_string()
@@ -196,4 +197,32 @@ fn a_handler_read_back_twice_is_one_handler() {
         !first.is_retired(),
         "a second reader does not cut off the first"
     );
+}
+
+#[test]
+fn past_the_total_only_a_tenant_over_its_share_is_refused() {
+    let handlers = Handlers::keeping(10);
+    let one = serde_json::to_vec(&tick(0)).unwrap().len();
+    handlers.hold_at_most(4 * one);
+    let mut noisy = record("noisy");
+    noisy.tenant = "noisy".to_string();
+    let flood = handlers.restore(noisy, Vec::new(), None, None);
+    for n in 0..6 {
+        flood.push_event_from(0, tick(n));
+    }
+    let mut quiet = record("quiet");
+    quiet.tenant = "quiet".to_string();
+    let calm = handlers.restore(quiet, Vec::new(), None, None);
+    calm.push_event_from(0, tick(0));
+    // Seven events held, four allowed, two tenants: a share is two.
+    let full = handlers.admit("noisy", 2).unwrap_err();
+    assert_eq!(full.tenant, Some((6 * one, 2 * one)));
+    assert!(full.to_string().contains("more than your share"), "{full}");
+    assert!(
+        handlers.admit("quiet", 2).is_ok(),
+        "the quiet tenant still starts runs"
+    );
+    drop(flood);
+    handlers.remove("noisy");
+    assert!(handlers.admit("noisy", 2).is_ok(), "its share came back");
 }

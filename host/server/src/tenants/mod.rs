@@ -506,6 +506,14 @@ impl Access {
         }
     }
 
+    /// How many tenants there are.
+    pub(crate) fn tenant_count(&self) -> usize {
+        match self {
+            Self::Open(_) => 1,
+            Self::Tokens(table) => read(table).tenants.len(),
+        }
+    }
+
     /// Whether requests need tokens.
     pub(crate) fn needs_tokens(&self) -> bool {
         matches!(self, Self::Tokens(_))
