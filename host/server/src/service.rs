@@ -288,7 +288,7 @@ impl App {
             return Ok(in_memory());
         };
         let stored = store
-            .records()
+            .records_of(tenant.name())
             .await
             .map_err(|err| ApiError::internal(err.to_string()))?;
         // Taken after the store's answer, so as new as it or newer.
@@ -299,7 +299,6 @@ impl App {
             .collect();
         let mut records: Vec<HandlerRecord> = stored
             .into_iter()
-            .filter(|stored| stored.tenant == tenant.name())
             .map(|stored| {
                 current
                     .remove(stored.handler_id.as_str())

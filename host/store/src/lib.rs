@@ -150,6 +150,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every handler's record, oldest first.
     fn records(&self) -> BoxFuture<'_, Result<Vec<HandlerRecord>, StoreError>>;
 
+    /// Tenant `tenant`'s handlers' records, oldest first (what one
+    /// tenant's listing reads: none of the others' rows).
+    fn records_of<'a>(
+        &'a self,
+        tenant: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<HandlerRecord>, StoreError>>;
+
     /// Up to `max` of a handler's events with a sequence above `after`
     /// (`-1`: from the first), in order: what a reader pages through once
     /// the server no longer holds them in memory. A row that cannot be read

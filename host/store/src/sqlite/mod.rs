@@ -210,6 +210,14 @@ impl Store for SqliteStore {
         Box::pin(self.read(queries::records))
     }
 
+    fn records_of<'a>(
+        &'a self,
+        tenant: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<HandlerRecord>, StoreError>> {
+        let tenant = tenant.to_string();
+        Box::pin(self.read(move |connection| queries::records_of(connection, &tenant)))
+    }
+
     fn events_after<'a>(
         &'a self,
         handler_id: &'a str,

@@ -196,6 +196,19 @@ pub(super) fn records(connection: &Connection) -> Result<Vec<HandlerRecord>, Sto
         .collect())
 }
 
+/// Tenant `tenant`'s handlers' records, oldest first.
+pub(super) fn records_of(
+    connection: &Connection,
+    tenant: &str,
+) -> Result<Vec<HandlerRecord>, StoreError> {
+    Ok(
+        select_handlers(connection, "WHERE tenant = ?1", params![tenant])?
+            .into_iter()
+            .map(|(row, _)| row.into_record())
+            .collect(),
+    )
+}
+
 /// The `handlers` rows `filter` (a `WHERE` clause) selects, oldest first,
 /// each with its start event.
 fn select_handlers(

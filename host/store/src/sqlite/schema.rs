@@ -37,7 +37,8 @@ const MIGRATIONS: &[&str] = &[
         snapshot   TEXT NOT NULL
     );",
     // 2: the tenant each handler belongs to ('' on a server without tenants).
-    "ALTER TABLE handlers ADD COLUMN tenant TEXT NOT NULL DEFAULT '';",
+    "ALTER TABLE handlers ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+    CREATE INDEX handlers_by_tenant ON handlers (tenant, position);",
     // 3: tenants' deployments: each version's manifest and components, the
     // components' bytes stored once per content (a deleted version keeps its
     // row, so that its number is never given again); the version a run uses.

@@ -236,6 +236,14 @@ pub async fn records_round_trip(store: &dyn Store) {
         expect_ok(store.save_handler(saved, &start(1)).await, "save_handler");
     }
     assert_records(store, &tag, &[&running, &completed, &failed]).await;
+    for (tenant, expected) in [("acme", &completed), ("globex", &failed)] {
+        let mine: Vec<String> = expect_ok(store.records_of(tenant).await, "records_of")
+            .into_iter()
+            .filter(|record| record.handler_id.starts_with(&tag))
+            .map(|record| record.handler_id)
+            .collect();
+        assert_eq!(mine, [expected.handler_id.as_str()], "only {tenant}'s");
+    }
 
     let mut finished = running.clone();
     finished.status = Status::Cancelled;
