@@ -381,8 +381,7 @@ pub(crate) async fn send_event(
     // The version the run started on, whatever is current now.
     let workflow = caller
         .tenant
-        .run_on(&record.workflow_name, record.version)
-        .map(|run_on| run_on.workflow)
+        .workflow_at(&record.workflow_name, record.version)
         .ok_or_else(|| ApiError::not_found("Workflow not found"))?;
     let event = event.clone();
     let step = body.get("step").and_then(Value::as_str).map(str::to_owned);

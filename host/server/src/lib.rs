@@ -147,11 +147,7 @@ impl App {
                 "App::with_tenants must come before App::with_store".into(),
             ));
         }
-        let workflows: Vec<Workflow> = self
-            .order
-            .iter()
-            .filter_map(|name| self.workflows.get(name).cloned())
-            .collect();
+        let workflows = self.served_workflows();
         self.access = Arc::new(Access::tokens(config, &workflows));
         Ok(self)
     }
@@ -189,11 +185,7 @@ impl App {
             return Err(TenantsError::NoFile);
         };
         let config = TenantsConfig::load(path)?;
-        let workflows: Vec<Workflow> = self
-            .order
-            .iter()
-            .filter_map(|name| self.workflows.get(name).cloned())
-            .collect();
+        let workflows = self.served_workflows();
         let reloaded = self
             .access
             .reload(&config, &workflows)
@@ -206,6 +198,15 @@ impl App {
             self.count_stored_handlers(&**store, added).await?;
         }
         Ok(reloaded)
+    }
+
+    /// The operator's workflows, in the order given: what each tenant gets
+    /// its own copies of.
+    fn served_workflows(&self) -> Vec<Workflow> {
+        self.order
+            .iter()
+            .filter_map(|name| self.workflows.get(name).cloned())
+            .collect()
     }
 
     /// Whether requests need a token (the app serves tenants).

@@ -28,7 +28,7 @@ use crate::App;
 use crate::error::ApiError;
 use crate::tenants::auth::Caller;
 use crate::tenants::quota::QuotaRefused;
-use crate::tenants::{Deployed, RemoveRefused, Tenant, audit};
+use crate::tenants::{ComponentInfo, Deployed, RemoveRefused, Tenant, audit};
 
 use self::check::{Parts, workflow_of};
 use self::upload::Upload;
@@ -196,7 +196,11 @@ fn deployed_from(stored: &StoredDeployment, workflow: wflow_core::Workflow) -> D
         stored
             .components
             .iter()
-            .map(|c| (c.file_name.clone(), c.sha256.clone(), c.bytes.len() as u64))
+            .map(|c| ComponentInfo {
+                file_name: c.file_name.clone(),
+                sha256: c.sha256.clone(),
+                bytes: c.bytes.len() as u64,
+            })
             .collect(),
     )
 }

@@ -101,8 +101,8 @@ pub(crate) struct Deployed {
     pub(crate) created_at: String,
     /// The workflow, within the tenant's limits.
     pub(crate) workflow: Workflow,
-    /// Its components: file name, SHA-256 and size.
-    pub(crate) components: Vec<(String, String, u64)>,
+    /// Its components, as listed.
+    pub(crate) components: Vec<ComponentInfo>,
     /// Runs going on on it: it cannot be deleted while any is.
     in_flight: Arc<AtomicU64>,
 }
@@ -113,7 +113,7 @@ impl Deployed {
         version: u64,
         created_at: String,
         workflow: Workflow,
-        components: Vec<(String, String, u64)>,
+        components: Vec<ComponentInfo>,
     ) -> Self {
         Self {
             version,
@@ -140,6 +140,15 @@ impl Drop for VersionInUse {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Which version of a workflow a lookup wants.
+#[derive(Clone, Copy)]
+enum Version {
+    /// The current one: the newest deployed, else the operator's.
+    Current,
+    /// This one (`None`: the operator's).
+    Exactly(Option<u64>),
 }
 
 /// The workflow a run starts or goes on on: which version, held in use.
@@ -176,7 +185,7 @@ pub(crate) struct DeploymentInfo {
 }
 
 /// A deployed component, as listed.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct ComponentInfo {
     pub(crate) file_name: String,
     pub(crate) sha256: String,
@@ -250,55 +259,59 @@ impl Tenant {
     /// Its workflow `name`: the current version of its deployment of that
     /// name, else the operator's.
     pub(crate) fn workflow(&self, name: &str) -> Result<Workflow, ApiError> {
-        self.start_on(name).map(|run| run.workflow)
+        self.find(name, Version::Current, false)
+            .map(|found| found.workflow)
+            .ok_or_else(|| ApiError::not_found("Workflow not found"))
+    }
+
+    /// Its workflow `name` at `version` (`None`: the operator's): the one a
+    /// run started on; `None` when it is no longer served.
+    pub(crate) fn workflow_at(&self, name: &str, version: Option<u64>) -> Option<Workflow> {
+        self.find(name, Version::Exactly(version), false)
+            .map(|found| found.workflow)
     }
 
     /// Its workflow `name` for a new run, the version counted in use.
     pub(crate) fn start_on(&self, name: &str) -> Result<RunOn, ApiError> {
-        let served = read(&self.workflows);
-        if let Some(current) = served
-            .deployed
-            .get(name)
-            .and_then(|versions| versions.last())
-        {
-            return Ok(RunOn {
-                workflow: current.workflow.clone(),
-                version: Some(current.version),
-                in_use: Some(VersionInUse::take(&current.in_flight)),
-            });
-        }
-        served
-            .by_name
-            .get(name)
-            .map(|workflow| RunOn {
-                workflow: workflow.clone(),
-                version: None,
-                in_use: None,
-            })
+        self.find(name, Version::Current, true)
             .ok_or_else(|| ApiError::not_found("Workflow not found"))
     }
 
     /// Its workflow `name` at `version` (`None`: the operator's), for a
-    /// run that goes on on it; `None` when it is no longer served.
+    /// run that goes on on it, the version counted in use; `None` when it
+    /// is no longer served.
     pub(crate) fn run_on(&self, name: &str, version: Option<u64>) -> Option<RunOn> {
+        self.find(name, Version::Exactly(version), true)
+    }
+
+    /// `name` at `version`, looked up under one lock; with `in_use`, a
+    /// deployed version is counted in use before the lock is let go, so a
+    /// deletion never slips between the lookup and the count.
+    fn find(&self, name: &str, version: Version, in_use: bool) -> Option<RunOn> {
         let served = read(&self.workflows);
-        match version {
-            None => served.by_name.get(name).map(|workflow| RunOn {
-                workflow: workflow.clone(),
-                version: None,
-                in_use: None,
-            }),
-            Some(version) => served
-                .deployed
-                .get(name)?
-                .iter()
-                .find(|deployed| deployed.version == version)
-                .map(|deployed| RunOn {
-                    workflow: deployed.workflow.clone(),
-                    version: Some(version),
-                    in_use: Some(VersionInUse::take(&deployed.in_flight)),
-                }),
+        let deployed = served.deployed.get(name);
+        let deployed = match version {
+            Version::Current => deployed.and_then(|versions| versions.last()),
+            Version::Exactly(Some(version)) => {
+                deployed?.iter().find(|known| known.version == version)
+            }
+            Version::Exactly(None) => None,
+        };
+        if let Some(deployed) = deployed {
+            return Some(RunOn {
+                workflow: deployed.workflow.clone(),
+                version: Some(deployed.version),
+                in_use: in_use.then(|| VersionInUse::take(&deployed.in_flight)),
+            });
         }
+        if matches!(version, Version::Exactly(Some(_))) {
+            return None;
+        }
+        served.by_name.get(name).map(|workflow| RunOn {
+            workflow: workflow.clone(),
+            version: None,
+            in_use: None,
+        })
     }
 
     /// Its workflows' names: the operator's in the order given, then its
@@ -393,15 +406,7 @@ impl Tenant {
                     current: Some(deployed.version) == current,
                     created_at: deployed.created_at.clone(),
                     runs_in_flight: deployed.in_flight.load(Ordering::Acquire),
-                    components: deployed
-                        .components
-                        .iter()
-                        .map(|(file_name, sha256, bytes)| ComponentInfo {
-                            file_name: file_name.clone(),
-                            sha256: sha256.clone(),
-                            bytes: *bytes,
-                        })
-                        .collect(),
+                    components: deployed.components.clone(),
                 })
             })
             .collect()
