@@ -2,6 +2,7 @@
 //! payloads, status codes and streams (docs/SERVER-WIRE.md). One test binary,
 //! a module per job; the helpers every module uses are here.
 
+mod admin;
 mod cors;
 mod deployments;
 mod hardening;

@@ -258,9 +258,16 @@ async fn the_openapi_document_describes_every_route() {
         ("/usage", "get"),
         ("/deployments", "get"),
         ("/deployments", "post"),
+        ("/admin/reload", "post"),
+        ("/admin/tenants", "get"),
+        ("/admin/tenants/{name}", "get"),
+        ("/admin/tenants/{name}", "put"),
+        ("/admin/tenants/{name}", "delete"),
+        ("/admin/tenants/{name}/tokens", "post"),
+        ("/admin/tenants/{name}/tokens/{token}", "delete"),
     ];
     let paths = document["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 16, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 21, "{:?}", paths.keys());
     assert!(
         paths["/deployments/{name}/{version}"]["delete"].is_object(),
         "DELETE /deployments/{{name}}/{{version}} is not documented"
@@ -275,9 +282,12 @@ async fn the_openapi_document_describes_every_route() {
             "{base}{}",
             path.replace("{name}", "joke")
                 .replace("{handler_id}", "none")
+                .replace("{token}", "none")
         );
         let response = match method {
             "get" => client.get(&url).send().await.unwrap(),
+            "put" => client.put(&url).body("{}").send().await.unwrap(),
+            "delete" => client.delete(&url).send().await.unwrap(),
             _ => client.post(&url).body("{}").send().await.unwrap(),
         };
         if response.status() == StatusCode::NOT_FOUND

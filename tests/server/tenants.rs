@@ -11,10 +11,10 @@ use wflow_tests::workflow;
 
 use super::{json_of, serve_app};
 
-const ACME: &str = "wflow_acme-token";
+pub(crate) const ACME: &str = "wflow_acme-token";
 const ACME_READER: &str = "wflow_acme-reader";
-const GLOBEX: &str = "wflow_globex-token";
-const ADMIN: &str = "wflow_admin-token";
+pub(crate) const GLOBEX: &str = "wflow_globex-token";
+pub(crate) const ADMIN: &str = "wflow_admin-token";
 
 /// A tenants file: acme (a token and a read-only one, at most 2 runs at
 /// once), globex (at most 3 runs a minute), and an admin token.
@@ -40,7 +40,7 @@ fn tenants() -> TenantsConfig {
     .expect("the tenants file parses")
 }
 
-async fn tenants_app() -> App {
+pub(crate) async fn tenants_app() -> App {
     let workflows = vec![workflow("joke").await, workflow("bench-ask").await];
     App::new(workflows)
         .unwrap()
@@ -49,7 +49,7 @@ async fn tenants_app() -> App {
 }
 
 /// `request` with `token`, if any: the status and the JSON body.
-async fn send(request: RequestBuilder, token: Option<&str>) -> (StatusCode, Value) {
+pub(crate) async fn send(request: RequestBuilder, token: Option<&str>) -> (StatusCode, Value) {
     let request = match token {
         Some(token) => request.bearer_auth(token),
         None => request,

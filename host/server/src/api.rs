@@ -19,7 +19,7 @@ use super::runs::{self, HandlerEntry, RunEnd};
 use super::stream::{self, StreamOptions};
 use super::tenants::audit;
 use super::tenants::auth::{Admin, Caller};
-use super::tenants::{TenantsError, UsageReport, as_seen};
+use super::tenants::{UsageReport, as_seen};
 use wflow_api::{HandlerRecord, HandlerResult, Status};
 use wflow_core::WorkflowError;
 use wflow_core::{EventKind, names};
@@ -44,30 +44,6 @@ pub(crate) async fn openapi() -> Response {
 
 pub(crate) async fn list_workflows(caller: Caller) -> Json<Value> {
     Json(json!({ "workflows": caller.tenant.workflow_names() }))
-}
-
-/// `POST /admin/reload` (admin token): reads the tenants file again.
-pub(crate) async fn reload_tenants(
-    State(app): Shared,
-    admin: Option<Extension<Admin>>,
-) -> Result<Json<Value>, ApiError> {
-    let Some(Extension(admin)) = admin else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "only an admin token may reload the tenants file",
-        ));
-    };
-    let reloaded = app.reload_tenants().await.map_err(|err| match err {
-        TenantsError::Read { .. } | TenantsError::Invalid { .. } => {
-            ApiError::bad_request(err.to_string())
-        }
-        other => ApiError::internal(other.to_string()),
-    })?;
-    audit::admin_action(
-        &admin.request_id,
-        &format!("reloaded the tenants file: {reloaded:?}"),
-    );
-    Ok(Json(json!({ "status": "reloaded", "changes": reloaded })))
 }
 
 /// `GET /usage`: the caller's tenant's counters, quotas and limits; with

@@ -19,8 +19,11 @@
 //!   their limits (how many, how long a client may take to send headers);
 //!   `allocator`: large blocks given back to the operating system.
 //! - `tenants`: who calls (tokens), what each tenant may reach (its own
-//!   workflows and handlers), its quotas and the audit log.
+//!   workflows and handlers), its quotas and the audit log; `admin`: the
+//!   admin API (tenants and tokens defined, the tenants file reloaded);
+//!   `deploy`: tenants' deployments.
 
+mod admin;
 mod allocator;
 mod api;
 mod cors;
@@ -81,8 +84,9 @@ pub struct App {
     access: Arc<Access>,
     /// What compiles deployments; `None`: the server takes none.
     runtime: Option<wflow_core::Runtime>,
-    /// The tenants file the tenants came from, if any: what a reload reads.
-    tenants_file: Option<std::path::PathBuf>,
+    /// The tenants file's tenants and the admin API's: changed one at a
+    /// time.
+    registry: tokio::sync::Mutex<tenants::registry::Registry>,
     handlers: Arc<Handlers>,
     heartbeat: Duration,
     /// Where handlers persist, if anywhere.
@@ -123,7 +127,7 @@ impl App {
             order,
             access,
             runtime: None,
-            tenants_file: None,
+            registry: tokio::sync::Mutex::default(),
             handlers: Arc::default(),
             heartbeat: DEFAULT_HEARTBEAT,
             store: None,
@@ -149,6 +153,7 @@ impl App {
         }
         let workflows = self.served_workflows();
         self.access = Arc::new(Access::tokens(config, &workflows));
+        *self.registry.get_mut() = tenants::registry::Registry::new(None, config.clone());
         Ok(self)
     }
 
@@ -172,32 +177,8 @@ impl App {
     pub fn with_tenants_file(mut self, path: &std::path::Path) -> Result<Self, TenantsError> {
         let config = TenantsConfig::load(path)?;
         self = self.with_tenants(&config)?;
-        self.tenants_file = Some(path.to_path_buf());
+        self.registry.get_mut().file = Some(path.to_path_buf());
         Ok(self)
-    }
-
-    /// Reads the tenants file again: tokens removed stop working at once,
-    /// new ones work, quotas change, new tenants are served (with what the
-    /// store kept of theirs: deployments, handler counts). A file that does
-    /// not parse changes nothing.
-    pub async fn reload_tenants(&self) -> Result<tenants::Reloaded, TenantsError> {
-        let Some(path) = &self.tenants_file else {
-            return Err(TenantsError::NoFile);
-        };
-        let config = TenantsConfig::load(path)?;
-        let workflows = self.served_workflows();
-        let reloaded = self
-            .access
-            .reload(&config, &workflows)
-            .ok_or(TenantsError::NoFile)?;
-        if let Some(store) = &self.store
-            && !reloaded.added.is_empty()
-        {
-            let added = Some(reloaded.added.as_slice());
-            self.restore_deployments(&**store, added).await?;
-            self.count_stored_handlers(&**store, added).await?;
-        }
-        Ok(reloaded)
     }
 
     /// The operator's workflows, in the order given: what each tenant gets
@@ -332,7 +313,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/handlers/{handler_id}/cancel", post(api::cancel_handler))
         .route("/openapi.json", get(api::openapi))
         .route("/usage", get(api::usage))
-        .route("/admin/reload", post(api::reload_tenants))
+        .route("/admin/reload", post(admin::reload))
+        .route("/admin/tenants", get(admin::list_tenants))
+        .route(
+            "/admin/tenants/{name}",
+            get(admin::get_tenant)
+                .put(admin::put_tenant)
+                .delete(admin::delete_tenant),
+        )
+        .route("/admin/tenants/{name}/tokens", post(admin::create_token))
+        .route(
+            "/admin/tenants/{name}/tokens/{token}",
+            axum::routing::delete(admin::revoke_token),
+        )
         .route(
             "/deployments",
             get(deploy::list)
@@ -386,8 +379,9 @@ pub async fn serve_until(
         });
     }
     let limits = app.connections;
+    let has_tenants_file = app.registry.get_mut().file.is_some();
     let app = Arc::new(app);
-    if app.tenants_file.is_some() {
+    if has_tenants_file {
         tokio::spawn(reload_on_hangup(Arc::downgrade(&app)));
     }
     listen::serve_connections(listener, router(app), limits, stop).await

@@ -20,6 +20,7 @@ use crate::tenants::RunOn;
 impl App {
     /// Registers `store` and brings back the handlers it kept unfinished.
     pub(crate) async fn restore_from(&mut self, store: Arc<dyn Store>) -> Result<(), StoreError> {
+        self.serve_stored_tenants(&*store).await?;
         self.restore_deployments(&*store, None).await?;
         self.count_stored_handlers(&*store, None).await?;
         let stored = store.load_running().await?;

@@ -72,6 +72,18 @@ pub struct DeployedComponent {
     pub bytes: Arc<Vec<u8>>,
 }
 
+/// A tenant defined through the server's admin API, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTenant {
+    /// Its name.
+    pub name: String,
+    /// Its definition (quotas, limits, tokens' hashes) as the server
+    /// writes it: JSON the store keeps as it is.
+    pub definition: String,
+    /// When it was last changed (RFC 3339).
+    pub updated_at: String,
+}
+
 /// Durable storage of handlers.
 ///
 /// Every write is atomic (all of it is stored, or none of it, whatever else
@@ -189,6 +201,18 @@ pub trait Store: Send + Sync + 'static {
     /// name and version, the deleted ones too (marked, without bytes): what
     /// a restarted server serves again, and the numbers taken.
     fn deployments(&self) -> BoxFuture<'_, Result<Vec<StoredDeployment>, StoreError>>;
+
+    /// Stores a tenant defined through the admin API, replacing the one of
+    /// its name.
+    fn save_tenant<'a>(&'a self, tenant: &'a StoredTenant)
+    -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Forgets the tenant named `name` defined through the admin API;
+    /// whether there was one.
+    fn delete_tenant<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Every tenant defined through the admin API, by name.
+    fn tenants(&self) -> BoxFuture<'_, Result<Vec<StoredTenant>, StoreError>>;
 }
 
 /// A run's checkpoints, written into the store under its handler.

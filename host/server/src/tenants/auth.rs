@@ -228,3 +228,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         ))
     }
 }
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Admin>().cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "only an admin token may {} {}",
+                    parts.method,
+                    parts.uri.path()
+                ),
+            )
+        })
+    }
+}

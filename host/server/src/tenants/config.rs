@@ -84,6 +84,43 @@ pub struct TenantsConfig {
     pub admin_tokens: Vec<TokenHash>,
     /// The tenants, by name.
     pub tenants: BTreeMap<String, TenantSpec>,
+    /// What a tenant leaves out gets (`[defaults]`): the file's tenants and
+    /// those defined through the admin API alike.
+    pub(crate) defaults: Defaults,
+}
+
+/// The file's `[defaults]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Defaults {
+    #[serde(default)]
+    quotas: QuotasSpec,
+    #[serde(default)]
+    limits: LimitCaps,
+}
+
+impl Defaults {
+    /// Tenant `name` with `tokens`, `quotas` and `limits` (`None`: the
+    /// defaults'), the defaults filling what its quotas leave out; a quota
+    /// of 0 is an error naming it.
+    pub(crate) fn tenant(
+        &self,
+        name: &str,
+        tokens: Vec<TokenSpec>,
+        quotas: QuotasSpec,
+        limits: Option<LimitCaps>,
+    ) -> Result<TenantSpec, String> {
+        let quotas = quotas
+            .over(&self.quotas)
+            .resolve()
+            .map_err(|err| format!("tenant `{name}`, quotas: {err}"))?;
+        Ok(TenantSpec {
+            name: name.to_string(),
+            tokens,
+            quotas,
+            limits: limits.unwrap_or(self.limits),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -92,7 +129,7 @@ struct FileSpec {
     #[serde(default)]
     admin: AdminSpec,
     #[serde(default)]
-    defaults: DefaultsSpec,
+    defaults: Defaults,
     #[serde(default)]
     tenants: BTreeMap<String, TenantFileSpec>,
 }
@@ -102,15 +139,6 @@ struct FileSpec {
 struct AdminSpec {
     #[serde(default)]
     tokens: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DefaultsSpec {
-    #[serde(default)]
-    quotas: QuotasSpec,
-    #[serde(default)]
-    limits: LimitCaps,
 }
 
 #[derive(Deserialize)]
@@ -182,25 +210,15 @@ impl TenantsConfig {
                     read_only: token.read_only,
                 });
             }
-            let quotas = spec
-                .quotas
-                .over(&file.defaults.quotas)
-                .resolve()
-                .map_err(|err| format!("tenant `{name}`, quotas: {err}"))?;
-            let limits = spec.limits.unwrap_or(file.defaults.limits);
-            tenants.insert(
-                name.clone(),
-                TenantSpec {
-                    name,
-                    tokens,
-                    quotas,
-                    limits,
-                },
-            );
+            let tenant = file
+                .defaults
+                .tenant(&name, tokens, spec.quotas, spec.limits)?;
+            tenants.insert(name, tenant);
         }
         Ok(Self {
             admin_tokens,
             tenants,
+            defaults: file.defaults,
         })
     }
 
@@ -212,7 +230,7 @@ impl TenantsConfig {
 }
 
 /// A tenant's name appears in logs and URLs: `[a-z0-9_-]`, 1 to 64.
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
     if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
         return Err(format!(

@@ -10,14 +10,17 @@
 //! own handlers. Another tenant's handler is "not found", exactly as one
 //! that does not exist.
 //!
-//! - `config`: the tenants file; `token`: tokens and their hashes;
-//!   `quota`: quotas and usage; `auth`: the layer that finds the caller;
-//!   `audit`: the audit log.
+//! - `config`: the tenants file; `defined`: tenants defined through the
+//!   admin API; `registry`: the two together; `token`: tokens and their
+//!   hashes; `quota`: quotas and usage; `auth`: the layer that finds the
+//!   caller; `audit`: the audit log.
 
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub mod config;
+pub(crate) mod defined;
 pub(crate) mod quota;
+pub(crate) mod registry;
 pub mod token;
 
 use std::collections::BTreeMap;
@@ -463,6 +466,9 @@ pub struct Reloaded {
     pub tokens: usize,
     /// Tenants whose `limits` changed: that takes a restart.
     pub limits_pending: Vec<String>,
+    /// Tenants defined through the admin API that are not served, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 impl Access {
@@ -546,6 +552,7 @@ impl TokenTable {
             removed: Vec::new(),
             tokens: config.admin_tokens.len(),
             limits_pending: Vec::new(),
+            problems: Vec::new(),
         };
         let mut tenants = known.clone();
         for spec in config.tenants.values() {

@@ -47,16 +47,35 @@ impl Default for Quotas {
     }
 }
 
-/// Quotas as a tenants file writes them: any may be left out.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+/// Quotas as a tenants file (or the admin API) writes them: any may be
+/// left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotasSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrent_runs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runs_per_minute: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_stream_readers: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_handlers: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_deployments: Option<u64>,
+    /// Written as a number of bytes (`"64MiB"` reads too).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bytes_as_number"
+    )]
     pub max_deployment_bytes: Option<bytesize::ByteSize>,
+}
+
+/// A size as its exact number of bytes (bytesize writes a rounded text).
+fn bytes_as_number<S: serde::Serializer>(
+    size: &Option<bytesize::ByteSize>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    size.map(|size| size.as_u64()).serialize(serializer)
 }
 
 impl QuotasSpec {

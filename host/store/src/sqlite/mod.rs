@@ -9,6 +9,7 @@
 mod deployments;
 mod queries;
 mod schema;
+mod tenants;
 #[cfg(test)]
 mod tests;
 mod thread;
@@ -22,7 +23,7 @@ use wflow_api::{Envelope, HandlerRecord};
 use wflow_core::{BoxFuture, Event, Snapshot};
 
 use self::thread::{Job, Read, Worker, Write};
-use crate::{Store, StoreError, StoredDeployment, StoredHandler};
+use crate::{Store, StoreError, StoredDeployment, StoredHandler, StoredTenant};
 
 /// Handlers in a SQLite file, served by threads of their own.
 ///
@@ -260,6 +261,32 @@ impl Store for SqliteStore {
 
     fn deployments(&self) -> BoxFuture<'_, Result<Vec<StoredDeployment>, StoreError>> {
         Box::pin(self.read(deployments::all))
+    }
+
+    fn save_tenant<'a>(
+        &'a self,
+        tenant: &'a StoredTenant,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let tenant = tenant.clone();
+        Box::pin(self.write(move |connection| tenants::save(connection, &tenant)))
+    }
+
+    fn delete_tenant<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let name = name.to_string();
+        Box::pin(async move {
+            let (reply, answer) = std::sync::mpsc::channel();
+            self.write(move |connection| {
+                let deleted = tenants::delete(connection, &name)?;
+                let _ = reply.send(deleted);
+                Ok(())
+            })
+            .await?;
+            Ok(answer.try_recv().unwrap_or(false))
+        })
+    }
+
+    fn tenants(&self) -> BoxFuture<'_, Result<Vec<StoredTenant>, StoreError>> {
+        Box::pin(self.read(tenants::all))
     }
 }
 

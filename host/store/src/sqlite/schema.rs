@@ -65,6 +65,13 @@ const MIGRATIONS: &[&str] = &[
         bytes  BLOB NOT NULL
     );
     ALTER TABLE handlers ADD COLUMN version INTEGER;",
+    // 4: tenants defined through the admin API (the tenants file's are in
+    // the file): each one's definition as JSON, its tokens only hashed.
+    "CREATE TABLE tenants (
+        name       TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this wflow writes.

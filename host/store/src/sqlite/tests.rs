@@ -221,3 +221,9 @@ async fn deployments_round_trip() {
     let (_dir, _path, store) = fresh();
     testing::deployments_round_trip(&*store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tenants_round_trip() {
+    let (_dir, _path, store) = fresh();
+    testing::tenants_round_trip(&*store).await;
+}

@@ -48,6 +48,7 @@ pub async fn conformance(store: Arc<dyn Store>) {
     finishing_stores_the_record_and_the_terminal_event_together(&*store).await;
     concurrent_snapshots(store.clone()).await;
     deployments_round_trip(&*store).await;
+    tenants_round_trip(&*store).await;
 }
 
 /// Deployment versions come back whole, in order, sharing bytes; a version
@@ -141,6 +142,40 @@ pub async fn deployments_round_trip(store: &dyn Store) {
         b"shared",
         "bytes another version shares are kept"
     );
+}
+
+/// Tenants defined through the admin API come back as saved, a second
+/// save replacing the first; a deleted one is gone.
+pub async fn tenants_round_trip(store: &dyn Store) {
+    let tag = tag();
+    let tenant = |name: &str, definition: &str| crate::StoredTenant {
+        name: format!("{tag}-{name}"),
+        definition: definition.to_string(),
+        updated_at: "2025-01-01T00:00:00.000000+00:00".to_string(),
+    };
+    let mine = |all: Vec<crate::StoredTenant>| -> Vec<crate::StoredTenant> {
+        all.into_iter()
+            .filter(|t| t.name.starts_with(&tag))
+            .collect()
+    };
+    let acme = tenant("acme", r#"{"quotas":{}}"#);
+    let globex = tenant("globex", r#"{"tokens":[]}"#);
+    expect_ok(store.save_tenant(&globex).await, "save_tenant");
+    expect_ok(store.save_tenant(&acme).await, "save_tenant");
+    let stored = mine(expect_ok(store.tenants().await, "tenants"));
+    assert_eq!(stored, [acme.clone(), globex.clone()], "by name, as saved");
+    let changed = tenant("acme", r#"{"quotas":{"max_concurrent_runs":1}}"#);
+    expect_ok(store.save_tenant(&changed).await, "save_tenant");
+    assert!(expect_ok(
+        store.delete_tenant(&globex.name).await,
+        "delete_tenant"
+    ));
+    assert!(
+        !expect_ok(store.delete_tenant(&globex.name).await, "delete_tenant"),
+        "a tenant deleted twice was not there the second time"
+    );
+    let stored = mine(expect_ok(store.tenants().await, "tenants"));
+    assert_eq!(stored, [changed], "a second save replaces the first");
 }
 
 /// Events come back with the sequences they were stored at: a sequence
