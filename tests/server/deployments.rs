@@ -323,6 +323,14 @@ async fn bad_uploads_are_refused_naming_the_problem_and_deploy_nothing() {
     }
     let (_, listed) = get(&client, format!("{base}/deployments"), ACME).await;
     assert_eq!(listed, json!({"deployments": []}), "nothing deployed");
+    // What the refused uploads compiled does not stay in the compiled cache.
+    let cache = runtime().cache().expect("the tests' runtime caches");
+    for guest in ["alien", "invalid"] {
+        assert!(
+            cache.load(runtime().engine(), &wasm(guest)).is_none(),
+            "{guest} stays in the compiled cache"
+        );
+    }
     let (_, listed) = get(&client, format!("{base}/workflows"), ACME).await;
     assert_eq!(listed, json!({"workflows": []}));
 

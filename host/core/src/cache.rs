@@ -177,6 +177,14 @@ impl CompiledCache {
         write_private(&path.with_extension("mac"), &tag)
     }
 
+    /// Removes the compilation of `component`, if cached; whether it was.
+    pub fn remove(&self, engine: &Engine, component: &[u8]) -> bool {
+        let path = self.entry(engine, component);
+        let removed = fs::remove_file(&path).is_ok();
+        let _ = fs::remove_file(path.with_extension("mac"));
+        removed
+    }
+
     /// Removes every entry (and the key); returns how many entries there
     /// were.
     pub fn clear(&self) -> Result<usize, CacheError> {

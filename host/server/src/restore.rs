@@ -38,10 +38,8 @@ impl App {
         store: &dyn Store,
         only: Option<&[String]>,
     ) -> Result<(), StoreError> {
-        let mut counts = std::collections::HashMap::<String, u64>::new();
-        for record in store.records().await? {
-            *counts.entry(record.tenant).or_default() += 1;
-        }
+        let counts: std::collections::HashMap<String, u64> =
+            store.handler_counts().await?.into_iter().collect();
         for tenant in self.access.tenants() {
             if only.is_none_or(|only| only.iter().any(|name| name == tenant.name())) {
                 let count = counts.get(tenant.name()).copied().unwrap_or(0);

@@ -518,36 +518,38 @@ impl HandlersInner {
         }
     }
 
-    /// Forgets the oldest finished handlers beyond `keep`, and more while
-    /// the logs hold more than their total.
+    /// Forgets finished handlers beyond `keep`, and more while the logs
+    /// hold more than their total. Those beyond `keep` are taken from the
+    /// tenants keeping the most finished handlers, each one's oldest first:
+    /// one tenant's many short runs push out its own handlers, not another
+    /// tenant's (see [`fair_excess`]).
     fn evict(&mut self, keep: usize, memory: &LogMemory) {
         if self.by_id.len() <= keep && !memory.over_total() {
             return;
         }
-        let finished: Vec<(&String, &Arc<HandlerEntry>)> = self
+        let finished: Vec<(&String, &Arc<HandlerEntry>, String)> = self
             .order
             .iter()
             .filter_map(|id| Some((id, self.by_id.get(id)?)))
             .filter(|(_, entry)| entry.is_finished())
+            .map(|(id, entry)| (id, entry, entry.state().record.tenant.clone()))
             .collect();
         let excess = finished.len().saturating_sub(keep);
+        let mut to_forget = fair_excess(finished.iter().map(|(_, _, tenant)| tenant), excess);
         let mut forget: HashSet<String> = HashSet::new();
         // What forgetting them gives back (once their readers are done).
         let mut freed = 0;
         let held = memory.held.load(Ordering::Relaxed);
         let total = memory.total.load(Ordering::Relaxed);
-        for (index, (id, entry)) in finished.iter().enumerate() {
+        for (id, entry, tenant) in &finished {
             let bytes = entry.state().held_bytes;
-            if index >= excess {
+            match to_forget.get_mut(tenant.as_str()) {
+                Some(left) if *left > 0 => *left -= 1,
                 // Past `keep`, only memory is a reason to forget, and only
                 // a handler holding some (with a store, finished ones hold
                 // none) gives any back.
-                if held.saturating_sub(freed) <= total {
-                    break;
-                }
-                if bytes == 0 {
-                    continue;
-                }
+                _ if held.saturating_sub(freed) <= total || bytes == 0 => continue,
+                _ => {}
             }
             freed += bytes;
             forget.insert((*id).clone());
@@ -560,6 +562,35 @@ impl HandlersInner {
             self.by_id.remove(id);
         }
     }
+}
+
+/// How many finished handlers of each tenant to forget, `excess` in all,
+/// given each finished handler's tenant: always one of the tenant keeping
+/// the most, so that the tenants' counts even out from the top (a tenant
+/// keeping few loses none while another keeps more).
+fn fair_excess<'a>(
+    tenants: impl Iterator<Item = &'a String>,
+    excess: usize,
+) -> HashMap<&'a str, usize> {
+    let mut kept: HashMap<&str, usize> = HashMap::new();
+    for tenant in tenants {
+        *kept.entry(tenant.as_str()).or_default() += 1;
+    }
+    let mut most: std::collections::BinaryHeap<(usize, &str)> = kept
+        .iter()
+        .map(|(tenant, count)| (*count, *tenant))
+        .collect();
+    let mut forget: HashMap<&str, usize> = HashMap::new();
+    for _ in 0..excess {
+        let Some((count, tenant)) = most.pop() else {
+            break;
+        };
+        *forget.entry(tenant).or_default() += 1;
+        if count > 1 {
+            most.push((count - 1, tenant));
+        }
+    }
+    forget
 }
 
 impl Handlers {

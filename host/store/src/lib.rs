@@ -162,6 +162,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every handler's record, oldest first.
     fn records(&self) -> BoxFuture<'_, Result<Vec<HandlerRecord>, StoreError>>;
 
+    /// How many handlers each tenant has stored, by tenant (a tenant with
+    /// none is left out): what its `max_handlers` quota counts from on
+    /// start, without reading a row.
+    fn handler_counts(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, StoreError>>;
+
     /// Tenant `tenant`'s handlers' records, oldest first (what one
     /// tenant's listing reads: none of the others' rows).
     fn records_of<'a>(

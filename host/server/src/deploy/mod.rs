@@ -77,7 +77,13 @@ pub(crate) async fn deploy(
             .map(|(file, bytes)| (file.as_str(), bytes.clone()))
             .collect(),
     };
-    let (name, workflow) = workflow_of(&runtime, parts).await?;
+    let (name, workflow) = match workflow_of(&runtime, parts).await {
+        Ok(checked) => checked,
+        Err(refused) => {
+            forget_compiled(&app, &runtime, upload.components).await;
+            return Err(refused);
+        }
+    };
     let workflow = workflow.with_capped_limits(&deployment_caps(tenant));
     let (_, version) = tenant.deployment_counts(&name);
     let stored = StoredDeployment {
@@ -127,6 +133,36 @@ pub(crate) async fn deploy(
         .into_iter()
         .find(|info| info.name == name && info.version == version);
     Ok((StatusCode::CREATED, Json(json!(info))).into_response())
+}
+
+/// Removes from the compiled cache what a refused deployment's components
+/// left there, unless a served workflow is made of the same bytes: refused
+/// uploads do not fill the disk.
+async fn forget_compiled(
+    app: &App,
+    runtime: &wflow_core::Runtime,
+    components: Vec<(String, Vec<u8>)>,
+) {
+    let Some(cache) = runtime.cache().cloned() else {
+        return;
+    };
+    let in_use: std::collections::HashSet<String> = app
+        .access
+        .tenants()
+        .iter()
+        .flat_map(|tenant| tenant.component_digests())
+        .collect();
+    let engine = runtime.engine().clone();
+    let forget = move || {
+        for (_, bytes) in components {
+            if !in_use.contains(&hex::encode(Sha256::digest(&bytes))) {
+                cache.remove(&engine, &bytes);
+            }
+        }
+    };
+    if let Err(err) = tokio::task::spawn_blocking(forget).await {
+        tracing::warn!("cannot clear a refused deployment from the compiled cache: {err}");
+    }
 }
 
 /// `GET /deployments`: the caller's deployment versions.

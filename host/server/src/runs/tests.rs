@@ -226,3 +226,38 @@ fn past_the_total_only_a_tenant_over_its_share_is_refused() {
     handlers.remove("noisy");
     assert!(handlers.admit("noisy", 2).is_ok(), "its share came back");
 }
+
+#[test]
+fn past_keep_finished_the_tenant_keeping_the_most_loses_its_oldest() {
+    let handlers = Handlers::keeping(4);
+    let finished = |id: &str, tenant: &str| {
+        let mut record = record(id);
+        record.tenant = tenant.to_string();
+        let entry = handlers.restore(record, Vec::new(), None, None);
+        entry.finish(RunEnd::with_status(Status::Completed, None));
+        handlers.forget_old_finished();
+    };
+    finished("quiet-1", "quiet");
+    finished("quiet-2", "quiet");
+    for n in 1..=6 {
+        finished(&format!("noisy-{n}"), "noisy");
+    }
+    // Four kept: the quiet tenant's two, older than all of the noisy
+    // one's, stay; the noisy one keeps its newest two.
+    let kept: Vec<String> = {
+        let mut ids: Vec<String> = handlers.all().iter().map(|e| e.id()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(kept, ["noisy-5", "noisy-6", "quiet-1", "quiet-2"]);
+    // One tenant alone: the oldest go first, as ever.
+    let alone = Handlers::keeping(2);
+    for n in 1..=4 {
+        let entry = alone.restore(record(&format!("h{n}")), Vec::new(), None, None);
+        entry.finish(RunEnd::with_status(Status::Completed, None));
+        alone.forget_old_finished();
+    }
+    let mut ids: Vec<String> = alone.all().iter().map(|e| e.id()).collect();
+    ids.sort();
+    assert_eq!(ids, ["h3", "h4"]);
+}

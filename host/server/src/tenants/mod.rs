@@ -317,6 +317,20 @@ impl Tenant {
         })
     }
 
+    /// The SHA-256 of every component its workflows (the operator's and
+    /// its deployments' versions) are made of.
+    pub(crate) fn component_digests(&self) -> Vec<String> {
+        let served = read(&self.workflows);
+        let deployed = served.deployed.values().flatten().map(|d| &d.workflow);
+        served
+            .by_name
+            .values()
+            .chain(deployed)
+            .flat_map(|workflow| workflow.components())
+            .map(|component| component.digest.clone())
+            .collect()
+    }
+
     /// Its workflows' names: the operator's in the order given, then its
     /// own deployments'.
     pub(crate) fn workflow_names(&self) -> Vec<String> {

@@ -211,6 +211,10 @@ impl Store for SqliteStore {
         Box::pin(self.read(queries::records))
     }
 
+    fn handler_counts(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, StoreError>> {
+        Box::pin(self.read(queries::handler_counts))
+    }
+
     fn records_of<'a>(
         &'a self,
         tenant: &'a str,

@@ -196,6 +196,25 @@ pub(super) fn records(connection: &Connection) -> Result<Vec<HandlerRecord>, Sto
         .collect())
 }
 
+/// How many handlers each tenant has, by tenant (counted on the tenant's
+/// index).
+pub(super) fn handler_counts(connection: &Connection) -> Result<Vec<(String, u64)>, StoreError> {
+    let read = failed("cannot count the handlers");
+    let mut count = connection
+        .prepare_cached("SELECT tenant, COUNT(*) FROM handlers GROUP BY tenant ORDER BY tenant")
+        .map_err(&read)?;
+    count
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?.max(0) as u64,
+            ))
+        })
+        .map_err(&read)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&read)
+}
+
 /// Tenant `tenant`'s handlers' records, oldest first.
 pub(super) fn records_of(
     connection: &Connection,

@@ -279,6 +279,24 @@ pub async fn records_round_trip(store: &dyn Store) {
             .collect();
         assert_eq!(mine, [expected.handler_id.as_str()], "only {tenant}'s");
     }
+    let counted = format!("{tag}-tenant");
+    for n in 0..3 {
+        let mut handler = record(&format!("{tag}-counted-{n}"), Status::Completed);
+        handler.tenant = counted.clone();
+        expect_ok(
+            store.save_handler(&handler, &start(1)).await,
+            "save_handler",
+        );
+    }
+    let counts = expect_ok(store.handler_counts().await, "handler_counts");
+    assert!(
+        counts.contains(&(counted.clone(), 3)),
+        "{counted} has 3 handlers: {counts:?}"
+    );
+    for n in 0..3 {
+        let id = format!("{tag}-counted-{n}");
+        expect_ok(store.delete_handler(&id).await, "delete_handler");
+    }
 
     let mut finished = running.clone();
     finished.status = Status::Cancelled;
