@@ -111,6 +111,39 @@ async fn python_typed_state_and_human_prompts_work_through_the_host() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_asyncio_and_javascript_timers_sleep_on_the_hosts_clock() {
+    let cases = [
+        ("testing/async-py", json!(["fast", "slow", "task"])),
+        ("testing/async-js", json!(["fast", "slow"])),
+    ];
+    for (guest, order) in cases {
+        let workflow = source_workflow(guest).await;
+        let result = workflow.run(json!({"pause": 0.2})).unwrap().result().await;
+        let result = result.unwrap().result;
+        // The shorter sleep, started second, ended first: both were pending
+        // at once. The race against a timeout was lost; in Python a task
+        // ran and the store answered under asyncio.timeout.
+        assert_eq!(result["order"], order, "{guest}: {result}");
+        assert_eq!(result["both"], json!(["slow", "fast"]), "{guest}");
+        assert_eq!(result["timed_out"], json!(true), "{guest}");
+
+        // A sleep past the step's timeout is stopped by it.
+        let err = workflow
+            .run(json!({"oversleep": true}))
+            .unwrap()
+            .result()
+            .await
+            .unwrap_err();
+        let (step, message) = step_failure(&err);
+        assert_eq!(step, "run", "{guest}");
+        assert!(
+            message.starts_with("StepTimeoutError"),
+            "{guest}: {message}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_mixing_rust_python_and_javascript_steps_runs_with_a_human_answer() {
     let workflow = source_workflow("polyglot").await;
     let languages: Vec<String> = workflow

@@ -867,7 +867,60 @@ class HandleTest(SdkTest):
         self.assertEqual(self.handle(host, "sync", StartEvent()), [("StopEvent", {"result": [1, 2]})])
         self.assertEqual(host.state, {"x": {"y": [1, 2]}, "z": 3})
 
-    def test_awaiting_a_foreign_future_fails_clearly(self):
+    def quietly(self, *args):
+        stderr = sys.stderr
+        sys.stderr = open(os.devnull, "w")
+        try:
+            return self.failure(*args)
+        finally:
+            sys.stderr.close()
+            sys.stderr = stderr
+
+    def test_steps_run_on_an_asyncio_loop(self):
+        import asyncio
+
+        order = []
+
+        async def later(name, delay):
+            await asyncio.sleep(delay)
+            order.append(name)
+            return name
+
+        @step
+        async def concurrent(ctx: Context, ev: StartEvent) -> StopEvent:
+            # Both sleeps are pending at once: the shorter one, started
+            # second, ends first.
+            both = await asyncio.gather(later("slow", 0.05), later("fast", 0.01))
+            task = asyncio.create_task(later("task", 0))
+            async with asyncio.timeout(5):
+                stored = await ctx.store.get("x")
+            try:
+                await asyncio.wait_for(asyncio.sleep(5), 0.01)
+                timed_out = False
+            except TimeoutError:
+                timed_out = True
+            await task
+            return StopEvent(result={"both": both, "order": order, "stored": stored,
+                                     "timed_out": timed_out,
+                                     "loop": asyncio.get_running_loop() is not None})
+
+        host = FakeHost(state={"x": 7})
+        self.assertEqual(self.handle(host, "concurrent", StartEvent()), [("StopEvent", {"result": {
+            "both": ["slow", "fast"], "order": ["fast", "slow", "task"], "stored": 7,
+            "timed_out": True, "loop": True}})])
+
+    def test_a_step_awaiting_what_nothing_completes_fails_clearly(self):
+        import asyncio
+
+        @step
+        async def stuck(ev: StartEvent) -> None:
+            await asyncio.Event().wait()
+
+        kind, (error_kind, message) = self.quietly(FakeHost(), "stuck", "StartEvent", "{}")
+        self.assertEqual((kind, error_kind), ("failed", "RuntimeError"))
+        self.assertIn("step `stuck` awaits something that nothing can complete", message)
+
+    def test_awaiting_a_foreign_awaitable_fails_clearly(self):
         class Foreign:
             def __await__(self):
                 yield "a future"
@@ -876,16 +929,31 @@ class HandleTest(SdkTest):
         async def s(ev: StartEvent) -> None:
             await Foreign()
 
-        stderr = sys.stderr
-        sys.stderr = open(os.devnull, "w")
-        try:
-            kind, (error_kind, message) = self.failure(FakeHost(), "s", "StartEvent", "{}")
-        finally:
-            sys.stderr.close()
-            sys.stderr = stderr
+        kind, (error_kind, message) = self.quietly(FakeHost(), "s", "StartEvent", "{}")
         self.assertEqual((kind, error_kind), ("failed", "RuntimeError"))
-        self.assertIn("without an asyncio event loop", message)
+        self.assertIn("a future", message)
 
+    def test_tasks_a_step_leaves_running_are_cancelled(self):
+        import asyncio
+
+        cancelled = []
+
+        async def forever():
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+
+        @step
+        async def leaves(ev: StartEvent) -> StopEvent:
+            asyncio.create_task(forever())
+            await asyncio.sleep(0)
+            return StopEvent(result="done")
+
+        self.assertEqual(self.handle(FakeHost(), "leaves", StartEvent()),
+                         [("StopEvent", {"result": "done"})])
+        self.assertEqual(cancelled, [True])
 
 if __name__ == "__main__":
     unittest.main()

@@ -6,6 +6,7 @@ import inspect
 import sys
 import traceback
 
+from . import _loop
 from ._model import Model, ValidationError, canonical, json_schema
 from .context import Context
 from .errors import StepError, WorkflowConfigurationError, WorkflowValidationError
@@ -161,20 +162,11 @@ def describe():
 
 
 def _drive(result, step_name):
-    """Runs a step's coroutine to completion. The context's awaitables are
-    already complete, so nothing needs an event loop; a coroutine that
-    awaits an asyncio future gets a RuntimeError at that await."""
+    """Runs a step's coroutine to completion on an event loop of its own
+    (see `_loop`); a plain `def` step's value is its result."""
     if not inspect.iscoroutine(result):
         return result
-    error = None
-    while True:
-        try:
-            yielded = result.throw(error) if error is not None else result.send(None)
-        except StopIteration as stop:
-            return stop.value
-        error = None
-        if yielded is not None:
-            error = RuntimeError(f"step `{step_name}` awaited {yielded!r}{_NO_LOOP}")
+    return _loop.run(result, f"step `{step_name}`")
 
 
 def _outputs(value, step_name):
@@ -190,17 +182,10 @@ def _outputs(value, step_name):
     raise TypeError(f"step `{step_name}` returned a {type(value).__name__}, not an event")
 
 
-_NO_LOOP = ("; wflow runs steps without an asyncio event loop (the sandbox has no sockets): "
-            "await the context's methods and plain coroutines only")
-
-
 def _guest_error(exc):
     """The (kind, message) of an exception: its type's name and its text."""
     kind = exc.kind if isinstance(exc, StepError) else type(exc).__name__
-    message = str(exc)
-    if isinstance(exc, RuntimeError) and message == "no running event loop":
-        message += _NO_LOOP
-    return kind, message
+    return kind, str(exc)
 
 
 def handle(host, step_name, ev_name, ev_data):
