@@ -172,22 +172,22 @@ async fn concurrent_state_edits_lose_no_update() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_typed_edit_keeps_the_state_fields_its_type_does_not_carry() {
-    // `increment` edits the state as `Counter {count, n}`; a field set by
-    // path beside them must survive every edit.
+async fn a_typed_state_refuses_a_field_its_type_does_not_have() {
+    // As the reference's pydantic state model: `Counter {count, n}` has no
+    // `note`, so setting one is an error and the state stays as it was.
     let state = workflow("state").await;
     let ctx = Context::new(&state);
-    ctx.store()
+    let err = ctx
+        .store()
         .set("note.by", json!("another step"))
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(matches!(err, StateError::SchemaViolation(_)), "{err}");
+    assert!(err.to_string().contains("'note' was unexpected"), "{err}");
+    assert_eq!(*ctx.store().snapshot(), json!({"count": 0, "n": 0}));
     let start = Event::new("StartEvent", &json!({"n": 50})).unwrap();
     let handler = state.run_event(start, Some(&ctx)).unwrap();
     assert_eq!(handler.result().await.unwrap().result, json!({"count": 50}));
-    assert_eq!(
-        handler.store().get("note.by").unwrap(),
-        Some(json!("another step"))
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,16 +213,54 @@ async fn sending_an_undeclared_event_type_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deadlocked_run_fails_naming_what_waits() {
-    let err = faulty_run(json!({"mode": "stuck"})).await;
-    assert_eq!(err.kind(), "WorkflowRuntimeError");
+async fn an_idle_run_waits_for_an_event_until_its_timeout_naming_what_waits() {
+    // Nothing queued, running or awaited: as the reference's, the run
+    // idles (streaming a WorkflowIdleEvent) until its timeout, and the
+    // timeout says no step was active and what the steps hold.
+    let options = WorkflowOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..WorkflowOptions::named("faulty")
+    };
+    let workflow = workflow_with("faulty", options).await.unwrap();
+    let run = wflow_core::RunOptions {
+        internal_events: true,
+        ..wflow_core::RunOptions::default()
+    };
+    let start = wflow_core::Event::new("StartEvent", &json!({"mode": "stuck"})).unwrap();
+    let handler = workflow.run_with(start, run).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    let mut idle = 0;
+    while let Some(event) = stream.next().await {
+        idle += usize::from(event.name == "WorkflowIdleEvent");
+    }
+    let err = handler.result().await.unwrap_err();
+    assert_eq!(err.kind(), "WorkflowTimeoutError");
     assert!(
-        err.to_string().starts_with("The workflow is stuck"),
+        err.to_string()
+            .starts_with("Operation timed out after 0.3 seconds. No steps active"),
         "{err}"
     );
     assert!(
         err.to_string()
             .contains("step `stuck` holds 1 event(s) in collect buffer `default`"),
+        "{err}"
+    );
+    assert_eq!(idle, 1, "one WorkflowIdleEvent");
+
+    // Without a timeout it would wait forever: it fails at once instead.
+    let options = WorkflowOptions {
+        timeout: None,
+        ..WorkflowOptions::named("faulty")
+    };
+    let workflow = workflow_with("faulty", options).await.unwrap();
+    let err = workflow
+        .run(json!({"mode": "stuck"}))
+        .unwrap()
+        .result()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("The workflow is stuck"),
         "{err}"
     );
 }

@@ -144,6 +144,38 @@ async fn python_asyncio_and_javascript_timers_sleep_on_the_hosts_clock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pydantic_fields_convert_and_constrain_as_in_the_reference() {
+    let workflow = source_workflow("testing/fields-py").await;
+    // `{"qty": "2"}` for `qty: int` runs, as pydantic's lax mode gives 2;
+    // nested fields and booleans convert too.
+    let start = json!({"qty": "3", "rush": "yes", "line": {"sku": "a", "price": "1.5"}});
+    let result = workflow.run(start).unwrap().result().await.unwrap().result;
+    assert_eq!(result, json!({"total": 9.0, "check": 5, "orders": 1}));
+    // Constraints are checked by the host, from the published schema.
+    for (start, problem) in [
+        (
+            json!({"qty": -1}),
+            "at /qty: -1 is less than the minimum of 0",
+        ),
+        (
+            json!({"qty": "x"}),
+            "at /qty: \"x\" is not of type \"integer\"",
+        ),
+        (
+            json!({"qty": 1, "line": {"sku": "", "price": 1}}),
+            "at /line/sku: \"\" is shorter than 1 character",
+        ),
+    ] {
+        match workflow.run(start.clone()) {
+            Err(WorkflowError::InvalidEvent(message)) => {
+                assert!(message.contains(problem), "{start}: {message}")
+            }
+            other => panic!("{start}: expected a refusal, got {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_mixing_rust_python_and_javascript_steps_runs_with_a_human_answer() {
     let workflow = source_workflow("polyglot").await;
     let languages: Vec<String> = workflow
@@ -204,9 +236,9 @@ async fn an_event_crossing_languages_is_checked_against_the_consumers_schema() {
 
     // An event sent in from outside must match every component's schema
     // for its type: this Joke suits the Rust one, not the Python one.
-    // (`check_event` is the check `send_event` makes, without a run that
+    // (`admit_event` is the check `send_event` makes, without a run that
     // may already have ended.)
-    let refused = workflow.check_event(&Event::new("Joke", &json!({"text": "a pun"})).unwrap());
+    let refused = workflow.admit_event(Event::new("Joke", &json!({"text": "a pun"})).unwrap());
     match refused {
         Err(WorkflowError::InvalidEvent(message)) => {
             assert!(message.contains("not of type \"integer\""), "{message}")

@@ -368,7 +368,7 @@ class EventTest(SdkTest):
         a.tags["x"] = "y"
         self.assertEqual(b.tags, {})
 
-    def test_decode_errors_name_the_field(self):
+    def test_decode_errors_name_the_field_as_pydantic_does(self):
         class Item(Model):
             name: str
 
@@ -377,31 +377,155 @@ class EventTest(SdkTest):
             count: int
             note: Optional[str] = None
 
+        # (type, loc, msg) of each error, as pydantic 2 reports them.
         cases = {
-            '{"items": [], "count": "3"}': "Order.count: expected an integer, got a string ('3')",
-            '{"items": [], "count": true}': "Order.count: expected an integer, got a boolean (True)",
-            '{"items": [{"name": 1}], "count": 1}': "Order.items[0].name: expected a string, got an integer (1)",
-            '{"items": [{}], "count": 1}': "Order.items[0]: missing required field `name`",
-            '{"count": 1}': "Order: missing required field `items`",
-            '{}': "Order: missing required fields `items`, `count`",
-            '{"items": {}, "count": 1}': "Order.items: expected an array (list[Item]), got an object",
-            '{"items": [], "count": 1, "note": 5}': "Order.note: expected str | null, got an integer (5)",
-            '[1]': "Order: expected a JSON object, got an array",
-            'nope': "Order: not valid JSON",
+            '{"items": [], "count": "x"}': [
+                ("int_parsing", ("count",),
+                 "Input should be a valid integer, unable to parse string as an integer")],
+            '{"items": [], "count": 2.5}': [
+                ("int_from_float", ("count",),
+                 "Input should be a valid integer, got a number with a fractional part")],
+            '{"items": [{"name": 1}], "count": 1}': [
+                ("string_type", ("items", 0, "name"), "Input should be a valid string")],
+            '{"items": [{}], "count": 1}': [("missing", ("items", 0, "name"), "Field required")],
+            '{"count": 1}': [("missing", ("items",), "Field required")],
+            '{}': [("missing", ("items",), "Field required"), ("missing", ("count",), "Field required")],
+            '{"items": {}, "count": 1}': [("list_type", ("items",), "Input should be a valid list")],
+            '{"items": [], "count": 1, "note": 5}': [
+                ("string_type", ("note",), "Input should be a valid string")],
+            '[1]': [("model_type", (), "Input should be a valid dictionary or instance of Order")],
         }
-        for text, message in cases.items():
+        for text, expected in cases.items():
             with self.subTest(text=text):
                 with self.assertRaises(ValidationError) as caught:
                     Order.model_validate_json(text)
-                self.assertIn(message, str(caught.exception))
+                errors = caught.exception.errors()
+                self.assertEqual([(e["type"], e["loc"], e["msg"]) for e in errors], expected)
+        with self.assertRaises(ValidationError) as caught:
+            Order.model_validate_json('{"count": "x"}')
+        self.assertEqual(str(caught.exception), (
+            "2 validation errors for Order\n"
+            "items\n"
+            "  Field required [type=missing, input_value={'count': 'x'}, input_type=dict]\n"
+            "count\n"
+            "  Input should be a valid integer, unable to parse string as an integer "
+            "[type=int_parsing, input_value='x', input_type=str]"))
+        with self.assertRaises(ValidationError) as caught:
+            Order.model_validate_json("nope")
+        self.assertEqual(caught.exception.errors()[0]["type"], "json_invalid")
+
+    def test_lax_mode_converts_as_pydantic_does(self):
+        class Color(enum.Enum):
+            RED = "red"
+
+        class Mid(Model):
+            x: int = 0
+            f: float = 0.0
+            b: bool = False
+            o: Optional[int] = None
+            u: Union[int, str] = 0
+            c: Color = Color.RED
+
+        cases = [
+            ({"x": "5"}, "x", 5), ({"x": " 3 "}, "x", 3), ({"x": "1_000"}, "x", 1000),
+            ({"x": "2.0"}, "x", 2), ({"x": 4.0}, "x", 4), ({"x": True}, "x", 1),
+            ({"f": "2.5"}, "f", 2.5), ({"f": 2}, "f", 2.0), ({"b": "yes"}, "b", True),
+            ({"b": "Off"}, "b", False), ({"b": 1}, "b", True), ({"b": 0.0}, "b", False),
+            ({"o": "5"}, "o", 5), ({"o": None}, "o", None), ({"u": "5"}, "u", "5"),
+            ({"u": 5}, "u", 5), ({"c": "red"}, "c", Color.RED),
+        ]
+        for data, field, value in cases:
+            with self.subTest(data=data):
+                got = getattr(Mid(**data), field)
+                self.assertEqual((got, type(got)), (value, type(value)))
+        refused = [({"b": "maybe"}, "bool_parsing"), ({"b": 2}, "bool_parsing"),
+                   ({"f": "x"}, "float_parsing"), ({"x": [1]}, "int_type"), ({"c": "blue"}, "enum")]
+        for data, kind in refused:
+            with self.subTest(data=data):
+                with self.assertRaises(ValidationError) as caught:
+                    Mid(**data)
+                self.assertEqual(caught.exception.errors()[0]["type"], kind)
+        with self.assertRaises(ValidationError) as caught:
+            Mid(u=[1])
+        self.assertEqual([e["loc"] for e in caught.exception.errors()], [("u", "int"), ("u", "str")])
+
+    def test_field_constraints_are_checked_and_published(self):
+        class Order(Event):
+            qty: int = Field(ge=0, description="how many")
+            price: float = Field(default=1.0, gt=0, le=100, multiple_of=0.5)
+            code: str = Field(default="ab", min_length=1, max_length=5, pattern=r"^[a-z]+$")
+            tags: list[str] = Field(default_factory=list, max_length=2)
+            ref: int = Field(default=0, alias="refId")
+
+        self.assertEqual(Order(qty="2").qty, 2)
+        cases = [
+            ({"qty": -1}, "greater_than_equal", "Input should be greater than or equal to 0"),
+            ({"qty": 1, "price": 0}, "greater_than", "Input should be greater than 0"),
+            ({"qty": 1, "price": 200}, "less_than_equal", "Input should be less than or equal to 100"),
+            ({"qty": 1, "price": 0.7}, "multiple_of", "Input should be a multiple of 0.5"),
+            ({"qty": 1, "code": ""}, "string_too_short", "String should have at least 1 character"),
+            ({"qty": 1, "code": "abcdef"}, "string_too_long", "String should have at most 5 characters"),
+            ({"qty": 1, "code": "ABC"}, "string_pattern_mismatch", "String should match pattern '^[a-z]+$'"),
+            ({"qty": 1, "tags": ["a", "b", "c"]}, "too_long",
+             "List should have at most 2 items after validation, not 3"),
+        ]
+        for data, kind, message in cases:
+            with self.subTest(data=data):
+                with self.assertRaises(ValidationError) as caught:
+                    Order.model_validate(data)
+                error = caught.exception.errors()[0]
+                self.assertEqual((error["type"], error["msg"]), (kind, message))
+                self.assertIn(f"{message} [type={kind}", str(caught.exception))
+        # The alias is the field's name in JSON; Python code uses the name.
+        order = Order.model_validate({"qty": 1, "refId": "7"})
+        self.assertEqual(order.ref, 7)
+        self.assertEqual(order.model_dump()["ref"], 7)
+        self.assertEqual(order.model_dump(by_alias=True)["refId"], 7)
+        self.assertEqual(json.loads(order._wire_json())["refId"], 7)
+        props = Order.model_json_schema()["properties"]
+        self.assertEqual(props["qty"], {"type": "integer", "minimum": 0, "description": "how many"})
+        self.assertEqual(props["price"], {"type": "number", "default": 1.0, "exclusiveMinimum": 0,
+                                          "maximum": 100, "multipleOf": 0.5})
+        self.assertEqual(props["code"], {"type": "string", "default": "ab", "minLength": 1,
+                                         "maxLength": 5, "pattern": "^[a-z]+$"})
+        self.assertEqual(props["tags"], {"type": "array", "items": {"type": "string"}, "maxItems": 2})
+        self.assertIn("refId", props)
+        self.assertNotIn("ref", props)
+        with self.assertRaisesRegex(TypeError, "unexpected keyword argument 'gte'"):
+            Field(gte=0)
+
+    def test_a_typed_state_has_only_its_fields(self):
+        class Counter(State):
+            count: int = 0
+
+        counter = Counter()
+        counter.count = 2
+        with self.assertRaisesRegex(ValueError, '"Counter" object has no field "extra"'):
+            counter.extra = 1
+        with self.assertRaisesRegex(ValueError, '"Counter" object has no field "extra"'):
+            counter["extra"] = 1
+        self.assertEqual(counter.model_dump(), {"count": 2})
+
+    def test_annotated_constraints(self):
+        from typing import Annotated
+
+        class Scores(Model):
+            values: list[Annotated[int, Field(ge=0, le=10)]] = Field(default_factory=list)
+
+        self.assertEqual(Scores(values=["3", 4]).values, [3, 4])
+        with self.assertRaises(ValidationError) as caught:
+            Scores(values=[1, 11])
+        self.assertEqual(caught.exception.errors()[0]["loc"], ("values", 1))
+        self.assertEqual(Scores.model_json_schema()["properties"]["values"]["items"],
+                         {"type": "integer", "minimum": 0, "maximum": 10})
 
     def test_construction_validates_too(self):
         class Joke(Event):
             text: str
 
-        with self.assertRaisesRegex(ValidationError, r"Joke.text: expected a string, got an integer \(42\)"):
+        with self.assertRaisesRegex(ValidationError, r"1 validation error for Joke\ntext\n  Input should be a valid string"):
             Joke(text=42)
-        with self.assertRaisesRegex(ValidationError, "missing required field `text`"):
+        with self.assertRaisesRegex(ValidationError, "text\n  Field required"):
             Joke()
 
     def test_encode_errors(self):
@@ -785,10 +909,13 @@ class HandleTest(SdkTest):
 
         host = FakeHost()
         self.assertEqual(self.failure(host, "work", "Work", '{"value": "x"}'),
-                         ("invalid-event", "Work.value: expected an integer, got a string ('x')"))
+                         ("invalid-event", "1 validation error for Work\nvalue\n  Input should be a "
+                          "valid integer, unable to parse string as an integer [type=int_parsing, "
+                          "input_value='x', input_type=str]"))
         self.assertEqual(self.failure(host, "work", "Work", "{"),
-                         ("invalid-event", "Work: not valid JSON: Expecting property name enclosed in "
-                                           "double quotes: line 1 column 2 (char 1)"))
+                         ("invalid-event", "1 validation error for Work\n  Invalid JSON: Expecting "
+                          "property name enclosed in double quotes: line 1 column 2 (char 1) "
+                          "[type=json_invalid, input_value='{', input_type=str]"))
         self.assertEqual(self.failure(host, "work", "Other", "{}"),
                          ("invalid-event", "step `work` does not accept Other events (it accepts Work)"))
         self.assertEqual(self.failure(host, "ghost", "Work", "{}"),

@@ -1,6 +1,8 @@
 """Typed records declared with annotations, as with pydantic's BaseModel:
-fields, defaults, validation on construction and decoding, JSON Schema
-(draft 2020-12) derived from the annotations, and dict-like access.
+fields (with `Field(...)`: defaults, aliases, constraints), validation on
+construction and decoding as pydantic's lax mode converts (`"2"` to 2 for
+an int), errors in pydantic's shape, JSON Schema (draft 2020-12) derived
+from the annotations, and dict-like access.
 
 Supported field types: str, int, float, bool, None, Any, list[T],
 tuple[T, ...], dict[str, T], Optional[T], unions (`A | B`), Literal[...],
@@ -17,53 +19,30 @@ import types
 import typing
 from typing import Any
 
-__all__ = ["Field", "Model", "ValidationError", "MISSING"]
+from ._fields import MISSING, Field, FieldInfo, check_constraints, constraint_schema
+from ._validation import Invalid, ValidationError, invalid
 
-
-class _Missing:
-    def __repr__(self):
-        return "MISSING"
-
-
-MISSING = _Missing()
+__all__ = ["ClosedModel", "Field", "Model", "ValidationError", "MISSING"]
 
 _NONE_TYPE = type(None)
 _SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-class ValidationError(ValueError):
-    """A value does not fit a field's type (the message names the field)."""
-
-
-class FieldInfo:
-    """What `Field(...)` returns: a default and a description for a field."""
-
-    def __init__(self, default=MISSING, default_factory=None, description=None):
-        if default is not MISSING and default_factory is not None:
-            raise TypeError("Field() takes a default or a default_factory, not both")
-        self.default = default
-        self.default_factory = default_factory
-        self.description = description
-
-    def __repr__(self):
-        return f"Field(default={self.default!r}, description={self.description!r})"
-
-
-def Field(default=MISSING, *, default_factory=None, description=None):
-    """Declares a field's default (or `default_factory`) and description, as
-    pydantic's `Field`: `tags: list[str] = Field(default_factory=list)`."""
-    return FieldInfo(default, default_factory, description)
-
-
 class _FieldSpec:
-    __slots__ = ("name", "type", "default", "default_factory", "description")
+    __slots__ = ("name", "type", "default", "default_factory", "description", "info")
 
-    def __init__(self, name, tp, default, default_factory, description):
+    def __init__(self, name, tp, default, default_factory, description, info=None):
         self.name = name
         self.type = tp
         self.default = default
         self.default_factory = default_factory
         self.description = description
+        self.info = info
+
+    @property
+    def key(self):
+        """The field's name in JSON: its alias, if it has one."""
+        return self.info.alias if self.info is not None and self.info.alias else self.name
 
     @property
     def required(self):
@@ -75,14 +54,24 @@ class _FieldSpec:
         return copy.deepcopy(self.default)
 
 
-def _type_hints(obj):
-    """`typing.get_type_hints`, with a clear error for unresolved names."""
+def _type_hints(obj, extras=False):
+    """`typing.get_type_hints` (with `Annotated` kept if `extras`), with a
+    clear error for unresolved names."""
     try:
-        return typing.get_type_hints(obj)
+        return typing.get_type_hints(obj, include_extras=extras)
     except NameError as err:
         raise TypeError(
             f"cannot resolve the annotations of {getattr(obj, '__qualname__', obj)}: {err}"
         ) from None
+
+
+def _field_info(tp):
+    """The `Field(...)` in an `Annotated[T, Field(...)]` annotation, if any."""
+    if typing.get_origin(tp) is typing.Annotated:
+        for meta in typing.get_args(tp)[1:]:
+            if isinstance(meta, FieldInfo):
+                return meta
+    return None
 
 
 def _model_fields(cls):
@@ -92,45 +81,29 @@ def _model_fields(cls):
     if cached is not None:
         return cached
     fields = {}
-    for name, tp in _type_hints(cls).items():
+    for name, tp in _type_hints(cls, extras=True).items():
         if name.startswith("_") or typing.get_origin(tp) is typing.ClassVar or tp is typing.ClassVar:
             continue
-        default, factory, description = MISSING, None, None
+        default, factory, info = MISSING, None, _field_info(tp)
+        if info is not None:
+            default, factory = info.default, info.default_factory
         for klass in cls.__mro__:
             if name in klass.__dict__:
                 value = klass.__dict__[name]
                 if isinstance(value, FieldInfo):
-                    default, factory, description = value.default, value.default_factory, value.description
+                    info = value
+                    default, factory = value.default, value.default_factory
                 elif not (inspect.isfunction(value) or isinstance(value, (property, classmethod, staticmethod))):
                     default = value
                 break
-        fields[name] = _FieldSpec(name, tp, default, factory, description)
+        description = info.description if info is not None else None
+        fields[name] = _FieldSpec(name, tp, default, factory, description, info)
     cls._wflow_fields = fields
     return fields
 
 
 # ---------------------------------------------------------------------------
-# Validation and conversion
-
-
-def _kind(value):
-    """A short description of a JSON-ish value, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"a boolean ({value!r})"
-    if isinstance(value, int):
-        return f"an integer ({value!r})"
-    if isinstance(value, float):
-        return f"a number ({value!r})"
-    if isinstance(value, str):
-        text = value if len(value) <= 40 else value[:37] + "..."
-        return f"a string ({text!r})"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
+# Validation and conversion, as pydantic's lax mode
 
 
 def type_name(tp):
@@ -156,133 +129,251 @@ def type_name(tp):
     return repr(tp)
 
 
-def _fail(where, tp, value):
-    raise ValidationError(f"{where}: expected {_expected(tp)}, got {_kind(value)}")
+_TRUE = {"1", "on", "t", "true", "y", "yes"}
+_FALSE = {"0", "off", "f", "false", "n", "no"}
 
 
-def _expected(tp):
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-             list: "an array", dict: "an object", _NONE_TYPE: "null"}
-    if tp in names:
-        return names[tp]
-    origin = typing.get_origin(tp)
-    if origin in (list, tuple, typing.get_origin(typing.Sequence)):
-        return f"an array ({type_name(tp)})"
-    if origin is dict:
-        return f"an object ({type_name(tp)})"
-    if isinstance(tp, type) and (issubclass(tp, Model) or dataclasses.is_dataclass(tp)):
-        return f"an object ({type_name(tp)})"
-    return type_name(tp)
+def _one_of(values):
+    shown = [repr(v) for v in values]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
-def coerce(tp, value, where):
-    """Checks that `value` (decoded JSON, or a Python value) fits annotation
-    `tp` and converts it (dicts to nested models, ints to floats where a float
-    is expected). Raises ValidationError naming `where`."""
+def _to_int(value, loc):
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise invalid(loc, "finite_number", "Input should be a finite number", value)
+        if not value.is_integer():
+            raise invalid(loc, "int_from_float",
+                          "Input should be a valid integer, got a number with a fractional part", value)
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is not None and number.is_integer():
+            return int(number)
+        raise invalid(loc, "int_parsing",
+                      "Input should be a valid integer, unable to parse string as an integer", value)
+    raise invalid(loc, "int_type", "Input should be a valid integer", value)
+
+
+def _to_float(value, loc):
+    if isinstance(value, (bool, int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise invalid(loc, "float_parsing",
+                          "Input should be a valid number, unable to parse string as a number",
+                          value) from None
+    raise invalid(loc, "float_type", "Input should be a valid number", value)
+
+
+def _to_bool(value, loc):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    if isinstance(value, (int, float, str)):
+        raise invalid(loc, "bool_parsing", "Input should be a valid boolean, unable to interpret input",
+                      value)
+    raise invalid(loc, "bool_type", "Input should be a valid boolean", value)
+
+
+def _exact(tp, value):
+    """Whether `value` is exactly of simple type `tp` (a union's first try,
+    as pydantic's smart mode: `int | str` keeps `"5"` a string)."""
+    if tp in (int, float, str, bool):
+        return type(value) is tp
+    return False
+
+
+def coerce(tp, value, loc=(), info=None):
+    """`value` (decoded JSON, or a Python value) as annotation `tp` wants it,
+    converted as pydantic's lax mode converts (`"2"` to 2 for an int, `"yes"`
+    to True, dicts to nested models) and checked against `info`'s
+    constraints; raises `Invalid`, each problem at its `loc`."""
+    value = _coerce(tp, value, tuple(loc))
+    if info is not None:
+        check_constraints(info, value, tuple(loc))
+    return value
+
+
+def _coerce(tp, value, loc):
     if tp is Any or tp is object:
         return value
     if tp is None or tp is _NONE_TYPE:
         if value is None:
             return None
-        _fail(where, _NONE_TYPE, value)
+        raise invalid(loc, "none_required", "Input should be None", value)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
-        return coerce(args[0], value, where)
+        return coerce(args[0], value, loc, _field_info(tp))
     if origin is typing.Union or origin is types.UnionType:
-        if value is None and _NONE_TYPE in args:
-            return None
-        for arg in args:
-            if arg is _NONE_TYPE:
-                continue
-            try:
-                return coerce(arg, value, where)
-            except ValidationError:
-                pass
-        _fail(where, tp, value)
+        return _coerce_union(args, value, loc)
     if origin is typing.Literal:
         for arg in args:
             if value == arg and type(value) is type(arg):
                 return value
-        _fail(where, tp, value)
+        raise invalid(loc, "literal_error", f"Input should be {_one_of(args)}", value,
+                      expected=_one_of(args))
     if tp is str:
         if isinstance(value, str):
             return value
-        _fail(where, tp, value)
+        if isinstance(value, enum.Enum) and isinstance(value.value, str):
+            return value.value
+        raise invalid(loc, "string_type", "Input should be a valid string", value)
     if tp is bool:
-        if isinstance(value, bool):
-            return value
-        _fail(where, tp, value)
+        return _to_bool(value, loc)
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        _fail(where, tp, value)
+        return _to_int(value, loc)
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        _fail(where, tp, value)
-    if tp is list or tp is tuple or origin in (list, typing.get_origin(typing.Sequence)):
-        if not isinstance(value, (list, tuple)):
-            _fail(where, tp, value)
+        return _to_float(value, loc)
+    if tp is list or origin in (list, typing.get_origin(typing.Sequence)):
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise invalid(loc, "list_type", "Input should be a valid list", value)
         item = args[0] if args else Any
-        return [coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is tuple:
+        return _each(item, value, loc, list)
+    if tp is tuple or origin is tuple:
         if not isinstance(value, (list, tuple)):
-            _fail(where, tp, value)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+            raise invalid(loc, "tuple_type", "Input should be a valid tuple", value)
+        if not args or (len(args) == 2 and args[1] is Ellipsis):
+            return _each(args[0] if args else Any, value, loc, tuple)
         if len(value) != len(args):
-            raise ValidationError(f"{where}: expected {len(args)} items, got {len(value)}")
-        return tuple(coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            raise invalid(loc, "too_long" if len(value) > len(args) else "too_short",
+                          f"Tuple should have {len(args)} items, not {len(value)}", value)
+        errors, out = [], []
+        for index, (arg, item) in enumerate(zip(args, value)):
+            try:
+                out.append(coerce(arg, item, loc + (index,)))
+            except Invalid as err:
+                errors.extend(err.errors)
+        if errors:
+            raise Invalid(errors)
+        return tuple(out)
     if tp is dict or origin in (dict, typing.get_origin(typing.Mapping)):
         if not isinstance(value, dict):
-            _fail(where, tp, value)
+            raise invalid(loc, "dict_type", "Input should be a valid dictionary", value)
         item = args[1] if len(args) == 2 else Any
-        out = {}
+        errors, out = [], {}
         for key, v in value.items():
             if not isinstance(key, str):
-                raise ValidationError(f"{where}: object keys must be strings, got {key!r}")
-            out[key] = coerce(item, v, f"{where}.{key}")
+                errors.append({"type": "string_type", "loc": loc + (key,),
+                               "msg": "Keys should be strings", "input": key})
+                continue
+            try:
+                out[key] = coerce(item, v, loc + (key,))
+            except Invalid as err:
+                errors.extend(err.errors)
+        if errors:
+            raise Invalid(errors)
         return out
     if isinstance(tp, type):
-        if isinstance(value, tp) and not issubclass(tp, (int, float, str)):
-            return value
         if issubclass(tp, Model):
+            if isinstance(value, tp):
+                return value
             if isinstance(value, dict):
-                return tp._build(dict(value), where)
-            _fail(where, tp, value)
+                return tp._build(dict(value), loc)
+            raise invalid(loc, "model_type",
+                          f"Input should be a valid dictionary or instance of {tp._title()}", value,
+                          class_name=tp._title())
         if dataclasses.is_dataclass(tp):
+            if isinstance(value, tp):
+                return value
             if isinstance(value, dict):
-                return _build_dataclass(tp, value, where)
-            _fail(where, tp, value)
+                return _build_dataclass(tp, value, loc)
+            raise invalid(loc, "dataclass_type",
+                          f"Input should be a dictionary or an instance of {tp.__name__}", value,
+                          class_name=tp.__name__)
         if issubclass(tp, enum.Enum):
+            if isinstance(value, tp):
+                return value
             try:
                 return tp(value)
             except ValueError:
-                raise ValidationError(
-                    f"{where}: expected one of {[m.value for m in tp]}, got {_kind(value)}"
-                ) from None
+                expected = _one_of([m.value for m in tp])
+                raise invalid(loc, "enum", f"Input should be {expected}", value,
+                              expected=expected) from None
         if isinstance(value, tp):
             return value
-    _fail(where, tp, value)
+        raise invalid(loc, "is_instance_of", f"Input should be an instance of {tp.__name__}", value,
+                      class_name=tp.__name__)
+    raise invalid(loc, "unsupported_type", f"no validation for the annotation {tp!r}", value)
 
 
-def _build_dataclass(cls, data, where):
+def _each(item, values, loc, make):
+    errors, out = [], []
+    for index, value in enumerate(values):
+        try:
+            out.append(coerce(item, value, loc + (index,)))
+        except Invalid as err:
+            errors.extend(err.errors)
+    if errors:
+        raise Invalid(errors)
+    return make(out)
+
+
+def _coerce_union(args, value, loc):
+    """A union, as pydantic's smart mode: None for an Optional, then a
+    member the value is exactly of, then each member in turn, converting;
+    when none fits, every member's problem (at the member's name)."""
+    members = [arg for arg in args if arg is not _NONE_TYPE]
+    if value is None and len(members) < len(args):
+        return None
+    if len(members) == 1:
+        return coerce(members[0], value, loc)
+    for member in members:
+        if _exact(member, value):
+            return value
+    errors = []
+    for member in members:
+        try:
+            return coerce(member, value, loc)
+        except Invalid as err:
+            errors.extend(dict(error, loc=loc + (type_name(member),) + error["loc"][len(loc):])
+                          for error in err.errors)
+    raise Invalid(errors)
+
+
+def _build_dataclass(cls, data, loc):
     hints = _type_hints(cls)
-    kwargs = {}
+    kwargs, errors = {}, []
     for f in dataclasses.fields(cls):
         if f.name in data:
-            kwargs[f.name] = coerce(hints.get(f.name, Any), data[f.name], f"{where}.{f.name}")
+            try:
+                kwargs[f.name] = coerce(hints.get(f.name, Any), data[f.name], loc + (f.name,))
+            except Invalid as err:
+                errors.extend(err.errors)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ValidationError(f"{where}: missing required field `{f.name}`")
+            errors.append({"type": "missing", "loc": loc + (f.name,), "msg": "Field required",
+                           "input": data})
+    if errors:
+        raise Invalid(errors)
     return cls(**kwargs)
 
 
-def to_json_value(value, where="value"):
+def to_json_value(value, where="value", by_alias=True):
     """Converts a value to plain JSON data (models and dataclasses to dicts,
-    enums to their values, tuples to lists); a TypeError names what does not
+    their fields under their aliases unless `by_alias` is false, enums to
+    their values, tuples to lists); a TypeError names what does not
     convert."""
     if value is None or isinstance(value, (str, bool, int)):
         return value
@@ -291,11 +382,11 @@ def to_json_value(value, where="value"):
             raise TypeError(f"{where}: {value!r} is not valid JSON")
         return value
     if isinstance(value, Model):
-        return value._dump(where)
+        return value._dump(where, by_alias=by_alias)
     if isinstance(value, enum.Enum):
-        return to_json_value(value.value, where)
+        return to_json_value(value.value, where, by_alias)
     if isinstance(value, (list, tuple)):
-        return [to_json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [to_json_value(v, f"{where}[{i}]", by_alias) for i, v in enumerate(value)]
     if isinstance(value, dict):
         out = {}
         for key, v in value.items():
@@ -303,10 +394,10 @@ def to_json_value(value, where="value"):
                 key = key.value
             if not isinstance(key, str):
                 raise TypeError(f"{where}: object keys must be strings, got {key!r}")
-            out[key] = to_json_value(v, f"{where}.{key}")
+            out[key] = to_json_value(v, f"{where}.{key}", by_alias)
         return out
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json_value(getattr(value, f.name), f"{where}.{f.name}")
+        return {f.name: to_json_value(getattr(value, f.name), f"{where}.{f.name}", by_alias)
                 for f in dataclasses.fields(value)}
     raise TypeError(f"{where}: a {type(value).__name__} is not JSON-serializable")
 
@@ -365,7 +456,9 @@ class _SchemaBuilder:
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if origin is typing.Annotated:
-            return self.of(args[0])
+            info = _field_info(tp)
+            schema = dict(self.of(args[0]))
+            return constraint_schema(info, schema) if info is not None else schema
         if origin is typing.Union or origin is types.UnionType:
             nullable = _NONE_TYPE in args
             rest = [a for a in args if a is not _NONE_TYPE]
@@ -427,7 +520,7 @@ class _SchemaBuilder:
         schema["type"] = "object"
         properties, required = {}, []
         if issubclass(cls, Model):
-            specs = [(f.name, f.type, f.default, f.default_factory, f.description)
+            specs = [(f.key, f.type, f.default, f.default_factory, f.info)
                      for f in _model_fields(cls).values() if not _published_by_base(cls, f.name)]
         else:
             hints = _type_hints(cls)
@@ -436,10 +529,18 @@ class _SchemaBuilder:
                       None if f.default_factory is dataclasses.MISSING else f.default_factory,
                       None)
                      for f in dataclasses.fields(cls)]
-        for name, tp, default, factory, description in specs:
+        for name, tp, default, factory, info in specs:
             prop = dict(self.of(tp))
-            if description:
-                prop["description"] = description
+            if info is not None:
+                if info.title:
+                    prop["title"] = info.title
+                if info.description:
+                    prop["description"] = info.description
+                if info.examples is not None:
+                    prop["examples"] = to_json_value(info.examples)
+                constraint_schema(info, prop)
+                if isinstance(info.json_schema_extra, dict):
+                    prop.update(to_json_value(info.json_schema_extra))
             if state:
                 if not _admits_none(tp):
                     required.append(name)
@@ -484,36 +585,46 @@ class Model:
     defaults), construct with keywords. Unknown keywords are kept as extra
     fields, reachable as attributes and items (as the seed's DictLikeModel)."""
 
-    def __init__(self, **data):
-        self._init(data, type(self)._title())
-
     @classmethod
     def _title(cls):
         return cls.__name__
 
     @classmethod
-    def _build(cls, data, where):
+    def _build(cls, data, loc):
         obj = cls.__new__(cls)
-        Model._init(obj, data, where)
+        Model._init(obj, data, loc)
         return obj
 
-    def _init(self, data, where):
+    def _init(self, data, loc):
+        """Sets the fields from `data` (consumed: what is left is kept as
+        extra fields); raises `Invalid` with every problem, at `loc`."""
         fields = _model_fields(type(self))
-        missing = []
+        errors = []
+        source = dict(data)
         for name, spec in fields.items():
-            if name in data:
-                value = coerce(spec.type, data.pop(name), f"{where}.{name}")
+            key = spec.key
+            if key in data:
+                try:
+                    value = coerce(spec.type, data.pop(key), loc + (key,), spec.info)
+                except Invalid as err:
+                    errors.extend(err.errors)
+                    continue
             elif spec.required:
-                missing.append(name)
+                errors.append({"type": "missing", "loc": loc + (key,), "msg": "Field required",
+                               "input": source})
                 continue
             else:
                 value = spec.make_default()
             object.__setattr__(self, name, value)
-        if missing:
-            names = ", ".join(f"`{m}`" for m in missing)
-            plural = "s" if len(missing) > 1 else ""
-            raise ValidationError(f"{where}: missing required field{plural} {names}")
+        if errors:
+            raise Invalid(errors)
         object.__setattr__(self, "_extra", data)
+
+    def __init__(self, **data):
+        try:
+            self._init(data, ())
+        except Invalid as err:
+            raise ValidationError(type(self)._title(), err.errors) from None
 
     # -- pydantic-style API
 
@@ -523,8 +634,14 @@ class Model:
         if isinstance(data, cls):
             return data
         if not isinstance(data, dict):
-            raise ValidationError(f"{cls._title()}: expected a JSON object, got {_kind(data)}")
-        return cls._build(dict(data), cls._title())
+            raise ValidationError(cls._title(), [{
+                "type": "model_type", "loc": (),
+                "msg": f"Input should be a valid dictionary or instance of {cls._title()}",
+                "input": data, "ctx": {"class_name": cls._title()}}])
+        try:
+            return cls._build(dict(data), ())
+        except Invalid as err:
+            raise ValidationError(cls._title(), err.errors) from None
 
     @classmethod
     def model_validate_json(cls, text):
@@ -532,7 +649,9 @@ class Model:
         try:
             data = json.loads(text)
         except ValueError as err:
-            raise ValidationError(f"{cls._title()}: not valid JSON: {err}") from None
+            raise ValidationError(cls._title(), [{
+                "type": "json_invalid", "loc": (), "msg": f"Invalid JSON: {err}",
+                "input": text, "ctx": {"error": str(err)}}]) from None
         return cls.model_validate(data)
 
     @classmethod
@@ -545,21 +664,33 @@ class Model:
         """The declared fields: name -> annotation."""
         return {name: f.type for name, f in _model_fields(cls).items()}
 
-    def _dump(self, where):
+    def _dump(self, where, by_alias=True, exclude_none=False):
         out = {}
-        for name in _model_fields(type(self)):
-            out[name] = to_json_value(getattr(self, name), f"{where}.{name}")
+        for name, spec in _model_fields(type(self)).items():
+            value = getattr(self, name)
+            if exclude_none and value is None:
+                continue
+            out[spec.key if by_alias else name] = to_json_value(value, f"{where}.{name}", by_alias)
         for name, value in self._extra.items():
-            out[name] = to_json_value(value, f"{where}.{name}")
+            if exclude_none and value is None:
+                continue
+            out[name] = to_json_value(value, f"{where}.{name}", by_alias)
         return out
 
-    def model_dump(self):
-        """The model as plain JSON data (a dict), extra fields included."""
-        return self._dump(type(self)._title())
+    def model_dump(self, *, mode="python", by_alias=False, exclude_none=False):
+        """The model as plain JSON data (a dict), extra fields included;
+        fields under their names (`by_alias=True`: their aliases)."""
+        return self._dump(type(self)._title(), by_alias=by_alias, exclude_none=exclude_none)
 
-    def model_dump_json(self):
+    def model_dump_json(self, *, by_alias=False, exclude_none=False):
         """The model as compact JSON text."""
-        return json.dumps(self.model_dump(), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(self.model_dump(by_alias=by_alias, exclude_none=exclude_none),
+                          separators=(",", ":"), ensure_ascii=False)
+
+    def _wire_json(self):
+        """The model as an event's payload: fields under their aliases, as
+        the published schema names them."""
+        return json.dumps(self._dump(type(self)._title()), separators=(",", ":"), ensure_ascii=False)
 
     def model_copy(self):
         """A deep copy."""
@@ -636,3 +767,18 @@ class Model:
     def __repr__(self):
         parts = ", ".join(f"{k}={self[k]!r}" for k in self.keys())
         return f"{type(self).__name__}({parts})"
+
+
+class ClosedModel(Model):
+    """A model holding only its declared fields, as a pydantic model: setting
+    another is an error (`"Counter" object has no field "extra"`). Typed
+    states are closed; events stay dict-like."""
+
+    def __setattr__(self, name, value):
+        if not name.startswith("_") and name not in _model_fields(type(self)) \
+                and not hasattr(type(self), name):
+            raise ValueError(f'"{type(self).__name__}" object has no field "{name}"')
+        super().__setattr__(name, value)
+
+    def __setitem__(self, key, value):
+        self.__setattr__(key, value)

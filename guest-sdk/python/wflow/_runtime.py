@@ -213,7 +213,7 @@ def handle(host, step_name, ev_name, ev_data):
         else:
             result = bound.info.fn(*args)
         result = _drive(result, step_name)
-        return [(event_name(type(out)), out.model_dump_json()) for out in _outputs(result, step_name)]
+        return [(event_name(type(out)), out._wire_json()) for out in _outputs(result, step_name)]
     except Exception as exc:
         context_error = getattr(exc, "wflow_context_error", None)
         traceback.print_exc(file=sys.stderr)

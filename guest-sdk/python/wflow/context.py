@@ -8,7 +8,7 @@ in the seed; in a plain `def` step, call `.result()` on it instead."""
 import json
 from typing import Generic, TypeVar
 
-from ._model import MISSING, Model, ValidationError, dumps
+from ._model import MISSING, ClosedModel, Model, ValidationError, dumps
 from .errors import HostError, context_exception
 from .events import Event, event_name, is_event_class
 
@@ -17,7 +17,7 @@ __all__ = ["Context", "StateStore", "State", "DictState"]
 S = TypeVar("S")
 
 
-class State(Model):
+class State(ClosedModel):
     """Base class of a workflow's typed state (the seed's pydantic state
     model). Every field needs a default: they are the state `clear()`
     resets to, and the state a run starts with::
@@ -27,7 +27,12 @@ class State(Model):
 
         class CounterFlow(Workflow):
             state = Counter
+
+    Writing a field the state does not declare is an error, as on a
+    pydantic model (`"Counter" object has no field "extra"`); the host
+    refuses it too, whatever language writes it.
     """
+
 
 
 class DictState(Model):
@@ -65,7 +70,7 @@ def _call(fn, *args):
 def _encode_event(ev, what):
     if not isinstance(ev, Event):
         raise TypeError(f"{what} takes an Event, got {type(ev).__name__}")
-    return event_name(type(ev)), ev.model_dump_json()
+    return event_name(type(ev)), ev._wire_json()
 
 
 class _StateEditor:

@@ -63,8 +63,8 @@ class StopEvent(Event):
 
     result: Any = None
 
-    def _dump(self, where):
-        out = super()._dump(where)
+    def _dump(self, where, **options):
+        out = super()._dump(where, **options)
         if type(self) is not StopEvent and out.get("result", 0) is None:
             del out["result"]
         return out

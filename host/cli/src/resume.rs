@@ -78,14 +78,10 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         Ok(workflow) => workflow,
         Err(err) => return Ok(printer.error(&err)),
     };
-    let options = RunOptions {
-        checkpoint: Some(Arc::new(store) as Arc<dyn CheckpointStore>),
-        origin: Some(super::run::origin_of(&path)),
-        ..RunOptions::default()
-    };
-    // Check the event before the run goes on, so a mistyped answer leaves
-    // the checkpoint as it was, still waiting for a good one.
-    let send = match args.send.as_deref() {
+    // The answer is sent before the run goes on (`send_first`): checked
+    // first, so a mistyped one leaves the checkpoint as it was, still
+    // waiting for a good one; and there before the run can look idle.
+    let send_first = match args.send.as_deref() {
         Some([name, data]) => {
             let event = serde_json::from_str::<Value>(data)
                 .map_err(|err| {
@@ -93,25 +89,26 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
                         "--send {name}: the JSON is not valid: {err}"
                     ))
                 })
-                .and_then(|payload| Event::new(name.clone(), &payload))
-                .and_then(|event| workflow.check_event(&event).map(|()| event));
+                .and_then(|payload| Event::new(name.clone(), &payload));
             match event {
-                Ok(event) => Some(event),
+                Ok(event) => vec![event],
                 Err(err) => return Ok(printer.error(&err)),
             }
         }
-        _ => None,
+        _ => Vec::new(),
+    };
+    let options = RunOptions {
+        checkpoint: Some(Arc::new(store) as Arc<dyn CheckpointStore>),
+        origin: Some(super::run::origin_of(&path)),
+        // A run waiting again is noticed by its idling.
+        internal_events: args.detach,
+        send_first,
+        ..RunOptions::default()
     };
     let handler = match workflow.resume_with(snapshot, options) {
         Ok(handler) => handler,
         Err(err) => return Ok(printer.error(&err)),
     };
-    if let Some(event) = send
-        && let Err(err) = handler.send_event(event)
-    {
-        handler.cancel();
-        return Ok(printer.error(&err));
-    }
     let detach = Detach {
         always: args.detach,
         checkpoint: Some(args.checkpoint.clone()),

@@ -166,6 +166,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|path| Arc::new(FileCheckpoint::new(path)) as Arc<dyn CheckpointStore>),
         origin: Some(origin_of(&args.path)),
+        // A run waiting for an event from outside is noticed by its idling.
+        internal_events: args.detach,
         ..RunOptions::default()
     };
     let handler = match workflow.run_with(start, options) {
@@ -200,6 +202,19 @@ pub(super) async fn drive(
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let answer_type = human_response_type(workflow);
     while let Some(event) = events.next().await {
+        if names::is_internal(&event.name) {
+            // Streamed with --detach only: a run that comes to wait for an
+            // event from outside (an answer that did not suit its waiter,
+            // say) without asking anew is saved too.
+            if event.name == names::WORKFLOW_IDLE
+                && detach.always
+                && let Some(path) = &detach.checkpoint
+            {
+                let waiting = "the run waits for an event sent in from outside";
+                return detach_run(handler, printer, path, waiting, &answer_type).await;
+            }
+            continue;
+        }
         let kind = kind_of(workflow, &event.name);
         // The result (or the error) is printed once the run has ended.
         if kind == EventKind::Stop || names::is_run_ending(&event.name) {
@@ -224,8 +239,10 @@ pub(super) async fn drive(
         };
         match line {
             Some(line) => {
-                let answer =
-                    Event::new(answer_type.clone(), &json!({ "response": line.trim_end() }))?;
+                // Everything typed but the line ending (`lines` took the
+                // `\n`; a `\r` may be left).
+                let response = line.strip_suffix('\r').unwrap_or(&line);
+                let answer = Event::new(answer_type.clone(), &json!({ "response": response }))?;
                 if let Err(err) = handler.send_event(answer) {
                     handler.cancel();
                     return Ok(printer.error(&err));

@@ -39,6 +39,11 @@ pub struct RunOptions {
     /// `WorkflowIdleEvent` when the run comes to wait only on input from
     /// outside (the reference's internal events).
     pub internal_events: bool,
+    /// Events sent into the run before it starts (or, resumed, goes on),
+    /// checked as [`WorkflowHandler::send_event`] checks them: the answer a
+    /// resumed run was waiting for is there before the run can look idle.
+    /// One refused fails the call, and the run never starts.
+    pub send_first: Vec<Event>,
 }
 
 impl Workflow {
@@ -77,7 +82,7 @@ impl Workflow {
             )));
         }
         check_event_size(&def.options.limits, &start).map_err(WorkflowError::LimitExceeded)?;
-        def.check_payload(&start)?;
+        let start = def.admit_payload(start)?;
         let state = match &options.context {
             Some(ctx) => ctx.store().clone(),
             None => Context::new(self).store().clone(),
@@ -199,6 +204,15 @@ impl Workflow {
             options.checkpoint,
             options.origin,
         );
+        let handler = WorkflowHandler {
+            shared,
+            outcome: outcome_rx,
+            stream: Mutex::new(Some((stream_rx, unread))),
+        };
+        // Queued ahead of anything else the broker will find in its inbox.
+        for event in options.send_first {
+            handler.send(event, None)?;
+        }
         let slots = self.code.run_slots.clone();
         tokio.spawn(async move {
             let permit = match slots {
@@ -207,11 +221,7 @@ impl Workflow {
             };
             broker.run(beginning, permit).await;
         });
-        Ok(WorkflowHandler {
-            shared,
-            outcome: outcome_rx,
-            stream: Mutex::new(Some((stream_rx, unread))),
-        })
+        Ok(handler)
     }
 }
 
@@ -296,7 +306,7 @@ impl WorkflowHandler {
         self.shared
             .check_event_size(&event)
             .map_err(WorkflowError::LimitExceeded)?;
-        self.shared.def.check_payload(&event)?;
+        let event = self.shared.def.admit_payload(event)?;
         let target = self
             .shared
             .check_target(&event, step)

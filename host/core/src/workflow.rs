@@ -279,10 +279,12 @@ impl Workflow {
         self.def.identity()
     }
 
-    /// Checks an event as one sent in from outside would be: its payload
-    /// must be a JSON object matching its type's schema.
-    pub fn check_event(&self, event: &Event) -> Result<()> {
-        self.def.check_payload(event)
+    /// Checks an event as one sent in from outside is checked: its payload
+    /// must be a JSON object matching its type's schema, once converted as
+    /// pydantic's lax mode converts input (`"2"` to 2 where an integer is
+    /// wanted). The event as a run would take it.
+    pub fn admit_event(&self, event: Event) -> Result<Event> {
+        self.def.admit_payload(event)
     }
 
     /// Runs the graph validation again (it already ran at load unless

@@ -147,9 +147,8 @@ pub(crate) fn parse(
     let event = Event::new(name, &Value::Object(payload))
         .map_err(|err| EnvelopeError::Invalid(err.to_string()))?;
     workflow
-        .check_event(&event)
-        .map_err(|err| EnvelopeError::Invalid(err.to_string()))?;
-    Ok(event)
+        .admit_event(event)
+        .map_err(|err| EnvelopeError::Invalid(err.to_string()))
 }
 
 /// The type an envelope names: its `type`, else the class part of its

@@ -41,6 +41,47 @@ fn a_detached_human_prompt_is_answered_by_resume() {
 }
 
 #[test]
+fn an_answer_the_waiter_does_not_take_leaves_the_run_waiting_and_saved() {
+    // `wait_require` waits for Ada's Approval: Bob's is sent in, the run
+    // goes on waiting without asking anew, and `--detach` saves it again
+    // rather than wait for its timeout.
+    let checkpoint = scratch("waits", ".json");
+    let _ = std::fs::remove_file(&checkpoint);
+    let path = checkpoint.to_str().unwrap();
+    let require = r#"{"mode": "require"}"#;
+    let output = wflow_ok(
+        &[
+            "run",
+            "testing/waits",
+            "--input",
+            require,
+            "--checkpoint",
+            path,
+            "--detach",
+        ],
+        None,
+    );
+    assert_contains(
+        &stderr(&output),
+        "The workflow waits for input: Ada must approve",
+    );
+    let bob = r#"{"user": "bob", "ok": true}"#;
+    // (Waiting out the timeout instead would end the run with an error.)
+    let output = wflow_ok(
+        &["resume", path, "--send", "Approval", bob, "--detach"],
+        None,
+    );
+    assert_contains(
+        &stderr(&output),
+        "The workflow waits for input: the run waits for an event sent in from outside",
+    );
+    let ada = r#"{"user": "ada", "ok": true}"#;
+    let output = wflow_ok(&["resume", path, "--send", "Approval", ada], None);
+    assert_eq!(stdout(&output).trim(), r#"{"ok":true,"user":"ada"}"#);
+    let _ = std::fs::remove_file(&checkpoint);
+}
+
+#[test]
 fn a_tampered_checkpoint_is_refused_naming_the_problem() {
     let checkpoint = scratch("bad", ".json");
     let path = checkpoint.to_str().unwrap();

@@ -31,6 +31,9 @@ fn fanout_state_and_hitl_give_exact_results() {
 
     let output = wflow_ok(&["run", "hitl"], Some("Ada\n"));
     assert_contains(&stdout(&output), "Hello, Ada!");
+    // Everything typed is the answer but the line ending.
+    let output = wflow_ok(&["run", "testing/waits"], Some("  Ada Lovelace \r\n"));
+    assert_contains(&stdout(&output), "answered:   Ada Lovelace \n");
 }
 
 #[test]

@@ -119,9 +119,11 @@ impl WorkflowDef {
     }
 
     /// Checks an event from outside (a start event, an event sent into a
-    /// run) against every schema published for its type.
-    pub(crate) fn check_payload(&self, event: &Event) -> Result<()> {
-        let payload = event.payload()?;
+    /// run) against every schema published for its type, converting what
+    /// pydantic's lax mode converts (`"2"` to 2 where an integer is
+    /// wanted): the event as the run takes it.
+    pub(crate) fn admit_payload(&self, event: Event) -> Result<Event> {
+        let mut payload = event.payload()?;
         if !payload.is_object() {
             return Err(WorkflowError::InvalidEvent(format!(
                 "the payload of a {} must be a JSON object",
@@ -129,6 +131,26 @@ impl WorkflowDef {
             )));
         }
         let declared = self.events.get(&event.name).map(|info| &info.declared);
+        let mut converted = false;
+        for (_, schema) in declared.into_iter().flatten() {
+            match schema.admit(&payload) {
+                Ok(None) => {}
+                Ok(Some(lax)) => {
+                    payload = lax;
+                    converted = true;
+                }
+                Err(problems) => {
+                    return Err(WorkflowError::InvalidEvent(format!(
+                        "the {} does not match its schema: {problems}",
+                        event.name
+                    )));
+                }
+            }
+        }
+        if !converted {
+            return Ok(event);
+        }
+        // A conversion for one schema must still suit the others.
         for (_, schema) in declared.into_iter().flatten() {
             schema.check(&payload).map_err(|problems| {
                 WorkflowError::InvalidEvent(format!(
@@ -137,7 +159,7 @@ impl WorkflowDef {
                 ))
             })?;
         }
-        Ok(())
+        Event::new(event.name, &payload)
     }
 
     /// Whether an event of type `name` emitted by a step of component

@@ -46,8 +46,17 @@ pub struct StateType {
 
 impl StateType {
     /// A state type from its JSON Schema and default value; the defaults must
-    /// satisfy the schema.
-    pub fn new(schema: Value, defaults: Value) -> Result<Self, StateError> {
+    /// satisfy the schema. A state whose schema lists its fields
+    /// (`properties`) and says nothing of others holds only those: writing
+    /// a field the state type does not have is an error, as writing one to
+    /// the reference's pydantic state model is.
+    pub fn new(mut schema: Value, defaults: Value) -> Result<Self, StateError> {
+        if let Some(root) = schema.as_object_mut()
+            && root.contains_key("properties")
+            && !root.contains_key("additionalProperties")
+        {
+            root.insert("additionalProperties".into(), Value::Bool(false));
+        }
         let schema = Schema::compile("the state", &schema)
             .map_err(|err| StateError::SchemaViolation(err.to_string()))?;
         if !defaults.is_object() {
@@ -271,6 +280,22 @@ mod tests {
         assert_eq!(store.get("count").unwrap(), Some(json!(3)));
         store.clear().await.unwrap();
         assert_eq!(store.get("count").unwrap(), Some(json!(0)));
+        // A field the type does not have is refused, as on a pydantic model.
+        let err = store.set("extra", json!(1)).await.unwrap_err();
+        assert!(matches!(err, StateError::SchemaViolation(_)), "{err}");
+        assert_eq!(*store.snapshot(), json!({"count": 0}));
+    }
+
+    #[tokio::test]
+    async fn a_state_schema_saying_what_else_it_holds_is_kept() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"count": {"type": "integer"}},
+            "additionalProperties": {"type": "string"}
+        });
+        let store = StateStore::typed(StateType::new(schema, json!({"count": 0})).unwrap());
+        store.set("note", json!("kept")).await.unwrap();
+        assert!(store.set("other", json!(1)).await.is_err());
     }
 
     #[tokio::test]

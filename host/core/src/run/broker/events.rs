@@ -11,13 +11,16 @@ use super::{Broker, InFlight};
 
 impl Broker {
     /// Streams a `WorkflowIdleEvent` when the run has come to wait only on
-    /// input from outside: nothing queued, no call running, and a request
-    /// for input or a waiter open.
+    /// input from outside: nothing queued and no call running (a request
+    /// for input or a waiter may be open, or nothing at all: an idle run
+    /// waits for an event sent in until its timeout, as the reference's).
     pub(super) fn note_idle(&mut self) {
-        let queued = self.slots.iter().any(|slot| !slot.queue.is_empty());
-        let idle = !queued
-            && self.in_flight.is_empty()
-            && (self.awaiting_input > 0 || !self.parked.is_empty());
+        // A message waiting in the inbox (an event sent in) may end it; a
+        // prompt held until its checkpoint is saved comes first (the broker
+        // hears when it is released).
+        let idle = !self.busy()
+            && self.inbox.is_empty()
+            && crate::sync::lock(&self.shared.prompts).len() == 0;
         if idle
             && !self.idle
             && let Ok(event) = Event::new(names::WORKFLOW_IDLE, &json!({}))
@@ -27,11 +30,20 @@ impl Broker {
         self.idle = idle;
     }
 
-    /// Whether the run can make no more progress: nothing queued, nothing
-    /// running, no request for input or waiter outstanding.
-    pub(super) fn stuck(&self) -> Option<WorkflowError> {
-        let busy = self.slots.iter().any(|s| s.busy > 0 || !s.queue.is_empty());
-        if busy || self.awaiting_input > 0 || !self.parked.is_empty() {
+    /// Whether anything is queued or running.
+    fn busy(&self) -> bool {
+        !self.in_flight.is_empty()
+            || self
+                .slots
+                .iter()
+                .any(|slot| slot.busy > 0 || !slot.queue.is_empty())
+    }
+
+    /// Why the run can make no more progress by itself (nothing queued,
+    /// nothing running, no request for input or waiter outstanding), if it
+    /// cannot: what its steps' buffers hold.
+    pub(super) fn stuck_detail(&self) -> Option<String> {
+        if self.busy() || self.awaiting_input > 0 || !self.parked.is_empty() {
             return None;
         }
         let names: Vec<String> = self
@@ -42,16 +54,23 @@ impl Broker {
             .map(|s| s.name.clone())
             .collect();
         let buffers = self.shared.collect().summary(&names);
-        let detail = if buffers.is_empty() {
+        Some(if buffers.is_empty() {
             "no step holds any buffered event".to_string()
         } else {
             buffers.join("; ")
-        };
-        Some(WorkflowError::Runtime(format!(
-            "The workflow is stuck: no event is queued, no step is running and no input is awaited, so it can never reach a stop event ({detail})"
-        )))
+        })
     }
 
+    /// The error of a run that can make no more progress and has no
+    /// timeout to wait for an event from outside until.
+    pub(super) fn stuck_error(detail: &str) -> WorkflowError {
+        WorkflowError::Runtime(format!(
+            "The workflow is stuck: no event is queued, no step is running and no input is awaited, so it can never reach a stop event ({detail})"
+        ))
+    }
+
+    /// The reference's timeout error (`Operation timed out after 5.0
+    /// seconds. No steps active`), and what an idle run's steps held.
     pub(super) fn timeout_error(&self) -> WorkflowError {
         let active = self.shared.running_steps();
         let steps = if active.is_empty() {
@@ -64,8 +83,14 @@ impl Broker {
             .timeout
             .map(|t| t.as_secs_f64())
             .unwrap_or_default();
+        let idle = self
+            .stuck_detail()
+            .map(|detail| {
+                format!(" (the run was idle, waiting for an event sent in from outside: {detail})")
+            })
+            .unwrap_or_default();
         WorkflowError::Timeout(format!(
-            "Operation timed out after {timeout:?} seconds. {steps}"
+            "Operation timed out after {timeout:?} seconds. {steps}{idle}"
         ))
     }
 }

@@ -54,10 +54,14 @@ impl Broker {
         deadline: Option<tokio::time::Instant>,
     ) -> RunOutcome {
         loop {
-            if self.inbox.is_empty()
-                && let Some(stuck) = self.stuck()
+            // An idle run waits for an event sent in from outside until
+            // its timeout, as the reference's; without one it would wait
+            // forever, so it fails at once.
+            if deadline.is_none()
+                && self.inbox.is_empty()
+                && let Some(detail) = self.stuck_detail()
             {
-                return Err(stuck);
+                return Err(Self::stuck_error(&detail));
             }
             if self.shared.internal_events {
                 self.note_idle();

@@ -7,6 +7,8 @@
 //! rest ([`PATTERN_BACKTRACK_LIMIT`]); a string that needs more fails its
 //! check. Compiled patterns are bounded in size too.
 
+mod lax;
+
 use std::fmt;
 
 use serde_json::Value;
@@ -73,6 +75,26 @@ impl Schema {
             Ok(())
         } else {
             Err(problems.join("; "))
+        }
+    }
+}
+
+impl Schema {
+    /// Checks `instance` as input from outside: `Ok(None)` when it matches
+    /// as it is, `Ok(Some(converted))` when it matches once converted as
+    /// pydantic's lax mode converts input (`"2"` to 2 for an integer; see
+    /// `lax`), else the violations of the instance as it was.
+    pub fn admit(&self, instance: &Value) -> Result<Option<Value>, String> {
+        let problems = match self.check(instance) {
+            Ok(()) => return Ok(None),
+            Err(problems) => problems,
+        };
+        let mut converted = instance.clone();
+        lax::convert(&self.source, &self.source, &mut converted);
+        if converted != *instance && self.check(&converted).is_ok() {
+            Ok(Some(converted))
+        } else {
+            Err(problems)
         }
     }
 }
