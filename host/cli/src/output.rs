@@ -14,16 +14,32 @@ pub(crate) async fn load(path: &Path) -> Result<Workflow, WorkflowError> {
 }
 
 /// Prints a workflow error as one line naming its kind; returns the exit
-/// code.
+/// code. A step's failure is the step's own error, as the reference raises
+/// it to its caller (`ValueError: bad value: 42`), with the step and the
+/// attempts after it.
 pub(crate) fn report(err: &WorkflowError) -> ExitCode {
-    let text = err.to_string();
-    let one_line = text.lines().collect::<Vec<_>>().join(" ");
-    eprintln!(
-        "error: {}: {}",
-        err.kind(),
-        one_line.split_whitespace().collect::<Vec<_>>().join(" ")
-    );
+    match err {
+        WorkflowError::StepFailed(failure) => {
+            let attempts = if failure.attempts > 1 {
+                format!(", after {} attempts", failure.attempts)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "error: {}: {} (step `{}`{attempts})",
+                failure.kind,
+                one_line(&failure.message),
+                failure.step
+            );
+        }
+        other => eprintln!("error: {}: {}", other.kind(), one_line(&other.to_string())),
+    }
     ExitCode::FAILURE
+}
+
+/// `text` on one line, its runs of whitespace as single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Prints results as text or JSON lines.

@@ -44,10 +44,10 @@ fn a_step_error_reaches_the_caller_as_the_steps_own_error() {
             "attempts": 1,
         }})
     );
-    // Without --json, one line naming the workflow error's kind and the
-    // step's error.
+    // Without --json, one line: the step's own error, as the reference
+    // raises it, then the step.
     assert_eq!(
         stderr(&output).trim_end(),
-        "error: WorkflowStepError: step `first` failed: ValueError: bad value: 42"
+        "error: ValueError: bad value: 42 (step `first`)"
     );
 }

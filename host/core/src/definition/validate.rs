@@ -40,10 +40,14 @@ pub(crate) fn validate(def: &WorkflowDef) -> Result<()> {
 fn validate_graph(def: &Graph<'_>) -> Result<()> {
     let workflow = def.name;
     let fail = |message: String| Err(WorkflowError::Validation(message));
+    // What the reference raises as a configuration error (no steps, no or
+    // several start or stop types) is one here too.
+    let misconfigured = |message: String| Err(WorkflowError::Configuration(message));
 
     if def.steps.is_empty() {
-        return fail(format!(
-            "Workflow '{workflow}' has no configured steps. Did you forget to export them with export_steps!?"
+        return misconfigured(format!(
+            "Workflow '{workflow}' has no configured steps. Did you forget to declare them \
+             (@step in Python, `static steps` in JavaScript, export_steps! in Rust)?"
         ));
     }
     for step in def.steps {
@@ -75,13 +79,13 @@ fn validate_graph(def: &Graph<'_>) -> Result<()> {
     let starts = of_kind(&accepted, EventKind::Start);
     match starts.len() {
         0 => {
-            return fail(format!(
+            return misconfigured(format!(
                 "At least one Event of type StartEvent must be received by any step. (Workflow '{workflow}' has no @step that accepts StartEvent.)"
             ));
         }
         1 => {}
         n => {
-            return fail(format!(
+            return misconfigured(format!(
                 "Only one type of StartEvent is allowed per workflow, found {n}: {} in workflow '{workflow}'.",
                 starts.join(", ")
             ));
@@ -90,13 +94,13 @@ fn validate_graph(def: &Graph<'_>) -> Result<()> {
     let stops = of_kind(&produced, EventKind::Stop);
     match stops.len() {
         0 => {
-            return fail(format!(
+            return misconfigured(format!(
                 "At least one Event of type StopEvent must be returned by any step. (Workflow '{workflow}' has no @step that returns StopEvent.)"
             ));
         }
         1 => {}
         n => {
-            return fail(format!(
+            return misconfigured(format!(
                 "Only one type of StopEvent is allowed per workflow, found {n}: {} in workflow '{workflow}'.",
                 stops.join(", ")
             ));
@@ -302,6 +306,14 @@ mod tests {
         }
     }
 
+    /// What the reference raises as a `WorkflowConfigurationError`.
+    fn misconfiguration(result: Result<()>) -> String {
+        match result {
+            Err(WorkflowError::Configuration(message)) => message,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
     #[test]
     fn a_valid_chain_passes() {
         let steps = vec![
@@ -313,10 +325,10 @@ mod tests {
 
     #[test]
     fn no_steps_and_no_start_consumer() {
-        assert!(message(check(vec![], &[])).contains("has no configured steps"));
+        assert!(misconfiguration(check(vec![], &[])).contains("has no configured steps"));
         let steps = vec![step("a", &["B"], &["StopEvent"])];
         assert_eq!(
-            message(check(steps, &[])),
+            misconfiguration(check(steps, &[])),
             "At least one Event of type StartEvent must be received by any step. (Workflow 'wf' has no @step that accepts StartEvent.)"
         );
     }
@@ -325,12 +337,12 @@ mod tests {
     fn no_stop_producer_and_two_stop_types() {
         let steps = vec![step("a", &["StartEvent"], &[])];
         assert!(
-            message(check(steps, &[]))
+            misconfiguration(check(steps, &[]))
                 .starts_with("At least one Event of type StopEvent must be returned")
         );
         let steps = vec![step("a", &["StartEvent"], &["StopEvent", "MyStop"])];
         assert_eq!(
-            message(check(steps, &[("MyStop", EventKind::Stop)])),
+            misconfiguration(check(steps, &[("MyStop", EventKind::Stop)])),
             "Only one type of StopEvent is allowed per workflow, found 2: MyStop, StopEvent in workflow 'wf'."
         );
     }
