@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Build, BuildCache, GuestLanguage, run_tool, tools};
+use super::{Build, BuildCache, GuestLanguage, tools};
 use wflow_core::Result;
 
 /// Builds the JavaScript guest in `dir` (or reuses its cached build).
@@ -24,10 +24,11 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         .arg(build.sdk.wit())
         .arg("--componentize-js")
         .arg(&toolchain.componentize_js);
-    run_tool(
-        &mut command,
-        &format!("the JavaScript guest in {}", dir.display()),
-    )
-    .await?;
+    build
+        .run_tool(
+            &mut command,
+            &format!("the JavaScript guest in {}", dir.display()),
+        )
+        .await?;
     build.publish()
 }

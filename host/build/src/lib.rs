@@ -105,10 +105,19 @@ impl BuildCache {
         if entry.is_file() {
             return Ok(Build::Cached(entry));
         }
+        // The same inputs failed to build before: the same error, at once.
+        let failure = self.dir.join(format!("{key}.failed"));
+        if let Ok(message) = std::fs::read_to_string(&failure) {
+            return Err(WorkflowError::Load(format!(
+                "{message}\n(this is the error the last build of these very inputs gave: change a \
+                 file of the guest to build it again, or run `wflow cache clear`)"
+            )));
+        }
         Ok(Build::Fresh(FreshBuild {
             sdk: SdkFiles::materialize(&self.root)?,
             scratch: self.scratch()?,
             entry,
+            failure,
         }))
     }
 
@@ -142,9 +151,31 @@ struct FreshBuild {
     sdk: SdkFiles,
     scratch: Scratch,
     entry: PathBuf,
+    /// Where the error goes when the tool refuses these inputs.
+    failure: PathBuf,
 }
 
 impl FreshBuild {
+    /// Runs the build tool. When it refuses the inputs, its error is kept
+    /// for them, so that building them again fails at once; a tool that
+    /// could not start or was killed keeps nothing (the inputs may be
+    /// fine).
+    async fn run_tool(&self, command: &mut tokio::process::Command, what: &str) -> Result<()> {
+        match run_tool(command, what).await {
+            Ok(()) => Ok(()),
+            Err(ToolFailure::Environment(err)) => Err(err),
+            Err(ToolFailure::Inputs(err)) => {
+                if let Err(io) = std::fs::write(&self.failure, err.to_string()) {
+                    tracing::warn!(
+                        "cannot keep the build error in {}: {io}",
+                        self.failure.display()
+                    );
+                }
+                Err(err)
+            }
+        }
+    }
+
     /// Where the tool should write the component.
     fn output(&self) -> PathBuf {
         self.scratch.path().join("component.wasm")
@@ -270,14 +301,30 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How a build tool's run failed.
+enum ToolFailure {
+    /// It could not start, or a signal ended it: nothing says the inputs
+    /// are at fault.
+    Environment(WorkflowError),
+    /// It ran and refused the inputs (it exited with an error code).
+    Inputs(WorkflowError),
+}
+
 /// Runs a build tool; on failure, an error carrying its output and `what`
 /// was being built.
-async fn run_tool(command: &mut tokio::process::Command, what: &str) -> Result<()> {
+async fn run_tool(
+    command: &mut tokio::process::Command,
+    what: &str,
+) -> std::result::Result<(), ToolFailure> {
     let output = command
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .map_err(|err| WorkflowError::Load(format!("cannot start the build of {what}: {err}")))?;
+        .map_err(|err| {
+            ToolFailure::Environment(WorkflowError::Load(format!(
+                "cannot start the build of {what}: {err}"
+            )))
+        })?;
     if output.status.success() {
         return Ok(());
     }
@@ -288,9 +335,11 @@ async fn run_tool(command: &mut tokio::process::Command, what: &str) -> Result<(
     if !stdout.trim().is_empty() {
         text = format!("{}\n{text}", stdout.trim_end());
     }
-    Err(WorkflowError::Load(format!(
-        "building {what} failed:\n{text}"
-    )))
+    let err = WorkflowError::Load(format!("building {what} failed:\n{text}"));
+    Err(match output.status.code() {
+        Some(_) => ToolFailure::Inputs(err),
+        None => ToolFailure::Environment(err),
+    })
 }
 
 /// Creates `dir` (and its parents) and makes it owner-only.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Build, BuildCache, GuestLanguage, copy_inputs, run_tool, tools};
+use super::{Build, BuildCache, GuestLanguage, copy_inputs, tools};
 use wflow_core::{Result, WorkflowError};
 
 #[derive(Deserialize, Default)]
@@ -100,10 +100,11 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         .arg("wflow_entry")
         .arg("-o")
         .arg(build.output());
-    run_tool(
-        &mut command,
-        &format!("the Python guest in {}", dir.display()),
-    )
-    .await?;
+    build
+        .run_tool(
+            &mut command,
+            &format!("the Python guest in {}", dir.display()),
+        )
+        .await?;
     build.publish()
 }

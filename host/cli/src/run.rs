@@ -12,8 +12,8 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use wflow_core::{
-    CheckpointStore, Event, EventKind, FileCheckpoint, RunOptions, Workflow, WorkflowError,
-    WorkflowHandler, names,
+    CheckpointStore, Context, Event, EventKind, FileCheckpoint, RunOptions, Workflow,
+    WorkflowError, WorkflowHandler, names,
 };
 
 use crate::output::{Printer, load};
@@ -27,7 +27,7 @@ pub struct RunArgs {
     path: PathBuf,
     /// Run on this server (`wflow serve`, or llama-agents-server) instead,
     /// e.g. http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL", conflicts_with_all = ["timeout", "checkpoint", "detach"])]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["timeout", "checkpoint", "detach", "context"])]
     server: Option<String>,
     /// With --server, the API token to send (a tenant's, from the operator).
     #[arg(long, env = "WFLOW_TOKEN", hide_env_values = true, requires = "server")]
@@ -49,6 +49,12 @@ pub struct RunArgs {
     /// instead of reading stdin (also done when stdin is closed).
     #[arg(long)]
     detach: bool,
+    /// Start from the Context saved in FILE (a fresh one if there is no
+    /// FILE) and save it back when the run ends, so that its state carries
+    /// over from run to run (the reference's `Context.to_dict` /
+    /// `from_dict`).
+    #[arg(long, value_name = "FILE")]
+    context: Option<PathBuf>,
     /// Log what the host does, and what the steps printed, to stderr.
     #[arg(long, short)]
     pub(super) verbose: bool,
@@ -160,7 +166,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(start) => start,
         Err(err) => return Ok(printer.error(&err)),
     };
+    let context = match &args.context {
+        Some(path) => match load_context(&workflow, path) {
+            Ok(context) => Some(context),
+            Err(err) => return Ok(printer.error(&err)),
+        },
+        None => None,
+    };
     let options = RunOptions {
+        context: context.clone(),
         checkpoint: args
             .checkpoint
             .as_ref()
@@ -178,7 +192,42 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         always: args.detach,
         checkpoint: args.checkpoint.clone(),
     };
-    drive(&workflow, &handler, &printer, &detach, args.verbose).await
+    let code = drive(&workflow, &handler, &printer, &detach, args.verbose).await?;
+    if let (Some(path), Some(context)) = (&args.context, &context)
+        && let Err(err) = save_context(context, path)
+    {
+        return Ok(printer.error(&err));
+    }
+    Ok(code)
+}
+
+/// The Context saved in `path`, or a fresh one when there is no file.
+fn load_context(workflow: &Workflow, path: &std::path::Path) -> Result<Context, WorkflowError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Context::from_json(workflow, &text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Context::new(workflow)),
+        Err(err) => Err(WorkflowError::io(
+            format!("cannot read the context {}", path.display()),
+            err,
+        )),
+    }
+}
+
+/// Saves `context` to `path`, whole or not at all (written beside it, then
+/// renamed over it).
+fn save_context(context: &Context, path: &std::path::Path) -> Result<(), WorkflowError> {
+    let text = context.to_json()?;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let cannot = |err| {
+        WorkflowError::io(
+            format!("cannot save the context to {}", path.display()),
+            err,
+        )
+    };
+    std::fs::write(&partial, text).map_err(cannot)?;
+    std::fs::rename(&partial, path).map_err(cannot)
 }
 
 /// The path a workflow was loaded from, absolute, for `wflow resume`.

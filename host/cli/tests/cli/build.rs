@@ -91,3 +91,38 @@ fn build_names_a_missing_toolchain_and_how_to_install_it() {
     let output = wflow_fails(&["build", "testing"], None);
     assert_contains(&stderr(&output), "is not a guest folder");
 }
+
+#[test]
+fn a_build_that_failed_fails_again_at_once_until_its_inputs_change() {
+    let cache = scratch("failed-build-cache", "");
+    let guest = scratch("failed-build-guest", "");
+    let _ = std::fs::remove_dir_all(&cache);
+    std::fs::create_dir_all(&guest).unwrap();
+    std::fs::write(
+        guest.join("pyproject.toml"),
+        "[project]\nname = \"broken\"\nversion = \"0.1.0\"\n\n[tool.wflow]\nmodule = \"app\"\n",
+    )
+    .unwrap();
+    std::fs::write(guest.join("app.py"), "def broken(:\n    pass\n").unwrap();
+    let env = [("WFLOW_CACHE_DIR", cache.to_str().unwrap())];
+    let path = guest.to_str().unwrap();
+    let first = wflow_with_env(&["run", path], None, &env);
+    assert_failure(&first);
+    assert_contains(&stderr(&first), "SyntaxError");
+    // The same inputs: the same error, from the cache.
+    let again = wflow_with_env(&["run", path], None, &env);
+    assert_failure(&again);
+    assert_contains(&stderr(&again), "SyntaxError");
+    assert_contains(&stderr(&again), "the last build of these very inputs gave");
+    // Changed inputs are built again.
+    std::fs::write(guest.join("app.py"), "def still_broken(:\n    pass\n").unwrap();
+    let changed = wflow_with_env(&["run", path], None, &env);
+    assert_failure(&changed);
+    assert!(
+        !stderr(&changed).contains("the last build of these very inputs gave"),
+        "{}",
+        stderr(&changed)
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+    let _ = std::fs::remove_dir_all(&guest);
+}

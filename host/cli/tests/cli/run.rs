@@ -1,7 +1,7 @@
 //! `wflow run` on the example folders: results printed plain and as JSON
 //! lines, exact counts, and a prompt answered on stdin.
 
-use crate::{assert_contains, stderr, stdout, wflow_fails, wflow_ok};
+use crate::{assert_contains, scratch, stderr, stdout, wflow_fails, wflow_ok};
 
 #[test]
 fn run_prints_the_joke_and_json_lines_parse() {
@@ -40,4 +40,32 @@ fn fanout_state_and_hitl_give_exact_results() {
 fn hitl_with_closed_stdin_fails_instead_of_hanging() {
     let output = wflow_fails(&["run", "hitl"], None);
     assert_contains(&stderr(&output), "stdin is closed");
+}
+
+#[test]
+fn a_context_file_carries_the_state_from_run_to_run() {
+    let context = scratch("context", ".json");
+    let _ = std::fs::remove_file(&context);
+    let path = context.to_str().unwrap();
+    let run = |n: &str| {
+        let input = format!(r#"{{"n": {n}}}"#);
+        wflow_ok(
+            &["run", "state", "--input", &input, "--context", path],
+            None,
+        )
+    };
+    assert_eq!(stdout(&run("5")).trim(), r#"{"count":5}"#);
+    assert_eq!(stdout(&run("3")).trim(), r#"{"count":8}"#);
+    // Not a context: refused, naming the problem, and left as it was.
+    std::fs::write(&context, r#"{"format": "x"}"#).unwrap();
+    let output = wflow_fails(&["run", "state", "--context", path], None);
+    assert_contains(
+        &stderr(&output),
+        "ContextSerdeError: the context is not a valid wflow context",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&context).unwrap(),
+        r#"{"format": "x"}"#
+    );
+    let _ = std::fs::remove_file(&context);
 }
