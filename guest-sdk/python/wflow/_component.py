@@ -13,7 +13,7 @@ from wit_world import WitWorld as _Exports
 from wit_world.imports import context as _host
 from wit_world.imports import types as _t
 
-from . import _runtime
+from . import _build_error, _runtime
 from .errors import HostError
 
 _KIND_OF_ERROR = {
@@ -131,6 +131,7 @@ def _component_info():
         info = _runtime.describe()
     except Exception as exc:
         print(f"wflow: cannot describe the workflow: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _build_error.report(exc)
         raise
     state = info["state"]
     return _t.ComponentInfo(

@@ -124,7 +124,14 @@ class StepInfo:
     def signature(self, is_method):
         sig = self._signatures.get(is_method)
         if sig is None:
-            sig = self._signatures[is_method] = self._read_signature(is_method)
+            try:
+                sig = self._signatures[is_method] = self._read_signature(is_method)
+            except WorkflowValidationError as err:
+                # The user's file and line, for the build's report.
+                code = getattr(self.fn, "__code__", None)
+                if code is not None:
+                    err.wflow_location = (code.co_filename, code.co_firstlineno)
+                raise
         return sig
 
     def _read_signature(self, is_method):

@@ -28,6 +28,7 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         .run_tool(
             &mut command,
             &format!("the JavaScript guest in {}", dir.display()),
+            || None,
         )
         .await?;
     build.publish()

@@ -107,11 +107,11 @@ impl BuildCache {
         }
         // The same inputs failed to build before: the same error, at once.
         let failure = self.dir.join(format!("{key}.failed"));
-        if let Ok(message) = std::fs::read_to_string(&failure) {
-            return Err(WorkflowError::Load(format!(
-                "{message}\n(this is the error the last build of these very inputs gave: change a \
-                 file of the guest to build it again, or run `wflow cache clear`)"
-            )));
+        if let Some(kept) = std::fs::read_to_string(&failure)
+            .ok()
+            .and_then(|text| serde_json::from_str::<KeptFailure>(&text).ok())
+        {
+            return Err(kept.into_error());
         }
         Ok(Build::Fresh(FreshBuild {
             sdk: SdkFiles::materialize(&self.root)?,
@@ -156,16 +156,30 @@ struct FreshBuild {
 }
 
 impl FreshBuild {
-    /// Runs the build tool. When it refuses the inputs, its error is kept
-    /// for them, so that building them again fails at once; a tool that
+    /// Runs the build tool. When it refuses the inputs, `explain` may say
+    /// why better than the tool's output, and the error is kept for these
+    /// inputs, so that building them again fails at once; a tool that
     /// could not start or was killed keeps nothing (the inputs may be
     /// fine).
-    async fn run_tool(&self, command: &mut tokio::process::Command, what: &str) -> Result<()> {
+    async fn run_tool(
+        &self,
+        command: &mut tokio::process::Command,
+        what: &str,
+        explain: impl FnOnce() -> Option<WorkflowError>,
+    ) -> Result<()> {
         match run_tool(command, what).await {
             Ok(()) => Ok(()),
             Err(ToolFailure::Environment(err)) => Err(err),
             Err(ToolFailure::Inputs(err)) => {
-                if let Err(io) = std::fs::write(&self.failure, err.to_string()) {
+                let err = explain().unwrap_or(err);
+                let kept = KeptFailure {
+                    kind: err.kind().to_string(),
+                    message: err.to_string(),
+                };
+                let written = serde_json::to_string(&kept)
+                    .map_err(std::io::Error::other)
+                    .and_then(|text| std::fs::write(&self.failure, text));
+                if let Err(io) = written {
                     tracing::warn!(
                         "cannot keep the build error in {}: {io}",
                         self.failure.display()
@@ -299,6 +313,35 @@ fn build_key(language: GuestLanguage, tool: &Path, dir: &Path) -> Result<String>
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A build's error, kept for its inputs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptFailure {
+    kind: String,
+    message: String,
+}
+
+impl KeptFailure {
+    /// The error again, of its kind, saying it was kept.
+    fn into_error(self) -> WorkflowError {
+        let message = format!(
+            "{}\n(the last build of these very inputs gave this error: change a file of the \
+             guest to build it again, or run `wflow cache clear`)",
+            self.message
+        );
+        error_of_kind(&self.kind, message)
+    }
+}
+
+/// An error of `kind` (a [`WorkflowError::kind`]) a build reports: the
+/// guest's own validation or configuration error, else a load error.
+fn error_of_kind(kind: &str, message: String) -> WorkflowError {
+    match kind {
+        "WorkflowValidationError" => WorkflowError::Validation(message),
+        "WorkflowConfigurationError" => WorkflowError::Configuration(message),
+        _ => WorkflowError::Load(message),
+    }
 }
 
 /// How a build tool's run failed.

@@ -108,16 +108,32 @@ fn a_build_that_failed_fails_again_at_once_until_its_inputs_change() {
     let path = guest.to_str().unwrap();
     let first = wflow_with_env(&["run", path], None, &env);
     assert_failure(&first);
-    assert_contains(&stderr(&first), "SyntaxError");
+    // The user's file and line, not the build tool's traceback.
+    assert_contains(
+        &stderr(&first),
+        &format!("does not load: SyntaxError: {path}/app.py:1: invalid syntax"),
+    );
+    assert!(!stderr(&first).contains("Traceback"), "{}", stderr(&first));
     // The same inputs: the same error, from the cache.
     let again = wflow_with_env(&["run", path], None, &env);
     assert_failure(&again);
     assert_contains(&stderr(&again), "SyntaxError");
     assert_contains(&stderr(&again), "the last build of these very inputs gave");
-    // Changed inputs are built again.
-    std::fs::write(guest.join("app.py"), "def still_broken(:\n    pass\n").unwrap();
+    // Changed inputs are built again. A bad step is reported as the
+    // reference reports it, at the step's line.
+    let bad_step = "from wflow import StartEvent, StopEvent, Workflow, step\n\n\n\
+                    class Bad(Workflow):\n    @step\n    async def no_return(self, ev: StartEvent):\n\
+                    \x20       return StopEvent(result=1)\n";
+    std::fs::write(guest.join("app.py"), bad_step).unwrap();
     let changed = wflow_with_env(&["run", path], None, &env);
     assert_failure(&changed);
+    assert_contains(
+        &stderr(&changed),
+        &format!(
+            "error: WorkflowValidationError: {path}/app.py:5: step `no_return`: Return types of \
+             workflows step functions must be annotated"
+        ),
+    );
     assert!(
         !stderr(&changed).contains("the last build of these very inputs gave"),
         "{}",
