@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use wflow_server::{self as server, SqliteStore};
+use wflow_server::SqliteStore;
 
-use super::serve_app;
 use super::tenants::{ACME, ADMIN, send, tenants_app};
+use super::{Stoppable, serve_app};
 
 /// Runs `joke` as `token`'s tenant: the status and body.
 async fn run_joke(client: &Client, base: &str, token: &str) -> (StatusCode, Value) {
@@ -27,13 +27,8 @@ async fn a_tenant_defined_through_the_admin_api_is_served_at_once_and_after_a_re
     let path = dir.path().join("handlers.db");
     let client = Client::new();
     let store = Arc::new(SqliteStore::open(&path).unwrap());
-    let app = tenants_app().await.with_store(store).await.unwrap();
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let first = tokio::spawn(server::serve_until(listener, app, async {
-        let _ = stopped.await;
-    }));
+    let first = Stoppable::serve(tenants_app().await.with_store(store).await.unwrap()).await;
+    let base = first.base.clone();
     let tenant = format!("{base}/admin/tenants/initech");
 
     // Only an admin defines tenants.
@@ -139,8 +134,7 @@ async fn a_tenant_defined_through_the_admin_api_is_served_at_once_and_after_a_re
     let listed = listed.to_string();
     assert!(!listed.contains(&token), "the token is never shown again");
     assert!(!listed.contains("sha256"), "nor its hash");
-    stop.send(()).unwrap();
-    first.await.unwrap().unwrap();
+    first.stop().await;
 
     // Restarted on the same store: the tenant, its token and its handler.
     let store = super::reopen(&path).await;

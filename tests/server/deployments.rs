@@ -7,10 +7,10 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use wflow_server::tenants::{TenantsConfig, TokenHash};
-use wflow_server::{self as server, App, SqliteStore};
+use wflow_server::{App, SqliteStore};
 use wflow_tests::{component_path, runtime};
 
-use super::{json_of, serve_app};
+use super::{Stoppable, json_of, serve_app};
 
 const ACME: &str = "wflow_acme";
 const GLOBEX: &str = "wflow_globex";
@@ -363,16 +363,8 @@ async fn a_restarted_server_serves_every_stored_version_again() {
     let path = dir.path().join("handlers.db");
     let client = Client::new();
     let store = Arc::new(SqliteStore::open(&path).unwrap());
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let first = tokio::spawn(server::serve_until(
-        listener,
-        app().with_store(store).await.unwrap(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let first = Stoppable::serve(app().with_store(store).await.unwrap()).await;
+    let base = first.base.clone();
     let manifest = "name = \"joke\"\n[[components]]\npath = \"joke.wasm\"\n";
     for _ in 0..2 {
         let (status, deployed) = deploy(
@@ -388,8 +380,7 @@ async fn a_restarted_server_serves_every_stored_version_again() {
     }
     let ran = run_joke(&client, &base, ACME, json!({"topic": "owls"})).await;
     let id = ran["handler_id"].as_str().unwrap().to_string();
-    stop.send(()).unwrap();
-    first.await.unwrap().unwrap();
+    first.stop().await;
 
     let store = super::reopen(&path).await;
     let base = serve_app(app().with_store(store).await.unwrap()).await;

@@ -63,6 +63,37 @@ pub async fn reopen(path: &std::path::Path) -> std::sync::Arc<server::SqliteStor
     }
 }
 
+/// A server on a free loopback port that stops when told to.
+pub struct Stoppable {
+    /// Its base URL.
+    pub base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Stoppable {
+    /// Serves `app` until [`Stoppable::stop`].
+    pub async fn serve(app: App) -> Self {
+        let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server::serve_until(listener, app, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            stop,
+            serving,
+        }
+    }
+
+    /// Stops serving; returns once the requests in flight are done.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.serving.await.unwrap().unwrap();
+    }
+}
+
 /// Serves `app` on a free loopback port; its base URL.
 pub async fn serve_app(app: App) -> String {
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();

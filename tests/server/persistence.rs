@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use wflow_server::{self as server, App};
 use wflow_tests::workflow;
 
-use crate::{get, post, read_sse, serve_app};
+use crate::{Stoppable, get, post, read_sse, serve_app};
 
 /// Runs `bench_counter` synchronously under `handler_id`, one addition per
 /// worker; the count it ends with.
@@ -35,12 +35,8 @@ async fn a_reused_handler_id_starts_from_the_state_its_last_run_ended_with() {
             .unwrap()
     };
 
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let first = tokio::spawn(server::serve_until(listener, open().await, async {
-        let _ = stopped.await;
-    }));
+    let first = Stoppable::serve(open().await).await;
+    let base = first.base.clone();
     // Eight workers add one each: 8, then 8 more under the same id.
     assert_eq!(count_under(&client, &base, "tally").await, json!(8));
     assert_eq!(count_under(&client, &base, "tally").await, json!(16));
@@ -61,9 +57,8 @@ async fn a_reused_handler_id_starts_from_the_state_its_last_run_ended_with() {
             .contains("in use by another wflow process")
     );
     // Stopped, then started again on the same file: the state carries over.
-    stop.send(()).unwrap();
     drop(client);
-    first.await.unwrap().unwrap();
+    first.stop().await;
     // The file is free once the first server's last writes are done.
     let mut reopened = None;
     for _ in 0..100 {

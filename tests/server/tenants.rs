@@ -6,10 +6,10 @@ use std::sync::Arc;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use wflow_server::tenants::{TenantsConfig, TokenHash};
-use wflow_server::{self as server, App, SqliteStore};
+use wflow_server::{App, SqliteStore};
 use wflow_tests::workflow;
 
-use super::{json_of, serve_app};
+use super::{Stoppable, json_of, serve_app};
 
 pub(crate) const ACME: &str = "wflow_acme-token";
 const ACME_READER: &str = "wflow_acme-reader";
@@ -292,13 +292,8 @@ async fn a_restarted_server_gives_each_tenant_back_its_own_handlers() {
     let path = dir.path().join("handlers.db");
     let client = Client::new();
     let store = Arc::new(SqliteStore::open(&path).unwrap());
-    let app = tenants_app().await.with_store(store).await.unwrap();
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let first = tokio::spawn(server::serve_until(listener, app, async {
-        let _ = stopped.await;
-    }));
+    let first = Stoppable::serve(tenants_app().await.with_store(store).await.unwrap()).await;
+    let base = first.base.clone();
     let joke = json!({"start_event": {"topic": "pirates"}});
     let (status, ran) = send(
         client
@@ -309,8 +304,7 @@ async fn a_restarted_server_gives_each_tenant_back_its_own_handlers() {
     .await;
     assert_eq!(status, StatusCode::OK, "{ran}");
     let id = ran["handler_id"].as_str().unwrap().to_string();
-    stop.send(()).unwrap();
-    first.await.unwrap().unwrap();
+    first.stop().await;
 
     let store = super::reopen(&path).await;
     let app = tenants_app()
