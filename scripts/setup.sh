@@ -3,8 +3,10 @@
 #  - the wasm32-wasip2 target that Rust guest components are built for;
 #  - componentize-py (Python guests), in a virtualenv in wflow's tools folder;
 #  - componentize-js (JavaScript guests), with npm, in the same folder;
-#  - the reference's Python client (llama-agents-client), in a virtualenv of
-#    its own there, for the test proving `wflow serve` works with it.
+#  - the reference's Python client (llama-agents-client) and the reference
+#    itself (llama-index-workflows), in a virtualenv of their own there, for
+#    the tests proving `wflow serve` works with the client and the
+#    conformance suite comparing wflow with the reference.
 # The tools folder is $WFLOW_TOOLS_DIR, else ~/.local/share/wflow/tools, where
 # `wflow build` looks for them. Versions are pinned; re-running is cheap.
 set -euo pipefail
@@ -12,6 +14,9 @@ set -euo pipefail
 COMPONENTIZE_PY_VERSION=0.25.1
 COMPONENTIZE_JS_VERSION=0.23.0
 CLIENT_VERSION=0.4.1
+# The reference itself, which the client depends on: pinned, since the
+# conformance suite (tests/conformance) compares wflow with this version.
+WORKFLOWS_VERSION=2.26.1
 tools="${WFLOW_TOOLS_DIR:-$HOME/.local/share/wflow/tools}"
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -45,8 +50,9 @@ if [ "$installed_js" != "$COMPONENTIZE_JS_VERSION" ]; then
     npm install --silent --no-audit --no-fund --prefix "$js" "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION"
 fi
 client="$tools/client"
-if ! "$client/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-agents-client') != '$CLIENT_VERSION')" 2>/dev/null; then
+if ! "$client/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-agents-client') != '$CLIENT_VERSION' or m.version('llama-index-workflows') != '$WORKFLOWS_VERSION')" 2>/dev/null; then
     python3 -m venv "$client"
-    "$client/bin/pip" install --quiet --disable-pip-version-check "llama-agents-client==$CLIENT_VERSION"
+    "$client/bin/pip" install --quiet --disable-pip-version-check \
+        "llama-agents-client==$CLIENT_VERSION" "llama-index-workflows==$WORKFLOWS_VERSION"
 fi
-echo "wflow tools ready in $tools (componentize-py $COMPONENTIZE_PY_VERSION, componentize-js $COMPONENTIZE_JS_VERSION, llama-agents-client $CLIENT_VERSION)"
+echo "wflow tools ready in $tools (componentize-py $COMPONENTIZE_PY_VERSION, componentize-js $COMPONENTIZE_JS_VERSION, llama-agents-client $CLIENT_VERSION, llama-index-workflows $WORKFLOWS_VERSION)"
