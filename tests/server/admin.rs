@@ -100,6 +100,11 @@ async fn a_tenant_defined_through_the_admin_api_is_served_at_once_and_after_a_re
         let text = body["detail"].as_str().unwrap();
         assert!(text.contains(detail), "{detail}: {text}");
     }
+    // ... and changed nothing.
+    let (_, unchanged) = send(client.get(&tenant), Some(ADMIN)).await;
+    assert_eq!(unchanged["quotas"]["max_concurrent_runs"], 1);
+    assert_eq!(unchanged["quotas"]["runs_per_minute"], 600);
+    assert_eq!(unchanged["tokens"], json!([]));
 
     // A token made for it works at once, and is shown only once.
     let (status, made) = send(
@@ -110,6 +115,7 @@ async fn a_tenant_defined_through_the_admin_api_is_served_at_once_and_after_a_re
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["stored"], true);
     let token = made["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("wflow_"), "{made}");
     let (status, ran) = run_joke(&client, &base, &token).await;

@@ -156,12 +156,13 @@ def _to_int(value, loc):
             return int(text)
         except ValueError:
             pass
-        try:
-            number = float(text)
-        except ValueError:
-            number = None
-        if number is not None and number.is_integer():
-            return int(number)
+        # An integral decimal (`"2.0"`), as pydantic reads one; not `"1e3"`.
+        whole, dot, fraction = text.partition(".")
+        if dot and not fraction.strip("0"):
+            try:
+                return int(whole)
+            except ValueError:
+                pass
         raise invalid(loc, "int_parsing",
                       "Input should be a valid integer, unable to parse string as an integer", value)
     raise invalid(loc, "int_type", "Input should be a valid integer", value)
@@ -618,6 +619,11 @@ class Model:
             object.__setattr__(self, name, value)
         if errors:
             raise Invalid(errors)
+        # A field with an alias is read by its alias only, as pydantic reads
+        # it: its Python name is no extra field either (it would shadow it).
+        for name, spec in fields.items():
+            if spec.key != name:
+                data.pop(name, None)
         object.__setattr__(self, "_extra", data)
 
     def __init__(self, **data):

@@ -157,10 +157,11 @@ struct FreshBuild {
 
 impl FreshBuild {
     /// Runs the build tool. When it refuses the inputs, `explain` may say
-    /// why better than the tool's output, and the error is kept for these
-    /// inputs, so that building them again fails at once; a tool that
-    /// could not start or was killed keeps nothing (the inputs may be
-    /// fine).
+    /// why better than the tool's output: the guest's own error (a bad
+    /// step, a syntax error), which is then kept for these inputs, so that
+    /// building them again fails at once. An error nothing pins on the
+    /// guest (a full disk, a tool that could not start or was killed) is
+    /// kept for nothing: the next build tries again.
     async fn run_tool(
         &self,
         command: &mut tokio::process::Command,
@@ -171,7 +172,9 @@ impl FreshBuild {
             Ok(()) => Ok(()),
             Err(ToolFailure::Environment(err)) => Err(err),
             Err(ToolFailure::Inputs(err)) => {
-                let err = explain().unwrap_or(err);
+                let Some(err) = explain() else {
+                    return Err(err);
+                };
                 let kept = KeptFailure {
                     kind: err.kind().to_string(),
                     message: err.to_string(),
@@ -349,7 +352,8 @@ enum ToolFailure {
     /// It could not start, or a signal ended it: nothing says the inputs
     /// are at fault.
     Environment(WorkflowError),
-    /// It ran and refused the inputs (it exited with an error code).
+    /// It ran and exited with an error code: the inputs, or what it met
+    /// (a full disk), may be at fault.
     Inputs(WorkflowError),
 }
 

@@ -83,6 +83,8 @@ impl Workflow {
         }
         check_event_size(&def.options.limits, &start).map_err(WorkflowError::LimitExceeded)?;
         let start = def.admit_payload(start)?;
+        // Converted, it may have grown (`"1e15"` to `1000000000000000.0`).
+        check_event_size(&def.options.limits, &start).map_err(WorkflowError::LimitExceeded)?;
         let state = match &options.context {
             Some(ctx) => ctx.store().clone(),
             None => Context::new(self).store().clone(),
@@ -198,21 +200,23 @@ impl Workflow {
             queued_bytes: AtomicU64::new(0),
             engine: self.code.runtime.core().clone(),
         });
+        let handler = WorkflowHandler {
+            shared: shared.clone(),
+            outcome: outcome_rx,
+            stream: Mutex::new(Some((stream_rx, unread))),
+        };
+        // Queued ahead of anything else the broker will find in its inbox;
+        // one refused, and nothing was started (no checkpoint writer
+        // either).
+        for event in options.send_first {
+            handler.send(event, None)?;
+        }
         let pool = self.code.run_pool(&def);
-        let broker = Broker::new(shared.clone(), pool, broker_rx, outcome_tx).with_checkpoints(
+        let broker = Broker::new(shared, pool, broker_rx, outcome_tx).with_checkpoints(
             &tokio,
             options.checkpoint,
             options.origin,
         );
-        let handler = WorkflowHandler {
-            shared,
-            outcome: outcome_rx,
-            stream: Mutex::new(Some((stream_rx, unread))),
-        };
-        // Queued ahead of anything else the broker will find in its inbox.
-        for event in options.send_first {
-            handler.send(event, None)?;
-        }
         let slots = self.code.run_slots.clone();
         tokio.spawn(async move {
             let permit = match slots {
@@ -307,6 +311,10 @@ impl WorkflowHandler {
             .check_event_size(&event)
             .map_err(WorkflowError::LimitExceeded)?;
         let event = self.shared.def.admit_payload(event)?;
+        // Converted, it may have grown (`"1e15"` to `1000000000000000.0`).
+        self.shared
+            .check_event_size(&event)
+            .map_err(WorkflowError::LimitExceeded)?;
         let target = self
             .shared
             .check_target(&event, step)

@@ -166,6 +166,7 @@ impl LimitsSpec {
 #[serde(deny_unknown_fields)]
 pub struct LimitCaps {
     /// Linear memory per instance, for every step.
+    #[serde(serialize_with = "bytes_exactly")]
     pub memory: Option<ByteSize>,
     /// Fuel per step call, for every step (a step metering nothing gets
     /// this much).
@@ -178,12 +179,15 @@ pub struct LimitCaps {
     #[serde(default, with = "humantime_serde")]
     pub run_timeout: Option<Duration>,
     /// The largest event payload.
+    #[serde(serialize_with = "bytes_exactly")]
     pub max_event_bytes: Option<ByteSize>,
     /// The largest state, serialized.
+    #[serde(serialize_with = "bytes_exactly")]
     pub max_state_bytes: Option<ByteSize>,
     /// The instances alive at once over all of the workflow's runs.
     pub max_instances: Option<u32>,
     /// The payload bytes one run may stream.
+    #[serde(serialize_with = "bytes_exactly")]
     pub max_stream_bytes: Option<ByteSize>,
     /// Streamed events waiting unread.
     pub stream_buffer: Option<usize>,
@@ -196,10 +200,20 @@ pub struct LimitCaps {
     /// The runtime's own events one run streams.
     pub max_internal_events: Option<u64>,
     /// Payload bytes sent in a run and not taken yet.
+    #[serde(serialize_with = "bytes_exactly")]
     pub max_queued_bytes: Option<ByteSize>,
     /// How long a step call waits for an instance slot, e.g. `"10s"`.
     #[serde(default, with = "humantime_serde")]
     pub instance_wait: Option<Duration>,
+}
+
+/// A size as its exact number of bytes: bytesize writes a rounded text
+/// (`1.0 MiB` for 1,100,000 bytes), which would not read back the same.
+fn bytes_exactly<S: serde::Serializer>(
+    size: &Option<ByteSize>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    size.map(|size| size.as_u64()).serialize(serializer)
 }
 
 impl LimitCaps {
@@ -372,6 +386,20 @@ mod tests {
             unknown.is_err_and(|err| err.to_string().contains("memroy")),
             "a misspelt cap is an error naming it"
         );
+    }
+
+    #[test]
+    fn limit_caps_round_trip_through_json_exactly() {
+        let caps = LimitCaps {
+            memory: Some(ByteSize::b(1_100_000)),
+            max_event_bytes: Some(ByteSize::b(1500)),
+            step_timeout: Some(std::time::Duration::from_millis(2500)),
+            ..LimitCaps::default()
+        };
+        let text = serde_json::to_string(&caps).unwrap();
+        assert!(text.contains(r#""memory":1100000"#), "{text}");
+        let back: LimitCaps = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, caps);
     }
 
     #[test]

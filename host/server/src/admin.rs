@@ -43,15 +43,27 @@ impl App {
     }
 
     /// Serves the tenants `registry` holds, bringing back from the store
-    /// what tenants new to this server had kept there.
+    /// what tenants new to this server had kept there. The tenants are
+    /// served whatever the store answers: what it could not give back is
+    /// logged and listed in `problems`.
     async fn serve_registry(&self, registry: &Registry) -> Result<Reloaded, TenantsError> {
-        let reloaded = self.serve_merged(registry)?;
+        let mut reloaded = self.serve_merged(registry)?;
         if let Some(store) = &self.store
             && !reloaded.added.is_empty()
         {
             let added = Some(reloaded.added.as_slice());
-            self.restore_deployments(&**store, added).await?;
-            self.count_stored_handlers(&**store, added).await?;
+            let restored = match self.restore_deployments(&**store, added).await {
+                Ok(()) => self.count_stored_handlers(&**store, added).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = restored {
+                let problem = format!(
+                    "the store could not give back the deployments or handler counts of {}: {err}",
+                    reloaded.added.join(", ")
+                );
+                tracing::error!("{problem}");
+                reloaded.problems.push(problem);
+            }
         }
         Ok(reloaded)
     }
@@ -217,6 +229,8 @@ pub(crate) async fn put_tenant(
         let reloaded = app.redefine(&mut registry, &name, Some(definition)).await?;
         let mut answer = json!(registry.view(&name));
         answer["limits_pending"] = json!(reloaded.limits_pending.contains(&name));
+        // Without a store, a restart forgets it: say so.
+        answer["stored"] = json!(app.store.is_some());
         audit::admin_action(
             &admin.request_id,
             &format!(
@@ -275,6 +289,7 @@ pub(crate) async fn create_token(
             "name": request.name,
             "read_only": request.read_only,
             "token": token,
+            "stored": app.store.is_some(),
         }))
     })
     .await?;

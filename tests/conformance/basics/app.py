@@ -21,10 +21,24 @@ class Note(Event):
     text: str
 
 
+class Left(Event):
+    tag: str
+
+
+class Right(Event):
+    tag: str
+
+
 class Basics(Workflow):
     @step
-    async def begin(self, ctx: Context, ev: StartEvent) -> Work | StopEvent | None:
+    async def begin(self, ctx: Context, ev: StartEvent) -> Work | Left | Right | StopEvent | None:
         mode = ev.get("mode")
+        if mode == "order":
+            # Sent right first: collect_events answers in the order asked.
+            ctx.send_event(Right(tag="r1"))
+            ctx.send_event(Right(tag="r2"))
+            ctx.send_event(Left(tag="l1"))
+            return None
         if mode == "fanout":
             await ctx.store.set("k", ev.get("k"))
             for i in range(ev.get("k")):
@@ -76,3 +90,10 @@ class Basics(Workflow):
         if done is None:
             return None
         return StopEvent(result=sorted(d.n for d in done))
+
+    @step
+    async def pair(self, ctx: Context, ev: Left | Right) -> StopEvent | None:
+        got = ctx.collect_events(ev, [Left, Right, Right])
+        if got is None:
+            return None
+        return StopEvent(result=[f"{type(e).__name__}:{e.tag}" for e in got])

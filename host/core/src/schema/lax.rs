@@ -22,25 +22,55 @@ const MAX_DEPTH: u32 = 64;
 /// or booleans to those, integral floats and booleans to integers, `0`/`1`
 /// to booleans. What no rule converts is left as it was.
 pub(crate) fn convert(schema: &Value, root: &Value, value: &mut Value) {
-    convert_at(schema, root, value, 0);
+    let walk = Walk {
+        root,
+        steps_left: std::cell::Cell::new(MAX_STEPS),
+    };
+    convert_at(schema, &walk, value, 0);
 }
 
-fn convert_at(schema: &Value, root: &Value, value: &mut Value, depth: u32) {
-    if depth > MAX_DEPTH {
+/// The most schema nodes one conversion visits: unions nested in a
+/// hostile schema multiply the work, and past this it stops (the check
+/// then reports the payload as it is).
+const MAX_STEPS: u32 = 100_000;
+
+/// One conversion: the schema's root (for `$ref`s) and the work left.
+struct Walk<'a> {
+    root: &'a Value,
+    steps_left: std::cell::Cell<u32>,
+}
+
+impl Walk<'_> {
+    /// Takes one step of work; false once none is left.
+    fn step(&self) -> bool {
+        let left = self.steps_left.get();
+        self.steps_left.set(left.saturating_sub(1));
+        left > 0
+    }
+
+    /// The schema `#/$defs/NAME` (or `#/definitions/NAME`) names.
+    fn resolve(&self, target: &str) -> Option<&Value> {
+        let path = target.strip_prefix('#')?;
+        self.root.pointer(path)
+    }
+}
+
+fn convert_at(schema: &Value, walk: &Walk<'_>, value: &mut Value, depth: u32) {
+    if depth > MAX_DEPTH || !walk.step() {
         return;
     }
     let Some(schema) = schema.as_object() else {
         return;
     };
     if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
-        if let Some(resolved) = resolve(root, target) {
-            convert_at(resolved, root, value, depth + 1);
+        if let Some(resolved) = walk.resolve(target) {
+            convert_at(resolved, walk, value, depth + 1);
         }
         return;
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(branches) = schema.get(key).and_then(Value::as_array) {
-            convert_to_a_branch(branches, root, value, depth);
+            convert_to_a_branch(branches, walk, value, depth);
             return;
         }
     }
@@ -56,16 +86,16 @@ fn convert_at(schema: &Value, root: &Value, value: &mut Value, depth: u32) {
         }
     }
     match value {
-        Value::Object(object) => convert_object(schema, root, object, depth),
+        Value::Object(object) => convert_object(schema, walk, object, depth),
         Value::Array(items) => {
             let prefix = schema.get("prefixItems").and_then(Value::as_array);
             let rest = schema.get("items");
             for (index, item) in items.iter_mut().enumerate() {
                 match prefix.and_then(|prefix| prefix.get(index)) {
-                    Some(item_schema) => convert_at(item_schema, root, item, depth + 1),
+                    Some(item_schema) => convert_at(item_schema, walk, item, depth + 1),
                     None => {
                         if let Some(item_schema) = rest {
-                            convert_at(item_schema, root, item, depth + 1);
+                            convert_at(item_schema, walk, item, depth + 1);
                         }
                     }
                 }
@@ -77,7 +107,7 @@ fn convert_at(schema: &Value, root: &Value, value: &mut Value, depth: u32) {
 
 fn convert_object(
     schema: &Map<String, Value>,
-    root: &Value,
+    walk: &Walk<'_>,
     object: &mut Map<String, Value>,
     depth: u32,
 ) {
@@ -85,46 +115,112 @@ fn convert_object(
     let additional = schema.get("additionalProperties");
     for (key, field) in object.iter_mut() {
         match properties.and_then(|properties| properties.get(key)) {
-            Some(field_schema) => convert_at(field_schema, root, field, depth + 1),
+            Some(field_schema) => convert_at(field_schema, walk, field, depth + 1),
             None => {
                 if let Some(field_schema) = additional {
-                    convert_at(field_schema, root, field, depth + 1);
+                    convert_at(field_schema, walk, field, depth + 1);
                 }
             }
         }
     }
 }
 
-/// A union: a branch whose type the value already has is left to the
-/// check; else the first branch a conversion reaches.
-fn convert_to_a_branch(branches: &[Value], root: &Value, value: &mut Value, depth: u32) {
-    let simple_type = |branch: &Value| {
-        branch
-            .get("type")
-            .map(type_names)
-            .is_some_and(|names| names.iter().any(|name| has_type(value, name)))
-    };
-    if branches.iter().any(simple_type) {
-        // Nested values may still need converting within that branch.
-        if let Some(branch) = branches.iter().find(|branch| simple_type(branch)) {
-            convert_at(branch, root, value, depth + 1);
-        }
+/// A union: a value that already fits a branch is left as it is (`int |
+/// str` keeps `"5"` a string, as pydantic's smart mode does); else it
+/// converts to the first branch it then fits.
+fn convert_to_a_branch(branches: &[Value], walk: &Walk<'_>, value: &mut Value, depth: u32) {
+    if branches
+        .iter()
+        .any(|branch| fits(branch, walk, value, depth + 1))
+    {
         return;
     }
+    // The first branch the converted value then fits: a discriminating
+    // field (`kind: "b"`) picks its branch even when another converts too.
     for branch in branches {
         let mut attempt = value.clone();
-        convert_at(branch, root, &mut attempt, depth + 1);
-        if attempt != *value {
+        convert_at(branch, walk, &mut attempt, depth + 1);
+        if attempt != *value && fits(branch, walk, &attempt, depth + 1) {
             *value = attempt;
             return;
         }
     }
 }
 
-/// The schema `#/$defs/NAME` (or `#/definitions/NAME`) names in `root`.
-fn resolve<'a>(root: &'a Value, target: &str) -> Option<&'a Value> {
-    let path = target.strip_prefix('#')?;
-    root.pointer(path)
+/// Whether `value` fits `schema` as far as types, constants, enums,
+/// required fields and closed objects tell (what picks a union's branch;
+/// the whole check runs after conversion anyway).
+fn fits(schema: &Value, walk: &Walk<'_>, value: &Value, depth: u32) -> bool {
+    if depth > MAX_DEPTH || !walk.step() {
+        return false;
+    }
+    let Some(schema) = schema.as_object() else {
+        return true;
+    };
+    if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
+        return walk
+            .resolve(target)
+            .is_none_or(|resolved| fits(resolved, walk, value, depth + 1));
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+            return branches
+                .iter()
+                .any(|branch| fits(branch, walk, value, depth + 1));
+        }
+    }
+    if schema
+        .get("const")
+        .is_some_and(|constant| constant != value)
+    {
+        return false;
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        return false;
+    }
+    if let Some(types) = schema.get("type")
+        && !type_names(types).iter().any(|name| has_type(value, name))
+    {
+        return false;
+    }
+    match value {
+        Value::Object(object) => {
+            let required = schema.get("required").and_then(Value::as_array);
+            if required.is_some_and(|required| {
+                required
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .any(|key| !object.contains_key(key))
+            }) {
+                return false;
+            }
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties");
+            object.iter().all(|(key, field)| {
+                match properties.and_then(|properties| properties.get(key)) {
+                    Some(field_schema) => fits(field_schema, walk, field, depth + 1),
+                    None => match additional {
+                        Some(Value::Bool(allowed)) => *allowed,
+                        Some(field_schema) => fits(field_schema, walk, field, depth + 1),
+                        None => true,
+                    },
+                }
+            })
+        }
+        Value::Array(items) => {
+            let prefix = schema.get("prefixItems").and_then(Value::as_array);
+            let rest = schema.get("items");
+            items.iter().enumerate().all(|(index, item)| {
+                match prefix.and_then(|prefix| prefix.get(index)).or(rest) {
+                    Some(item_schema) => fits(item_schema, walk, item, depth + 1),
+                    None => true,
+                }
+            })
+        }
+        _ => true,
+    }
 }
 
 fn type_names(types: &Value) -> Vec<&str> {
@@ -157,12 +253,7 @@ fn scalar(name: &str, value: &Value) -> Option<Value> {
             .filter(|float| float.fract() == 0.0 && float.abs() < 9.007_199_254_740_992e15)
             .map(|float| Value::from(float as i64)),
         ("integer", Value::Bool(flag)) => Some(Value::from(i64::from(*flag))),
-        ("number", Value::String(text)) => text
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
-            .map(Value::Number),
+        ("number", Value::String(text)) => number_of(text.trim()),
         ("number", Value::Bool(flag)) => {
             Number::from_f64(f64::from(u8::from(*flag))).map(Value::Number)
         }
@@ -192,9 +283,35 @@ fn integer_of(text: &str) -> Option<Value> {
         }
         return plain.parse::<u64>().ok().map(Value::from);
     }
-    let float = text.parse::<f64>().ok()?;
-    (float.is_finite() && float.fract() == 0.0 && float.abs() < 9.007_199_254_740_992e15)
-        .then(|| Value::from(float as i64))
+    // An integral decimal, as pydantic reads one: digits, a point, zeros
+    // (`"2.0"`; not `"1e3"`, which pydantic refuses for an integer).
+    let (whole, fraction) = text.split_once('.')?;
+    if fraction.chars().all(|c| c == '0') {
+        integer_of(whole)
+    } else {
+        None
+    }
+}
+
+/// A number written as Python's `float()` reads one, underscores between
+/// digits included (`"1_000.5"`), finite (JSON holds no `inf`).
+fn number_of(text: &str) -> Option<Value> {
+    let bytes = text.as_bytes();
+    let underscores_ok = bytes.iter().enumerate().all(|(at, byte)| {
+        *byte != b'_'
+            || (at > 0
+                && bytes[at - 1].is_ascii_digit()
+                && bytes.get(at + 1).is_some_and(u8::is_ascii_digit))
+    });
+    if !underscores_ok {
+        return None;
+    }
+    let plain: String = text.chars().filter(|c| *c != '_').collect();
+    plain
+        .parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map(Value::Number)
 }
 
 fn boolean_of(text: &str) -> Option<Value> {
@@ -248,6 +365,10 @@ mod tests {
             (json!({"qty": "x"}), json!({"qty": "x"})),
             (json!({"qty": 2.5}), json!({"qty": 2.5})),
             (json!({"qty": "1__0"}), json!({"qty": "1__0"})),
+            (json!({"qty": "1e3"}), json!({"qty": "1e3"})),
+            (json!({"qty": "2.5"}), json!({"qty": "2.5"})),
+            (json!({"price": "1_000.5"}), json!({"price": 1000.5})),
+            (json!({"price": "1e3"}), json!({"price": 1000.0})),
             (json!({"flag": "maybe"}), json!({"flag": "maybe"})),
             (json!({"flag": 2}), json!({"flag": 2})),
             (json!({"price": "inf"}), json!({"price": "inf"})),
@@ -283,6 +404,46 @@ mod tests {
             "counts": {"a": 3},
         });
         assert_eq!(converted(schema, input), expected);
+    }
+
+    #[test]
+    fn a_union_converts_to_the_branch_the_value_then_fits() {
+        // `kind` discriminates: branch `b` is picked though `a` converts
+        // `n` too, and its `flag` converts with it.
+        let schema = json!({
+            "anyOf": [
+                {"type": "object", "required": ["kind", "n"],
+                 "properties": {"kind": {"const": "a"}, "n": {"type": "integer"}}},
+                {"type": "object", "required": ["kind", "n", "flag"],
+                 "properties": {"kind": {"const": "b"}, "n": {"type": "integer"},
+                                "flag": {"type": "boolean"}}},
+            ]
+        });
+        let input = json!({"kind": "b", "n": "1", "flag": "yes"});
+        assert_eq!(
+            converted(schema, input),
+            json!({"kind": "b", "n": 1, "flag": true})
+        );
+    }
+
+    #[test]
+    fn nested_unions_in_a_hostile_schema_end_within_the_step_budget() {
+        // Ten branches at each of 30 levels (a schema of linear size, by
+        // `$ref`s): 10^30 paths without a budget.
+        let mut defs = serde_json::Map::new();
+        defs.insert("L0".into(), json!({"type": "integer"}));
+        let mut value = json!("1");
+        for level in 1..=30 {
+            let inner = format!("#/$defs/L{}", level - 1);
+            let branch = json!({"type": "object", "properties": {"x": {"$ref": inner}}});
+            defs.insert(format!("L{level}"), json!({"anyOf": vec![branch; 10]}));
+            value = json!({"x": value});
+        }
+        let schema = json!({"$ref": "#/$defs/L30", "$defs": defs});
+        let before = value.clone();
+        convert(&schema, &schema, &mut value);
+        // Too much work to finish: left as it was, for the check to refuse.
+        assert_eq!(value, before);
     }
 
     #[test]

@@ -40,7 +40,13 @@ pub enum StateError {
 /// A typed state declaration: the schema and the defaults `clear` resets to.
 #[derive(Debug, Clone)]
 pub struct StateType {
+    /// What every write must satisfy: the declared schema, closed to
+    /// fields it does not list.
     pub(crate) schema: Arc<Schema>,
+    /// The schema as declared: what a state saved before (a checkpoint, a
+    /// context) must satisfy to be restored, so that one written when
+    /// typed states were open still restores.
+    declared: Arc<Schema>,
     pub(crate) defaults: Value,
 }
 
@@ -50,15 +56,20 @@ impl StateType {
     /// (`properties`) and says nothing of others holds only those: writing
     /// a field the state type does not have is an error, as writing one to
     /// the reference's pydantic state model is.
-    pub fn new(mut schema: Value, defaults: Value) -> Result<Self, StateError> {
-        if let Some(root) = schema.as_object_mut()
+    pub fn new(schema: Value, defaults: Value) -> Result<Self, StateError> {
+        let compile = |schema: &Value| {
+            Schema::compile("the state", schema)
+                .map_err(|err| StateError::SchemaViolation(err.to_string()))
+        };
+        let declared = compile(&schema)?;
+        let mut closed = schema;
+        if let Some(root) = closed.as_object_mut()
             && root.contains_key("properties")
             && !root.contains_key("additionalProperties")
         {
             root.insert("additionalProperties".into(), Value::Bool(false));
         }
-        let schema = Schema::compile("the state", &schema)
-            .map_err(|err| StateError::SchemaViolation(err.to_string()))?;
+        let schema = compile(&closed)?;
         if !defaults.is_object() {
             return Err(StateError::InvalidJson(
                 "the state defaults must be a JSON object".into(),
@@ -69,6 +80,7 @@ impl StateType {
             .map_err(|err| StateError::SchemaViolation(format!("the state defaults: {err}")))?;
         Ok(Self {
             schema: Arc::new(schema),
+            declared: Arc::new(declared),
             defaults,
         })
     }
@@ -164,9 +176,12 @@ impl StateStore {
     }
 
     /// Replaces the state without waiting for the writer lock: for a store
-    /// nobody uses yet (restoring a snapshot). The state is still checked.
+    /// nobody uses yet (restoring a snapshot). The state is still checked,
+    /// against the schema as declared: a state saved before typed states
+    /// were closed to undeclared fields restores (later writes are held to
+    /// the closed schema).
     pub fn restore(&self, state: Value) -> Result<(), StateError> {
-        self.commit_locked(state)
+        self.commit_checked(state, Check::Restored)
     }
 
     /// Resets the state to its defaults (an empty object when untyped).
@@ -212,6 +227,10 @@ impl StateStore {
 
     /// Checks `state` and swaps it in; the writer lock must be held.
     fn commit_locked(&self, state: Value) -> Result<(), StateError> {
+        self.commit_checked(state, Check::Written)
+    }
+
+    fn commit_checked(&self, state: Value, check: Check) -> Result<(), StateError> {
         if !state.is_object() {
             return Err(StateError::InvalidJson(format!(
                 "the state must be a JSON object, got {}",
@@ -219,8 +238,11 @@ impl StateStore {
             )));
         }
         if let Some(state_type) = &self.inner.state_type {
-            state_type
-                .schema
+            let schema = match check {
+                Check::Written => &state_type.schema,
+                Check::Restored => &state_type.declared,
+            };
+            schema
                 .check(&state)
                 .map_err(|err| StateError::SchemaViolation(err.to_string()))?;
         }
@@ -235,6 +257,15 @@ impl StateStore {
         *self.committed() = Arc::new(state);
         Ok(())
     }
+}
+
+/// Which schema a new state is checked against.
+#[derive(Clone, Copy)]
+enum Check {
+    /// A write: the closed schema.
+    Written,
+    /// A state saved before: the schema as declared.
+    Restored,
 }
 
 /// The length of `value` as compact JSON, without building the text.
@@ -284,6 +315,10 @@ mod tests {
         let err = store.set("extra", json!(1)).await.unwrap_err();
         assert!(matches!(err, StateError::SchemaViolation(_)), "{err}");
         assert_eq!(*store.snapshot(), json!({"count": 0}));
+        // A state saved when typed states were open still restores.
+        store.restore(json!({"count": 4, "extra": 1})).unwrap();
+        assert_eq!(store.get("extra").unwrap(), Some(json!(1)));
+        assert!(store.set("more", json!(1)).await.is_err());
     }
 
     #[tokio::test]
