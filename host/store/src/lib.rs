@@ -5,10 +5,13 @@
 //! [`Store`] is async (a network database fits behind it) and object safe
 //! (the server holds an `Arc<dyn Store>`); its methods return
 //! [`BoxFuture`]s, as core's [`CheckpointStore`] does. [`SqliteStore`] is
-//! the embedded implementation. Module `testing` (cargo feature
-//! `testing`) is the suite every implementation must pass.
+//! the embedded implementation, [`PostgresStore`] the one several hosts
+//! can share. Module `testing` (cargo feature `testing`) is the suite
+//! every implementation must pass; `rows` is what they store alike.
 
 mod error;
+mod postgres;
+mod rows;
 mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -19,6 +22,7 @@ use wflow_api::{Envelope, HandlerRecord};
 use wflow_core::{BoxFuture, CheckpointStore, Event, Result, Snapshot, WorkflowError};
 
 pub use error::{Cause, StoreError};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A handler as stored.

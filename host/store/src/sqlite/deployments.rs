@@ -3,7 +3,8 @@
 
 use rusqlite::{Connection, params};
 
-use super::queries::{failed, version_value};
+use super::queries::failed;
+use crate::rows::version_value;
 use crate::{DeployedComponent, StoreError, StoredDeployment};
 
 /// Inserts a deployment version; a version already stored for the name is

@@ -23,6 +23,7 @@ use wflow_api::{Envelope, HandlerRecord};
 use wflow_core::{BoxFuture, Event, Snapshot};
 
 use self::thread::{Job, Read, Worker, Write};
+use crate::rows::{self, event_row};
 use crate::{Store, StoreError, StoredDeployment, StoredHandler, StoredTenant};
 
 /// Handlers in a SQLite file, served by threads of their own.
@@ -106,7 +107,7 @@ impl Store for SqliteStore {
         start: &'a Event,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let result = queries::result_text(record)?;
+            let result = rows::result_text(record)?;
             let (record, start) = (record.clone(), start.clone());
             self.write(move |connection| {
                 queries::save_handler(connection, &record, result.as_deref(), &start)
@@ -120,7 +121,7 @@ impl Store for SqliteStore {
         record: &'a HandlerRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let result = queries::result_text(record)?;
+            let result = rows::result_text(record)?;
             let record = record.clone();
             self.write(move |connection| {
                 queries::update_handler(connection, &record, result.as_deref())
@@ -151,7 +152,7 @@ impl Store for SqliteStore {
         terminal: Option<(u64, &'a Envelope)>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let result = queries::result_text(record)?;
+            let result = rows::result_text(record)?;
             let terminal = terminal
                 .map(|(sequence, envelope)| event_row(sequence, envelope))
                 .transpose()?;
@@ -292,17 +293,4 @@ impl Store for SqliteStore {
     fn tenants(&self) -> BoxFuture<'_, Result<Vec<StoredTenant>, StoreError>> {
         Box::pin(self.read(tenants::all))
     }
-}
-
-/// An event as its row holds it: `(sequence, envelope as JSON)`.
-fn event_row(sequence: u64, envelope: &Envelope) -> Result<(i64, String), StoreError> {
-    let sequence = i64::try_from(sequence).map_err(|err| StoreError::Database {
-        action: "cannot store an event",
-        cause: err.into(),
-    })?;
-    let text = serde_json::to_string(envelope).map_err(|err| StoreError::Serialize {
-        what: "an event",
-        cause: err.into(),
-    })?;
-    Ok((sequence, text))
 }

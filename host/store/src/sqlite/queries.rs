@@ -3,9 +3,10 @@
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use wflow_api::{Envelope, HandlerRecord, HandlerResult, Status};
-use wflow_core::{Event, Snapshot};
+use wflow_api::{Envelope, HandlerRecord};
+use wflow_core::Event;
 
+use crate::rows::{self, HandlerRow, status_text, version_value};
 use crate::{StoreError, StoredHandler};
 
 /// Maps a database error met while doing `action`: a constraint the
@@ -24,36 +25,6 @@ pub(super) fn failed(action: &'static str) -> impl Fn(rusqlite::Error) -> StoreE
                 cause: err.into(),
             }
         }
-    }
-}
-
-/// A version as SQLite's INTEGER holds it.
-pub(super) fn version_value(version: u64) -> i64 {
-    i64::try_from(version).unwrap_or(i64::MAX)
-}
-
-fn status_text(status: Status) -> &'static str {
-    match status {
-        Status::Running => "running",
-        Status::Completed => "completed",
-        Status::Failed => "failed",
-        Status::Cancelled => "cancelled",
-    }
-}
-
-/// A record's result as stored: the stop event's envelope as JSON.
-pub(super) fn result_text(record: &HandlerRecord) -> Result<Option<String>, StoreError> {
-    match &record.result {
-        Some(HandlerResult::Event(envelope)) => {
-            serde_json::to_string(envelope)
-                .map(Some)
-                .map_err(|err| StoreError::Serialize {
-                    what: "a result",
-                    cause: err.into(),
-                })
-        }
-        Some(HandlerResult::Value(value)) => Ok(Some(value.to_string())),
-        None => Ok(None),
     }
 }
 
@@ -287,23 +258,10 @@ pub(super) fn events_after(
         .query_map(params![handler_id, after, max], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })
+        .map_err(failed("cannot read the events"))?
+        .collect::<Result<Vec<_>, _>>()
         .map_err(failed("cannot read the events"))?;
-    let mut events = Vec::new();
-    for row in rows {
-        let (sequence, text) = row.map_err(failed("cannot read the events"))?;
-        let parsed = u64::try_from(sequence)
-            .ok()
-            .zip(serde_json::from_str::<Envelope>(&text).ok());
-        match parsed {
-            Some(event) => events.push(event),
-            None => tracing::error!(
-                handler = handler_id,
-                sequence,
-                "a stored event cannot be read back: it is left out"
-            ),
-        }
-    }
-    Ok(events)
+    Ok(rows::decode_page(handler_id, rows))
 }
 
 /// A stored handler: its row and start event, with its streamed events and
@@ -313,87 +271,31 @@ fn with_events(
     row: HandlerRow,
     start: Event,
 ) -> Result<StoredHandler, StoreError> {
-    let mut damage = Vec::new();
-    let mut events = connection
+    let rows = connection
         .prepare_cached(
             "SELECT sequence, envelope FROM events WHERE handler_id = ?1 ORDER BY sequence",
         )
-        .map_err(failed("cannot read the events"))?;
-    let rows = events
-        .query_map(params![row.handler_id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        .and_then(|mut events| {
+            events
+                .query_map(params![row.handler_id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
         })
         .map_err(failed("cannot read the events"))?;
-    let mut envelopes = Vec::new();
-    for stored in rows {
-        let (sequence, text) = stored.map_err(failed("cannot read the events"))?;
-        let Ok(position) = u64::try_from(sequence) else {
-            damage.push(format!("its event {sequence} has a negative sequence"));
-            continue;
-        };
-        match serde_json::from_str::<Envelope>(&text) {
-            Ok(envelope) => envelopes.push((position, envelope)),
-            Err(err) => damage.push(format!("its event {sequence} is not valid: {err}")),
-        }
-    }
+    let (events, mut damage) = rows::decode_events(rows);
     let snapshot = connection
         .prepare_cached("SELECT snapshot FROM snapshots WHERE handler_id = ?1")
         .map_err(failed("cannot read the checkpoints"))?
         .query_row(params![row.handler_id], |r| r.get::<_, String>(0))
         .optional()
-        .map_err(failed("cannot read a checkpoint"))?
-        .and_then(|text| match Snapshot::from_json(&text) {
-            Ok(snapshot) => Some(snapshot),
-            Err(err) => {
-                damage.push(format!("its checkpoint is not valid: {err}"));
-                None
-            }
-        });
+        .map_err(failed("cannot read a checkpoint"))?;
+    let snapshot = rows::decode_snapshot(snapshot, &mut damage);
     Ok(StoredHandler {
         record: row.into_record(),
         start,
-        events: envelopes,
+        events,
         snapshot,
         damage,
     })
-}
-
-/// A `handlers` row.
-struct HandlerRow {
-    handler_id: String,
-    workflow: String,
-    run_id: Option<String>,
-    status: String,
-    error: Option<String>,
-    result: Option<String>,
-    started_at: String,
-    updated_at: Option<String>,
-    completed_at: Option<String>,
-    tenant: String,
-    version: Option<u64>,
-}
-
-impl HandlerRow {
-    fn into_record(self) -> HandlerRecord {
-        let (result, result_unreadable) = match self.result.as_deref().map(serde_json::from_str) {
-            None => (None, false),
-            Some(Ok(envelope)) => (Some(HandlerResult::Event(envelope)), false),
-            Some(Err(_)) => (None, true),
-        };
-        HandlerRecord {
-            handler_id: self.handler_id,
-            tenant: self.tenant,
-            version: self.version,
-            workflow_name: self.workflow,
-            run_id: self.run_id,
-            error: self.error,
-            result,
-            result_unreadable,
-            // An unknown status cannot be resumed: count it as failed.
-            status: Status::parse(&self.status).unwrap_or(Status::Failed),
-            started_at: self.started_at,
-            updated_at: self.updated_at,
-            completed_at: self.completed_at,
-        }
-    }
 }

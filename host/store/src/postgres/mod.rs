@@ -1,0 +1,653 @@
+//! The PostgreSQL store: the same [`Store`] over a database several hosts
+//! share (`wflow serve --db postgres://...`), through a pool of
+//! connections (deadpool). Every write is one transaction. The schema is
+//! migrated on connect (`schema`).
+
+mod schema;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+use wflow_api::{Envelope, HandlerRecord};
+use wflow_core::{BoxFuture, Event, Snapshot};
+
+use crate::rows::{self, HandlerRow, event_row, status_text, version_value};
+use crate::{DeployedComponent, Store, StoreError, StoredDeployment, StoredHandler, StoredTenant};
+
+/// How many connections one host keeps at most.
+const POOL_SIZE: usize = 16;
+
+/// Handlers in a PostgreSQL database.
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+/// Maps a database error met while doing `action`: a key already stored is
+/// a conflict, anything else a database failure. Decided by the error's
+/// SQLSTATE.
+pub(crate) fn failed(action: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |err| {
+        if err.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            StoreError::Conflict {
+                action,
+                cause: err.into(),
+            }
+        } else {
+            StoreError::Database {
+                action,
+                cause: err.into(),
+            }
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host/db`, or
+    /// key=value pairs) and brings its schema up to date; a database of a
+    /// newer wflow is refused.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let target = redacted(url);
+        let open = |cause: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+            target: target.clone(),
+            cause,
+        };
+        let config: tokio_postgres::Config = url.parse().map_err(|err| open(Box::new(err)))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|err| open(Box::new(err)))?;
+        let mut client = pool.get().await.map_err(|err| open(Box::new(err)))?;
+        schema::migrate(&mut client, &target).await?;
+        drop(client);
+        Ok(Self { pool })
+    }
+
+    async fn client(&self, action: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|err| StoreError::Database {
+            action,
+            cause: err.into(),
+        })
+    }
+}
+
+/// `url` without its password, for messages.
+fn redacted(url: &str) -> String {
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(config) if config.get_password().is_some() => {
+            let user = config.get_user().unwrap_or_default();
+            let hosts: Vec<String> = config
+                .get_hosts()
+                .iter()
+                .map(|host| match host {
+                    tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            let db = config.get_dbname().unwrap_or_default();
+            format!("postgres://{user}:***@{}/{db}", hosts.join(","))
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn handler_row(row: &Row) -> (HandlerRow, Event) {
+    (
+        HandlerRow {
+            handler_id: row.get(0),
+            workflow: row.get(1),
+            run_id: row.get(2),
+            status: row.get(3),
+            error: row.get(4),
+            result: row.get(5),
+            started_at: row.get(6),
+            updated_at: row.get(7),
+            completed_at: row.get(8),
+            tenant: row.get(11),
+            version: row.get::<_, Option<i64>>(12).map(|v| v.max(0) as u64),
+        },
+        Event {
+            name: row.get(9),
+            data: row.get(10),
+        },
+    )
+}
+
+const SELECT_HANDLERS: &str = "SELECT handler_id, workflow, run_id, status, error, result,
+    started_at, updated_at, completed_at, start_name, start_data, tenant, version FROM handlers";
+
+async fn select_handlers(
+    client: &impl GenericClient,
+    filter: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<(HandlerRow, Event)>, StoreError> {
+    let rows = client
+        .query(
+            &format!("{SELECT_HANDLERS} {filter} ORDER BY position"),
+            params,
+        )
+        .await
+        .map_err(failed("cannot read the handlers"))?;
+    Ok(rows.iter().map(handler_row).collect())
+}
+
+async fn with_events(
+    client: &impl GenericClient,
+    row: HandlerRow,
+    start: Event,
+) -> Result<StoredHandler, StoreError> {
+    let events = client
+        .query(
+            "SELECT sequence, envelope FROM events WHERE handler_id = $1 ORDER BY sequence",
+            &[&row.handler_id],
+        )
+        .await
+        .map_err(failed("cannot read the events"))?;
+    let (events, mut damage) =
+        rows::decode_events(events.iter().map(|r| (r.get::<_, i64>(0), r.get(1))));
+    let snapshot = client
+        .query_opt(
+            "SELECT snapshot FROM snapshots WHERE handler_id = $1",
+            &[&row.handler_id],
+        )
+        .await
+        .map_err(failed("cannot read a checkpoint"))?
+        .map(|r| r.get::<_, String>(0));
+    let snapshot = rows::decode_snapshot(snapshot, &mut damage);
+    Ok(StoredHandler {
+        record: row.into_record(),
+        start,
+        events,
+        snapshot,
+        damage,
+    })
+}
+
+async fn insert_events(
+    client: &impl GenericClient,
+    handler_id: &str,
+    rows: &[(i64, String)],
+) -> Result<(), StoreError> {
+    let insert = client
+        .prepare_cached("INSERT INTO events (handler_id, sequence, envelope) VALUES ($1, $2, $3)")
+        .await
+        .map_err(failed("cannot store an event"))?;
+    for (sequence, text) in rows {
+        client
+            .execute(&insert, &[&handler_id, sequence, text])
+            .await
+            .map_err(failed("cannot store an event"))?;
+    }
+    Ok(())
+}
+
+async fn update_record(
+    client: &impl GenericClient,
+    record: &HandlerRecord,
+    result: Option<&str>,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "UPDATE handlers SET run_id = $2, status = $3, error = $4, result = $5,
+                updated_at = $6, completed_at = $7 WHERE handler_id = $1",
+            &[
+                &record.handler_id,
+                &record.run_id,
+                &status_text(record.status),
+                &record.error,
+                &result,
+                &record.updated_at,
+                &record.completed_at,
+            ],
+        )
+        .await
+        .map(drop)
+        .map_err(failed("cannot update a handler"))
+}
+
+impl Store for PostgresStore {
+    fn save_handler<'a>(
+        &'a self,
+        record: &'a HandlerRecord,
+        start: &'a Event,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let result = rows::result_text(record)?;
+            let client = self.client("cannot save a handler").await?;
+            client
+                .execute(
+                    "INSERT INTO handlers (handler_id, workflow, run_id, status, error, result,
+                        started_at, updated_at, completed_at, start_name, start_data, tenant,
+                        version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                     ON CONFLICT (handler_id) DO UPDATE SET workflow = $2, run_id = $3,
+                        status = $4, error = $5, result = $6, started_at = $7, updated_at = $8,
+                        completed_at = $9, start_name = $10, start_data = $11, tenant = $12,
+                        version = $13",
+                    &[
+                        &record.handler_id,
+                        &record.workflow_name,
+                        &record.run_id,
+                        &status_text(record.status),
+                        &record.error,
+                        &result,
+                        &record.started_at,
+                        &record.updated_at,
+                        &record.completed_at,
+                        &start.name,
+                        &start.data,
+                        &record.tenant,
+                        &record.version.map(version_value),
+                    ],
+                )
+                .await
+                .map(drop)
+                .map_err(failed("cannot save a handler"))
+        })
+    }
+
+    fn update_handler<'a>(
+        &'a self,
+        record: &'a HandlerRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let result = rows::result_text(record)?;
+            let client = self.client("cannot update a handler").await?;
+            update_record(&client, record, result.as_deref()).await
+        })
+    }
+
+    fn append_events<'a>(
+        &'a self,
+        handler_id: &'a str,
+        events: &'a [(u64, Envelope)],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let rows = events
+                .iter()
+                .map(|(sequence, envelope)| event_row(*sequence, envelope))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut client = self.client("cannot store an event").await?;
+            let transaction = client
+                .transaction()
+                .await
+                .map_err(failed("cannot store an event"))?;
+            insert_events(&transaction, handler_id, &rows).await?;
+            transaction
+                .commit()
+                .await
+                .map_err(failed("cannot store an event"))
+        })
+    }
+
+    fn finish_handler<'a>(
+        &'a self,
+        record: &'a HandlerRecord,
+        terminal: Option<(u64, &'a Envelope)>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let result = rows::result_text(record)?;
+            let terminal = terminal
+                .map(|(sequence, envelope)| event_row(sequence, envelope))
+                .transpose()?;
+            let mut client = self.client("cannot finish a handler").await?;
+            let transaction = client
+                .transaction()
+                .await
+                .map_err(failed("cannot finish a handler"))?;
+            update_record(&transaction, record, result.as_deref()).await?;
+            if let Some(row) = &terminal {
+                insert_events(&transaction, &record.handler_id, std::slice::from_ref(row)).await?;
+            }
+            transaction
+                .commit()
+                .await
+                .map_err(failed("cannot finish a handler"))
+        })
+    }
+
+    fn save_snapshot<'a>(
+        &'a self,
+        handler_id: &'a str,
+        snapshot: &'a Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let text = snapshot.to_json().map_err(|err| StoreError::Serialize {
+                what: "a checkpoint",
+                cause: err.into(),
+            })?;
+            let client = self.client("cannot store a checkpoint").await?;
+            client
+                .execute(
+                    "INSERT INTO snapshots (handler_id, snapshot) VALUES ($1, $2)
+                     ON CONFLICT (handler_id) DO UPDATE SET snapshot = $2",
+                    &[&handler_id, &text],
+                )
+                .await
+                .map(drop)
+                .map_err(failed("cannot store a checkpoint"))
+        })
+    }
+
+    fn delete_handler<'a>(&'a self, handler_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut client = self.client("cannot delete a handler").await?;
+            let transaction = client
+                .transaction()
+                .await
+                .map_err(failed("cannot delete a handler"))?;
+            for statement in [
+                "DELETE FROM handlers WHERE handler_id = $1",
+                "DELETE FROM events WHERE handler_id = $1",
+                "DELETE FROM snapshots WHERE handler_id = $1",
+            ] {
+                transaction
+                    .execute(statement, &[&handler_id])
+                    .await
+                    .map_err(failed("cannot delete a handler"))?;
+            }
+            transaction
+                .commit()
+                .await
+                .map_err(failed("cannot delete a handler"))
+        })
+    }
+
+    fn load_running(&self) -> BoxFuture<'_, Result<Vec<StoredHandler>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client("cannot read the handlers").await?;
+            let mut stored = Vec::new();
+            for (row, start) in select_handlers(&client, "WHERE status = 'running'", &[]).await? {
+                stored.push(with_events(&client, row, start).await?);
+            }
+            Ok(stored)
+        })
+    }
+
+    fn load_handler<'a>(
+        &'a self,
+        handler_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredHandler>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client("cannot read the handlers").await?;
+            let found = select_handlers(&client, "WHERE handler_id = $1", &[&handler_id]).await?;
+            match found.into_iter().next() {
+                Some((row, start)) => Ok(Some(with_events(&client, row, start).await?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn records(&self) -> BoxFuture<'_, Result<Vec<HandlerRecord>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client("cannot read the handlers").await?;
+            Ok(select_handlers(&client, "", &[])
+                .await?
+                .into_iter()
+                .map(|(row, _)| row.into_record())
+                .collect())
+        })
+    }
+
+    fn handler_counts(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client("cannot count the handlers").await?;
+            let rows = client
+                .query(
+                    "SELECT tenant, COUNT(*) FROM handlers GROUP BY tenant ORDER BY tenant",
+                    &[],
+                )
+                .await
+                .map_err(failed("cannot count the handlers"))?;
+            Ok(rows
+                .iter()
+                .map(|row| (row.get(0), row.get::<_, i64>(1).max(0) as u64))
+                .collect())
+        })
+    }
+
+    fn records_of<'a>(
+        &'a self,
+        tenant: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<HandlerRecord>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client("cannot read the handlers").await?;
+            Ok(select_handlers(&client, "WHERE tenant = $1", &[&tenant])
+                .await?
+                .into_iter()
+                .map(|(row, _)| row.into_record())
+                .collect())
+        })
+    }
+
+    fn events_after<'a>(
+        &'a self,
+        handler_id: &'a str,
+        after: i64,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<(u64, Envelope)>, StoreError>> {
+        Box::pin(async move {
+            let max = i64::try_from(max).unwrap_or(i64::MAX);
+            let client = self.client("cannot read the events").await?;
+            let rows = client
+                .query(
+                    "SELECT sequence, envelope FROM events
+                     WHERE handler_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+                    &[&handler_id, &after, &max],
+                )
+                .await
+                .map_err(failed("cannot read the events"))?;
+            Ok(rows::decode_page(
+                handler_id,
+                rows.iter().map(|r| (r.get::<_, i64>(0), r.get(1))),
+            ))
+        })
+    }
+
+    fn save_deployment<'a>(
+        &'a self,
+        deployment: &'a StoredDeployment,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let action = "cannot save a deployment";
+            let version = version_value(deployment.version);
+            let mut client = self.client(action).await?;
+            let transaction = client.transaction().await.map_err(failed(action))?;
+            transaction
+                .execute(
+                    "INSERT INTO deployments (tenant, name, version, created_at, manifest)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &deployment.tenant,
+                        &deployment.name,
+                        &version,
+                        &deployment.created_at,
+                        &deployment.manifest,
+                    ],
+                )
+                .await
+                .map_err(failed(action))?;
+            for (position, component) in deployment.components.iter().enumerate() {
+                transaction
+                    .execute(
+                        "INSERT INTO blobs (sha256, bytes) VALUES ($1, $2)
+                         ON CONFLICT (sha256) DO NOTHING",
+                        &[&component.sha256, &component.bytes.as_slice()],
+                    )
+                    .await
+                    .map_err(failed("cannot save a component"))?;
+                transaction
+                    .execute(
+                        "INSERT INTO deployment_components
+                            (tenant, name, version, position, file_name, sha256)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        &[
+                            &deployment.tenant,
+                            &deployment.name,
+                            &version,
+                            &(position as i64),
+                            &component.file_name,
+                            &component.sha256,
+                        ],
+                    )
+                    .await
+                    .map_err(failed(action))?;
+            }
+            transaction.commit().await.map_err(failed(action))
+        })
+    }
+
+    fn delete_deployment<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+        version: u64,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let action = "cannot delete a deployment";
+            let version = version_value(version);
+            let mut client = self.client(action).await?;
+            let transaction = client.transaction().await.map_err(failed(action))?;
+            let deleted = transaction
+                .execute(
+                    "UPDATE deployments SET deleted = TRUE, manifest = NULL
+                     WHERE tenant = $1 AND name = $2 AND version = $3 AND NOT deleted",
+                    &[&tenant, &name, &version],
+                )
+                .await
+                .map_err(failed(action))?;
+            transaction
+                .execute(
+                    "DELETE FROM deployment_components
+                     WHERE tenant = $1 AND name = $2 AND version = $3",
+                    &[&tenant, &name, &version],
+                )
+                .await
+                .map_err(failed(action))?;
+            transaction
+                .execute(
+                    "DELETE FROM blobs b WHERE NOT EXISTS
+                        (SELECT 1 FROM deployment_components c WHERE c.sha256 = b.sha256)",
+                    &[],
+                )
+                .await
+                .map_err(failed(action))?;
+            transaction.commit().await.map_err(failed(action))?;
+            Ok(deleted > 0)
+        })
+    }
+
+    fn deployments(&self) -> BoxFuture<'_, Result<Vec<StoredDeployment>, StoreError>> {
+        Box::pin(async move {
+            let action = "cannot read the deployments";
+            let client = self.client(action).await?;
+            let versions = client
+                .query(
+                    "SELECT tenant, name, version, created_at, manifest, deleted FROM deployments
+                     ORDER BY tenant, name, version",
+                    &[],
+                )
+                .await
+                .map_err(failed(action))?;
+            let mut deployments = Vec::with_capacity(versions.len());
+            for row in &versions {
+                let mut deployment = StoredDeployment {
+                    tenant: row.get(0),
+                    name: row.get(1),
+                    version: row.get::<_, i64>(2).max(0) as u64,
+                    created_at: row.get(3),
+                    manifest: row.get(4),
+                    deleted: row.get(5),
+                    components: Vec::new(),
+                };
+                if !deployment.deleted {
+                    let components = client
+                        .query(
+                            "SELECT c.file_name, c.sha256, b.bytes FROM deployment_components c
+                             JOIN blobs b ON b.sha256 = c.sha256
+                             WHERE c.tenant = $1 AND c.name = $2 AND c.version = $3
+                             ORDER BY c.position",
+                            &[
+                                &deployment.tenant,
+                                &deployment.name,
+                                &version_value(deployment.version),
+                            ],
+                        )
+                        .await
+                        .map_err(failed(action))?;
+                    deployment.components = components
+                        .iter()
+                        .map(|c| DeployedComponent {
+                            file_name: c.get(0),
+                            sha256: c.get(1),
+                            bytes: std::sync::Arc::new(c.get(2)),
+                        })
+                        .collect();
+                }
+                deployments.push(deployment);
+            }
+            Ok(deployments)
+        })
+    }
+
+    fn save_tenant<'a>(
+        &'a self,
+        tenant: &'a StoredTenant,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let client = self.client("cannot save a tenant").await?;
+            client
+                .execute(
+                    "INSERT INTO tenants (name, definition, updated_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE
+                     SET definition = excluded.definition, updated_at = excluded.updated_at",
+                    &[&tenant.name, &tenant.definition, &tenant.updated_at],
+                )
+                .await
+                .map(drop)
+                .map_err(failed("cannot save a tenant"))
+        })
+    }
+
+    fn delete_tenant<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let client = self.client("cannot delete a tenant").await?;
+            let deleted = client
+                .execute("DELETE FROM tenants WHERE name = $1", &[&name])
+                .await
+                .map_err(failed("cannot delete a tenant"))?;
+            Ok(deleted > 0)
+        })
+    }
+
+    fn tenants(&self) -> BoxFuture<'_, Result<Vec<StoredTenant>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client("cannot read the tenants").await?;
+            let rows = client
+                .query(
+                    "SELECT name, definition, updated_at FROM tenants ORDER BY name",
+                    &[],
+                )
+                .await
+                .map_err(failed("cannot read the tenants"))?;
+            Ok(rows
+                .iter()
+                .map(|row| StoredTenant {
+                    name: row.get(0),
+                    definition: row.get(1),
+                    updated_at: row.get(2),
+                })
+                .collect())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
