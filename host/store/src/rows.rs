@@ -51,6 +51,14 @@ pub(crate) fn event_row(sequence: u64, envelope: &Envelope) -> Result<(i64, Stri
     Ok((sequence, text))
 }
 
+/// Events as their rows hold them, in one go (see [`event_row`]).
+pub(crate) fn event_rows(events: &[(u64, Envelope)]) -> Result<Vec<(i64, String)>, StoreError> {
+    events
+        .iter()
+        .map(|(sequence, envelope)| event_row(*sequence, envelope))
+        .collect()
+}
+
 /// A handler's events as read back, in order: those that read, and what is
 /// wrong with those that do not (left out; their sequences show as gaps).
 pub(crate) fn decode_events(

@@ -289,11 +289,15 @@ impl Registry {
     }
 
     /// Tenant `name` as the admin API shows it.
+    /// The served one, if the file and the API both name it.
     pub(crate) fn view(&self, name: &str) -> Option<TenantView> {
-        self.views()
+        let mut named: Vec<TenantView> = self
+            .views()
             .into_iter()
-            .find(|view| view.name == name && !view.set_aside)
-            .or_else(|| self.views().into_iter().find(|view| view.name == name))
+            .filter(|view| view.name == name)
+            .collect();
+        let served = named.iter().position(|view| !view.set_aside).unwrap_or(0);
+        (!named.is_empty()).then(|| named.swap_remove(served))
     }
 }
 

@@ -270,10 +270,7 @@ impl Store for PostgresStore {
         events: &'a [(u64, Envelope)],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let rows = events
-                .iter()
-                .map(|(sequence, envelope)| event_row(*sequence, envelope))
-                .collect::<Result<Vec<_>, StoreError>>()?;
+            let rows = rows::event_rows(events)?;
             let mut client = self.client("cannot store an event").await?;
             let transaction = client
                 .transaction()

@@ -136,10 +136,7 @@ impl Store for SqliteStore {
         events: &'a [(u64, Envelope)],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let rows = events
-                .iter()
-                .map(|(sequence, envelope)| event_row(*sequence, envelope))
-                .collect::<Result<Vec<_>, StoreError>>()?;
+            let rows = rows::event_rows(events)?;
             let handler_id = handler_id.to_string();
             self.write(move |connection| queries::append_events(connection, &handler_id, &rows))
                 .await
