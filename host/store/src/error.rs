@@ -78,6 +78,16 @@ pub enum StoreError {
         /// Why it cannot be read.
         cause: Cause,
     },
+    /// Another host holds the run now: this host's lease on it expired and
+    /// the other claimed it. Nothing of the write is stored; this host must
+    /// stop the run (its new owner goes on with it).
+    #[error(
+        "the handler store: handler {handler_id} is held by another host now (this host's lease on it was lost)"
+    )]
+    LeaseLost {
+        /// The handler whose run was taken over.
+        handler_id: String,
+    },
     /// The store has shut down (its thread or its connections are gone):
     /// the request was not answered.
     #[error("the handler store has shut down")]

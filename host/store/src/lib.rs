@@ -9,6 +9,7 @@
 //! can share. Module `testing` (cargo feature `testing`) is the suite
 //! every implementation must pass; `rows` is what they store alike.
 
+mod cluster;
 mod error;
 mod postgres;
 mod rows;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use wflow_api::{Envelope, HandlerRecord};
 use wflow_core::{BoxFuture, CheckpointStore, Event, Result, Snapshot, WorkflowError};
 
+pub use cluster::{Cluster, DEFAULT_LEASE, Delivery, HostConfig, Notice};
 pub use error::{Cause, StoreError};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -222,6 +224,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every tenant defined through the admin API, by name.
     fn tenants(&self) -> BoxFuture<'_, Result<Vec<StoredTenant>, StoreError>>;
+
+    /// The store as one several hosts share, if it is one: then a host
+    /// executes only the runs it holds a lease on (see [`Cluster`]), and
+    /// answers for the others from the database.
+    fn cluster(&self) -> Option<&dyn Cluster> {
+        None
+    }
 }
 
 /// A run's checkpoints, written into the store under its handler.

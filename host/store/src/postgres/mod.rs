@@ -1,9 +1,16 @@
 //! The PostgreSQL store: the same [`Store`] over a database several hosts
 //! share (`wflow serve --db postgres://...`), through a pool of
 //! connections (deadpool). Every write is one transaction. The schema is
-//! migrated on connect (`schema`).
+//! migrated on connect (`schema`); `cluster` is how hosts share runs
+//! (leases, fences, inboxes), `listen` how they hear of each other's
+//! writes (LISTEN/NOTIFY).
 
+mod cluster;
+mod listen;
 mod schema;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
@@ -13,14 +20,29 @@ use wflow_api::{Envelope, HandlerRecord};
 use wflow_core::{BoxFuture, Event, Snapshot};
 
 use crate::rows::{self, HandlerRow, event_row, status_text, version_value};
-use crate::{DeployedComponent, Store, StoreError, StoredDeployment, StoredHandler, StoredTenant};
+use crate::{
+    Cluster, DeployedComponent, HostConfig, Notice, Store, StoreError, StoredDeployment,
+    StoredHandler, StoredTenant,
+};
 
 /// How many connections one host keeps at most.
 const POOL_SIZE: usize = 16;
 
-/// Handlers in a PostgreSQL database.
+/// Handlers in a PostgreSQL database, as one host sees them.
 pub struct PostgresStore {
     pool: Pool,
+    /// Where the database is, for the listening connection.
+    config: tokio_postgres::Config,
+    /// The database, without a password, for messages.
+    target: String,
+    host: HostConfig,
+    /// The fence of each run this host holds: its writes for them are
+    /// checked against it.
+    fences: Mutex<HashMap<String, i64>>,
+    /// What the other hosts announce (fed by `listen`, once asked for).
+    notices: tokio::sync::broadcast::Sender<Notice>,
+    /// The listening task, started by the first `notices`.
+    listener: OnceLock<listen::Listener>,
 }
 
 /// Maps a database error met while doing `action`: a key already stored is
@@ -44,9 +66,14 @@ pub(crate) fn failed(action: &'static str) -> impl Fn(tokio_postgres::Error) -> 
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host/db`, or
-    /// key=value pairs) and brings its schema up to date; a database of a
-    /// newer wflow is refused.
+    /// key=value pairs) as a host of a random id with the default lease, and
+    /// brings its schema up to date; a database of a newer wflow is refused.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_as(url, HostConfig::random()).await
+    }
+
+    /// Connects as [`PostgresStore::connect`] does, as the host `host`.
+    pub async fn connect_as(url: &str, host: HostConfig) -> Result<Self, StoreError> {
         let target = redacted(url);
         let open = |cause: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
             target: target.clone(),
@@ -54,7 +81,7 @@ impl PostgresStore {
         };
         let config: tokio_postgres::Config = url.parse().map_err(|err| open(Box::new(err)))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -67,7 +94,15 @@ impl PostgresStore {
         let mut client = pool.get().await.map_err(|err| open(Box::new(err)))?;
         schema::migrate(&mut client, &target).await?;
         drop(client);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            config,
+            target,
+            host,
+            fences: Mutex::default(),
+            notices: tokio::sync::broadcast::channel(listen::NOTICES_KEPT).0,
+            listener: OnceLock::new(),
+        })
     }
 
     async fn client(&self, action: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
@@ -219,18 +254,26 @@ impl Store for PostgresStore {
         start: &'a Event,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            let action = "cannot save a handler";
             let result = rows::result_text(record)?;
-            let client = self.client("cannot save a handler").await?;
-            client
-                .execute(
+            let client = self.client(action).await?;
+            // A running handler is this host's, under a new fence. A
+            // handler is replaced only once its run has ended: two hosts
+            // starting one id at once cannot both have it.
+            let saved = client
+                .query_opt(
                     "INSERT INTO handlers (handler_id, workflow, run_id, status, error, result,
                         started_at, updated_at, completed_at, start_name, start_data, tenant,
-                        version)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                        version, owner, fence, lease_until)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                        nextval('wflow_fences'), now() + make_interval(secs => $15))
                      ON CONFLICT (handler_id) DO UPDATE SET workflow = $2, run_id = $3,
                         status = $4, error = $5, result = $6, started_at = $7, updated_at = $8,
                         completed_at = $9, start_name = $10, start_data = $11, tenant = $12,
-                        version = $13",
+                        version = $13, owner = $14, fence = nextval('wflow_fences'),
+                        lease_until = now() + make_interval(secs => $15)
+                     WHERE handlers.status <> 'running'
+                     RETURNING fence",
                     &[
                         &record.handler_id,
                         &record.workflow_name,
@@ -245,11 +288,24 @@ impl Store for PostgresStore {
                         &start.data,
                         &record.tenant,
                         &record.version.map(version_value),
+                        &self.host.id,
+                        &self.host.lease.as_secs_f64(),
                     ],
                 )
                 .await
-                .map(drop)
-                .map_err(failed("cannot save a handler"))
+                .map_err(failed(action))?;
+            let Some(saved) = saved else {
+                return Err(StoreError::Conflict {
+                    action,
+                    cause: format!("handler {} is running already", record.handler_id).into(),
+                });
+            };
+            if record.status == wflow_api::Status::Running {
+                self.hold(&record.handler_id, saved.get(0));
+            } else {
+                self.let_go(&record.handler_id);
+            }
+            Ok(())
         })
     }
 
@@ -258,9 +314,17 @@ impl Store for PostgresStore {
         record: &'a HandlerRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            let action = "cannot update a handler";
             let result = rows::result_text(record)?;
-            let client = self.client("cannot update a handler").await?;
-            update_record(&client, record, result.as_deref()).await
+            let mut client = self.client(action).await?;
+            let transaction = client.transaction().await.map_err(failed(action))?;
+            self.check_fence(&transaction, &record.handler_id).await?;
+            update_record(&transaction, record, result.as_deref()).await?;
+            transaction.commit().await.map_err(failed(action))?;
+            if record.status.is_terminal() {
+                self.let_go(&record.handler_id);
+            }
+            Ok(())
         })
     }
 
@@ -270,17 +334,14 @@ impl Store for PostgresStore {
         events: &'a [(u64, Envelope)],
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            let action = "cannot store an event";
             let rows = rows::event_rows(events)?;
-            let mut client = self.client("cannot store an event").await?;
-            let transaction = client
-                .transaction()
-                .await
-                .map_err(failed("cannot store an event"))?;
+            let mut client = self.client(action).await?;
+            let transaction = client.transaction().await.map_err(failed(action))?;
+            self.check_fence(&transaction, handler_id).await?;
             insert_events(&transaction, handler_id, &rows).await?;
-            transaction
-                .commit()
-                .await
-                .map_err(failed("cannot store an event"))
+            listen::announce(&transaction, &Notice::Events(handler_id.to_string())).await?;
+            transaction.commit().await.map_err(failed(action))
         })
     }
 
@@ -290,23 +351,24 @@ impl Store for PostgresStore {
         terminal: Option<(u64, &'a Envelope)>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            let action = "cannot finish a handler";
             let result = rows::result_text(record)?;
             let terminal = terminal
                 .map(|(sequence, envelope)| event_row(sequence, envelope))
                 .transpose()?;
-            let mut client = self.client("cannot finish a handler").await?;
-            let transaction = client
-                .transaction()
-                .await
-                .map_err(failed("cannot finish a handler"))?;
+            let mut client = self.client(action).await?;
+            let transaction = client.transaction().await.map_err(failed(action))?;
+            self.check_fence(&transaction, &record.handler_id).await?;
             update_record(&transaction, record, result.as_deref()).await?;
             if let Some(row) = &terminal {
                 insert_events(&transaction, &record.handler_id, std::slice::from_ref(row)).await?;
             }
-            transaction
-                .commit()
-                .await
-                .map_err(failed("cannot finish a handler"))
+            listen::announce(&transaction, &Notice::Events(record.handler_id.clone())).await?;
+            transaction.commit().await.map_err(failed(action))?;
+            if record.status.is_terminal() {
+                self.let_go(&record.handler_id);
+            }
+            Ok(())
         })
     }
 
@@ -316,20 +378,23 @@ impl Store for PostgresStore {
         snapshot: &'a Snapshot,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            let action = "cannot store a checkpoint";
             let text = snapshot.to_json().map_err(|err| StoreError::Serialize {
                 what: "a checkpoint",
                 cause: err.into(),
             })?;
-            let client = self.client("cannot store a checkpoint").await?;
-            client
+            let mut client = self.client(action).await?;
+            let transaction = client.transaction().await.map_err(failed(action))?;
+            self.check_fence(&transaction, handler_id).await?;
+            transaction
                 .execute(
                     "INSERT INTO snapshots (handler_id, snapshot) VALUES ($1, $2)
                      ON CONFLICT (handler_id) DO UPDATE SET snapshot = $2",
                     &[&handler_id, &text],
                 )
                 .await
-                .map(drop)
-                .map_err(failed("cannot store a checkpoint"))
+                .map_err(failed(action))?;
+            transaction.commit().await.map_err(failed(action))
         })
     }
 
@@ -344,6 +409,7 @@ impl Store for PostgresStore {
                 "DELETE FROM handlers WHERE handler_id = $1",
                 "DELETE FROM events WHERE handler_id = $1",
                 "DELETE FROM snapshots WHERE handler_id = $1",
+                "DELETE FROM inbox WHERE handler_id = $1",
             ] {
                 transaction
                     .execute(statement, &[&handler_id])
@@ -353,7 +419,9 @@ impl Store for PostgresStore {
             transaction
                 .commit()
                 .await
-                .map_err(failed("cannot delete a handler"))
+                .map_err(failed("cannot delete a handler"))?;
+            self.let_go(handler_id);
+            Ok(())
         })
     }
 
@@ -497,6 +565,7 @@ impl Store for PostgresStore {
                     .await
                     .map_err(failed(action))?;
             }
+            listen::announce(&transaction, &Notice::Deployments).await?;
             transaction.commit().await.map_err(failed(action))
         })
     }
@@ -536,6 +605,7 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(failed(action))?;
+            listen::announce(&transaction, &Notice::Deployments).await?;
             transaction.commit().await.map_err(failed(action))?;
             Ok(deleted > 0)
         })
@@ -643,6 +713,10 @@ impl Store for PostgresStore {
                 })
                 .collect())
         })
+    }
+
+    fn cluster(&self) -> Option<&dyn Cluster> {
+        Some(self)
     }
 }
 

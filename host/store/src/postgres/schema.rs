@@ -68,6 +68,21 @@ const MIGRATIONS: &[&str] = &[
         definition TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );",
+    // 2: several hosts on one database: the host holding each run, until
+    // when, and the fence its writes are checked against (a new one from
+    // `wflow_fences` at each claim); what is left for runs (`inbox`).
+    "ALTER TABLE handlers
+        ADD COLUMN owner TEXT,
+        ADD COLUMN lease_until TIMESTAMPTZ,
+        ADD COLUMN fence BIGINT NOT NULL DEFAULT 0;
+    CREATE SEQUENCE wflow_fences;
+    CREATE INDEX handlers_by_owner ON handlers (owner) WHERE status = 'running';
+    CREATE TABLE inbox (
+        id         BIGSERIAL PRIMARY KEY,
+        handler_id TEXT NOT NULL,
+        delivery   TEXT NOT NULL
+    );
+    CREATE INDEX inbox_by_handler ON inbox (handler_id, id);",
 ];
 
 /// The advisory lock key hosts take while migrating ("wflow" in ASCII).

@@ -56,7 +56,7 @@ pub(super) fn assert_same_record(record: &HandlerRecord, expected: &HandlerRecor
 }
 
 /// The `n` of each stored event, in order.
-pub(super) fn numbers(stored: &StoredHandler) -> Vec<u64> {
+pub(crate) fn numbers(stored: &StoredHandler) -> Vec<u64> {
     stored
         .events
         .iter()
@@ -64,7 +64,7 @@ pub(super) fn numbers(stored: &StoredHandler) -> Vec<u64> {
         .collect()
 }
 
-pub(super) fn record(id: &str, status: Status) -> HandlerRecord {
+pub(crate) fn record(id: &str, status: Status) -> HandlerRecord {
     HandlerRecord {
         handler_id: id.to_string(),
         tenant: String::new(),
@@ -81,14 +81,14 @@ pub(super) fn record(id: &str, status: Status) -> HandlerRecord {
     }
 }
 
-pub(super) fn start(n: u64) -> Event {
+pub(crate) fn start(n: u64) -> Event {
     Event {
         name: "StartEvent".to_string(),
         data: json!({ "n": n }).to_string(),
     }
 }
 
-pub(super) fn envelope(type_name: &str, n: u64) -> Envelope {
+pub(crate) fn envelope(type_name: &str, n: u64) -> Envelope {
     Envelope {
         value: json!({ "n": n }),
         qualified_name: None,

@@ -32,7 +32,7 @@ use self::fixtures::{
 };
 
 mod finish;
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use self::finish::finishing_stores_the_record_and_the_terminal_event_together;
 
