@@ -65,6 +65,15 @@ pub enum Delivery {
     Cancel,
 }
 
+/// A handler as stored now, read by a host that does not run it.
+#[derive(Debug, Clone)]
+pub struct CurrentHandler {
+    /// Its record.
+    pub record: HandlerRecord,
+    /// The sequence of its last stored event, if any.
+    pub last_sequence: Option<u64>,
+}
+
 /// What a host hears from the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
@@ -102,12 +111,12 @@ pub trait Cluster: Send + Sync + 'static {
     /// other hosts take them at once.
     fn release_all(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// Handler `handler_id`'s record as stored now, and the sequence of its
-    /// last stored event; `None` if there is no such handler.
+    /// Handler `handler_id` as stored now, without its events; `None` if
+    /// there is no such handler.
     fn current<'a>(
         &'a self,
         handler_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(HandlerRecord, Option<u64>)>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Option<CurrentHandler>, StoreError>>;
 
     /// Leaves `delivery` in running handler `handler_id`'s inbox and tells
     /// its owner; whether the handler was running (nothing is left

@@ -4,11 +4,10 @@
 use deadpool_postgres::GenericClient;
 use tokio::sync::broadcast;
 
-use wflow_api::HandlerRecord;
 use wflow_core::BoxFuture;
 
 use super::{PostgresStore, SELECT_HANDLERS, failed, handler_row, listen, with_events};
-use crate::{Cluster, Delivery, HostConfig, Notice, StoreError, StoredHandler};
+use crate::{Cluster, CurrentHandler, Delivery, HostConfig, Notice, StoreError, StoredHandler};
 
 impl PostgresStore {
     /// From now on this host holds handler `handler_id`'s run under `fence`.
@@ -176,7 +175,7 @@ impl Cluster for PostgresStore {
     fn current<'a>(
         &'a self,
         handler_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(HandlerRecord, Option<u64>)>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<CurrentHandler>, StoreError>> {
         Box::pin(async move {
             let action = "cannot read a handler";
             let client = self.client(action).await?;
@@ -199,10 +198,10 @@ impl Cluster for PostgresStore {
                 .map_err(failed(action))?
                 .get(0);
             let (row, _) = handler_row(&found);
-            Ok(Some((
-                row.into_record(),
-                last.map(|last| last.max(0) as u64),
-            )))
+            Ok(Some(CurrentHandler {
+                record: row.into_record(),
+                last_sequence: last.map(|last| last.max(0) as u64),
+            }))
         })
     }
 

@@ -261,8 +261,12 @@ async fn deliveries_reach_the_owner_once_and_hosts_hear_each_others_writes() {
         .expect("heard in time")
         .unwrap();
     assert_eq!(notice, Notice::Events("h1".into()));
-    let (record, last) = b.current("h1").await.unwrap().unwrap();
-    assert_eq!((record.status, last), (Status::Running, Some(0)));
+    let current = b.current("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (current.record.status, current.last_sequence),
+        (Status::Running, Some(0))
+    );
+    let record = current.record;
 
     // Nothing is left for a run that has ended.
     let mut finished = record.clone();
