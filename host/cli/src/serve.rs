@@ -10,7 +10,8 @@ use clap::Args;
 use wflow_core::{Runtime, RuntimeConfig};
 use wflow_server::tenants::TenantsConfig;
 use wflow_server::{
-    self as server, AllowedHosts, AllowedOrigins, App, ConnectionLimits, SqliteStore,
+    self as server, AllowedHosts, AllowedOrigins, App, ConnectionLimits, HostConfig, PostgresStore,
+    SqliteStore, Store,
 };
 
 #[derive(Debug, Args)]
@@ -24,10 +25,33 @@ pub struct ServeArgs {
     /// The address to listen on (loopback unless you say otherwise).
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    /// The SQLite file handlers persist in: restart the server on the same
-    /// file and finished runs are still there, unfinished ones go on.
-    #[arg(long, default_value = "wflow.db", conflicts_with = "in_memory")]
-    db: PathBuf,
+    /// Where handlers persist: a SQLite file (restart the server on the
+    /// same file and finished runs are still there, unfinished ones go on),
+    /// or a PostgreSQL database (`postgres://user@host/db`, or key=value
+    /// pairs) several `wflow serve` hosts share: each runs its own runs and
+    /// answers for all, and a dead host's runs go on in another.
+    #[arg(
+        long,
+        env = "WFLOW_DATABASE_URL",
+        default_value = "wflow.db",
+        conflicts_with = "in_memory"
+    )]
+    db: String,
+    /// With a PostgreSQL --db: this host's id among those sharing it. A
+    /// host started again under its id takes back its runs at once; by
+    /// default each start is a new host, whose runs the others take once
+    /// their leases expire.
+    #[arg(long, value_name = "ID", env = "WFLOW_HOST_ID")]
+    host_id: Option<String>,
+    /// With a PostgreSQL --db: how long a host's hold on its runs lasts
+    /// without renewal (renewed every third of it): how long a dead host's
+    /// runs wait before another host resumes them.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease)]
+    lease: std::time::Duration,
+    /// With a PostgreSQL --db: the most runs this host holds; it claims no
+    /// more of those other hosts left.
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_CAPACITY)]
+    capacity: usize,
     /// Keep handlers in memory only (lost when the server stops).
     #[arg(long)]
     in_memory: bool,
@@ -155,8 +179,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_deployments(runtime.clone())?;
     }
     if !args.in_memory {
-        let store = SqliteStore::open(&args.db)?;
-        app = app.with_store(Arc::new(store)).await?;
+        let store: Arc<dyn Store> = if is_database_url(&args.db) {
+            let host = HostConfig {
+                id: args
+                    .host_id
+                    .clone()
+                    .unwrap_or_else(|| HostConfig::random().id),
+                lease: args.lease,
+            };
+            eprintln!("wflow: host {} on a shared database", host.id);
+            Arc::new(PostgresStore::connect_as(&args.db, host).await?)
+        } else {
+            Arc::new(SqliteStore::open(Path::new(&args.db))?)
+        };
+        app = app.with_capacity(args.capacity).with_store(store).await?;
     }
     let listener = server::bind(args.bind).await?;
     let addr = listener.local_addr()?;
@@ -173,6 +209,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     eprintln!("wflow: serving {served} on http://{addr}");
     server::serve(listener, app).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `--db` names a PostgreSQL database rather than a SQLite file: a
+/// `postgres://` or `postgresql://` URL, or key=value pairs (`host=...`).
+fn is_database_url(db: &str) -> bool {
+    db.starts_with("postgres://")
+        || db.starts_with("postgresql://")
+        || db
+            .split_whitespace()
+            .next()
+            .and_then(|first| first.split_once('='))
+            .is_some_and(|(key, _)| matches!(key, "host" | "hostaddr" | "port" | "user" | "dbname"))
+}
+
+/// Parses `--lease`: a duration (`10s`, `500ms`) of at least 100 ms.
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|err| format!("`{text}`: {err}"))?;
+    if duration < std::time::Duration::from_millis(100) {
+        return Err("the lease must be at least 100ms".into());
+    }
+    Ok(duration)
 }
 
 /// Parses a size (`8MiB`, `512KiB`, `1000000`).

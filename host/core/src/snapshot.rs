@@ -126,6 +126,11 @@ pub struct Snapshot {
     pub streamed_bytes: u64,
     /// Events routed so far (against `limits.max_events_per_run`).
     pub routed: u64,
+    /// Events sent in from outside (`send_event`) the run had taken: a
+    /// host that delivers events knows from it which of them a checkpoint
+    /// holds.
+    #[serde(default)]
+    pub received: u64,
     /// The next routing id.
     pub next_work_item: u64,
     /// Milliseconds the run had been running.

@@ -16,6 +16,7 @@ use super::error::{ApiError, off_workers};
 use super::follow::persist;
 use super::graph;
 use super::runs::{self, HandlerEntry, RunEnd};
+use super::service::Found;
 use super::stream::{self, StreamOptions};
 use super::tenants::audit;
 use super::tenants::auth::{Admin, Caller};
@@ -296,7 +297,17 @@ pub(crate) async fn cancel_handler(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let purge = query_flag(query.as_deref(), "purge").unwrap_or(false);
-    let entry = app.handler(&caller.tenant, &id).await?;
+    let entry = match app.handler(&caller.tenant, &id).await? {
+        Found::Here(entry) => entry,
+        Found::Elsewhere(remote) => {
+            app.cancel_elsewhere(&remote).await?;
+            if purge {
+                app.purge_stored(&caller, remote.record.handler_id).await;
+                return Ok(Json(json!({ "status": "deleted" })));
+            }
+            return Ok(Json(json!({ "status": "cancelled" })));
+        }
+    };
     let running = !entry.is_finished();
     if running {
         match entry.live() {
@@ -323,16 +334,23 @@ pub(crate) async fn cancel_handler(
         // Kept under its tenant's key.
         let key = entry.id();
         app.handlers.remove(&key);
-        if let Some(store) = app.store.clone() {
+        app.purge_stored(&caller, key).await;
+        return Ok(Json(json!({ "status": "deleted" })));
+    }
+    Ok(Json(json!({ "status": "cancelled" })))
+}
+
+impl App {
+    /// Deletes handler `key` from the store, if there is one.
+    async fn purge_stored(&self, caller: &Caller, key: String) {
+        if let Some(store) = self.store.clone() {
             caller.tenant.usage().forget_handler();
             // A task of its own, so that it is done even if the client
             // goes away meanwhile.
             let delete = async move { persist(Some(store.delete_handler(&key))).await };
             let _ = tokio::spawn(delete).await;
         }
-        return Ok(Json(json!({ "status": "deleted" })));
     }
-    Ok(Json(json!({ "status": "cancelled" })))
 }
 
 /// `POST /events/{id}`: sends an event into a running handler's run.
@@ -348,19 +366,35 @@ pub(crate) async fn send_event(
     let Some(event) = event else {
         return Err(ApiError::bad_request("Event data is required"));
     };
-    let entry = app.handler(&caller.tenant, &id).await?;
-    let record = entry.record();
+    let found = app.handler(&caller.tenant, &id).await?;
+    let record = found.record();
+    // The version the run started on, whatever is current now.
+    let workflow = || {
+        caller
+            .tenant
+            .workflow_at(&record.workflow_name, record.version)
+            .ok_or_else(|| ApiError::not_found("Workflow not found"))
+    };
+    let event = event.clone();
+    let step = body.get("step").and_then(Value::as_str).map(str::to_owned);
+    let entry = match found {
+        Found::Here(entry) if app.cluster().is_none() => entry,
+        Found::Here(entry) if entry.is_finished() => {
+            return Err(ApiError::conflict("Workflow already completed"));
+        }
+        // With a store several hosts share, every event goes through the
+        // run's inbox, wherever the run is (see `cluster`).
+        _ => {
+            app.send_through_inbox(&record.handler_id, workflow()?, event, step)
+                .await?;
+            return Ok(Json(json!({ "status": "sent" })));
+        }
+    };
     let live = match entry.live() {
         Some(live) if !record.status.is_terminal() => live,
         _ => return Err(ApiError::conflict("Workflow already completed")),
     };
-    // The version the run started on, whatever is current now.
-    let workflow = caller
-        .tenant
-        .workflow_at(&record.workflow_name, record.version)
-        .ok_or_else(|| ApiError::not_found("Workflow not found"))?;
-    let event = event.clone();
-    let step = body.get("step").and_then(Value::as_str).map(str::to_owned);
+    let workflow = workflow()?;
     // Checked against the schemas twice (the envelope, then the run): both
     // off the async workers.
     let sent = off_workers(move || {
@@ -391,7 +425,7 @@ pub(crate) async fn stream_events(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let entry = app.handler(&caller.tenant, &id).await?;
+    let found = app.handler(&caller.tenant, &id).await?;
     let query = query.as_deref();
     let sse = query_flag(query, "sse").unwrap_or(true);
     let mut after = match query_value(query, "after_sequence") {
@@ -410,14 +444,22 @@ pub(crate) async fn stream_events(
     {
         after = Some(last);
     }
+    let last_sequence = match &found {
+        Found::Here(entry) => entry.last_sequence(),
+        Found::Elsewhere(remote) => remote.last_sequence,
+    };
     let after = after.unwrap_or_else(|| {
-        entry
-            .last_sequence()
-            .map_or(-1, |last| i64::try_from(last).unwrap_or(i64::MAX))
+        last_sequence.map_or(-1, |last| i64::try_from(last).unwrap_or(i64::MAX))
     });
     // Only whether anything is left to read: one event is enough to know.
-    let pending = entry.events_after(after, 1);
-    if pending.events.is_empty() && pending.finished && !pending.in_store {
+    let finished = match &found {
+        Found::Here(entry) => {
+            let pending = entry.events_after(after, 1);
+            pending.events.is_empty() && pending.finished && !pending.in_store
+        }
+        Found::Elsewhere(_) => false,
+    };
+    if finished {
         return Ok((
             StatusCode::NO_CONTENT,
             [(
@@ -440,12 +482,21 @@ pub(crate) async fn stream_events(
     } else {
         "application/x-ndjson"
     };
+    let body = match (found, app.store.clone()) {
+        (Found::Elsewhere(remote), Some(store)) => {
+            let id = remote.record.handler_id;
+            let wake = app.watch(&id);
+            stream::remote_body(id, store, wake, options, permit)
+        }
+        (Found::Here(entry), store) => stream::body(entry, store, options, permit),
+        (Found::Elsewhere(_), None) => return Err(ApiError::handler_not_found()),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
-        stream::body(entry, app.store.clone(), options, permit),
+        body,
     )
         .into_response())
 }

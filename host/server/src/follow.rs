@@ -58,6 +58,8 @@ pub(crate) async fn follow(
     let mut terminal = None;
     // Whether every write so far landed.
     let mut store_whole = true;
+    // Whether another host took the run over (see `cluster`).
+    let mut lost = false;
     match live.stream_events() {
         Ok(mut events) => {
             let mut next = events.next_at().await;
@@ -84,7 +86,23 @@ pub(crate) async fn follow(
                     next = events.next_at().now_or_never().flatten();
                 }
                 if let Some((last, _)) = batch.last() {
-                    let stored = persist(store.map(|store| store.append_events(&id, &batch))).await;
+                    let stored = match store {
+                        Some(store) => match store.append_events(&id, &batch).await {
+                            Ok(()) => true,
+                            Err(StoreError::LeaseLost { .. }) => {
+                                // Its new owner goes on with it: it stops
+                                // here, and writes nothing more.
+                                lost = true;
+                                live.cancel();
+                                break;
+                            }
+                            Err(err) => {
+                                tracing::error!("{err}");
+                                false
+                            }
+                        },
+                        None => false,
+                    };
                     // Once a write failed, the store misses events: none may
                     // leave memory from then on, or readers would find a
                     // hole where the store is behind.
@@ -112,6 +130,11 @@ pub(crate) async fn follow(
     // Nothing the run streams from here on goes to the log but its end.
     drop(follower);
     let outcome = live.result().await;
+    if lost {
+        tracing::warn!(handler = %id, "another host took over this run: it stops here");
+        handlers.remove_entry(&entry);
+        return;
+    }
     let (status, error, result) = ending(&workflow, &outcome, terminal.as_ref());
     let (record, sequence) = entry.finish(RunEnd {
         status,
@@ -122,7 +145,24 @@ pub(crate) async fn follow(
     });
     // The status and the terminal event land together.
     let closing = sequence.zip(terminal.as_ref());
-    if persist(store.map(|store| store.finish_handler(&record, closing))).await
+    let finished = match store {
+        Some(store) => match store.finish_handler(&record, closing).await {
+            Ok(()) => true,
+            Err(StoreError::LeaseLost { .. }) => {
+                // Another host goes on with the run: what it stores is the
+                // handler, not this host's ending.
+                tracing::warn!(handler = %id, "another host took over this run: its ending here is not stored");
+                handlers.remove_entry(&entry);
+                return;
+            }
+            Err(err) => {
+                tracing::error!("{err}");
+                false
+            }
+        },
+        None => false,
+    };
+    if finished
         && store_whole
         && let Some(sequence) = sequence
     {

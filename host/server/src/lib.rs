@@ -26,7 +26,9 @@
 mod admin;
 mod allocator;
 mod api;
+mod cluster;
 mod cors;
+mod deliveries;
 mod deploy;
 mod discover;
 mod envelope;
@@ -57,13 +59,14 @@ use tower_http::cors::CorsLayer;
 use wflow_core::{Workflow, WorkflowError};
 
 pub use allocator::give_back_large_allocations;
+pub use cluster::DEFAULT_CAPACITY;
 pub use cors::AllowedOrigins;
 pub use discover::discover;
 pub use guard::AllowedHosts;
 pub use listen::ConnectionLimits;
 pub use runs::{DEFAULT_KEEP_FINISHED, DEFAULT_LOG_MEMORY, DEFAULT_LOG_MEMORY_TOTAL};
 pub use wflow_api::{Envelope, HandlerRecord, HandlerResult, Status};
-pub use wflow_store::{SqliteStore, Store, StoreError};
+pub use wflow_store::{HostConfig, PostgresStore, SqliteStore, Store, StoreError};
 
 use self::runs::Handlers;
 use self::tenants::{Access, TenantsConfig, TenantsError};
@@ -104,6 +107,13 @@ pub struct App {
     /// The bytes of stored events a running handler keeps in memory when
     /// there is a store.
     log_memory: usize,
+    /// With a store several hosts share: the most runs this host holds.
+    capacity: usize,
+    /// The readers of runs other hosts hold.
+    watchers: Arc<cluster::Watchers>,
+    /// Held while claimed runs are brought back, and while the inbox is
+    /// taken (see `cluster`).
+    claiming: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -136,6 +146,9 @@ impl App {
             hosts: None,
             connections: ConnectionLimits::default(),
             log_memory: DEFAULT_LOG_MEMORY,
+            capacity: DEFAULT_CAPACITY,
+            watchers: Arc::default(),
+            claiming: tokio::sync::Mutex::default(),
         })
     }
 
@@ -262,6 +275,14 @@ impl App {
         self
     }
 
+    /// The same app holding at most `runs` runs at once when its store is
+    /// shared with other hosts (default 1,000): it claims no more of the
+    /// runs other hosts left. Before `with_store`, which claims the first.
+    pub fn with_capacity(mut self, runs: usize) -> Self {
+        self.capacity = runs;
+        self
+    }
+
     /// The same app with another heartbeat interval for SSE streams.
     pub fn with_heartbeat(mut self, heartbeat: Duration) -> Self {
         self.heartbeat = heartbeat;
@@ -384,7 +405,21 @@ pub async fn serve_until(
     if has_tenants_file {
         tokio::spawn(reload_on_hangup(Arc::downgrade(&app)));
     }
-    listen::serve_connections(listener, router(app), limits, stop).await
+    let shared = app.cluster().is_some();
+    if shared {
+        tokio::spawn(cluster::keep_leases(Arc::downgrade(&app)));
+        tokio::spawn(cluster::listen(Arc::downgrade(&app)));
+    }
+    let store = app.store.clone();
+    listen::serve_connections(listener, router(app), limits, stop).await?;
+    if let Some(cluster) = store.as_deref().and_then(|store| store.cluster()) {
+        // Stopping: the other hosts take this one's runs at once, rather
+        // than once their leases expire.
+        if let Err(err) = cluster.release_all().await {
+            tracing::error!("{err}");
+        }
+    }
+    Ok(())
 }
 
 /// Reloads the tenants file each time the process gets SIGHUP, while the

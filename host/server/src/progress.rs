@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use wflow_api::Envelope;
-use wflow_core::{BoxFuture, CheckpointStore, Snapshot};
+use wflow_core::{BoxFuture, CheckpointStore, Snapshot, WorkflowError};
 use wflow_store::HandlerCheckpoint;
 
+use crate::deliveries::Deliveries;
 use crate::replay::{Replay, Verdict};
 
 /// One run's stream as its follower stores it.
@@ -96,6 +97,9 @@ pub(crate) struct FollowedCheckpoint {
     pub(crate) store: HandlerCheckpoint,
     /// The run's stream as its follower stores it.
     pub(crate) progress: Arc<StreamProgress>,
+    /// The deliveries from the inbox the run took: a checkpoint that holds
+    /// them settles them (with a store several hosts share).
+    pub(crate) deliveries: Arc<Deliveries>,
 }
 
 impl CheckpointStore for FollowedCheckpoint {
@@ -105,12 +109,30 @@ impl CheckpointStore for FollowedCheckpoint {
             self.progress.wait_stored_before(position).await;
             let sequence = self.progress.resume_sequence(position);
             if sequence == position {
-                return self.store.save(snapshot).await;
+                return self.save(snapshot).await;
             }
             let mut mapped = snapshot.clone();
             mapped.stream_position = sequence;
-            self.store.save(&mapped).await
+            self.save(&mapped).await
         })
+    }
+}
+
+impl FollowedCheckpoint {
+    /// Saves `snapshot`, settling the deliveries it holds in the same
+    /// write.
+    async fn save(&self, snapshot: &Snapshot) -> wflow_core::Result<()> {
+        let HandlerCheckpoint { store, handler_id } = &self.store;
+        let settled = self.deliveries.held_by(snapshot.received);
+        let Some(cluster) = store.cluster().filter(|_| !settled.is_empty()) else {
+            return self.store.save(snapshot).await;
+        };
+        cluster
+            .save_snapshot_settling(handler_id, snapshot, &settled)
+            .await
+            .map_err(|err| WorkflowError::checkpoint(handler_id, err))?;
+        self.deliveries.settled(&settled);
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ use wflow_core::{Snapshot, SnapshotOutcome, WorkflowError, WorkflowHandler};
 use wflow_store::{Store, StoreError, StoredHandler};
 
 use crate::App;
+use crate::deliveries::Deliveries;
 use crate::envelope::envelope;
 use crate::follow::persist;
 use crate::progress::{Follower, StreamProgress};
@@ -23,6 +24,13 @@ impl App {
         self.serve_stored_tenants(&*store).await?;
         self.restore_deployments(&*store, None).await?;
         self.count_stored_handlers(&*store, None).await?;
+        if store.cluster().is_some() {
+            // Shared with other hosts: only the runs no live host holds,
+            // within this host's capacity (the others go on where they are).
+            self.store = Some(store);
+            self.claim_runs().await?;
+            return Ok(());
+        }
         let stored = store.load_running().await?;
         self.store = Some(store);
         for handler in stored {
@@ -50,7 +58,7 @@ impl App {
     }
 
     /// Brings back one stored handler.
-    async fn restore(&self, stored: StoredHandler) {
+    pub(crate) async fn restore(&self, stored: StoredHandler) {
         let StoredHandler {
             mut record,
             start,
@@ -105,7 +113,10 @@ impl App {
             .collect();
         let progress = StreamProgress::new(Replay::new(first_position, stored, next_sequence));
         let follower = Follower::new(progress.clone());
-        let options = self.run_options(&id, &progress);
+        let deliveries = Arc::new(Deliveries::after(
+            snapshot.as_ref().map_or(0, |snapshot| snapshot.received),
+        ));
+        let options = self.run_options(&id, &progress, &deliveries);
         let resumption = match snapshot {
             Some(snapshot) if snapshot.outcome.is_some() => Resumption::Ended(Box::new(snapshot)),
             Some(snapshot) => Resumption::from(workflow.resume_with(snapshot, options)),
@@ -119,6 +130,7 @@ impl App {
                 let entry = self
                     .handlers
                     .restore(record, events, Some(live.clone()), None);
+                entry.attach_deliveries(deliveries);
                 // A run that was going on goes on, whatever its tenant's
                 // quota says now.
                 let hold = RunHold {

@@ -35,6 +35,9 @@ pub(crate) struct HandlerEntry {
     memory: Arc<LogMemory>,
     /// What the handlers of its tenant hold of it.
     share: LogShare,
+    /// The deliveries from the inbox its run took and no checkpoint holds
+    /// yet (with a store several hosts share).
+    deliveries: std::sync::OnceLock<Arc<crate::deliveries::Deliveries>>,
 }
 
 /// The bytes a tenant's handlers' logs hold in memory.
@@ -288,6 +291,7 @@ impl HandlerEntry {
             changed: Notify::new(),
             memory,
             share,
+            deliveries: std::sync::OnceLock::new(),
         }
     }
 
@@ -302,6 +306,16 @@ impl HandlerEntry {
     fn state(&self) -> MutexGuard<'_, EntryState> {
         // Every critical section leaves the state whole.
         wflow_core::sync::lock(&self.state)
+    }
+
+    /// Keeps `deliveries`, its run's (once).
+    pub(crate) fn attach_deliveries(&self, deliveries: Arc<crate::deliveries::Deliveries>) {
+        let _ = self.deliveries.set(deliveries);
+    }
+
+    /// Its run's deliveries from the inbox, if it takes any.
+    pub(crate) fn deliveries(&self) -> Option<Arc<crate::deliveries::Deliveries>> {
+        self.deliveries.get().cloned()
     }
 
     /// The handler's record.
@@ -812,7 +826,21 @@ impl Handlers {
 
     /// Forgets the handler `id`; whether it was there.
     pub(crate) fn remove(&self, id: &str) -> bool {
+        self.remove_if(id, |_| true)
+    }
+
+    /// Forgets `entry`, if it is still the one registered under its id (a
+    /// handler whose run another host took over: this host may have
+    /// claimed it back since).
+    pub(crate) fn remove_entry(&self, entry: &Arc<HandlerEntry>) -> bool {
+        self.remove_if(&entry.id(), |known| Arc::ptr_eq(known, entry))
+    }
+
+    fn remove_if(&self, id: &str, matches: impl Fn(&Arc<HandlerEntry>) -> bool) -> bool {
         let mut inner = self.inner();
+        if !inner.by_id.get(id).is_some_and(&matches) {
+            return false;
+        }
         let Some(removed) = inner.by_id.remove(id) else {
             return false;
         };

@@ -12,6 +12,8 @@ use wflow_core::{CheckpointStore, Context, Event, RunOptions, Workflow, Workflow
 use wflow_store::HandlerCheckpoint;
 
 use crate::App;
+use crate::cluster::RemoteHandler;
+use crate::deliveries::Deliveries;
 use crate::error::{ApiError, off_workers};
 use crate::follow::follow;
 use crate::progress::{FollowedCheckpoint, Follower, StreamProgress};
@@ -39,6 +41,33 @@ impl Drop for Unclaimed {
     }
 }
 
+/// A handler as a request finds it.
+pub(crate) enum Found {
+    /// Here: its run goes on in this host, or has ended.
+    Here(Arc<HandlerEntry>),
+    /// Its run goes on in another host sharing the store (or waits for one
+    /// to claim it).
+    Elsewhere(Box<RemoteHandler>),
+}
+
+impl Found {
+    /// The handler's record.
+    pub(crate) fn record(&self) -> HandlerRecord {
+        match self {
+            Self::Here(entry) => entry.record(),
+            Self::Elsewhere(remote) => remote.record.clone(),
+        }
+    }
+
+    /// Whether its run has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        match self {
+            Self::Here(entry) => entry.is_finished(),
+            Self::Elsewhere(_) => false,
+        }
+    }
+}
+
 /// What a run holds until it ends: its place in its tenant's
 /// `max_concurrent_runs`, and the deployment version it runs on.
 pub(crate) struct RunHold {
@@ -48,8 +77,14 @@ pub(crate) struct RunHold {
 
 impl App {
     /// Run options checkpointing into the store under handler `id`, each
-    /// checkpoint once the events it counts are stored (see `progress`).
-    pub(crate) fn run_options(&self, id: &str, progress: &Arc<StreamProgress>) -> RunOptions {
+    /// checkpoint once the events it counts are stored (see `progress`),
+    /// settling the `deliveries` it holds.
+    pub(crate) fn run_options(
+        &self,
+        id: &str,
+        progress: &Arc<StreamProgress>,
+        deliveries: &Arc<Deliveries>,
+    ) -> RunOptions {
         RunOptions {
             checkpoint: self.store.clone().map(|store| {
                 Arc::new(FollowedCheckpoint {
@@ -58,6 +93,7 @@ impl App {
                         handler_id: id.to_string(),
                     },
                     progress: progress.clone(),
+                    deliveries: deliveries.clone(),
                 }) as Arc<dyn CheckpointStore>
             }),
             internal_events: true,
@@ -147,7 +183,10 @@ impl App {
         // A reused id starts from the state its previous run ended with.
         let context = previous
             .as_ref()
-            .and_then(|previous| previous.final_state())
+            .and_then(|previous| match previous {
+                Found::Here(entry) => entry.final_state(),
+                Found::Elsewhere(_) => None,
+            })
             .and_then(|state| {
                 let context = Context::new(workflow);
                 match context.store().restore((*state).clone()) {
@@ -170,9 +209,10 @@ impl App {
         // A fresh run: its events are logged from sequence 0.
         let progress = StreamProgress::new(Replay::new(0, Vec::new(), 0));
         let follower = Follower::new(progress.clone());
+        let deliveries = Arc::new(Deliveries::after(0));
         let options = RunOptions {
             context,
-            ..self.run_options(&handler_id, &progress)
+            ..self.run_options(&handler_id, &progress, &deliveries)
         };
         let starting = (workflow.clone(), start.clone());
         // Cancelled if this request goes away before the run is registered:
@@ -199,6 +239,7 @@ impl App {
                 live.cancel();
                 ApiError::conflict(format!("Handler '{client_id}' is already running"))
             })?;
+        entry.attach_deliveries(deliveries);
         let follow = self.follow(
             workflow.clone(),
             entry.clone(),
@@ -238,19 +279,27 @@ impl App {
         Ok(entry)
     }
 
-    /// `tenant`'s handler `id`: in memory, or read back from the store when
-    /// the server no longer keeps it in memory. Another tenant's is not
-    /// found, as one that does not exist.
-    pub(crate) async fn handler(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-    ) -> Result<Arc<HandlerEntry>, ApiError> {
+    /// `tenant`'s handler `id`: in memory, or held by another host sharing
+    /// the store, or read back from the store when the server no longer
+    /// keeps it in memory. Another tenant's is not found, as one that does
+    /// not exist.
+    pub(crate) async fn handler(&self, tenant: &Tenant, id: &str) -> Result<Found, ApiError> {
         let key = handler_key(tenant.name(), id);
         let id = key.as_str();
         if let Some(entry) = self.handlers.get(id) {
             return if entry.belongs_to(tenant.name()) {
-                Ok(entry)
+                Ok(Found::Here(entry))
+            } else {
+                Err(ApiError::handler_not_found())
+            };
+        }
+        if let Some(remote) = self
+            .held_elsewhere(id)
+            .await
+            .map_err(|err| ApiError::internal(err.to_string()))?
+        {
+            return if remote.record.tenant == tenant.name() {
+                Ok(Found::Elsewhere(Box::new(remote)))
             } else {
                 Err(ApiError::handler_not_found())
             };
@@ -265,9 +314,11 @@ impl App {
             .filter(|stored| stored.record.tenant == tenant.name())
             .ok_or_else(ApiError::handler_not_found)?;
         let final_state = stored.snapshot.map(|snapshot| Arc::new(snapshot.state));
-        Ok(self
-            .handlers
-            .read_back(stored.record, stored.events, final_state))
+        Ok(Found::Here(self.handlers.read_back(
+            stored.record,
+            stored.events,
+            final_state,
+        )))
     }
 
     /// Every handler's record of `tenant`, oldest first: the store's (with

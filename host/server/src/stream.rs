@@ -7,8 +7,11 @@
 use crate::tenants::quota::ReaderPermit;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
+use super::cluster::POLL;
 use super::runs::HandlerEntry;
 use axum::body::{Body, Bytes};
 use wflow_api::Envelope;
@@ -151,16 +154,153 @@ impl Reader {
         }
     }
 
-    fn encode(&self, sequence: u64, mut envelope: Envelope) -> Bytes {
-        if !self.options.qualified_name {
-            envelope.qualified_name = None;
+    fn encode(&self, sequence: u64, envelope: Envelope) -> Bytes {
+        encode(&self.options, sequence, envelope)
+    }
+}
+
+/// One event as `options` wants it on the wire.
+fn encode(options: &StreamOptions, sequence: u64, mut envelope: Envelope) -> Bytes {
+    if !options.qualified_name {
+        envelope.qualified_name = None;
+    }
+    // An envelope is plain JSON data: it always serializes.
+    let json = serde_json::to_string(&envelope).unwrap_or_default();
+    if options.sse {
+        Bytes::from(format!("id: {sequence}\ndata: {json}\n\n"))
+    } else {
+        Bytes::from(format!("{json}\n"))
+    }
+}
+
+/// The streaming body of a reader of handler `id`, whose run another host
+/// sharing `store` holds: events come from the store, read again when
+/// `wake` says the stream grew (another host's notice) and every
+/// [`POLL`] in any case; the body ends after the terminal event, or when
+/// the stored record says the run has ended and no event is left.
+pub(crate) fn remote_body(
+    id: String,
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    options: StreamOptions,
+    permit: ReaderPermit,
+) -> Body {
+    let reader = RemoteReader {
+        id,
+        store,
+        wake,
+        cursor: options.after,
+        options,
+        pending: Default::default(),
+        done: false,
+        last_sent: Instant::now(),
+        _permit: permit,
+    };
+    Body::from_stream(futures_util::stream::unfold(
+        reader,
+        |mut reader| async move {
+            reader
+                .next_chunk()
+                .await
+                .map(|chunk| (Ok::<_, Infallible>(chunk), reader))
+        },
+    ))
+}
+
+/// Where a reader of a run held elsewhere is.
+struct RemoteReader {
+    id: String,
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    options: StreamOptions,
+    cursor: i64,
+    pending: std::collections::VecDeque<Bytes>,
+    done: bool,
+    /// When the last chunk went out (for SSE heartbeats).
+    last_sent: Instant,
+    _permit: ReaderPermit,
+}
+
+impl RemoteReader {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        let chunk = self.next_event_or_heartbeat().await;
+        self.last_sent = Instant::now();
+        chunk
+    }
+
+    async fn next_event_or_heartbeat(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(chunk) = self.pending.pop_front() {
+                return Some(chunk);
+            }
+            if self.done {
+                return None;
+            }
+            let wake = self.wake.clone();
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.read_page().await? {
+                continue;
+            }
+            // Caught up: the run may have ended without a terminal event
+            // (cancelled), or with one stored since the page was read.
+            let cluster = self.store.cluster()?;
+            match cluster.current(&self.id).await {
+                Ok(Some(current)) if !current.record.status.is_terminal() => {}
+                Ok(_) => {
+                    if self.read_page().await? {
+                        continue;
+                    }
+                    return None;
+                }
+                Err(err) => {
+                    tracing::error!(handler = %self.id, "cannot read the stream from the store: {err}");
+                    return None;
+                }
+            }
+            let mut wait = POLL;
+            if self.options.sse {
+                let heartbeat_due = self.last_sent + self.options.heartbeat;
+                let now = Instant::now();
+                if now >= heartbeat_due {
+                    return Some(Bytes::from_static(b": heartbeat\n\n"));
+                }
+                wait = wait.min(heartbeat_due - now);
+            }
+            let _ = tokio::time::timeout(wait, notified).await;
         }
-        // An envelope is plain JSON data: it always serializes.
-        let json = serde_json::to_string(&envelope).unwrap_or_default();
-        if self.options.sse {
-            Bytes::from(format!("id: {sequence}\ndata: {json}\n\n"))
-        } else {
-            Bytes::from(format!("{json}\n"))
+    }
+
+    /// Reads the next page into `pending`: whether it had events; `None`
+    /// ends the stream when the store cannot be read (the client may
+    /// reconnect from its last event id).
+    async fn read_page(&mut self) -> Option<bool> {
+        let page = match self
+            .store
+            .events_after(&self.id, self.cursor, READ_PAGE)
+            .await
+        {
+            Ok(page) => page,
+            Err(err) => {
+                tracing::error!(handler = %self.id, "cannot read the stream from the store: {err}");
+                return None;
+            }
+        };
+        let read = !page.is_empty();
+        for (sequence, envelope) in page {
+            self.cursor = sequence as i64;
+            if envelope.is_internal() && !self.options.internal {
+                continue;
+            }
+            let terminal = envelope.is_terminal();
+            self.pending
+                .push_back(encode(&self.options, sequence, envelope));
+            if terminal {
+                self.done = true;
+                break;
+            }
         }
+        Some(read)
     }
 }

@@ -65,6 +65,17 @@ pub enum Delivery {
     Cancel,
 }
 
+/// A delivery taken from an inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taken {
+    /// Its row, to settle it by.
+    pub row: u64,
+    /// The handler it is for.
+    pub handler_id: String,
+    /// What it is.
+    pub delivery: Delivery,
+}
+
 /// A handler as stored now, read by a host that does not run it.
 #[derive(Debug, Clone)]
 pub struct CurrentHandler {
@@ -72,6 +83,9 @@ pub struct CurrentHandler {
     pub record: HandlerRecord,
     /// The sequence of its last stored event, if any.
     pub last_sequence: Option<u64>,
+    /// The host holding its run, if one does (or did, and its lease has
+    /// not been claimed since).
+    pub owner: Option<String>,
 }
 
 /// What a host hears from the others.
@@ -127,9 +141,22 @@ pub trait Cluster: Send + Sync + 'static {
         delivery: &'a Delivery,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
-    /// Takes what the inboxes of the runs this host holds have, oldest
-    /// first: each delivery is taken once, by one host.
-    fn take_inbox(&self) -> BoxFuture<'_, Result<Vec<(String, Delivery)>, StoreError>>;
+    /// Takes what the inboxes of the runs this host holds have and it has
+    /// not taken yet, oldest first. A delivery stays in the inbox until a
+    /// checkpoint that holds it settles it
+    /// ([`Cluster::save_snapshot_settling`]): a host that claims the run
+    /// takes the unsettled ones again.
+    fn take_inbox(&self) -> BoxFuture<'_, Result<Vec<Taken>, StoreError>>;
+
+    /// Saves handler `handler_id`'s checkpoint as [`crate::Store::save_snapshot`]
+    /// does and, in the same transaction, deletes the inbox rows `settled`
+    /// (the deliveries it holds).
+    fn save_snapshot_settling<'a>(
+        &'a self,
+        handler_id: &'a str,
+        snapshot: &'a wflow_core::Snapshot,
+        settled: &'a [u64],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Tells the other hosts that the deployments changed.
     fn announce_deployments(&self) -> BoxFuture<'_, Result<(), StoreError>>;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use wflow_api::{Envelope, HandlerRecord};
 use wflow_core::{BoxFuture, CheckpointStore, Event, Result, Snapshot, WorkflowError};
 
-pub use cluster::{Cluster, CurrentHandler, DEFAULT_LEASE, Delivery, HostConfig, Notice};
+pub use cluster::{Cluster, CurrentHandler, DEFAULT_LEASE, Delivery, HostConfig, Notice, Taken};
 pub use error::{Cause, StoreError};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -7,7 +7,9 @@ use tokio::sync::broadcast;
 use wflow_core::BoxFuture;
 
 use super::{PostgresStore, SELECT_HANDLERS, failed, handler_row, listen, with_events};
-use crate::{Cluster, CurrentHandler, Delivery, HostConfig, Notice, StoreError, StoredHandler};
+use crate::{
+    Cluster, CurrentHandler, Delivery, HostConfig, Notice, StoreError, StoredHandler, Taken,
+};
 
 impl PostgresStore {
     /// From now on this host holds handler `handler_id`'s run under `fence`.
@@ -179,28 +181,26 @@ impl Cluster for PostgresStore {
         Box::pin(async move {
             let action = "cannot read a handler";
             let client = self.client(action).await?;
+            // The record's columns as SELECT_HANDLERS lists them, then the
+            // owner and the last sequence, in one statement.
             let found = client
                 .query_opt(
-                    &format!("{SELECT_HANDLERS} WHERE handler_id = $1"),
+                    "SELECT handler_id, workflow, run_id, status, error, result, started_at,
+                        updated_at, completed_at, start_name, start_data, tenant, version,
+                        owner,
+                        (SELECT max(sequence) FROM events e WHERE e.handler_id = h.handler_id)
+                     FROM handlers h WHERE handler_id = $1",
                     &[&handler_id],
                 )
                 .await
                 .map_err(failed(action))?;
-            let Some(found) = found else {
-                return Ok(None);
-            };
-            let last: Option<i64> = client
-                .query_one(
-                    "SELECT max(sequence) FROM events WHERE handler_id = $1",
-                    &[&handler_id],
-                )
-                .await
-                .map_err(failed(action))?
-                .get(0);
-            let (row, _) = handler_row(&found);
-            Ok(Some(CurrentHandler {
-                record: row.into_record(),
-                last_sequence: last.map(|last| last.max(0) as u64),
+            Ok(found.map(|found| {
+                let last: Option<i64> = found.get(14);
+                CurrentHandler {
+                    record: handler_row(&found).0.into_record(),
+                    last_sequence: last.map(|last| last.max(0) as u64),
+                    owner: found.get(13),
+                }
             }))
         })
     }
@@ -235,7 +235,7 @@ impl Cluster for PostgresStore {
         })
     }
 
-    fn take_inbox(&self) -> BoxFuture<'_, Result<Vec<(String, Delivery)>, StoreError>> {
+    fn take_inbox(&self) -> BoxFuture<'_, Result<Vec<Taken>, StoreError>> {
         Box::pin(async move {
             let action = "cannot take the inbox";
             let held = self.held_ids();
@@ -243,12 +243,13 @@ impl Cluster for PostgresStore {
                 return Ok(Vec::new());
             }
             let client = self.client(action).await?;
-            // Only under the fence this host holds each run with.
+            // Only for the runs this host holds, each row once per claim.
             let taken = client
                 .query(
-                    "DELETE FROM inbox i USING handlers h
+                    "UPDATE inbox i SET taken_fence = h.fence FROM handlers h
                      WHERE i.handler_id = h.handler_id AND h.owner = $1
                        AND h.status = 'running' AND i.handler_id = ANY($2)
+                       AND i.taken_fence IS DISTINCT FROM h.fence
                      RETURNING i.id, i.handler_id, i.delivery, h.fence",
                     &[&self.host.id, &held],
                 )
@@ -258,21 +259,57 @@ impl Cluster for PostgresStore {
                 .iter()
                 .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
                 .collect();
-            taken.sort_by_key(|(id, ..)| *id);
+            taken.sort_by_key(|(row, ..)| *row);
             let mut deliveries = Vec::with_capacity(taken.len());
-            for (_, handler_id, text, fence) in taken {
+            for (row, handler_id, text, fence) in taken {
                 if self.fence_of(&handler_id) != Some(fence) {
-                    tracing::warn!(handler = %handler_id, "a delivery for a run this host no longer holds is dropped");
+                    // Claimed again by this host's id meanwhile: taken
+                    // again under the new fence.
                     continue;
                 }
                 match serde_json::from_str(&text) {
-                    Ok(delivery) => deliveries.push((handler_id, delivery)),
+                    Ok(delivery) => deliveries.push(Taken {
+                        row: row.max(0) as u64,
+                        handler_id,
+                        delivery,
+                    }),
                     Err(err) => {
                         tracing::error!(handler = %handler_id, "a delivery in the inbox is not valid: {err}")
                     }
                 }
             }
             Ok(deliveries)
+        })
+    }
+
+    fn save_snapshot_settling<'a>(
+        &'a self,
+        handler_id: &'a str,
+        snapshot: &'a wflow_core::Snapshot,
+        settled: &'a [u64],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let action = "cannot store a checkpoint";
+            let text = snapshot.to_json().map_err(|err| StoreError::Serialize {
+                what: "a checkpoint",
+                cause: err.into(),
+            })?;
+            let rows: Vec<i64> = settled
+                .iter()
+                .map(|row| i64::try_from(*row).unwrap_or(i64::MAX))
+                .collect();
+            let mut client = self.client(action).await?;
+            let transaction = client.transaction().await.map_err(failed(action))?;
+            self.check_fence(&transaction, handler_id).await?;
+            super::upsert_snapshot(&transaction, handler_id, &text).await?;
+            transaction
+                .execute(
+                    "DELETE FROM inbox WHERE handler_id = $1 AND id = ANY($2)",
+                    &[&handler_id, &rows],
+                )
+                .await
+                .map_err(failed(action))?;
+            transaction.commit().await.map_err(failed(action))
         })
     }
 

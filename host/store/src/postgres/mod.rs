@@ -247,6 +247,22 @@ async fn update_record(
         .map_err(failed("cannot update a handler"))
 }
 
+async fn upsert_snapshot(
+    client: &impl GenericClient,
+    handler_id: &str,
+    text: &str,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO snapshots (handler_id, snapshot) VALUES ($1, $2)
+             ON CONFLICT (handler_id) DO UPDATE SET snapshot = $2",
+            &[&handler_id, &text],
+        )
+        .await
+        .map(drop)
+        .map_err(failed("cannot store a checkpoint"))
+}
+
 impl Store for PostgresStore {
     fn save_handler<'a>(
         &'a self,
@@ -363,6 +379,16 @@ impl Store for PostgresStore {
             if let Some(row) = &terminal {
                 insert_events(&transaction, &record.handler_id, std::slice::from_ref(row)).await?;
             }
+            if record.status.is_terminal() {
+                // What is left for the run will never be taken.
+                transaction
+                    .execute(
+                        "DELETE FROM inbox WHERE handler_id = $1",
+                        &[&record.handler_id],
+                    )
+                    .await
+                    .map_err(failed(action))?;
+            }
             listen::announce(&transaction, &Notice::Events(record.handler_id.clone())).await?;
             transaction.commit().await.map_err(failed(action))?;
             if record.status.is_terminal() {
@@ -386,14 +412,7 @@ impl Store for PostgresStore {
             let mut client = self.client(action).await?;
             let transaction = client.transaction().await.map_err(failed(action))?;
             self.check_fence(&transaction, handler_id).await?;
-            transaction
-                .execute(
-                    "INSERT INTO snapshots (handler_id, snapshot) VALUES ($1, $2)
-                     ON CONFLICT (handler_id) DO UPDATE SET snapshot = $2",
-                    &[&handler_id, &text],
-                )
-                .await
-                .map_err(failed(action))?;
+            upsert_snapshot(&transaction, handler_id, &text).await?;
             transaction.commit().await.map_err(failed(action))
         })
     }

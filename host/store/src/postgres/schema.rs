@@ -70,7 +70,8 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 2: several hosts on one database: the host holding each run, until
     // when, and the fence its writes are checked against (a new one from
-    // `wflow_fences` at each claim); what is left for runs (`inbox`).
+    // `wflow_fences` at each claim); what is left for runs (`inbox`), and
+    // under which fence it was taken.
     "ALTER TABLE handlers
         ADD COLUMN owner TEXT,
         ADD COLUMN lease_until TIMESTAMPTZ,
@@ -80,7 +81,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE inbox (
         id         BIGSERIAL PRIMARY KEY,
         handler_id TEXT NOT NULL,
-        delivery   TEXT NOT NULL
+        delivery   TEXT NOT NULL,
+        taken_fence BIGINT
     );
     CREATE INDEX inbox_by_handler ON inbox (handler_id, id);",
 ];

@@ -9,7 +9,7 @@ use std::time::Duration;
 use wflow_api::Status;
 
 use super::PostgresStore;
-use crate::testing::fixtures::{envelope, numbers, record, start};
+use crate::testing::fixtures::{envelope, numbers, record, snapshot, start};
 use crate::{Cluster, Delivery, HostConfig, Notice, Store, StoreError, testing};
 
 /// The store under test, or `None` (outside CI) when no database is given.
@@ -210,13 +210,13 @@ async fn deliveries_reach_the_owner_once_and_hosts_hear_each_others_writes() {
     let Some(url) = fresh_database().await else {
         return;
     };
-    let a = PostgresStore::connect_as(&url, host("a", 10_000))
+    let a = PostgresStore::connect_as(&url, host("a", 1000))
         .await
         .unwrap();
-    let b = PostgresStore::connect_as(&url, host("b", 10_000))
+    let b = PostgresStore::connect_as(&url, host("b", 1000))
         .await
         .unwrap();
-    let mut heard = a.notices();
+    let mut heard = b.notices();
     // The listener connects in the background: until it listens, notices
     // are not heard (that is what polling is for), so send until one is.
     save_running(&a, "h1").await;
@@ -229,7 +229,7 @@ async fn deliveries_reach_the_owner_once_and_hosts_hear_each_others_writes() {
         assert!(b.deliver("h1", &answer).await.unwrap());
         if let Ok(Ok(notice)) = tokio::time::timeout(Duration::from_millis(100), heard.recv()).await
         {
-            assert_eq!(notice, Notice::Inbox("h1".into()));
+            assert_eq!(notice, Notice::Inbox("h1".into()), "b hears its own");
             inbox_heard = true;
             break;
         }
@@ -244,24 +244,42 @@ async fn deliveries_reach_the_owner_once_and_hosts_hear_each_others_writes() {
     assert!(
         taken
             .iter()
-            .all(|(id, delivery)| id == "h1" && *delivery == answer)
+            .all(|taken| taken.handler_id == "h1" && taken.delivery == answer)
     );
     assert!(a.take_inbox().await.unwrap().is_empty(), "taken once");
     b.deliver("h1", &Delivery::Cancel).await.unwrap();
-    assert_eq!(
-        a.take_inbox().await.unwrap(),
-        [("h1".to_string(), Delivery::Cancel)]
-    );
+    let cancel = a.take_inbox().await.unwrap();
+    assert_eq!(cancel.len(), 1);
+    assert_eq!(cancel[0].delivery, Delivery::Cancel);
 
+    // A checkpoint settles the answers it holds; the cancel is not held by
+    // it. A stops renewing: B claims the run and takes what is unsettled.
+    let rows: Vec<u64> = taken.iter().map(|taken| taken.row).collect();
+    a.save_snapshot_settling("h1", &snapshot("h1", 1), &rows)
+        .await
+        .unwrap();
+    assert!(a.take_inbox().await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(b.claim(10).await.unwrap().len(), 1);
+    let again = b.take_inbox().await.unwrap();
+    assert_eq!(again, cancel, "the unsettled delivery, taken again");
+    assert!(b.take_inbox().await.unwrap().is_empty());
+    let refused = a
+        .save_snapshot_settling("h1", &snapshot("h1", 2), &[cancel[0].row])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
     // A stream written by one host is announced to the others.
     while heard.try_recv().is_ok() {}
-    a.append_event("h1", 0, &envelope("Tick", 0)).await.unwrap();
+    b.append_event("h1", 0, &envelope("Tick", 0)).await.unwrap();
     let notice = tokio::time::timeout(Duration::from_secs(5), heard.recv())
         .await
         .expect("heard in time")
         .unwrap();
     assert_eq!(notice, Notice::Events("h1".into()));
-    let current = b.current("h1").await.unwrap().unwrap();
+    let current = a.current("h1").await.unwrap().unwrap();
     assert_eq!(
         (current.record.status, current.last_sequence),
         (Status::Running, Some(0))
@@ -271,7 +289,7 @@ async fn deliveries_reach_the_owner_once_and_hosts_hear_each_others_writes() {
     // Nothing is left for a run that has ended.
     let mut finished = record.clone();
     finished.status = Status::Completed;
-    a.finish_handler(&finished, None).await.unwrap();
-    assert!(!b.deliver("h1", &Delivery::Cancel).await.unwrap());
+    b.finish_handler(&finished, None).await.unwrap();
+    assert!(!a.deliver("h1", &Delivery::Cancel).await.unwrap());
     assert!(b.current("nobody").await.unwrap().is_none());
 }

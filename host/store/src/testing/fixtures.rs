@@ -97,7 +97,7 @@ pub(crate) fn envelope(type_name: &str, n: u64) -> Envelope {
     }
 }
 
-pub(super) fn snapshot(run_id: &str, n: u64) -> Snapshot {
+pub(crate) fn snapshot(run_id: &str, n: u64) -> Snapshot {
     Snapshot {
         format: wflow_core::SNAPSHOT_FORMAT.to_string(),
         version: wflow_core::SNAPSHOT_VERSION,
@@ -117,6 +117,7 @@ pub(super) fn snapshot(run_id: &str, n: u64) -> Snapshot {
         internal_streamed: 0,
         streamed_bytes: 0,
         routed: n,
+        received: n,
         next_work_item: n,
         elapsed_ms: n,
         origin: None,

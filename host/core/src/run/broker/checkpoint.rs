@@ -39,6 +39,7 @@ impl Broker {
         }
         self.awaiting_input = snapshot.awaiting_input;
         self.routed = snapshot.routed;
+        self.received = snapshot.received;
         self.next_work_item = snapshot.next_work_item;
         self.earlier = Duration::from_millis(snapshot.elapsed_ms);
         // The prompts that checkpoint held are durable now: stream them.
@@ -158,6 +159,7 @@ impl Broker {
             internal_streamed: self.shared.internal_streamed.load(Ordering::Acquire),
             streamed_bytes: self.shared.streamed_bytes.load(Ordering::Acquire),
             routed: self.routed,
+            received: self.received,
             next_work_item: self.next_work_item,
             elapsed_ms: u64::try_from((self.earlier + self.started.elapsed()).as_millis())
                 .unwrap_or(u64::MAX),

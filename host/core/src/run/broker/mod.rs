@@ -91,6 +91,8 @@ pub(crate) struct Broker {
     next_work_item: u64,
     /// Events routed so far, against `limits.max_events_per_run`.
     routed: u64,
+    /// Events sent in from outside taken so far (see `Snapshot::received`).
+    received: u64,
     outcome: watch::Sender<Option<RunOutcome>>,
     started: Instant,
     /// Time the run had already run before it was resumed.
@@ -148,6 +150,7 @@ impl Broker {
             awaiting_input: 0,
             next_work_item: 0,
             routed: 0,
+            received: 0,
             outcome,
             started: Instant::now(),
             earlier: Duration::ZERO,

@@ -119,6 +119,9 @@ impl Broker {
             } => {
                 // On its way no more: queued again below if a step takes it.
                 self.shared.uncount_queued(&event);
+                if from_outside {
+                    self.received += 1;
+                }
                 let end = self.route(event, target, from_outside);
                 if from_outside && end.is_none() {
                     // Save the outside event before going on: when nothing
