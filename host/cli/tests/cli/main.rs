@@ -13,10 +13,13 @@
 //!   `run --server`, and the reference Python client (`server` drives a
 //!   `wflow serve` child).
 //! - `crash`: `wflow serve` killed with SIGKILL while runs stream.
+//! - `cluster`: three `wflow serve` hosts on one PostgreSQL database,
+//!   killed one after another while runs go on.
 //! - `guard`: what `wflow serve` refuses or warns about at start, and its
 //!   memory after guests flood it.
 
 mod build;
+mod cluster;
 mod crash;
 mod errors;
 mod guard;

@@ -1,6 +1,8 @@
 //! Runs shared between hosts (see [`crate::Cluster`]): leases renewed and
 //! claimed with `FOR UPDATE SKIP LOCKED`, each write fenced, inboxes.
 
+use std::collections::HashMap;
+
 use deadpool_postgres::GenericClient;
 use tokio::sync::broadcast;
 
@@ -127,26 +129,58 @@ impl Cluster for PostgresStore {
     fn renew(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
             let action = "cannot renew the leases";
+            // The runs held now: one saved or claimed after this is read
+            // was written after the renewal below begins, with a lease of
+            // its own.
+            let held: HashMap<String, i64> = wflow_core::sync::lock(&self.fences).clone();
+            if held.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids: Vec<&String> = held.keys().collect();
             let client = self.client(action).await?;
             let renewed = client
                 .query(
-                    "UPDATE handlers SET lease_until = now() + make_interval(secs => $2)
-                     WHERE owner = $1 AND status = 'running'
+                    "UPDATE handlers SET lease_until = now() + make_interval(secs => $3)
+                     WHERE owner = $1 AND handler_id = ANY($2) AND status = 'running'
                      RETURNING handler_id, fence",
-                    &[&self.host.id, &self.host.lease.as_secs_f64()],
+                    &[&self.host.id, &ids, &self.host.lease.as_secs_f64()],
                 )
                 .await
                 .map_err(failed(action))?;
-            let renewed: std::collections::HashMap<String, i64> =
+            let renewed: HashMap<String, i64> =
                 renewed.iter().map(|row| (row.get(0), row.get(1))).collect();
-            let mut fences = wflow_core::sync::lock(&self.fences);
-            let lost: Vec<String> = fences
+            // Not renewed: ended here meanwhile (same fence, not running),
+            // or taken by another host (another fence), or deleted.
+            let unsure: Vec<&String> = held
                 .iter()
                 .filter(|(id, fence)| renewed.get(*id) != Some(fence))
-                .map(|(id, _)| id.clone())
+                .map(|(id, _)| id)
                 .collect();
-            for id in &lost {
-                fences.remove(id);
+            if unsure.is_empty() {
+                return Ok(Vec::new());
+            }
+            let stored: HashMap<String, i64> = client
+                .query(
+                    "SELECT handler_id, fence FROM handlers WHERE handler_id = ANY($1)",
+                    &[&unsure],
+                )
+                .await
+                .map_err(failed(action))?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            let mut fences = wflow_core::sync::lock(&self.fences);
+            let mut lost = Vec::new();
+            for id in unsure {
+                let fence = held[id];
+                if stored.get(id) == Some(&fence) {
+                    continue;
+                }
+                // Unless claimed again meanwhile under a newer fence.
+                if fences.get(id) == Some(&fence) {
+                    fences.remove(id);
+                    lost.push(id.clone());
+                }
             }
             Ok(lost)
         })

@@ -50,16 +50,17 @@ pub struct PostgresStore {
 /// SQLSTATE.
 pub(crate) fn failed(action: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
     move |err| {
-        if err.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-            StoreError::Conflict {
-                action,
-                cause: err.into(),
-            }
+        let conflict = err.code() == Some(&SqlState::UNIQUE_VIOLATION);
+        // The driver's own text for a database error is only "db error":
+        // the database's message says what went wrong.
+        let cause: crate::Cause = match err.as_db_error() {
+            Some(db) => format!("{}: {}", db.severity(), db.message()).into(),
+            None => err.into(),
+        };
+        if conflict {
+            StoreError::Conflict { action, cause }
         } else {
-            StoreError::Database {
-                action,
-                cause: err.into(),
-            }
+            StoreError::Database { action, cause }
         }
     }
 }

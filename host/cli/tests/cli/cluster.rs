@@ -1,0 +1,510 @@
+//! Three `wflow serve` hosts on one PostgreSQL database, killed with
+//! SIGKILL and started again one after another while runs of a mix go on:
+//! every run ends once, with its result, and its stream reads the same,
+//! whole and in order, from every host.
+//!
+//! The database is the server `WFLOW_TEST_POSTGRES` names (a key=value
+//! connection string; `.ci/run` starts one): each test makes a database of
+//! its own there. Without it the tests say so and pass, except in CI.
+//! `WFLOW_CLUSTER_RUNS` and `WFLOW_CLUSTER_KILLS` make the mix larger (the
+//! issue's acceptance ran 1,000 runs and 10 kills).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{scratch, wflow_command};
+
+/// A database of its own, or `None` outside CI without a server.
+fn fresh_database() -> Option<String> {
+    let Ok(url) = std::env::var("WFLOW_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the PostgreSQL tests: set WFLOW_TEST_POSTGRES (.ci/run does)"
+        );
+        eprintln!("WFLOW_TEST_POSTGRES is not set: several hosts are not tested here");
+        return None;
+    };
+    let name = format!("wflow_cli_{}", fastrand::u64(..));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connects to WFLOW_TEST_POSTGRES");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("creates a database");
+    });
+    Some(format!("{url} dbname={name}"))
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One `wflow serve` host, its log in a file (so that it can write
+/// whatever it likes after starting).
+struct Host {
+    child: Child,
+    addr: String,
+}
+
+impl Host {
+    fn start(db: &str, log: PathBuf) -> Self {
+        let file = std::fs::File::create(&log).expect("a log file");
+        let child = wflow_command()
+            .args([
+                "serve",
+                "testing/chain",
+                "fanout",
+                "bench/ask",
+                "testing/ticker",
+                "--db",
+                db,
+                "--lease",
+                "2s",
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("wflow starts");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(addr) = text
+                .lines()
+                .find_map(|line| line.split_once(" on http://").map(|(_, addr)| addr))
+            {
+                return Self {
+                    child,
+                    addr: addr.trim().to_string(),
+                };
+            }
+            assert!(Instant::now() < deadline, "the host did not start: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // SIGKILL.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request to `addr`; `None` if the host is not there (killed).
+/// HTTP/1.0, so that a streamed body comes unchunked, ending with the
+/// connection.
+fn request(addr: &str, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+/// The hosts' addresses as they are now (a restarted host listens on
+/// another port).
+#[derive(Clone, Default)]
+struct Addresses(Arc<Mutex<Vec<String>>>);
+
+impl Addresses {
+    fn get(&self, host: usize) -> String {
+        let all = self.0.lock().unwrap();
+        all[host % all.len()].clone()
+    }
+
+    fn set(&self, host: usize, addr: String) {
+        self.0.lock().unwrap()[host] = addr;
+    }
+}
+
+/// A request through host `first`, or the next ones if it is down, until
+/// one answers.
+fn request_any(
+    addresses: &Addresses,
+    first: usize,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut host = first;
+    loop {
+        if let Some(answer) = request(&addresses.get(host), method, path, body) {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "no host answers {method} {path}");
+        host += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What a follower of one stream saw: the sequences in order, across
+/// reconnections to whichever host is up, and the longest wait between
+/// two events.
+struct Followed {
+    sequences: Vec<u64>,
+    events: Vec<Value>,
+    longest_wait: Duration,
+    reconnections: usize,
+}
+
+/// Follows handler `id`'s stream (internal events too, so that every
+/// sequence shows) from host `first`, reconnecting to the next host with
+/// `Last-Event-ID` when the one it reads from dies, until the stop event.
+fn follow(addresses: Addresses, first: usize, id: String) -> Followed {
+    let mut followed = Followed {
+        sequences: Vec::new(),
+        events: Vec::new(),
+        longest_wait: Duration::ZERO,
+        reconnections: 0,
+    };
+    let mut last_event = Instant::now();
+    let mut host = first;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(Instant::now() < deadline, "{id}: the stream did not end");
+        let addr = addresses.get(host);
+        let last_id = followed
+            .sequences
+            .last()
+            .map(|last| format!("Last-Event-ID: {last}\r\n"))
+            .unwrap_or_default();
+        let after = if followed.sequences.is_empty() {
+            "&after_sequence=-1"
+        } else {
+            ""
+        };
+        let Ok(mut stream) = TcpStream::connect(&addr) else {
+            host += 1;
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let sent = write!(
+            stream,
+            "GET /events/{id}?include_internal=true{after} HTTP/1.0\r\nHost: {addr}\r\n{last_id}\r\n"
+        );
+        if sent.is_err() {
+            host += 1;
+            continue;
+        }
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        let mut in_body = false;
+        let mut pending_id = None;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = line.trim_end();
+            if !in_body {
+                if text.is_empty() {
+                    in_body = true;
+                }
+                continue;
+            }
+            if let Some(sequence) = text.strip_prefix("id: ") {
+                pending_id = sequence.trim().parse::<u64>().ok();
+            } else if let Some(data) = text.strip_prefix("data: ") {
+                let sequence = pending_id.take().expect("an id before each data line");
+                let event: Value = serde_json::from_str(data).expect("JSON data");
+                let now = Instant::now();
+                followed.longest_wait = followed.longest_wait.max(now - last_event);
+                last_event = now;
+                followed.sequences.push(sequence);
+                let stop = event["type"] == "StopEvent";
+                followed.events.push(event);
+                if stop {
+                    return followed;
+                }
+            }
+        }
+        // The host went away (or closed the stream): read on elsewhere.
+        followed.reconnections += 1;
+        host += 1;
+    }
+}
+
+/// Whether handler `id`'s stream, read from `addr`, has asked its question
+/// (within a second or two).
+fn has_prompt(addr: &str, id: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if write!(
+        stream,
+        "GET /events/{id}?after_sequence=-1&sse=false HTTP/1.0\r\nHost: {addr}\r\n\r\n"
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => seen.extend_from_slice(&buffer[..read]),
+            Err(_) => {}
+        }
+        if String::from_utf8_lossy(&seen).contains("InputRequiredEvent") {
+            return true;
+        }
+    }
+    false
+}
+
+/// The status of handler `id`, as a host answers.
+fn status(addresses: &Addresses, host: usize, id: &str) -> (String, Value) {
+    let (_, body) = request_any(addresses, host, "GET", &format!("/handlers/{id}"), "");
+    let record: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    (
+        record["status"].as_str().unwrap_or("unknown").to_string(),
+        record,
+    )
+}
+
+/// The kinds of run in the mix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Chain,
+    Fanout,
+    Ask,
+}
+
+#[test]
+fn three_hosts_share_the_runs_and_a_killed_hosts_runs_go_on_elsewhere() {
+    let Some(db) = fresh_database() else {
+        return;
+    };
+    let runs = env_number("WFLOW_CLUSTER_RUNS", 60);
+    let kills = env_number("WFLOW_CLUSTER_KILLS", 4);
+    const TICKERS: usize = 3;
+    let dir = scratch("cluster", "");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut logs = 0;
+    let mut log = || {
+        logs += 1;
+        dir.join(format!("host-{logs}.log"))
+    };
+    let mut hosts: Vec<Host> = (0..3).map(|_| Host::start(&db, log())).collect();
+    let addresses = Addresses(Arc::new(Mutex::new(
+        hosts.iter().map(|host| host.addr.clone()).collect(),
+    )));
+
+    // Long-running streams, each followed from another host than the one
+    // it starts on, across the kills.
+    let mut followers = Vec::new();
+    for ticker in 0..TICKERS {
+        let id = format!("ticker-{ticker}");
+        let body = json!({
+            "handler_id": id,
+            "start_event": { "laps": 400, "width": 1 + ticker % 2, "pause_ms": 10 },
+        });
+        let (code, answer) = request_any(
+            &addresses,
+            ticker,
+            "POST",
+            "/workflows/ticker/run-nowait",
+            &body.to_string(),
+        );
+        assert_eq!(code, 200, "{answer}");
+        let addresses = addresses.clone();
+        followers.push(std::thread::spawn(move || {
+            follow(addresses, ticker + 1, id)
+        }));
+    }
+
+    // The mix, started round-robin.
+    let kind_of = |run: usize| match run % 3 {
+        0 => Kind::Chain,
+        1 => Kind::Fanout,
+        _ => Kind::Ask,
+    };
+    for run in 0..runs {
+        let (workflow, start) = match kind_of(run) {
+            Kind::Chain => ("chain", json!({ "n": run })),
+            Kind::Fanout => ("fanout", json!({ "n": 100 })),
+            Kind::Ask => ("ask", json!({ "user": run })),
+        };
+        let body = json!({ "handler_id": format!("run-{run}"), "start_event": start });
+        let (code, answer) = request_any(
+            &addresses,
+            run,
+            "POST",
+            &format!("/workflows/{workflow}/run-nowait"),
+            &body.to_string(),
+        );
+        assert_eq!(code, 200, "run-{run}: {answer}");
+    }
+
+    // Kill one host after another (SIGKILL), starting each again at once,
+    // while the questions are answered through another host than the one
+    // their run started on.
+    let mut unanswered: Vec<usize> = (0..runs).filter(|&run| kind_of(run) == Kind::Ask).collect();
+    let mut rng = fastrand::Rng::with_seed(17);
+    let answer_some = |unanswered: &mut Vec<usize>, count: usize| {
+        let mut answered = 0;
+        unanswered.retain(|&run| {
+            if answered >= count {
+                return true;
+            }
+            let id = format!("run-{run}");
+            if !has_prompt(&addresses.get(run + 2), &id) {
+                return true;
+            }
+            let body = json!({
+                "event": { "type": "HumanResponseEvent", "value": { "response": format!("P{run}") } }
+            });
+            let (code, answer) = request_any(
+                &addresses,
+                run + 1,
+                "POST",
+                &format!("/events/{id}"),
+                &body.to_string(),
+            );
+            assert_eq!(code, 200, "{id}: {answer}");
+            answered += 1;
+            false
+        });
+    };
+    let per_kill = unanswered.len() / (kills + 1) + 1;
+    for kill in 0..kills {
+        std::thread::sleep(Duration::from_millis(rng.u64(300..1200)));
+        answer_some(&mut unanswered, per_kill);
+        let victim = kill % 3;
+        drop(std::mem::replace(
+            &mut hosts[victim],
+            Host::start(&db, log()),
+        ));
+        addresses.set(victim, hosts[victim].addr.clone());
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !unanswered.is_empty() {
+        assert!(Instant::now() < deadline, "unanswered: {unanswered:?}");
+        answer_some(&mut unanswered, usize::MAX);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Every run ends once, with its result.
+    for run in 0..runs {
+        let id = format!("run-{run}");
+        let record = loop {
+            let (status, record) = status(&addresses, run, &id);
+            match status.as_str() {
+                "completed" => break record,
+                "running" if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                other => panic!("{id} is {other}: {record}"),
+            }
+        };
+        let result = &record["result"]["value"]["result"];
+        match kind_of(run) {
+            Kind::Chain => assert_eq!(*result, json!(run + 10), "{id}"),
+            Kind::Fanout => assert_eq!(*result, json!({ "count": 100, "sum": 4950 }), "{id}"),
+            Kind::Ask => assert_eq!(*result, json!(format!("Hello, P{run}!")), "{id}"),
+        }
+    }
+
+    // Each stream, read from every host, is the same: numbered from 0
+    // without a gap, one stop event, last.
+    let check_stream = |id: &str| {
+        let mut read = Vec::new();
+        for host in 0..3 {
+            let (code, body) = request_any(
+                &addresses,
+                host,
+                "GET",
+                &format!("/events/{id}?after_sequence=-1&sse=false&include_internal=true"),
+                "",
+            );
+            assert_eq!(code, 200, "{id}: {body}");
+            let events: Vec<Value> = body
+                .lines()
+                .map(|line| serde_json::from_str(line).expect("a JSON line"))
+                .collect();
+            read.push(events);
+        }
+        assert_eq!(read[0], read[1], "{id}: hosts 0 and 1 read alike");
+        assert_eq!(read[0], read[2], "{id}: hosts 0 and 2 read alike");
+        let stops = read[0]
+            .iter()
+            .filter(|event| event["type"] == "StopEvent")
+            .count();
+        assert_eq!(stops, 1, "{id}: one stop event");
+        assert_eq!(read[0].last().unwrap()["type"], "StopEvent", "{id}");
+        read.swap_remove(0)
+    };
+    let mut streams = HashMap::new();
+    for run in 0..runs {
+        let id = format!("run-{run}");
+        streams.insert(id.clone(), check_stream(&id));
+    }
+
+    // The followers saw every event of the tickers, in order, through the
+    // kills, and the same as a host reads at the end.
+    let mut longest_wait = Duration::ZERO;
+    let mut reconnections = 0;
+    for (ticker, follower) in followers.into_iter().enumerate() {
+        let id = format!("ticker-{ticker}");
+        let followed = follower.join().expect("a follower");
+        let contiguous: Vec<u64> = (0..followed.sequences.len() as u64).collect();
+        assert_eq!(
+            followed.sequences, contiguous,
+            "{id}: every sequence, in order"
+        );
+        let whole = check_stream(&id);
+        assert_eq!(
+            followed.events, whole,
+            "{id}: as a host reads it at the end"
+        );
+        let width = 1 + ticker % 2;
+        assert_eq!(
+            whole.last().unwrap()["value"]["result"],
+            json!({ "branches": width })
+        );
+        longest_wait = longest_wait.max(followed.longest_wait);
+        reconnections += followed.reconnections;
+    }
+    eprintln!(
+        "{runs} runs and {TICKERS} tickers through {kills} kills: the longest a follower waited \
+         for the next event was {longest_wait:?} ({reconnections} reconnections)"
+    );
+    drop(hosts);
+    std::fs::remove_dir_all(&dir).ok();
+}
