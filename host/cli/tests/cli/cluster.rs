@@ -84,6 +84,11 @@ impl Host {
             .stderr(file)
             .spawn()
             .expect("wflow starts");
+        // Killed when dropped, if it never says where it listens.
+        let mut host = Self {
+            child,
+            addr: String::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -91,10 +96,8 @@ impl Host {
                 .lines()
                 .find_map(|line| line.split_once(" on http://").map(|(_, addr)| addr))
             {
-                return Self {
-                    child,
-                    addr: addr.trim().to_string(),
-                };
+                host.addr = addr.trim().to_string();
+                return host;
             }
             assert!(Instant::now() < deadline, "the host did not start: {text}");
             std::thread::sleep(Duration::from_millis(50));
