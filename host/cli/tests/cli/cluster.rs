@@ -329,29 +329,6 @@ fn three_hosts_share_the_runs_and_a_killed_hosts_runs_go_on_elsewhere() {
         hosts.iter().map(|host| host.addr.clone()).collect(),
     )));
 
-    // Long-running streams, each followed from another host than the one
-    // it starts on, across the kills.
-    let mut followers = Vec::new();
-    for ticker in 0..TICKERS {
-        let id = format!("ticker-{ticker}");
-        let body = json!({
-            "handler_id": id,
-            "start_event": { "laps": 400, "width": 1 + ticker % 2, "pause_ms": 10 },
-        });
-        let (code, answer) = request_any(
-            &addresses,
-            ticker,
-            "POST",
-            "/workflows/ticker/run-nowait",
-            &body.to_string(),
-        );
-        assert_eq!(code, 200, "{answer}");
-        let addresses = addresses.clone();
-        followers.push(std::thread::spawn(move || {
-            follow(addresses, ticker + 1, id)
-        }));
-    }
-
     // The mix, started round-robin.
     let kind_of = |run: usize| match run % 3 {
         0 => Kind::Chain,
@@ -373,6 +350,30 @@ fn three_hosts_share_the_runs_and_a_killed_hosts_runs_go_on_elsewhere() {
             &body.to_string(),
         );
         assert_eq!(code, 200, "run-{run}: {answer}");
+    }
+
+    let laps = 150 * (kills + 2);
+    // Long-running streams (lasting through the kills), each followed from
+    // another host than the one it starts on.
+    let mut followers = Vec::new();
+    for ticker in 0..TICKERS {
+        let id = format!("ticker-{ticker}");
+        let body = json!({
+            "handler_id": id,
+            "start_event": { "laps": laps, "width": 1 + ticker % 2, "pause_ms": 10 },
+        });
+        let (code, answer) = request_any(
+            &addresses,
+            ticker,
+            "POST",
+            "/workflows/ticker/run-nowait",
+            &body.to_string(),
+        );
+        assert_eq!(code, 200, "{answer}");
+        let addresses = addresses.clone();
+        followers.push(std::thread::spawn(move || {
+            follow(addresses, ticker + 1, id)
+        }));
     }
 
     // Kill one host after another (SIGKILL), starting each again at once,
