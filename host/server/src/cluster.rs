@@ -328,6 +328,17 @@ impl App {
         Ok(())
     }
 
+    /// Serves what another host deployed, and stops serving what it
+    /// deleted.
+    async fn sync_deployments(&self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if let Err(err) = self.restore_deployments(&*store, None).await {
+            tracing::error!("the deployments other hosts made are not served here yet: {err}");
+        }
+    }
+
     /// What wakes the readers of handler `id` held elsewhere.
     pub(crate) fn watch(&self, id: &str) -> Arc<Notify> {
         self.watchers.watch(id)
@@ -387,10 +398,11 @@ pub(crate) async fn listen(app: Weak<App>) {
                     app.take_inbox().await;
                 }
             }
-            Ok(Notice::Deployments) => {}
+            Ok(Notice::Deployments) => app.sync_deployments().await,
             Ok(Notice::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                 app.watchers.wake_all();
                 app.take_inbox().await;
+                app.sync_deployments().await;
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }

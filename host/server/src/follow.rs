@@ -106,6 +106,9 @@ pub(crate) async fn follow(
                     // Once a write failed, the store misses events: none may
                     // leave memory from then on, or readers would find a
                     // hole where the store is behind.
+                    if store_whole && !stored && store.is_some() {
+                        entry.store_failed();
+                    }
                     store_whole &= stored;
                     if store_whole {
                         entry.mark_stored(*last);
@@ -167,6 +170,8 @@ pub(crate) async fn follow(
         && let Some(sequence) = sequence
     {
         entry.mark_stored(sequence);
+    } else if !finished && store.is_some() {
+        entry.store_failed();
     }
     handlers.forget_old_finished();
 }

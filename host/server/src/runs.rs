@@ -162,6 +162,12 @@ struct EntryState {
     /// The handler was purged or its id taken by a new run: what the store
     /// holds under its id is no longer its own.
     retired: bool,
+    /// Readers see only the events stored (through `stored_through`): an
+    /// event a crash loses before it is stored is seen by nobody, so a
+    /// sequence a reader saw never names another event after the run
+    /// resumes. False without a store, or once a write failed (then
+    /// readers see what memory holds).
+    durable: bool,
 }
 
 /// How a handler's run ended.
@@ -287,6 +293,7 @@ impl HandlerEntry {
                 live,
                 final_state,
                 retired: false,
+                durable: memory.spills.load(Ordering::Relaxed),
             }),
             changed: Notify::new(),
             memory,
@@ -365,6 +372,16 @@ impl HandlerEntry {
             self.memory.per_handler.load(Ordering::Relaxed)
         };
         state.spill(budget, &self.account());
+        drop(state);
+        // Readers see stored events only: these are new to them.
+        self.changed.notify_waiters();
+    }
+
+    /// A write of the handler's events failed: readers see what memory
+    /// holds from now on, stored or not.
+    pub(crate) fn store_failed(&self) {
+        self.state().durable = false;
+        self.changed.notify_waiters();
     }
 
     /// The bytes of events held in memory.
@@ -430,9 +447,17 @@ impl HandlerEntry {
         let first = state
             .events
             .partition_point(|logged| at_or_before(logged.sequence));
+        // Past the last stored event, readers wait (see `durable`).
+        let visible = if state.durable {
+            state
+                .events
+                .partition_point(|logged| Some(logged.sequence) <= state.stored_through)
+        } else {
+            state.events.len()
+        };
         let events: Vec<(u64, Envelope)> = state
             .events
-            .range(first..)
+            .range(first.min(visible)..visible)
             .take(max)
             .map(|logged| (logged.sequence, logged.envelope.clone()))
             .collect();

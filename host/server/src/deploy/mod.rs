@@ -110,11 +110,18 @@ pub(crate) async fn deploy(
         // The tenant's turn ends with the task, not with the request.
         let _turn = turn;
         if let Some(store) = store {
-            store.save_deployment(&stored).await.map_err(|err| {
-                ApiError::internal(format!(
-                    "cannot store the deployment, nothing deployed: {err}"
-                ))
-            })?;
+            store
+                .save_deployment(&stored)
+                .await
+                .map_err(|err| match err {
+                    StoreError::Conflict { .. } => ApiError::conflict(format!(
+                        "version {} of {} was deployed through another host at the same time: nothing deployed, deploy again",
+                        stored.version, stored.name
+                    )),
+                    err => ApiError::internal(format!(
+                        "cannot store the deployment, nothing deployed: {err}"
+                    )),
+                })?;
         }
         serving.add_deployment(&stored.name, deployed_from(&stored, workflow));
         Ok::<_, ApiError>(())
@@ -260,6 +267,18 @@ impl App {
             if let Some(tenant) = self.access.tenant(&stored.tenant) {
                 // Its number is taken, whether or not it loads.
                 tenant.take_version(&stored.name, stored.version);
+                if stored.deleted {
+                    // Deleted through another host sharing the store: no
+                    // longer served here either (a run of it here goes on).
+                    let _ = tenant.remove_deployment(&stored.name, stored.version);
+                }
+                if tenant
+                    .workflow_at(&stored.name, Some(stored.version))
+                    .is_some()
+                {
+                    // Served already.
+                    continue;
+                }
             }
             if stored.deleted {
                 continue;

@@ -47,10 +47,10 @@ fn stored_events_leave_memory_past_the_budget_and_readers_go_to_the_store() {
         assert_eq!(entry.push_event_from(0, tick(n)), n);
     }
     assert_eq!(entry.held_bytes(), 10 * one);
-    // Nothing is stored yet: everything stays.
+    // Nothing is stored yet: everything stays, and readers see none of it.
     let all = entry.events_after(-1, 100);
     assert!(!all.in_store);
-    assert_eq!(all.events.len(), 10);
+    assert!(all.events.is_empty());
     // Stored through 5: 0..=5 may go, and go while over three events.
     entry.mark_stored(5);
     assert_eq!(
@@ -62,8 +62,9 @@ fn stored_events_leave_memory_past_the_budget_and_readers_go_to_the_store() {
     assert!(entry.events_after(4, 100).in_store);
     let held = entry.events_after(5, 100);
     assert!(!held.in_store);
-    assert_eq!(sequences(&held.events), [6, 7, 8, 9]);
+    assert!(held.events.is_empty(), "6..=9 are not stored yet");
     entry.mark_stored(9);
+    assert_eq!(sequences(&entry.events_after(5, 100).events), [6, 7, 8, 9]);
     assert_eq!(entry.held_bytes(), 3 * one);
     assert_eq!(entry.last_sequence(), Some(9));
     // A finished handler keeps nothing it stored.
@@ -72,9 +73,27 @@ fn stored_events_leave_memory_past_the_budget_and_readers_go_to_the_store() {
     assert_eq!(entry.held_bytes(), 0);
     assert_eq!(entry.last_sequence(), Some(9), "the numbering goes on");
     assert_eq!(entry.push_event_from(0, tick(10)), 10);
+    entry.mark_stored(10);
     let after = entry.events_after(9, 100);
     assert!(!after.in_store);
     assert_eq!(sequences(&after.events), [10]);
+}
+
+#[test]
+fn readers_see_stored_events_only_until_a_write_fails() {
+    let handlers = Handlers::keeping(10);
+    handlers.spill_past(1 << 20);
+    let entry = handlers.restore(record("durable"), Vec::new(), None, None);
+    for n in 0..3 {
+        entry.push_event_from(0, tick(n));
+    }
+    entry.mark_stored(0);
+    // A crash now would lose 1 and 2: no reader may have seen them.
+    assert_eq!(sequences(&entry.events_after(-1, 100).events), [0]);
+    // A write failed: the store is behind for good, and readers see what
+    // memory holds.
+    entry.store_failed();
+    assert_eq!(sequences(&entry.events_after(-1, 100).events), [0, 1, 2]);
 }
 
 #[test]
@@ -113,8 +132,14 @@ fn a_reader_sent_to_the_store_learns_how_far_it_must_read_there() {
     let batch = entry.events_after(-1, 100);
     assert!(batch.in_store);
     assert_eq!(batch.spilled_through, Some(2));
-    // Past that, memory holds the rest.
-    assert_eq!(sequences(&entry.events_after(2, 100).events), [3]);
+    // Past that, memory holds the rest, seen once stored (and then, with
+    // no memory to keep it, gone to the store too).
+    let rest = entry.events_after(2, 100);
+    assert!(!rest.in_store && rest.events.is_empty());
+    entry.mark_stored(3);
+    let rest = entry.events_after(2, 100);
+    assert!(rest.in_store);
+    assert_eq!(rest.spilled_through, Some(3));
 }
 
 #[test]

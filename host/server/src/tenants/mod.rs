@@ -368,13 +368,20 @@ impl Tenant {
         *taken = (*taken).max(version);
     }
 
-    /// Serves a deployment version of `name` (current if the newest).
+    /// Serves a deployment version of `name` (current if the newest), once:
+    /// a version served already stays as it is.
     pub(crate) fn add_deployment(&self, name: &str, deployed: Deployed) {
         let mut served = write(&self.workflows);
         let taken = served.taken.entry(name.to_string()).or_default();
         *taken = (*taken).max(deployed.version);
         let versions = served.deployed.entry(name.to_string()).or_default();
         let at = versions.partition_point(|known| known.version < deployed.version);
+        if versions
+            .get(at)
+            .is_some_and(|known| known.version == deployed.version)
+        {
+            return;
+        }
         versions.insert(at, deployed);
     }
 
