@@ -74,10 +74,12 @@ fn stored_events_leave_memory_past_the_budget_and_readers_go_to_the_store() {
     assert_eq!(entry.held_bytes(), 0);
     assert_eq!(entry.last_sequence(), Some(9), "the numbering goes on");
     assert_eq!(entry.push_event_from(0, tick(10)), 10);
+    let after = entry.events_after(9, 100);
+    assert!(!after.in_store && after.events.is_empty(), "not stored yet");
     entry.mark_stored(10);
     let after = entry.events_after(9, 100);
-    assert!(!after.in_store);
-    assert_eq!(sequences(&after.events), [10]);
+    assert!(after.in_store, "stored, and gone from a finished handler's memory");
+    assert_eq!(after.spilled_through, Some(10));
 }
 
 #[test]
