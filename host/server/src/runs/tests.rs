@@ -78,7 +78,10 @@ fn stored_events_leave_memory_past_the_budget_and_readers_go_to_the_store() {
     assert!(!after.in_store && after.events.is_empty(), "not stored yet");
     entry.mark_stored(10);
     let after = entry.events_after(9, 100);
-    assert!(after.in_store, "stored, and gone from a finished handler's memory");
+    assert!(
+        after.in_store,
+        "stored, and gone from a finished handler's memory"
+    );
     assert_eq!(after.spilled_through, Some(10));
 }
 
