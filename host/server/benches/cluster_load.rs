@@ -43,7 +43,7 @@ fn main() -> Result<()> {
         wflow_tests::guests();
         let client = Client::new();
         println!(
-            "| store | hosts | workload | runs | wall | runs/s | p50 | p99 | commits/run | rows/run |"
+            "| store | hosts | workload | runs | wall | runs/s | p50 | p99 | write transactions/run | WAL/run |"
         );
         println!("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for (label, hosts) in [("SQLite", 1), ("PostgreSQL", 1), ("PostgreSQL", 2), ("PostgreSQL", 3)]
@@ -53,7 +53,7 @@ fn main() -> Result<()> {
             } else {
                 None
             };
-            let bases = start(database.as_deref(), hosts).await?;
+            let (bases, stops) = start(database.as_deref(), hosts).await?;
             for workload in ["run", "hitl"] {
                 let before = match &database {
                     Some(db) => Some(counters(db).await?),
@@ -62,14 +62,11 @@ fn main() -> Result<()> {
                 let (wall, mut latencies) = load(&client, &bases, workload, runs).await?;
                 let written = match (&database, before) {
                     (Some(db), Some(before)) => {
-                        // The database's statistics are flushed within a
-                        // second.
-                        tokio::time::sleep(Duration::from_millis(1500)).await;
                         let after = counters(db).await?;
                         format!(
-                            "{:.1} | {:.1}",
+                            "{:.1} | {:.1} KiB",
                             (after.0 - before.0) as f64 / runs as f64,
-                            (after.1 - before.1) as f64 / runs as f64
+                            (after.1 - before.1) as f64 / runs as f64 / 1024.0
                         )
                     }
                     _ => "- | -".to_string(),
@@ -83,6 +80,11 @@ fn main() -> Result<()> {
                     ms(at(0.5)),
                     ms(at(0.99)),
                 );
+            }
+            // Stopped before the next configuration: their pools close.
+            for (stop, served) in stops {
+                let _ = stop.send(());
+                served.await??;
             }
         }
         Ok(())
@@ -104,27 +106,35 @@ async fn fresh_database(url: &str) -> Result<String> {
     Ok(format!("{url} dbname={name}"))
 }
 
-/// The transactions committed and the rows inserted or updated in the
-/// database so far.
+/// The next transaction id (each transaction that writes takes one) and
+/// the bytes of WAL written so far, for the whole server: exact at once,
+/// unlike the statistics views.
 async fn counters(url: &str) -> Result<(i64, i64)> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     let row = client
         .query_one(
-            "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted
-             FROM pg_stat_database WHERE datname = current_database()",
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+                    (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint",
             &[],
         )
         .await?;
     Ok((row.get(0), row.get(1)))
 }
 
+/// A running server's stop signal and its task.
+type Running = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
 /// `hosts` servers for `three` and `ask` on free loopback ports, on the
 /// PostgreSQL database `database` or (without one) a SQLite file; their
-/// base URLs.
-async fn start(database: Option<&str>, hosts: usize) -> Result<Vec<String>> {
+/// base URLs, and how to stop them.
+async fn start(database: Option<&str>, hosts: usize) -> Result<(Vec<String>, Vec<Running>)> {
     let runtime = wflow_tests::runtime();
     let mut bases = Vec::new();
+    let mut running = Vec::new();
     for host in 0..hosts {
         let mut workflows = Vec::new();
         for (name, crate_name) in [("three", "bench-three"), ("ask", "bench-ask")] {
@@ -157,9 +167,13 @@ async fn start(database: Option<&str>, hosts: usize) -> Result<Vec<String>> {
         let app = App::new(workflows)?.with_store(store).await?;
         let listener = server::bind("127.0.0.1:0".parse()?).await?;
         bases.push(format!("http://{}", listener.local_addr()?));
-        tokio::spawn(server::serve(listener, app));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(server::serve_until(listener, app, async move {
+            let _ = stopped.await;
+        }));
+        running.push((stop, served));
     }
-    Ok(bases)
+    Ok((bases, running))
 }
 
 /// `runs` runs of `workload` at once, spread over `bases`: the wall time

@@ -90,8 +90,15 @@ impl App {
         if !self.access.needs_tokens() {
             return Ok(());
         }
+        let stored = store.tenants().await?;
         let mut registry = self.registry.lock().await;
-        for stored in store.tenants().await? {
+        // Deleted through another host sharing the store.
+        for name in registry.defined_names() {
+            if !stored.iter().any(|tenant| tenant.name == name) {
+                registry.set_defined(&name, None);
+            }
+        }
+        for stored in stored {
             match serde_json::from_str::<Definition>(&stored.definition) {
                 Ok(definition) => registry.set_defined(&stored.name, Some(definition)),
                 Err(err) => tracing::error!(

@@ -339,6 +339,16 @@ impl App {
         }
     }
 
+    /// Serves the tenants as the admin API of any host left them.
+    async fn sync_tenants(&self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if let Err(err) = self.serve_stored_tenants(&*store).await {
+            tracing::error!("the tenants other hosts defined are not served here yet: {err}");
+        }
+    }
+
     /// What wakes the readers of handler `id` held elsewhere.
     pub(crate) fn watch(&self, id: &str) -> Arc<Notify> {
         self.watchers.watch(id)
@@ -399,9 +409,11 @@ pub(crate) async fn listen(app: Weak<App>) {
                 }
             }
             Ok(Notice::Deployments) => app.sync_deployments().await,
+            Ok(Notice::Tenants) => app.sync_tenants().await,
             Ok(Notice::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                 app.watchers.wake_all();
                 app.take_inbox().await;
+                app.sync_tenants().await;
                 app.sync_deployments().await;
             }
             Err(broadcast::error::RecvError::Closed) => return,

@@ -97,6 +97,8 @@ pub enum Notice {
     Inbox(String),
     /// The deployments changed.
     Deployments,
+    /// The tenants the admin API defines changed.
+    Tenants,
     /// Notices may have been lost (the listening connection was lost, or
     /// this receiver fell behind): look at everything again.
     Resync,

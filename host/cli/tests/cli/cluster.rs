@@ -291,6 +291,37 @@ fn has_prompt(addr: &str, id: &str) -> bool {
     false
 }
 
+/// Handler `id`'s whole stream (internal events too), read from each of
+/// the `hosts` hosts, which must read it alike: one stop event, last.
+fn read_everywhere(addresses: &Addresses, hosts: usize, id: &str) -> Vec<Value> {
+    let mut read: Vec<Vec<Value>> = Vec::new();
+    for host in 0..hosts {
+        let (code, body) = request_any(
+            addresses,
+            host,
+            "GET",
+            &format!("/events/{id}?after_sequence=-1&sse=false&include_internal=true"),
+            "",
+        );
+        assert_eq!(code, 200, "{id}: {body}");
+        let events: Vec<Value> = body
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        read.push(events);
+    }
+    for (host, events) in read.iter().enumerate().skip(1) {
+        assert_eq!(&read[0], events, "{id}: hosts 0 and {host} read alike");
+    }
+    let stops = read[0]
+        .iter()
+        .filter(|event| event["type"] == "StopEvent")
+        .count();
+    assert_eq!(stops, 1, "{id}: one stop event");
+    assert_eq!(read[0].last().unwrap()["type"], "StopEvent", "{id}");
+    read.swap_remove(0)
+}
+
 /// The status of handler `id`, as a host answers.
 fn status(addresses: &Addresses, host: usize, id: &str) -> (String, Value) {
     let (_, body) = request_any(addresses, host, "GET", &format!("/handlers/{id}"), "");
@@ -445,35 +476,7 @@ fn three_hosts_share_the_runs_and_a_killed_hosts_runs_go_on_elsewhere() {
         }
     }
 
-    // Each stream, read from every host, is the same: numbered from 0
-    // without a gap, one stop event, last.
-    let check_stream = |id: &str| {
-        let mut read = Vec::new();
-        for host in 0..3 {
-            let (code, body) = request_any(
-                &addresses,
-                host,
-                "GET",
-                &format!("/events/{id}?after_sequence=-1&sse=false&include_internal=true"),
-                "",
-            );
-            assert_eq!(code, 200, "{id}: {body}");
-            let events: Vec<Value> = body
-                .lines()
-                .map(|line| serde_json::from_str(line).expect("a JSON line"))
-                .collect();
-            read.push(events);
-        }
-        assert_eq!(read[0], read[1], "{id}: hosts 0 and 1 read alike");
-        assert_eq!(read[0], read[2], "{id}: hosts 0 and 2 read alike");
-        let stops = read[0]
-            .iter()
-            .filter(|event| event["type"] == "StopEvent")
-            .count();
-        assert_eq!(stops, 1, "{id}: one stop event");
-        assert_eq!(read[0].last().unwrap()["type"], "StopEvent", "{id}");
-        read.swap_remove(0)
-    };
+    let check_stream = |id: &str| read_everywhere(&addresses, 3, id);
     let mut streams = HashMap::new();
     for run in 0..runs {
         let id = format!("run-{run}");
@@ -516,6 +519,70 @@ fn three_hosts_share_the_runs_and_a_killed_hosts_runs_go_on_elsewhere() {
         "{runs} runs and {TICKERS} tickers through {kills} kills: the longest a follower waited \
          for the next event was {longest_wait:?} ({reconnections} reconnections)"
     );
+    drop(hosts);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_paused_host_that_lost_its_run_cannot_write_over_the_new_owner() {
+    let Some(db) = fresh_database() else {
+        return;
+    };
+    let dir = scratch("cluster-pause", "");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hosts = [
+        Host::start(&db, dir.join("a.log")),
+        Host::start(&db, dir.join("b.log")),
+    ];
+    let addresses = Addresses(Arc::new(Mutex::new(
+        hosts.iter().map(|host| host.addr.clone()).collect(),
+    )));
+    // A ticker on host A, followed from host B.
+    let body = json!({
+        "handler_id": "paused",
+        "start_event": { "laps": 600, "width": 2, "pause_ms": 10 },
+    });
+    let (code, answer) = request_any(
+        &addresses,
+        0,
+        "POST",
+        "/workflows/ticker/run-nowait",
+        &body.to_string(),
+    );
+    assert_eq!(code, 200, "{answer}");
+    let follower = {
+        let addresses = addresses.clone();
+        std::thread::spawn(move || follow(addresses, 1, "paused".to_string()))
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    // A stops (as a long pause, a suspended machine would) past its lease:
+    // B claims the run and goes on with it. Then A wakes up, its run still
+    // in memory, and must write nothing more.
+    let pid = hosts[0].child.id() as libc::pid_t;
+    // SAFETY: signalling a child process this test started and still owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    std::thread::sleep(Duration::from_secs(5));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let followed = follower.join().expect("the follower");
+    let contiguous: Vec<u64> = (0..followed.sequences.len() as u64).collect();
+    assert_eq!(followed.sequences, contiguous, "every sequence, in order");
+    let whole = read_everywhere(&addresses, 2, "paused");
+    assert_eq!(
+        followed.events, whole,
+        "the follower saw the stream as stored"
+    );
+    assert_eq!(
+        whole.last().unwrap()["value"]["result"],
+        json!({ "branches": 2 })
+    );
+    let log = std::fs::read_to_string(dir.join("a.log")).unwrap_or_default();
+    assert!(
+        log.contains("another host took over this run"),
+        "host A says it gave the run up: {log}"
+    );
+    let (_, record) = status(&addresses, 0, "paused");
+    assert_eq!(record["status"], "completed", "{record}");
     drop(hosts);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -125,6 +125,11 @@ impl Registry {
 
     /// The tenants to serve: the file's, and the API's whose names the file
     /// does not take; and why some API tenant is not served, if any is not.
+    /// The names of the tenants the admin API defined.
+    pub(crate) fn defined_names(&self) -> Vec<String> {
+        self.defined.keys().cloned().collect()
+    }
+
     pub(crate) fn merged(&self) -> (TenantsConfig, Vec<String>) {
         let mut config = self.from_file.clone();
         let mut problems = Vec::new();

@@ -24,7 +24,16 @@ impl PostgresStore {
         wflow_core::sync::lock(&self.fences).remove(handler_id);
     }
 
-    fn fence_of(&self, handler_id: &str) -> Option<i64> {
+    /// Handler `handler_id`'s run, which a write found held by another
+    /// host: let go, and the error that says so.
+    pub(super) fn lost(&self, handler_id: &str) -> StoreError {
+        self.let_go(handler_id);
+        StoreError::LeaseLost {
+            handler_id: handler_id.to_string(),
+        }
+    }
+
+    pub(super) fn fence_of(&self, handler_id: &str) -> Option<i64> {
         wflow_core::sync::lock(&self.fences)
             .get(handler_id)
             .copied()

@@ -16,7 +16,7 @@ use super::failed;
 use crate::{Notice, StoreError};
 
 /// The channel.
-const CHANNEL: &str = "wflow";
+pub(super) const CHANNEL: &str = "wflow";
 
 /// How many notices a receiver may fall behind by before it is told to
 /// resync.
@@ -26,11 +26,12 @@ pub(super) const NOTICES_KEPT: usize = 4096;
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
 
 /// A notice as sent on the channel.
-fn payload(notice: &Notice) -> String {
+pub(super) fn payload(notice: &Notice) -> String {
     match notice {
         Notice::Events(id) => format!("e:{id}"),
         Notice::Inbox(id) => format!("i:{id}"),
         Notice::Deployments => "d:".to_string(),
+        Notice::Tenants => "t:".to_string(),
         Notice::Resync => "r:".to_string(),
     }
 }
@@ -42,6 +43,7 @@ fn parse(payload: &str) -> Option<Notice> {
         "e" => Some(Notice::Events(rest.to_string())),
         "i" => Some(Notice::Inbox(rest.to_string())),
         "d" => Some(Notice::Deployments),
+        "t" => Some(Notice::Tenants),
         "r" => Some(Notice::Resync),
         _ => None,
     }
@@ -159,6 +161,7 @@ mod tests {
             Notice::Events("acme:run-1".into()),
             Notice::Inbox("h:with:colons".into()),
             Notice::Deployments,
+            Notice::Tenants,
             Notice::Resync,
         ] {
             assert_eq!(parse(&payload(&notice)), Some(notice));

@@ -107,9 +107,23 @@ impl PostgresStore {
     }
 
     async fn client(&self, action: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|err| StoreError::Database {
-            action,
-            cause: err.into(),
+        self.pool.get().await.map_err(|err| {
+            // A connection the database refused says why in its message
+            // (too many clients, authentication), not in the pool's text.
+            let cause: crate::Cause = match &err {
+                deadpool_postgres::PoolError::Backend(db) => match db.as_db_error() {
+                    Some(db) => format!(
+                        "cannot connect to {}: {}: {}",
+                        self.target,
+                        db.severity(),
+                        db.message()
+                    )
+                    .into(),
+                    None => format!("cannot connect to {}: {db}", self.target).into(),
+                },
+                other => other.to_string().into(),
+            };
+            StoreError::Database { action, cause }
         })
     }
 }
@@ -353,12 +367,51 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let action = "cannot store an event";
             let rows = rows::event_rows(events)?;
-            let mut client = self.client(action).await?;
-            let transaction = client.transaction().await.map_err(failed(action))?;
-            self.check_fence(&transaction, handler_id).await?;
-            insert_events(&transaction, handler_id, &rows).await?;
-            listen::announce(&transaction, &Notice::Events(handler_id.to_string())).await?;
-            transaction.commit().await.map_err(failed(action))
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let (sequences, texts): (Vec<i64>, Vec<&str>) = rows
+                .iter()
+                .map(|(sequence, text)| (*sequence, text.as_str()))
+                .unzip();
+            let fence = self.fence_of(handler_id);
+            let client = self.client(action).await?;
+            // One statement, so one round trip and one commit: the fence
+            // checked (the handler's row locked until the commit), every
+            // event inserted, the other hosts notified.
+            let statement = client
+                .prepare_cached(
+                    "WITH held AS (
+                        SELECT 1 FROM handlers WHERE handler_id = $1 AND fence = $2 FOR SHARE
+                     ), inserted AS (
+                        INSERT INTO events (handler_id, sequence, envelope)
+                        SELECT $1, s, e FROM unnest($3::bigint[], $4::text[]) AS t(s, e)
+                        WHERE $2::bigint IS NULL OR EXISTS (SELECT 1 FROM held)
+                        RETURNING 1
+                     )
+                     SELECT (SELECT count(*) FROM inserted), pg_notify($5, $6)",
+                )
+                .await
+                .map_err(failed(action))?;
+            let inserted: i64 = client
+                .query_one(
+                    &statement,
+                    &[
+                        &handler_id,
+                        &fence,
+                        &sequences,
+                        &texts,
+                        &listen::CHANNEL,
+                        &listen::payload(&Notice::Events(handler_id.to_string())),
+                    ],
+                )
+                .await
+                .map_err(failed(action))?
+                .get(0);
+            if inserted == 0 && fence.is_some() {
+                return Err(self.lost(handler_id));
+            }
+            Ok(())
         })
     }
 
@@ -410,11 +463,28 @@ impl Store for PostgresStore {
                 what: "a checkpoint",
                 cause: err.into(),
             })?;
-            let mut client = self.client(action).await?;
-            let transaction = client.transaction().await.map_err(failed(action))?;
-            self.check_fence(&transaction, handler_id).await?;
-            upsert_snapshot(&transaction, handler_id, &text).await?;
-            transaction.commit().await.map_err(failed(action))
+            let fence = self.fence_of(handler_id);
+            let client = self.client(action).await?;
+            // One statement: the fence checked, the checkpoint replaced.
+            let statement = client
+                .prepare_cached(
+                    "WITH held AS (
+                        SELECT 1 FROM handlers WHERE handler_id = $1 AND fence = $2 FOR SHARE
+                     )
+                     INSERT INTO snapshots (handler_id, snapshot)
+                     SELECT $1, $3 WHERE $2::bigint IS NULL OR EXISTS (SELECT 1 FROM held)
+                     ON CONFLICT (handler_id) DO UPDATE SET snapshot = excluded.snapshot",
+                )
+                .await
+                .map_err(failed(action))?;
+            let saved = client
+                .execute(&statement, &[&handler_id, &fence, &text])
+                .await
+                .map_err(failed(action))?;
+            if saved == 0 && fence.is_some() {
+                return Err(self.lost(handler_id));
+            }
+            Ok(())
         })
     }
 
@@ -689,8 +759,12 @@ impl Store for PostgresStore {
         tenant: &'a StoredTenant,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let client = self.client("cannot save a tenant").await?;
-            client
+            let mut client = self.client("cannot save a tenant").await?;
+            let transaction = client
+                .transaction()
+                .await
+                .map_err(failed("cannot save a tenant"))?;
+            transaction
                 .execute(
                     "INSERT INTO tenants (name, definition, updated_at) VALUES ($1, $2, $3)
                      ON CONFLICT (name) DO UPDATE
@@ -698,18 +772,26 @@ impl Store for PostgresStore {
                     &[&tenant.name, &tenant.definition, &tenant.updated_at],
                 )
                 .await
-                .map(drop)
+                .map_err(failed("cannot save a tenant"))?;
+            listen::announce(&transaction, &Notice::Tenants).await?;
+            transaction
+                .commit()
+                .await
                 .map_err(failed("cannot save a tenant"))
         })
     }
 
     fn delete_tenant<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let client = self.client("cannot delete a tenant").await?;
-            let deleted = client
+            let action = "cannot delete a tenant";
+            let mut client = self.client(action).await?;
+            let transaction = client.transaction().await.map_err(failed(action))?;
+            let deleted = transaction
                 .execute("DELETE FROM tenants WHERE name = $1", &[&name])
                 .await
-                .map_err(failed("cannot delete a tenant"))?;
+                .map_err(failed(action))?;
+            listen::announce(&transaction, &Notice::Tenants).await?;
+            transaction.commit().await.map_err(failed(action))?;
             Ok(deleted > 0)
         })
     }
