@@ -12,9 +12,10 @@
 //! Two workloads: `run` (RUNS concurrent `POST /workflows/three/run`, each
 //! answered when its 3-step run ends) and `hitl` (RUNS concurrent
 //! run-nowait, each started on one host, its stream followed on the next
-//! and its question answered through the one after, then fetched). For the
-//! PostgreSQL rows the database's own counters give the transactions
-//! committed and the rows written per run: where the time goes.
+//! and its question answered through the one after; the result fetched
+//! there once the stream has ended). For the PostgreSQL rows the
+//! database's counters give the write transactions and the WAL bytes per
+//! run: where the time goes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -256,22 +257,25 @@ async fn converse(client: &Client, hosts: &[String], user: i64) -> Result<()> {
         "answer to {id}: {}",
         sent.status()
     );
-    loop {
-        let response = client
-            .get(format!("{}/handlers/{id}", hosts[2]))
-            .send()
-            .await?;
-        let status = response.status();
-        let handler: Value = response.json().await?;
-        if status == reqwest::StatusCode::ACCEPTED {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            continue;
-        }
-        let result = &handler["result"]["value"]["result"];
-        ensure!(
-            *result == json!(format!("Hello, user{user}!")),
-            "conversation {user} gave {handler}"
-        );
-        return Ok(());
+    // The stream (on the second host) ends with the stop event; then the
+    // third host has the result.
+    while let Some(chunk) = events.next().await {
+        seen.extend_from_slice(&chunk?);
     }
+    ensure!(
+        String::from_utf8_lossy(&seen).contains("StopEvent"),
+        "the stream of {id} ended without its stop event"
+    );
+    let handler: Value = client
+        .get(format!("{}/handlers/{id}", hosts[2]))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let result = &handler["result"]["value"]["result"];
+    ensure!(
+        *result == json!(format!("Hello, user{user}!")),
+        "conversation {user} gave {handler}"
+    );
+    Ok(())
 }

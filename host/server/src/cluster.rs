@@ -357,7 +357,7 @@ impl App {
 
 /// Keeps this host's leases while `app` lives: renews them, gives up those
 /// lost, claims within capacity, and polls the inboxes.
-pub(crate) async fn keep_leases(app: Weak<App>) {
+async fn keep_leases(app: Weak<App>) {
     let Some(lease) = app
         .upgrade()
         .and_then(|app| app.cluster().map(|cluster| cluster.host().lease))
@@ -384,14 +384,61 @@ pub(crate) async fn keep_leases(app: Weak<App>) {
             }
             _ = poll.tick() => {
                 let Some(app) = app.upgrade() else { return };
-                app.take_inbox().await;
+                app.due.inbox.notify_one();
             }
         }
     }
 }
 
+/// What a host's background tasks have to do, each woken by its own
+/// [`Notify`]: many notices in a row make one pass, and the listening task
+/// never waits for the work.
+#[derive(Default)]
+pub(crate) struct Due {
+    /// Take the inbox.
+    inbox: Arc<Notify>,
+    /// Serve the deployments as stored.
+    deployments: Arc<Notify>,
+    /// Serve the tenants as stored.
+    tenants: Arc<Notify>,
+}
+
+/// Starts this host's part in the cluster, if its store is shared: the
+/// tasks that keep its leases, listen to the others, and do what they
+/// announce. Each ends once `app` is gone.
+pub(crate) fn start(app: &Arc<App>) {
+    if app.cluster().is_none() {
+        return;
+    }
+    let weak = Arc::downgrade(app);
+    tokio::spawn(keep_leases(weak.clone()));
+    tokio::spawn(listen(weak.clone()));
+    tokio::spawn(when_due(weak.clone(), app.due.inbox.clone(), |app| {
+        Box::pin(async move { app.take_inbox().await })
+    }));
+    tokio::spawn(when_due(weak.clone(), app.due.deployments.clone(), |app| {
+        Box::pin(async move { app.sync_deployments().await })
+    }));
+    tokio::spawn(when_due(weak, app.due.tenants.clone(), |app| {
+        Box::pin(async move { app.sync_tenants().await })
+    }));
+}
+
+/// Does `work` each time `due` is notified, while `app` lives.
+async fn when_due(
+    app: Weak<App>,
+    due: Arc<Notify>,
+    work: impl Fn(Arc<App>) -> wflow_core::BoxFuture<'static, ()> + Send + 'static,
+) {
+    loop {
+        due.notified().await;
+        let Some(app) = app.upgrade() else { return };
+        work(app).await;
+    }
+}
+
 /// Acts on what the other hosts announce while `app` lives.
-pub(crate) async fn listen(app: Weak<App>) {
+async fn listen(app: Weak<App>) {
     let Some(mut notices) = app
         .upgrade()
         .and_then(|app| app.cluster().map(|cluster| cluster.notices()))
@@ -405,16 +452,16 @@ pub(crate) async fn listen(app: Weak<App>) {
             Ok(Notice::Events(id)) => app.watchers.wake(&id),
             Ok(Notice::Inbox(id)) => {
                 if app.handlers.get(&id).is_some() {
-                    app.take_inbox().await;
+                    app.due.inbox.notify_one();
                 }
             }
-            Ok(Notice::Deployments) => app.sync_deployments().await,
-            Ok(Notice::Tenants) => app.sync_tenants().await,
+            Ok(Notice::Deployments) => app.due.deployments.notify_one(),
+            Ok(Notice::Tenants) => app.due.tenants.notify_one(),
             Ok(Notice::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                 app.watchers.wake_all();
-                app.take_inbox().await;
-                app.sync_tenants().await;
-                app.sync_deployments().await;
+                app.due.inbox.notify_one();
+                app.due.tenants.notify_one();
+                app.due.deployments.notify_one();
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }

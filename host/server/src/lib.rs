@@ -114,6 +114,8 @@ pub struct App {
     /// Held while claimed runs are brought back, and while the inbox is
     /// taken (see `cluster`).
     claiming: tokio::sync::Mutex<()>,
+    /// What the cluster's background tasks have to do.
+    due: cluster::Due,
 }
 
 impl App {
@@ -149,6 +151,7 @@ impl App {
             capacity: DEFAULT_CAPACITY,
             watchers: Arc::default(),
             claiming: tokio::sync::Mutex::default(),
+            due: cluster::Due::default(),
         })
     }
 
@@ -405,11 +408,7 @@ pub async fn serve_until(
     if has_tenants_file {
         tokio::spawn(reload_on_hangup(Arc::downgrade(&app)));
     }
-    let shared = app.cluster().is_some();
-    if shared {
-        tokio::spawn(cluster::keep_leases(Arc::downgrade(&app)));
-        tokio::spawn(cluster::listen(Arc::downgrade(&app)));
-    }
+    cluster::start(&app);
     let store = app.store.clone();
     listen::serve_connections(listener, router(app), limits, stop).await?;
     if let Some(cluster) = store.as_deref().and_then(|store| store.cluster()) {

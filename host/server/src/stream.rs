@@ -194,6 +194,7 @@ pub(crate) fn remote_body(
         pending: Default::default(),
         done: false,
         last_sent: Instant::now(),
+        notified: false,
         _permit: permit,
     };
     Body::from_stream(futures_util::stream::unfold(
@@ -218,6 +219,8 @@ struct RemoteReader {
     done: bool,
     /// When the last chunk went out (for SSE heartbeats).
     last_sent: Instant,
+    /// Whether the last wait ended with a notice (not a timeout).
+    notified: bool,
     _permit: ReaderPermit,
 }
 
@@ -243,20 +246,24 @@ impl RemoteReader {
             if self.read_page().await? {
                 continue;
             }
-            // Caught up: the run may have ended without a terminal event
-            // (cancelled), or with one stored since the page was read.
-            let cluster = self.store.cluster()?;
-            match cluster.current(&self.id).await {
-                Ok(Some(current)) if !current.record.status.is_terminal() => {}
-                Ok(_) => {
-                    if self.read_page().await? {
-                        continue;
+            // Caught up. A run that ended without a terminal event
+            // (cancelled) is noticed by its record, read when no notice
+            // came for a while (a notice means a new event to read).
+            if !self.notified {
+                let cluster = self.store.cluster()?;
+                match cluster.current(&self.id).await {
+                    Ok(Some(current)) if !current.record.status.is_terminal() => {}
+                    Ok(_) => {
+                        // Ended: with one stored since the page was read?
+                        if self.read_page().await? {
+                            continue;
+                        }
+                        return None;
                     }
-                    return None;
-                }
-                Err(err) => {
-                    tracing::error!(handler = %self.id, "cannot read the stream from the store: {err}");
-                    return None;
+                    Err(err) => {
+                        tracing::error!(handler = %self.id, "cannot read the stream from the store: {err}");
+                        return None;
+                    }
                 }
             }
             let mut wait = POLL;
@@ -268,7 +275,7 @@ impl RemoteReader {
                 }
                 wait = wait.min(heartbeat_due - now);
             }
-            let _ = tokio::time::timeout(wait, notified).await;
+            self.notified = tokio::time::timeout(wait, notified).await.is_ok();
         }
     }
 

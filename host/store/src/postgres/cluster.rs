@@ -270,10 +270,10 @@ impl Cluster for PostgresStore {
                 )
                 .await
                 .map_err(failed(action))?;
-            if left > 0 {
-                listen::announce(&transaction, &Notice::Inbox(handler_id.to_string())).await?;
-            }
             transaction.commit().await.map_err(failed(action))?;
+            if left > 0 {
+                self.announce(&Notice::Inbox(handler_id.to_string()));
+            }
             Ok(left > 0)
         })
     }

@@ -1,9 +1,14 @@
-//! How hosts hear of each other's writes: `pg_notify` on channel `wflow`
-//! in the writing transaction (so a notice goes out only if the write
-//! commits), and one connection per host that `LISTEN`s, reconnecting with
-//! backoff. Notices can be lost (while the connection is down, or by a
-//! receiver that falls behind): [`Notice::Resync`] says so, and readers
-//! also poll.
+//! How hosts hear of each other's writes: `pg_notify` on channel `wflow`,
+//! and one connection per host that `LISTEN`s, reconnecting with backoff.
+//!
+//! Notices of streams and inboxes (many, one per write) are sent after
+//! their write commits, in batches, by a task of the writing host's
+//! ([`Notifier`]): a transaction that notifies takes a lock every other
+//! notifying commit waits for, so notifying in each write would serialize
+//! them all. Notices of deployments and tenants (rare) are sent in their
+//! transaction. Notices can be lost (a host dying between a write and its
+//! notice, the listening connection down, a receiver falling behind):
+//! [`Notice::Resync`] says so where it can, and readers also poll.
 
 use std::time::Duration;
 
@@ -60,6 +65,67 @@ pub(super) async fn announce(
         .await
         .map(drop)
         .map_err(failed("cannot notify the other hosts"))
+}
+
+/// The most notices waiting to be sent: past it they are dropped (readers
+/// poll).
+const NOTICES_WAITING: usize = 16_384;
+
+/// The most notices sent in one statement.
+const NOTICES_PER_BATCH: usize = 1_000;
+
+/// Sends notices after the writes they announce, in batches.
+pub(super) struct Notifier {
+    queue: tokio::sync::mpsc::Sender<String>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Notifier {
+    /// A notifier sending through connections of `pool`.
+    pub(super) fn start(pool: deadpool_postgres::Pool) -> Self {
+        let (queue, waiting) = tokio::sync::mpsc::channel(NOTICES_WAITING);
+        let task = tokio::spawn(send_batches(pool, waiting)).abort_handle();
+        Self { queue, task }
+    }
+
+    /// Sends `notice` soon; dropped if too many wait.
+    pub(super) fn send(&self, notice: &Notice) {
+        if self.queue.try_send(payload(notice)).is_err() {
+            tracing::debug!("a notice to the other hosts was dropped: too many wait");
+        }
+    }
+}
+
+async fn send_batches(
+    pool: deadpool_postgres::Pool,
+    mut waiting: tokio::sync::mpsc::Receiver<String>,
+) {
+    let mut batch = Vec::new();
+    while waiting.recv_many(&mut batch, NOTICES_PER_BATCH).await > 0 {
+        batch.sort_unstable();
+        batch.dedup();
+        let sent = match pool.get().await {
+            Ok(client) => client
+                .execute(
+                    "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload",
+                    &[&CHANNEL, &batch],
+                )
+                .await
+                .map(drop)
+                .map_err(|err| err.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        if let Err(err) = sent {
+            tracing::warn!("notices to the other hosts were lost (they poll): {err}");
+        }
+        batch.clear();
+    }
 }
 
 /// The task listening for notices, stopped when dropped.

@@ -43,6 +43,8 @@ pub struct PostgresStore {
     notices: tokio::sync::broadcast::Sender<Notice>,
     /// The listening task, started by the first `notices`.
     listener: OnceLock<listen::Listener>,
+    /// What sends the notices of this host's writes, started by the first.
+    notifier: OnceLock<listen::Notifier>,
 }
 
 /// Maps a database error met while doing `action`: a key already stored is
@@ -103,7 +105,15 @@ impl PostgresStore {
             fences: Mutex::default(),
             notices: tokio::sync::broadcast::channel(listen::NOTICES_KEPT).0,
             listener: OnceLock::new(),
+            notifier: OnceLock::new(),
         })
+    }
+
+    /// Tells the other hosts of a write that committed (soon, in a batch).
+    fn announce(&self, notice: &Notice) {
+        self.notifier
+            .get_or_init(|| listen::Notifier::start(self.pool.clone()))
+            .send(notice);
     }
 
     async fn client(&self, action: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
@@ -378,7 +388,7 @@ impl Store for PostgresStore {
             let client = self.client(action).await?;
             // One statement, so one round trip and one commit: the fence
             // checked (the handler's row locked until the commit), every
-            // event inserted, the other hosts notified.
+            // event inserted. The other hosts are notified after it.
             let statement = client
                 .prepare_cached(
                     "WITH held AS (
@@ -389,28 +399,19 @@ impl Store for PostgresStore {
                         WHERE $2::bigint IS NULL OR EXISTS (SELECT 1 FROM held)
                         RETURNING 1
                      )
-                     SELECT (SELECT count(*) FROM inserted), pg_notify($5, $6)",
+                     SELECT count(*) FROM inserted",
                 )
                 .await
                 .map_err(failed(action))?;
             let inserted: i64 = client
-                .query_one(
-                    &statement,
-                    &[
-                        &handler_id,
-                        &fence,
-                        &sequences,
-                        &texts,
-                        &listen::CHANNEL,
-                        &listen::payload(&Notice::Events(handler_id.to_string())),
-                    ],
-                )
+                .query_one(&statement, &[&handler_id, &fence, &sequences, &texts])
                 .await
                 .map_err(failed(action))?
                 .get(0);
             if inserted == 0 && fence.is_some() {
                 return Err(self.lost(handler_id));
             }
+            self.announce(&Notice::Events(handler_id.to_string()));
             Ok(())
         })
     }
@@ -443,8 +444,8 @@ impl Store for PostgresStore {
                     .await
                     .map_err(failed(action))?;
             }
-            listen::announce(&transaction, &Notice::Events(record.handler_id.clone())).await?;
             transaction.commit().await.map_err(failed(action))?;
+            self.announce(&Notice::Events(record.handler_id.clone()));
             if record.status.is_terminal() {
                 self.let_go(&record.handler_id);
             }
