@@ -450,6 +450,15 @@ async fn listen(app: Weak<App>) {
         let Some(app) = app.upgrade() else { return };
         match notice {
             Ok(Notice::Events(id)) => app.watchers.wake(&id),
+            Ok(Notice::Forgotten(id)) => {
+                // Purged or reused through another host: what memory holds
+                // of its finished run is no longer the handler.
+                if let Some(entry) = app.handlers.get(&id)
+                    && entry.is_finished()
+                {
+                    app.handlers.remove_entry(&entry);
+                }
+            }
             Ok(Notice::Inbox(id)) => {
                 if app.handlers.get(&id).is_some() {
                     app.due.inbox.notify_one();

@@ -95,6 +95,9 @@ pub enum Notice {
     Events(String),
     /// Handler `0`'s inbox has something.
     Inbox(String),
+    /// Handler `0` was deleted (purged, or its id reused): a host holding
+    /// its finished run in memory forgets it.
+    Forgotten(String),
     /// The deployments changed.
     Deployments,
     /// The tenants the admin API defines changed.

@@ -586,3 +586,77 @@ fn a_paused_host_that_lost_its_run_cannot_write_over_the_new_owner() {
     drop(hosts);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn any_host_cancels_purges_and_checks_events_for_a_run_held_by_another() {
+    let Some(db) = fresh_database() else {
+        return;
+    };
+    let dir = scratch("cluster-cancel", "");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hosts = [
+        Host::start(&db, dir.join("a.log")),
+        Host::start(&db, dir.join("b.log")),
+    ];
+    let (a, b) = (hosts[0].addr.as_str(), hosts[1].addr.as_str());
+    let start = |id: &str| {
+        let body = json!({ "handler_id": id, "start_event": { "user": 1 } });
+        let (code, answer) =
+            request(a, "POST", "/workflows/ask/run-nowait", &body.to_string()).expect("A answers");
+        assert_eq!(code, 200, "{answer}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !has_prompt(b, id) {
+            assert!(Instant::now() < deadline, "{id} never asked its question");
+        }
+    };
+
+    // An event that does not fit is refused by the host it is sent to.
+    start("c1");
+    let (code, answer) = request(
+        b,
+        "POST",
+        "/events/c1",
+        &json!({ "event": { "type": "Nope", "value": {} } }).to_string(),
+    )
+    .expect("B answers");
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains("Invalid event type: Nope"), "{answer}");
+
+    // Cancelled through B: B answers once A has cancelled it.
+    let (code, answer) = request(b, "POST", "/handlers/c1/cancel", "").expect("B answers");
+    assert_eq!((code, answer.as_str()), (200, r#"{"status":"cancelled"}"#));
+    for host in [a, b] {
+        let (_, record) = request(host, "GET", "/handlers/c1", "").expect("answers");
+        let record: Value = serde_json::from_str(&record).unwrap();
+        assert_eq!(record["status"], "cancelled", "{record}");
+    }
+    let (code, answer) = request(
+        b,
+        "POST",
+        "/events/c1",
+        &json!({ "event": { "type": "HumanResponseEvent", "value": { "response": "late" } } })
+            .to_string(),
+    )
+    .expect("B answers");
+    assert_eq!(code, 409, "{answer}");
+
+    // Purged through B: gone from both.
+    start("c2");
+    let (code, answer) =
+        request(b, "POST", "/handlers/c2/cancel?purge=true", "").expect("B answers");
+    assert_eq!((code, answer.as_str()), (200, r#"{"status":"deleted"}"#));
+    // A, which ran it, forgets it once told (a notice, at once).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for host in [b, a] {
+        loop {
+            let (code, answer) = request(host, "GET", "/handlers/c2", "").expect("answers");
+            if code == 404 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "still there: {code} {answer}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    drop(hosts);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -35,6 +35,7 @@ pub(super) fn payload(notice: &Notice) -> String {
     match notice {
         Notice::Events(id) => format!("e:{id}"),
         Notice::Inbox(id) => format!("i:{id}"),
+        Notice::Forgotten(id) => format!("f:{id}"),
         Notice::Deployments => "d:".to_string(),
         Notice::Tenants => "t:".to_string(),
         Notice::Resync => "r:".to_string(),
@@ -47,6 +48,7 @@ fn parse(payload: &str) -> Option<Notice> {
     match kind {
         "e" => Some(Notice::Events(rest.to_string())),
         "i" => Some(Notice::Inbox(rest.to_string())),
+        "f" => Some(Notice::Forgotten(rest.to_string())),
         "d" => Some(Notice::Deployments),
         "t" => Some(Notice::Tenants),
         "r" => Some(Notice::Resync),
@@ -226,6 +228,7 @@ mod tests {
         for notice in [
             Notice::Events("acme:run-1".into()),
             Notice::Inbox("h:with:colons".into()),
+            Notice::Forgotten("acme:run-2".into()),
             Notice::Deployments,
             Notice::Tenants,
             Notice::Resync,

@@ -512,6 +512,7 @@ impl Store for PostgresStore {
                 .await
                 .map_err(failed("cannot delete a handler"))?;
             self.let_go(handler_id);
+            self.announce(&Notice::Forgotten(handler_id.to_string()));
             Ok(())
         })
     }
