@@ -1,7 +1,7 @@
 //! The command line: argument parsing and dispatch.
 
 use crate::output::{load, report};
-use crate::{deploy, describe, resume, run, serve};
+use crate::{deploy, describe, draw, resume, run, serve};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +32,9 @@ enum Command {
     },
     /// Show a workflow's steps, events and schemas.
     Describe(describe::DescribeArgs),
+    /// Draw a workflow's steps and events: Mermaid, DOT, or an HTML page
+    /// that opens offline.
+    Draw(draw::DrawArgs),
     /// Serve workflows over HTTP, wire-compatible with llama-agents-server.
     Serve(serve::ServeArgs),
     /// Upload a workflow to a server as a deployment of your tenant.
@@ -139,6 +142,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             Err(err) => Ok(report(&err)),
         },
         Command::Describe(args) => describe::describe(args).await,
+        Command::Draw(args) => draw::draw(args).await,
         Command::Token { name, read_only } => {
             let token = wflow_server::tenants::new_token();
             let hash = wflow_server::tenants::TokenHash::of(&token);

@@ -4,6 +4,7 @@
 mod cli;
 mod deploy;
 mod describe;
+mod draw;
 mod output;
 mod remote;
 mod resume;

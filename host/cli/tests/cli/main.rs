@@ -2,7 +2,8 @@
 //! (which it builds on demand). One test binary, a module per job; the
 //! helpers every module uses are here.
 //!
-//! - `inspect`: `--help`, `validate` and `describe`.
+//! - `inspect`: `--help`, `validate` and `describe`; `draw`: pictures of
+//!   a workflow.
 //! - `run`: `wflow run` results, plain and as JSON lines, and prompts on stdin.
 //! - `errors`: failures reach the user as one line naming their kind.
 //! - `build`: guest folders in Rust, Python and JavaScript, the cache, and
@@ -21,6 +22,7 @@
 mod build;
 mod cluster;
 mod crash;
+mod draw;
 mod errors;
 mod guard;
 mod inspect;
