@@ -60,7 +60,10 @@ fn layout(graph: &Graph) -> (HashMap<String, Place>, f64, f64) {
     let widest = rows.iter().map(|row| row_width(row)).fold(0.0, f64::max);
     // Room on the right for edges that go back up or across a row.
     let rank = |id: &str| ranks.get(id).copied().unwrap_or(0);
-    let loops = graph.edges.iter().any(|edge| rank(&edge.to) <= rank(&edge.from));
+    let loops = graph
+        .edges
+        .iter()
+        .any(|edge| rank(&edge.to) <= rank(&edge.from));
     let canvas_width = widest + 2.0 * MARGIN + if loops { 80.0 } else { 0.0 };
     let mut places = HashMap::new();
     for (index, row) in rows.iter().enumerate() {
