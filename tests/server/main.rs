@@ -6,6 +6,7 @@ mod admin;
 mod cors;
 mod deployments;
 mod hardening;
+mod metrics;
 mod persistence;
 mod routes;
 mod streams;

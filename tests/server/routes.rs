@@ -256,6 +256,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/handlers/{handler_id}/cancel", "post"),
         ("/openapi.json", "get"),
         ("/usage", "get"),
+        ("/metrics", "get"),
         ("/deployments", "get"),
         ("/deployments", "post"),
         ("/admin/reload", "post"),
@@ -267,7 +268,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/admin/tenants/{name}/tokens/{token}", "delete"),
     ];
     let paths = document["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 21, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 22, "{:?}", paths.keys());
     assert!(
         paths["/deployments/{name}/{version}"]["delete"].is_object(),
         "DELETE /deployments/{{name}}/{{version}} is not documented"

@@ -15,6 +15,7 @@ use super::envelope;
 use super::error::{ApiError, off_workers};
 use super::follow::persist;
 use super::graph;
+use super::metrics::Reading;
 use super::runs::{self, HandlerEntry, RunEnd};
 use super::service::Found;
 use super::stream::{self, StreamOptions};
@@ -482,13 +483,14 @@ pub(crate) async fn stream_events(
     } else {
         "application/x-ndjson"
     };
+    let reading = Reading::begin(app.metrics.clone(), caller.tenant.name());
     let body = match (found, app.store.clone()) {
         (Found::Elsewhere(remote), Some(store)) => {
             let id = remote.record.handler_id;
             let wake = app.watch(&id);
-            stream::remote_body(id, store, wake, options, permit)
+            stream::remote_body(id, store, wake, options, (permit, reading))
         }
-        (Found::Here(entry), store) => stream::body(entry, store, options, permit),
+        (Found::Here(entry), store) => stream::body(entry, store, options, (permit, reading)),
         (Found::Elsewhere(_), None) => return Err(ApiError::handler_not_found()),
     };
     Ok((
@@ -511,6 +513,25 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
 /// A boolean query parameter: true only when it says `true` (any case).
 fn query_flag(query: Option<&str>, name: &str) -> Option<bool> {
     query_value(query, name).map(|value| value.eq_ignore_ascii_case("true"))
+}
+
+/// `GET /metrics`: the Prometheus text format. With tenants, an admin
+/// token's: the figures cover every tenant.
+pub(crate) async fn metrics(
+    State(app): Shared,
+    admin: Result<Admin, ApiError>,
+) -> Result<Response, ApiError> {
+    if app.needs_tokens() {
+        admin?;
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        app.metrics.render(app.handlers.all().len()),
+    )
+        .into_response())
 }
 
 /// What the server answers for a path it does not serve.

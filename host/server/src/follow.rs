@@ -2,6 +2,7 @@
 //! handler's log and the store, then how the run ended.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::FutureExt;
 
@@ -10,6 +11,7 @@ use wflow_core::{BoxFuture, RunOutcome, Workflow, WorkflowError, WorkflowHandler
 use wflow_store::{Store, StoreError};
 
 use crate::envelope::envelope;
+use crate::metrics::{Metrics, RunLabels, StepTimer};
 use crate::progress::Follower;
 use crate::replay::Verdict;
 use crate::runs::{HandlerEntry, Handlers, RunEnd};
@@ -52,8 +54,15 @@ pub(crate) async fn follow(
     store: Option<Arc<dyn Store>>,
     handlers: Arc<Handlers>,
     follower: Follower,
+    metrics: Arc<Metrics>,
 ) {
-    let id = entry.record().handler_id;
+    let record = entry.record();
+    let id = record.handler_id;
+    let labels = RunLabels {
+        workflow: record.workflow_name,
+        tenant: record.tenant,
+    };
+    let mut steps = StepTimer::new(labels.clone());
     let store = store.as_deref();
     let mut terminal = None;
     // Whether every write so far landed.
@@ -71,6 +80,7 @@ pub(crate) async fn follow(
                 while let Some((position, event)) = next.take() {
                     batch_bytes += event.data.len();
                     let envelope = envelope(&workflow, &event);
+                    steps.saw(&metrics, &envelope);
                     if envelope.is_terminal() {
                         terminal = Some(envelope);
                         break;
@@ -86,8 +96,16 @@ pub(crate) async fn follow(
                     next = events.next_at().now_or_never().flatten();
                 }
                 if let Some((last, _)) = batch.last() {
-                    let stored = match store {
-                        Some(store) => match store.append_events(&id, &batch).await {
+                    let began = Instant::now();
+                    let written = match store {
+                        Some(store) => Some(store.append_events(&id, &batch).await),
+                        None => None,
+                    };
+                    if let Some(written) = &written {
+                        metrics.store_write("events", began.elapsed(), written.is_ok());
+                    }
+                    let stored = match written {
+                        Some(written) => match written {
                             Ok(()) => true,
                             Err(StoreError::LeaseLost { .. }) => {
                                 // Its new owner goes on with it: it stops
@@ -136,6 +154,7 @@ pub(crate) async fn follow(
     if lost {
         tracing::warn!(handler = %id, "another host took over this run: it stops here");
         handlers.remove_entry(&entry);
+        metrics.run_left(&labels);
         return;
     }
     let (status, error, result) = ending(&workflow, &outcome, terminal.as_ref());
@@ -146,10 +165,20 @@ pub(crate) async fn follow(
         terminal: terminal.clone(),
         final_state: Some(live.store().snapshot()),
     });
+    // Ended, as its callers see it.
+    metrics.run_ended(&labels, record.status);
     // The status and the terminal event land together.
     let closing = sequence.zip(terminal.as_ref());
-    let finished = match store {
-        Some(store) => match store.finish_handler(&record, closing).await {
+    let began = Instant::now();
+    let written = match store {
+        Some(store) => Some(store.finish_handler(&record, closing).await),
+        None => None,
+    };
+    if let Some(written) = &written {
+        metrics.store_write("finish", began.elapsed(), written.is_ok());
+    }
+    let finished = match written {
+        Some(written) => match written {
             Ok(()) => true,
             Err(StoreError::LeaseLost { .. }) => {
                 // Another host goes on with the run: what it stores is the

@@ -37,6 +37,7 @@ mod follow;
 mod graph;
 mod guard;
 mod listen;
+mod metrics;
 mod progress;
 mod replay;
 mod restore;
@@ -116,6 +117,8 @@ pub struct App {
     claiming: tokio::sync::Mutex<()>,
     /// What the cluster's background tasks have to do.
     due: cluster::Due,
+    /// What `GET /metrics` shows.
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl App {
@@ -152,6 +155,7 @@ impl App {
             watchers: Arc::default(),
             claiming: tokio::sync::Mutex::default(),
             due: cluster::Due::default(),
+            metrics: Arc::default(),
         })
     }
 
@@ -337,6 +341,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/handlers/{handler_id}/cancel", post(api::cancel_handler))
         .route("/openapi.json", get(api::openapi))
         .route("/usage", get(api::usage))
+        .route("/metrics", get(api::metrics))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/tenants", get(admin::list_tenants))
         .route(

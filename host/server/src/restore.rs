@@ -12,6 +12,7 @@ use crate::App;
 use crate::deliveries::Deliveries;
 use crate::envelope::envelope;
 use crate::follow::persist;
+use crate::metrics::RunLabels;
 use crate::progress::{Follower, StreamProgress};
 use crate::replay::Replay;
 use crate::runs::RunEnd;
@@ -131,6 +132,13 @@ impl App {
                     .handlers
                     .restore(record, events, Some(live.clone()), None);
                 entry.attach_deliveries(deliveries);
+                self.metrics.run_began(
+                    &RunLabels {
+                        workflow: workflow.name().to_string(),
+                        tenant: tenant.name().to_string(),
+                    },
+                    false,
+                );
                 // A run that was going on goes on, whatever its tenant's
                 // quota says now.
                 let hold = RunHold {

@@ -16,6 +16,7 @@ use crate::cluster::RemoteHandler;
 use crate::deliveries::Deliveries;
 use crate::error::{ApiError, off_workers};
 use crate::follow::follow;
+use crate::metrics::RunLabels;
 use crate::progress::{FollowedCheckpoint, Follower, StreamProgress};
 use crate::replay::Replay;
 use crate::runs::{self, HandlerEntry};
@@ -118,6 +119,7 @@ impl App {
             self.store.clone(),
             self.handlers.clone(),
             follower,
+            self.metrics.clone(),
         );
         async move {
             following.await;
@@ -240,6 +242,11 @@ impl App {
                 ApiError::conflict(format!("Handler '{client_id}' is already running"))
             })?;
         entry.attach_deliveries(deliveries);
+        let labels = RunLabels {
+            workflow: workflow.name().to_string(),
+            tenant: tenant.name().to_string(),
+        };
+        self.metrics.run_began(&labels, true);
         let follow = self.follow(
             workflow.clone(),
             entry.clone(),
@@ -259,11 +266,14 @@ impl App {
         // started it waits for the answer.
         let (saved, outcome) = oneshot::channel();
         let (handlers, registered) = (self.handlers.clone(), entry.clone());
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let record = registered.record();
             if let Err(err) = store.save_handler(&record, &start).await {
                 live.cancel();
                 handlers.remove(&record.handler_id);
+                // Never followed: it never ran as far as anyone can see.
+                metrics.run_left(&labels);
                 let _ = saved.send(Err(ApiError::internal(format!(
                     "Initial persistence failed: {err}"
                 ))));

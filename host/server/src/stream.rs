@@ -4,6 +4,7 @@
 //! (docs/SERVER-WIRE.md, section 6). Events the handler no longer holds in
 //! memory are paged from the store.
 
+use crate::metrics::Reading;
 use crate::tenants::quota::ReaderPermit;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -47,9 +48,9 @@ struct Reader {
     /// Chunks ready to send.
     pending: std::collections::VecDeque<Bytes>,
     done: bool,
-    /// Counts the reader against its tenant's `max_stream_readers` for as
-    /// long as the body lives.
-    _permit: ReaderPermit,
+    /// Counts the reader against its tenant's `max_stream_readers`, and in
+    /// the metrics, for as long as the body lives.
+    _permit: (ReaderPermit, Reading),
 }
 
 /// The streaming body of a reader of `entry` (whose older events are in
@@ -58,7 +59,7 @@ pub(crate) fn body(
     entry: Arc<HandlerEntry>,
     store: Option<Arc<dyn Store>>,
     options: StreamOptions,
-    permit: ReaderPermit,
+    permit: (ReaderPermit, Reading),
 ) -> Body {
     let reader = Reader {
         cursor: options.after,
@@ -183,7 +184,7 @@ pub(crate) fn remote_body(
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
     options: StreamOptions,
-    permit: ReaderPermit,
+    permit: (ReaderPermit, Reading),
 ) -> Body {
     let reader = RemoteReader {
         id,
@@ -221,7 +222,7 @@ struct RemoteReader {
     last_sent: Instant,
     /// Whether the last wait ended with a notice (not a timeout).
     notified: bool,
-    _permit: ReaderPermit,
+    _permit: (ReaderPermit, Reading),
 }
 
 impl RemoteReader {
