@@ -76,9 +76,14 @@ enum CacheAction {
 }
 
 impl Cli {
-    /// Whether logs are asked for as JSON lines (`serve --log-format json`).
+    /// Whether logs are asked for as JSON lines (`--log-format json` on
+    /// `serve` or `run`).
     pub fn json_logs(&self) -> bool {
-        matches!(&self.command, Command::Serve(args) if args.log_format == serve::LogFormat::Json)
+        match &self.command {
+            Command::Serve(args) => args.log_format == serve::LogFormat::Json,
+            Command::Run(args) => args.log_format == serve::LogFormat::Json,
+            _ => false,
+        }
     }
 
     /// Whether the command is `wflow serve`.

@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// Log what the host does, and what the steps printed, to stderr.
     #[arg(long, short)]
     pub(super) verbose: bool,
+    /// How logs are written to stderr: `text`, or `json` (one object per
+    /// line, with the run's id).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(super) log_format: crate::serve::LogFormat,
 }
 
 fn parse_input(input: Option<&str>) -> Result<Value, WorkflowError> {

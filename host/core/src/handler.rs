@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tracing::Instrument as _;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -218,13 +219,20 @@ impl Workflow {
             options.origin,
         );
         let slots = self.code.run_slots.clone();
-        tokio.spawn(async move {
-            let permit = match slots {
-                Some(slots) => slots.acquire_owned().await.ok(),
-                None => None,
-            };
-            broker.run(beginning, permit).await;
-        });
+        // Every log line of the run names it (`--log-format json`: in its
+        // `span` field).
+        let span =
+            tracing::info_span!("run", run_id = %handler.run_id(), workflow = %def.options.name);
+        tokio.spawn(
+            async move {
+                let permit = match slots {
+                    Some(slots) => slots.acquire_owned().await.ok(),
+                    None => None,
+                };
+                broker.run(beginning, permit).await;
+            }
+            .instrument(span),
+        );
         Ok(handler)
     }
 }

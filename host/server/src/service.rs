@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use tokio::sync::oneshot;
+use tracing::Instrument as _;
 
 use wflow_api::HandlerRecord;
 use wflow_core::{CheckpointStore, Context, Event, RunOptions, Workflow, WorkflowHandler};
@@ -112,6 +113,8 @@ impl App {
         follower: Follower,
         hold: RunHold,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let record = entry.record();
+        let (entry_id, entry_tenant) = (record.handler_id, record.tenant);
         let following = follow(
             workflow,
             entry,
@@ -121,10 +124,13 @@ impl App {
             follower,
             self.metrics.clone(),
         );
+        // Every log line of the follower names the handler.
+        let span = tracing::info_span!("handler", handler_id = %entry_id, tenant = %entry_tenant);
         async move {
             following.await;
             drop(hold);
         }
+        .instrument(span)
     }
 
     /// Starts `start` on the caller's `workflow` under the `handler_id` the

@@ -69,3 +69,27 @@ fn a_context_file_carries_the_state_from_run_to_run() {
     );
     let _ = std::fs::remove_file(&context);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_naming_the_run() {
+    let output = wflow_ok(&["run", "retry", "--verbose", "--log-format", "json"], None);
+    let logs = stderr(&output);
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect();
+    let retries: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|message| message.starts_with("retrying"))
+        })
+        .collect();
+    assert!(!retries.is_empty(), "{logs}");
+    for retry in retries {
+        let run_id = retry["span"]["run_id"].as_str().unwrap_or_default();
+        assert!(run_id.starts_with("run-"), "{retry}");
+        assert_eq!(retry["span"]["workflow"], "retry");
+    }
+}
