@@ -70,6 +70,17 @@ pub(crate) fn body(
         done: false,
         _permit: permit,
     };
+    streaming(reader)
+}
+
+/// A reader of a stream, chunk by chunk.
+trait Chunks: Send + 'static {
+    /// The next chunk to send; `None` ends the body.
+    fn next_chunk(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send;
+}
+
+/// The body that sends `reader`'s chunks until it ends.
+fn streaming(reader: impl Chunks) -> Body {
     Body::from_stream(futures_util::stream::unfold(
         reader,
         |mut reader| async move {
@@ -81,8 +92,22 @@ pub(crate) fn body(
     ))
 }
 
-impl Reader {
+impl Chunks for Reader {
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        self.next_logged().await
+    }
+}
+
+impl Chunks for RemoteReader {
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        let chunk = self.next_event_or_heartbeat().await;
+        self.last_sent = Instant::now();
+        chunk
+    }
+}
+
+impl Reader {
+    async fn next_logged(&mut self) -> Option<Bytes> {
         loop {
             if let Some(chunk) = self.pending.pop_front() {
                 return Some(chunk);
@@ -198,15 +223,7 @@ pub(crate) fn remote_body(
         notified: false,
         _permit: permit,
     };
-    Body::from_stream(futures_util::stream::unfold(
-        reader,
-        |mut reader| async move {
-            reader
-                .next_chunk()
-                .await
-                .map(|chunk| (Ok::<_, Infallible>(chunk), reader))
-        },
-    ))
+    streaming(reader)
 }
 
 /// Where a reader of a run held elsewhere is.
@@ -226,12 +243,6 @@ struct RemoteReader {
 }
 
 impl RemoteReader {
-    async fn next_chunk(&mut self) -> Option<Bytes> {
-        let chunk = self.next_event_or_heartbeat().await;
-        self.last_sent = Instant::now();
-        chunk
-    }
-
     async fn next_event_or_heartbeat(&mut self) -> Option<Bytes> {
         loop {
             if let Some(chunk) = self.pending.pop_front() {

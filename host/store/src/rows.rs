@@ -51,6 +51,14 @@ pub(crate) fn event_row(sequence: u64, envelope: &Envelope) -> Result<(i64, Stri
     Ok((sequence, text))
 }
 
+/// A checkpoint as stored: its JSON.
+pub(crate) fn snapshot_text(snapshot: &Snapshot) -> Result<String, StoreError> {
+    snapshot.to_json().map_err(|err| StoreError::Serialize {
+        what: "a checkpoint",
+        cause: err.into(),
+    })
+}
+
 /// Events as their rows hold them, in one go (see [`event_row`]).
 pub(crate) fn event_rows(events: &[(u64, Envelope)]) -> Result<Vec<(i64, String)>, StoreError> {
     events

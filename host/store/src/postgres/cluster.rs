@@ -333,10 +333,7 @@ impl Cluster for PostgresStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let action = "cannot store a checkpoint";
-            let text = snapshot.to_json().map_err(|err| StoreError::Serialize {
-                what: "a checkpoint",
-                cause: err.into(),
-            })?;
+            let text = crate::rows::snapshot_text(snapshot)?;
             let rows: Vec<i64> = settled
                 .iter()
                 .map(|row| i64::try_from(*row).unwrap_or(i64::MAX))

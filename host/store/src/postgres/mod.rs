@@ -460,10 +460,7 @@ impl Store for PostgresStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let action = "cannot store a checkpoint";
-            let text = snapshot.to_json().map_err(|err| StoreError::Serialize {
-                what: "a checkpoint",
-                cause: err.into(),
-            })?;
+            let text = rows::snapshot_text(snapshot)?;
             let fence = self.fence_of(handler_id);
             let client = self.client(action).await?;
             // One statement: the fence checked, the checkpoint replaced.

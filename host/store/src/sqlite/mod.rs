@@ -175,10 +175,7 @@ impl Store for SqliteStore {
         snapshot: &'a Snapshot,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let text = snapshot.to_json().map_err(|err| StoreError::Serialize {
-                what: "a checkpoint",
-                cause: err.into(),
-            })?;
+            let text = crate::rows::snapshot_text(snapshot)?;
             let handler_id = handler_id.to_string();
             self.write(move |connection| queries::save_snapshot(connection, &handler_id, &text))
                 .await
