@@ -51,7 +51,7 @@ fi
 port=54329
 run "$bin/initdb" -D "$dir/data" -A trust -U wflow >"$dir/initdb.log" 2>&1
 run "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w \
-    -o "-k $dir -p $port -c listen_addresses=''" start >/dev/null
+    -o "-k $dir -p $port -c listen_addresses='' -c max_connections=500" start >/dev/null
 run "$bin/psql" -h "$dir" -p "$port" -U wflow -d postgres -qc "CREATE DATABASE wflow_test" >/dev/null
 echo "export WFLOW_TEST_POSTGRES='host=$dir port=$port user=wflow dbname=wflow_test'"
 echo "export WFLOW_TEST_POSTGRES_DIR='$dir'"
