@@ -163,9 +163,6 @@ pub trait Cluster: Send + Sync + 'static {
         settled: &'a [u64],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// Tells the other hosts that the deployments changed.
-    fn announce_deployments(&self) -> BoxFuture<'_, Result<(), StoreError>>;
-
     /// What the other hosts announce, from now on.
     fn notices(&self) -> broadcast::Receiver<Notice>;
 }

@@ -259,9 +259,8 @@ impl Cluster for PostgresStore {
                 what: "an event",
                 cause: err.into(),
             })?;
-            let mut client = self.client(action).await?;
-            let transaction = client.transaction().await.map_err(failed(action))?;
-            let left = transaction
+            let client = self.client(action).await?;
+            let left = client
                 .execute(
                     "INSERT INTO inbox (handler_id, delivery)
                      SELECT $1, $2 WHERE EXISTS
@@ -270,7 +269,6 @@ impl Cluster for PostgresStore {
                 )
                 .await
                 .map_err(failed(action))?;
-            transaction.commit().await.map_err(failed(action))?;
             if left > 0 {
                 self.announce(&Notice::Inbox(handler_id.to_string()));
             }
@@ -338,10 +336,13 @@ impl Cluster for PostgresStore {
                 .iter()
                 .map(|row| i64::try_from(*row).unwrap_or(i64::MAX))
                 .collect();
+            let fence = self.fence_of(handler_id);
             let mut client = self.client(action).await?;
             let transaction = client.transaction().await.map_err(failed(action))?;
-            self.check_fence(&transaction, handler_id).await?;
-            super::upsert_snapshot(&transaction, handler_id, &text).await?;
+            if !super::save_fenced_snapshot(&transaction, handler_id, fence, &text).await? {
+                // Dropped: rolled back.
+                return Err(self.lost(handler_id));
+            }
             transaction
                 .execute(
                     "DELETE FROM inbox WHERE handler_id = $1 AND id = ANY($2)",
@@ -350,13 +351,6 @@ impl Cluster for PostgresStore {
                 .await
                 .map_err(failed(action))?;
             transaction.commit().await.map_err(failed(action))
-        })
-    }
-
-    fn announce_deployments(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            let client = self.client("cannot announce the deployments").await?;
-            listen::announce(&client, &Notice::Deployments).await
         })
     }
 

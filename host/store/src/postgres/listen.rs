@@ -21,7 +21,7 @@ use super::failed;
 use crate::{Notice, StoreError};
 
 /// The channel.
-pub(super) const CHANNEL: &str = "wflow";
+const CHANNEL: &str = "wflow";
 
 /// How many notices a receiver may fall behind by before it is told to
 /// resync.
@@ -31,7 +31,7 @@ pub(super) const NOTICES_KEPT: usize = 4096;
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
 
 /// A notice as sent on the channel.
-pub(super) fn payload(notice: &Notice) -> String {
+fn payload(notice: &Notice) -> String {
     match notice {
         Notice::Events(id) => format!("e:{id}"),
         Notice::Inbox(id) => format!("i:{id}"),

@@ -272,20 +272,33 @@ async fn update_record(
         .map_err(failed("cannot update a handler"))
 }
 
-async fn upsert_snapshot(
+/// Replaces handler `handler_id`'s checkpoint with `text`, in one
+/// statement that first checks `fence` (if this host holds the run) and
+/// locks the handler's row until the commit; whether it was written (not:
+/// another host holds the run now).
+async fn save_fenced_snapshot(
     client: &impl GenericClient,
     handler_id: &str,
+    fence: Option<i64>,
     text: &str,
-) -> Result<(), StoreError> {
-    client
-        .execute(
-            "INSERT INTO snapshots (handler_id, snapshot) VALUES ($1, $2)
-             ON CONFLICT (handler_id) DO UPDATE SET snapshot = $2",
-            &[&handler_id, &text],
+) -> Result<bool, StoreError> {
+    let action = "cannot store a checkpoint";
+    let statement = client
+        .prepare_cached(
+            "WITH held AS (
+                SELECT 1 FROM handlers WHERE handler_id = $1 AND fence = $2 FOR SHARE
+             )
+             INSERT INTO snapshots (handler_id, snapshot)
+             SELECT $1, $3 WHERE $2::bigint IS NULL OR EXISTS (SELECT 1 FROM held)
+             ON CONFLICT (handler_id) DO UPDATE SET snapshot = excluded.snapshot",
         )
         .await
-        .map(drop)
-        .map_err(failed("cannot store a checkpoint"))
+        .map_err(failed(action))?;
+    let saved = client
+        .execute(&statement, &[&handler_id, &fence, &text])
+        .await
+        .map_err(failed(action))?;
+    Ok(saved > 0 || fence.is_none())
 }
 
 impl Store for PostgresStore {
@@ -459,27 +472,10 @@ impl Store for PostgresStore {
         snapshot: &'a Snapshot,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let action = "cannot store a checkpoint";
             let text = rows::snapshot_text(snapshot)?;
             let fence = self.fence_of(handler_id);
-            let client = self.client(action).await?;
-            // One statement: the fence checked, the checkpoint replaced.
-            let statement = client
-                .prepare_cached(
-                    "WITH held AS (
-                        SELECT 1 FROM handlers WHERE handler_id = $1 AND fence = $2 FOR SHARE
-                     )
-                     INSERT INTO snapshots (handler_id, snapshot)
-                     SELECT $1, $3 WHERE $2::bigint IS NULL OR EXISTS (SELECT 1 FROM held)
-                     ON CONFLICT (handler_id) DO UPDATE SET snapshot = excluded.snapshot",
-                )
-                .await
-                .map_err(failed(action))?;
-            let saved = client
-                .execute(&statement, &[&handler_id, &fence, &text])
-                .await
-                .map_err(failed(action))?;
-            if saved == 0 && fence.is_some() {
+            let client = self.client("cannot store a checkpoint").await?;
+            if !save_fenced_snapshot(&client, handler_id, fence, &text).await? {
                 return Err(self.lost(handler_id));
             }
             Ok(())
