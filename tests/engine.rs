@@ -66,8 +66,8 @@ async fn hitl_streams_the_prompt_once_and_resumes_with_the_answer() {
     let prompt = stream.next().await.unwrap();
     assert_eq!(prompt.name, "InputRequiredEvent");
     assert_eq!(prompt.payload().unwrap()["prefix"], "What's your name? ");
-    // As in the reference, a step waiting for its answer is not running:
-    // its call ended at the wait, and it runs again once answered.
+    // As in the reference, a step waiting for its answer is not running
+    // (its call is suspended in the wait, and goes on once answered).
     let released = async {
         while !handler.running_steps().is_empty() {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -83,6 +83,67 @@ async fn hitl_streams_the_prompt_once_and_resumes_with_the_answer() {
     assert_eq!(next.name, "StopEvent", "the prompt is streamed once");
     assert_eq!(handler.result().await.unwrap().result, json!("Hello, Ada!"));
     assert!(stream.next().await.is_none());
+}
+
+fn approval(user: &str) -> Event {
+    Event::new("Approval", &json!({"user": user, "ok": user == "ada"})).unwrap()
+}
+
+/// Runs `waits` in its `count` mode with `limits`, answers the prompt
+/// after `answer_after` (Bob first, whose approval the waiter does not
+/// take, then Ada), and returns the result.
+async fn count_before_the_wait(
+    limits: impl FnOnce(&mut wflow_core::Limits),
+    answer_after: std::time::Duration,
+) -> serde_json::Value {
+    let mut options = WorkflowOptions::named("waits");
+    limits(&mut options.limits);
+    let waits = workflow_with("waits", options).await.unwrap();
+    let handler = waits.run(json!({"mode": "count"})).unwrap();
+    let mut stream = handler.stream_events().unwrap();
+    assert_eq!(stream.next().await.unwrap().name, "InputRequiredEvent");
+    tokio::time::sleep(answer_after).await;
+    handler.send_event(approval("bob")).unwrap();
+    handler.send_event(approval("ada")).unwrap();
+    handler.result().await.unwrap().result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_answered_while_it_waits_goes_on_from_its_wait() {
+    // Unlike the reference, which runs the step again from the top, what
+    // ran before the wait ran once.
+    let result = count_before_the_wait(|_| {}, std::time::Duration::ZERO).await;
+    assert_eq!(result, json!({"ran_before_the_wait": 1, "user": "ada"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_may_keep_no_instance_runs_again_from_the_start() {
+    let result = count_before_the_wait(
+        |limits| limits.wait_in_place = std::time::Duration::ZERO,
+        std::time::Duration::ZERO,
+    )
+    .await;
+    assert_eq!(result, json!({"ran_before_the_wait": 2, "user": "ada"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_past_wait_in_place_lets_go_and_runs_again_from_the_start() {
+    let result = count_before_the_wait(
+        |limits| limits.wait_in_place = std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(result, json!({"ran_before_the_wait": 2, "user": "ada"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_spent_waiting_does_not_count_against_the_step_timeout() {
+    let result = count_before_the_wait(
+        |limits| limits.step_timeout = Some(std::time::Duration::from_millis(300)),
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(result, json!({"ran_before_the_wait": 1, "user": "ada"}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

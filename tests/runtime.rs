@@ -90,7 +90,9 @@ async fn a_full_pool_makes_instances_wait_and_idle_ones_give_way() {
 async fn a_step_waiting_for_a_human_holds_no_instance_slot() {
     // 30 runs waiting for an answer on a pool of three slots: each gets its
     // prompt, another workflow's run completes meanwhile, and every answer
-    // is taken (each step runs again from the start, as in the reference).
+    // is taken. A waiting call keeps its instance only until another call
+    // needs the slot: it lets go, and its step runs again from the start
+    // once answered, as in the reference.
     let runtime = pooled_runtime(3);
     let waits = load(&runtime, "waits").await;
     let joke = load(&runtime, "joke").await;

@@ -29,7 +29,8 @@ class Ask(Workflow):
     @step(num_workers=1)
     async def ask(self, ctx: Context, ev: Draft) -> Answered:
         # Wait first, write after: a run resumed from a checkpoint runs this
-        # step again from the top.
+        # step again from the top (answered while the run lives, the call
+        # goes on from here).
         reply = await ctx.wait_for_event(
             HumanResponseEvent,
             waiter_event=InputRequiredEvent(prefix=f"{ev.greeting}! Whom shall we greet instead? "),

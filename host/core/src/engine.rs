@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytesize::ByteSize;
+use tokio::sync::oneshot;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use crate::budget::default_memory_budget;
@@ -18,6 +19,7 @@ use crate::cache::CompiledCache;
 use crate::error::{Result, WorkflowError};
 use crate::executor::RunExecutor;
 use crate::slots::{InstanceSlots, SlotOwner, SlotPermit, SlotUsage};
+use crate::suspensions::{SuspensionTicket, Suspensions};
 
 /// How often the engine's epoch advances. Guests yield to the async
 /// executor at every tick, and step timeouts are checked at this
@@ -127,6 +129,8 @@ struct EngineInner {
     slots: InstanceSlots,
     /// Every live instance pool, swept when an instance waits for a slot.
     pools: Mutex<PoolRegistry>,
+    /// Step calls suspended in a wait, keeping their instances.
+    suspensions: Suspensions,
     /// The host's memory budget: what all instances' linear memory and the
     /// events in flight inside runs hold together.
     memory: Arc<MemoryBudget>,
@@ -183,6 +187,7 @@ impl Engine {
                 allocator,
                 slots,
                 pools: Mutex::default(),
+                suspensions: Suspensions::default(),
                 memory: Arc::new(MemoryBudget::new(settings.memory_budget)),
                 runs,
                 cache,
@@ -226,6 +231,14 @@ impl Engine {
             let usage = slots.usage(owner);
             let sweep = (usage.in_use < usage.total || usage.held >= cap).then_some(owner);
             self.sweep_idle_instances(sweep);
+            match granted.try_recv() {
+                Ok(permit) => return Ok(permit),
+                Err(oneshot::error::TryRecvError::Closed) => return Err(slots.usage(owner)),
+                // Still none: a call suspended in a wait lets go of one.
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    self.inner.suspensions.let_go_oldest(sweep);
+                }
+            }
             tokio::select! {
                 biased;
                 permit = &mut granted => return permit.map_err(|_| slots.usage(owner)),
@@ -289,6 +302,21 @@ impl Engine {
     /// The runtime runs go on, if they have one of their own.
     pub(crate) fn run_executor(&self) -> Option<&tokio::runtime::Handle> {
         self.inner.runs.as_ref().and_then(RunExecutor::handle)
+    }
+
+    /// Enters a call of `owner`'s suspended in a wait, keeping its
+    /// instance, until the receiver says to let go of it (another call
+    /// needs the slot); it leaves when the ticket drops.
+    pub(crate) fn suspend_call(
+        &self,
+        owner: SlotOwner,
+    ) -> (SuspensionTicket, oneshot::Receiver<()>) {
+        self.inner.suspensions.enter(owner)
+    }
+
+    /// How many step calls are suspended in a wait now.
+    pub(crate) fn calls_waiting_in_place(&self) -> usize {
+        self.inner.suspensions.len()
     }
 
     /// Registers `pool`, whose idle instances are dropped when the

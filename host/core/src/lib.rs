@@ -45,6 +45,7 @@ mod schema;
 mod slots;
 mod snapshot;
 mod state;
+mod suspensions;
 pub mod sync;
 mod workflow;
 

@@ -54,6 +54,12 @@ pub struct Limits {
     /// with `InstanceUnavailable` (`instance_wait`).
     #[serde(default = "default_instance_wait")]
     pub instance_wait: Duration,
+    /// How long a step call waiting in `wait_for_event` keeps its instance
+    /// (`wait_in_place`): answered within it, the call goes on from its
+    /// wait; past it, the instance is let go and the step runs again from
+    /// the start once answered. Zero never keeps one.
+    #[serde(default = "default_wait_in_place")]
+    pub wait_in_place: Duration,
 }
 
 fn default_max_internal_events() -> u64 {
@@ -70,6 +76,10 @@ fn default_max_stream_bytes() -> ByteSize {
 
 fn default_instance_wait() -> Duration {
     Limits::default().instance_wait
+}
+
+fn default_wait_in_place() -> Duration {
+    Limits::default().wait_in_place
 }
 
 impl Default for Limits {
@@ -89,6 +99,7 @@ impl Default for Limits {
             max_stream_bytes: ByteSize::mib(256),
             max_instances: None,
             instance_wait: Duration::from_secs(30),
+            wait_in_place: Duration::from_secs(300),
         }
     }
 }
@@ -128,6 +139,9 @@ pub struct LimitsSpec {
     /// See [`Limits::instance_wait`], e.g. `"10s"`.
     #[serde(default, with = "humantime_serde")]
     pub instance_wait: Option<Duration>,
+    /// See [`Limits::wait_in_place`], e.g. `"1m"` or `"0s"`.
+    #[serde(default, with = "humantime_serde")]
+    pub wait_in_place: Option<Duration>,
 }
 
 impl LimitsSpec {
@@ -155,6 +169,7 @@ impl LimitsSpec {
             max_stream_bytes: self.max_stream_bytes.unwrap_or(defaults.max_stream_bytes),
             max_instances: self.max_instances.or(defaults.max_instances),
             instance_wait: self.instance_wait.unwrap_or(defaults.instance_wait),
+            wait_in_place: self.wait_in_place.unwrap_or(defaults.wait_in_place),
         }
     }
 }
@@ -205,6 +220,10 @@ pub struct LimitCaps {
     /// How long a step call waits for an instance slot, e.g. `"10s"`.
     #[serde(default, with = "humantime_serde")]
     pub instance_wait: Option<Duration>,
+    /// How long a step call waiting for an event keeps its instance, e.g.
+    /// `"1m"` (`"0s"`: never).
+    #[serde(default, with = "humantime_serde")]
+    pub wait_in_place: Option<Duration>,
 }
 
 /// A size as its exact number of bytes: bytesize writes a rounded text
@@ -238,6 +257,7 @@ impl LimitCaps {
             max_internal_events: Some(defaults.max_internal_events),
             max_queued_bytes: Some(defaults.max_queued_bytes),
             instance_wait: Some(defaults.instance_wait),
+            wait_in_place: Some(defaults.wait_in_place),
         }
     }
 
@@ -259,6 +279,7 @@ impl LimitCaps {
             max_internal_events: self.max_internal_events.or(fallback.max_internal_events),
             max_queued_bytes: self.max_queued_bytes.or(fallback.max_queued_bytes),
             instance_wait: self.instance_wait.or(fallback.instance_wait),
+            wait_in_place: self.wait_in_place.or(fallback.wait_in_place),
         }
     }
 
@@ -279,6 +300,7 @@ impl LimitCaps {
             max_internal_events: lowest(limits.max_internal_events, self.max_internal_events),
             max_queued_bytes: lowest(limits.max_queued_bytes, self.max_queued_bytes),
             instance_wait: lowest(limits.instance_wait, self.instance_wait),
+            wait_in_place: lowest(limits.wait_in_place, self.wait_in_place),
         }
     }
 

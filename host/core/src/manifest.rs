@@ -29,6 +29,7 @@
 //! max_queued_bytes = "256MiB"  # sent and not yet taken by a step
 //! max_instances = 100          # this workflow's instances alive at once
 //! instance_wait = "30s"        # a call's wait for an instance slot
+//! wait_in_place = "5m"         # a wait_for_event keeps its instance this long
 //! ```
 
 use std::collections::BTreeMap;

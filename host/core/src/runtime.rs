@@ -58,6 +58,12 @@ impl Runtime {
         self.inner.engine.memory_in_use()
     }
 
+    /// How many step calls are suspended in `wait_for_event` now, each
+    /// keeping its instance (see `limits.wait_in_place`).
+    pub fn calls_waiting_in_place(&self) -> usize {
+        self.inner.engine.calls_waiting_in_place()
+    }
+
     /// The compiled-component cache, if enabled.
     pub fn cache(&self) -> Option<&CompiledCache> {
         self.inner.engine.cache()

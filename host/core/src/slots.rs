@@ -19,6 +19,12 @@ pub(crate) struct SlotOwner(u64);
 impl SlotOwner {
     /// Components being described or probed at load.
     pub(crate) const LOADER: SlotOwner = SlotOwner(0);
+
+    /// An owner numbered `n`, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(n: u64) -> Self {
+        SlotOwner(n)
+    }
 }
 
 /// The slots of one engine.

@@ -1,6 +1,7 @@
 //! Human-in-the-loop patterns beyond `examples-guests/hitl`: a returned
 //! InputRequiredEvent answered by a step accepting HumanResponseEvent, and
-//! wait_for_event with requirements and with a timeout.
+//! wait_for_event with requirements and with a timeout, and a count of
+//! what runs before a wait.
 
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ struct TimeoutReq {
 #[event]
 struct RequireReq {}
 
+/// Count the step's starts in the state, then wait for Ada's approval.
+#[event]
+struct CountReq {}
+
 /// Ask once, fail after the answer, ask again on the retry.
 #[event]
 struct AskTwiceReq {}
@@ -34,6 +39,7 @@ enum Pattern {
     Timeout(TimeoutReq),
     Require(RequireReq),
     AskTwice(AskTwiceReq),
+    Count(CountReq),
 }
 
 #[step]
@@ -45,6 +51,7 @@ fn route(ev: StartEvent) -> Result<Pattern, StepError> {
         }),
         "require" => Pattern::Require(RequireReq {}),
         "ask_twice" => Pattern::AskTwice(AskTwiceReq {}),
+        "count" => Pattern::Count(CountReq {}),
         _ => Pattern::Ask(InputRequiredEvent::new("Your answer? ")),
     })
 }
@@ -75,6 +82,23 @@ fn wait_require(ctx: &Context, _ev: RequireReq) -> Result<StopEvent, StepError> 
     ))
 }
 
+/// What runs before the wait runs once when the call goes on from its
+/// wait, twice when it let go of its instance and ran again.
+#[step(waits = [Approval])]
+fn wait_count(ctx: &Context, _ev: CountReq) -> Result<StopEvent, StepError> {
+    let before = ctx.store().get_or::<u32>("before", 0)? + 1;
+    ctx.store().set("before", &before)?;
+    let approval = ctx
+        .wait_for_event::<Approval>()
+        .waiter(InputRequiredEvent::new("Ada must approve"))?
+        .requirement("user", "ada")?
+        .wait()?;
+    Ok(StopEvent::result(json!({
+        "ran_before_the_wait": ctx.store().get_or::<u32>("before", 0)?,
+        "user": approval.user,
+    })))
+}
+
 /// The answer to waiter id `once` is kept: the retry gets it without a
 /// second prompt.
 #[step(retry = RetryPolicy::constant(2, 5))]
@@ -97,4 +121,11 @@ fn ask_twice(ctx: &Context, _ev: AskTwiceReq) -> Result<StopEvent, StepError> {
     ))
 }
 
-export_steps!(route, answer, wait_timeout, wait_require, ask_twice);
+export_steps!(
+    route,
+    answer,
+    wait_timeout,
+    wait_require,
+    ask_twice,
+    wait_count
+);

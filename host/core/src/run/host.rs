@@ -1,6 +1,7 @@
 //! The `context` imports: what a guest step calls to reach the run.
 
 use serde_json::{Map, Value};
+use tokio::sync::oneshot;
 use wasmtime::component::Resource;
 
 use crate::bindings::ContextError;
@@ -11,7 +12,7 @@ use crate::event::Event;
 use crate::state::{EditGuard, StateError};
 
 use super::failure::LimitTrap;
-use super::message::BrokerMsg;
+use super::message::{BrokerMsg, Wake};
 use super::shared::{RunShared, TargetError};
 use super::waiters::{Registration, Suspension};
 use super::worker::WorkerState;
@@ -236,29 +237,40 @@ impl Host for WorkerState {
                 self.work_item
             )
         });
-        let registration =
-            run.waiters()
-                .register(id.clone(), name.clone(), requirements, self.work_item);
-        match registration {
-            Registration::Answered(event) => Ok(Ok(event)),
-            Registration::TimedOut => Ok(Err(ContextError::Timeout(format!(
-                "Timed out waiting for {name}"
-            )))),
-            Registration::Waiting { first_time } => {
-                if first_time && let Some(waiter) = waiter {
-                    run.check_event_size(&waiter).map_err(limit_trap)?;
-                    run.stream_prompt(waiter).map_err(limit_trap)?;
+        // A timeout too far off to represent is no timeout.
+        let deadline = timeout_ms.and_then(|ms| {
+            tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(ms))
+        });
+        let mut waiter = waiter;
+        loop {
+            let registration = run.waiters().register(
+                id.clone(),
+                name.clone(),
+                requirements.clone(),
+                self.work_item,
+            );
+            match registration {
+                Registration::Answered(event) => return Ok(Ok(event)),
+                Registration::TimedOut => {
+                    return Ok(Err(ContextError::Timeout(format!(
+                        "Timed out waiting for {name}"
+                    ))));
                 }
+                Registration::Waiting { first_time } => {
+                    if first_time && let Some(waiter) = waiter.take() {
+                        run.check_event_size(&waiter).map_err(limit_trap)?;
+                        run.stream_prompt(waiter).map_err(limit_trap)?;
+                    }
+                }
+            }
+            let suspension = Suspension {
+                waiter: id.clone(),
+                deadline,
+            };
+            if !self.wait_in_place(&run, suspension.clone()).await {
                 // The call ends here, holding nothing while it waits: the
                 // broker runs the step again once the answer is in.
-                // A timeout too far off to represent is no timeout.
-                let deadline = timeout_ms.and_then(|ms| {
-                    tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(ms))
-                });
-                Err(wasmtime::Error::new(Suspension {
-                    waiter: id,
-                    deadline,
-                }))
+                return Err(wasmtime::Error::new(suspension));
             }
         }
     }
@@ -270,6 +282,39 @@ impl Host for WorkerState {
     async fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         let run = self.run()?;
         Ok(run.def.steps[self.step].grants.config.get(&key).cloned())
+    }
+}
+
+impl WorkerState {
+    /// Suspends the call in its wait, keeping the instance, until the
+    /// broker wakes it: `true` to ask again (the wait is over), `false` to
+    /// let go of the instance: it was held for `limits.wait_in_place`,
+    /// another call needs its slot, or it may keep none (a step holding a
+    /// state edit would block the others).
+    async fn wait_in_place(&mut self, run: &RunShared, suspension: Suspension) -> bool {
+        let hold = run.def.options.limits.wait_in_place;
+        if hold.is_zero() || self.editing {
+            return false;
+        }
+        let Some(let_go) = tokio::time::Instant::now().checked_add(hold) else {
+            return false;
+        };
+        let (wake, woken) = oneshot::channel();
+        let message = BrokerMsg::WaitsInPlace {
+            work_item: self.work_item,
+            suspension,
+            wake,
+            let_go,
+        };
+        if run.broker.send(message).is_err() {
+            return false;
+        }
+        let (_ticket, needed) = self.engine().suspend_call(self.owner);
+        let _suspended = self.suspended.start();
+        tokio::select! {
+            wake = woken => matches!(wake, Ok(Wake::AskAgain)),
+            _ = needed => false,
+        }
     }
 }
 

@@ -13,8 +13,20 @@ use super::waiters::Suspension;
 pub(crate) enum CallEnd {
     /// The step returned these events.
     Returned(Vec<Event>),
-    /// The step waits in `wait_for_event`: it runs again once answered.
+    /// The step let go of its instance in `wait_for_event`: it runs again
+    /// once answered.
     Waiting(Suspension),
+}
+
+/// What the broker tells a step call suspended in `wait_for_event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Its waiter was answered or timed out: ask again, and go on with
+    /// what the asking finds.
+    AskAgain,
+    /// It held its instance for as long as it may (`limits.wait_in_place`):
+    /// let go of it, and run again from the start once answered.
+    LetGo,
 }
 
 /// What the broker is told.
@@ -30,6 +42,15 @@ pub(crate) enum BrokerMsg {
         step: usize,
         work_item: u64,
         outcome: Result<CallEnd, FailedCall>,
+    },
+    /// A step call suspended in `wait_for_event`, keeping its instance,
+    /// until the broker wakes it.
+    WaitsInPlace {
+        work_item: u64,
+        suspension: Suspension,
+        wake: oneshot::Sender<Wake>,
+        /// When it must let go of its instance.
+        let_go: tokio::time::Instant,
     },
     /// Prompts held for a checkpoint were streamed once it was saved: the
     /// next checkpoint no longer holds them.

@@ -7,8 +7,9 @@
 //! are its buffers, [`prompts`] the prompts held until durable, [`stream`]
 //! numbers its streamed events; [`checkpoint_writer`] saves its
 //! checkpoints; [`worker`] is one component instance attached to a run,
-//! [`host`] the `context` imports its guest calls, [`pool`] the idle
-//! instances; [`broker`] drives the run.
+//! [`host`] the `context` imports its guest calls ([`suspend_clock`] the
+//! time its calls spend waiting in place), [`pool`] the idle instances;
+//! [`broker`] drives the run.
 
 pub(crate) mod broker;
 pub(crate) mod checkpoint_writer;
@@ -22,5 +23,6 @@ pub(crate) mod pool;
 pub(crate) mod prompts;
 pub(crate) mod shared;
 pub(crate) mod stream;
+pub(crate) mod suspend_clock;
 pub(crate) mod waiters;
 pub(crate) mod worker;

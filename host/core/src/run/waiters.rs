@@ -1,10 +1,12 @@
-//! `wait_for_event` waiters: steps parked until a matching event arrives.
+//! `wait_for_event` waiters: steps waiting until a matching event arrives.
 //!
-//! As in the reference, a step that waits does not hold on to anything:
-//! its call ends (the instance is dropped, the worker freed) and the step
-//! runs again from the start, with the same event and work item, once the
-//! answer is in or the wait timed out; that time `wait_for_event` returns
-//! at once. Code before the wait therefore runs again, as in the reference.
+//! A waiting call is suspended in its wait, keeping its instance but no
+//! worker, and goes on from the wait once answered (the broker's
+//! `suspend`). When it may keep its instance no longer (`limits.
+//! wait_in_place`, another call needing the slot, a restart), its call
+//! ends there, as every wait does in the reference: the step runs again
+//! from the start, with the same event and work item, once the answer is in
+//! or the wait timed out, and that time `wait_for_event` returns at once.
 
 use std::collections::{HashMap, HashSet};
 
@@ -49,9 +51,9 @@ pub(crate) enum Registration {
     Waiting { first_time: bool },
 }
 
-/// Why a step call ended without returning: it waits for `waiter`. Carried
-/// out of the guest as the error its `wait_for_event` traps with, so no
-/// guest code runs after it.
+/// What a step call waits for: `waiter`, until `deadline`. Carried out of
+/// the guest as the error its `wait_for_event` traps with when the call
+/// lets go of its instance, so no guest code runs after it.
 #[derive(Debug, Clone)]
 pub(crate) struct Suspension {
     /// The waiter id.

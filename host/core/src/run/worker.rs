@@ -19,6 +19,7 @@ use super::failure::{CallFailure, LimitTrap};
 use super::message::CallEnd;
 use super::output::{GuestOutput, LogStream};
 use super::shared::RunShared;
+use super::suspend_clock::SuspendClock;
 use super::waiters::Suspension;
 use crate::error::FailureCause;
 
@@ -31,10 +32,14 @@ pub struct WorkerState {
     pub(crate) run: Option<Arc<RunShared>>,
     /// The step this worker runs.
     pub(crate) step: usize,
+    /// Whose slot the instance takes.
+    pub(crate) owner: SlotOwner,
     /// The id of the event being handled, for default waiter ids.
     pub(crate) work_item: u64,
     /// Whether the guest holds a state edit.
     pub(crate) editing: bool,
+    /// The time the current call spent suspended in `wait_for_event`.
+    pub(crate) suspended: SuspendClock,
     stdout: GuestOutput,
     stderr: GuestOutput,
     limiter: InstanceLimiter,
@@ -135,6 +140,7 @@ impl WorkerState {
     fn new(
         engine: &Engine,
         run: Option<Arc<RunShared>>,
+        owner: SlotOwner,
         step: usize,
         memory: usize,
     ) -> Result<Self, String> {
@@ -168,8 +174,10 @@ impl WorkerState {
             table: ResourceTable::new(),
             run,
             step,
+            owner,
             work_item: 0,
             editing: false,
+            suspended: SuspendClock::default(),
             stdout,
             stderr,
             limiter: InstanceLimiter {
@@ -184,12 +192,17 @@ impl WorkerState {
 
     /// The state of a store in which a component is only described.
     pub(crate) fn describing(engine: &Engine, memory: usize) -> Result<Self, String> {
-        Self::new(engine, None, 0, memory)
+        Self::new(engine, None, SlotOwner::LOADER, 0, memory)
     }
 
     /// Applies the memory limit to `store`.
     pub(crate) fn limit(store: &mut Store<WorkerState>) {
         store.limiter(|state| &mut state.limiter);
+    }
+
+    /// The engine the instance runs on.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.limiter.engine
     }
 
     fn stderr_tail(&self) -> String {
@@ -232,7 +245,7 @@ impl Worker {
             .instance_slot(owner, cap, limits.instance_wait)
             .await
             .map_err(|usage| no_slot(&config.name, limits, usage))?;
-        let state = WorkerState::new(engine, Some(run.clone()), step, memory)
+        let state = WorkerState::new(engine, Some(run.clone()), owner, step, memory)
             .map_err(|message| CallFailure::new(FailureCause::Host, "GrantError", message))?;
         let mut store = Store::new(engine.wasm(), state);
         WorkerState::limit(&mut store);
@@ -278,8 +291,9 @@ impl Worker {
     }
 
     /// Runs `step` on `event`. Unless it returned, the worker must be
-    /// dropped: a trap, a timeout or a wait leaves the instance unusable, and
-    /// retries get a fresh one.
+    /// dropped: a trap, a timeout or a wait that let go of the instance
+    /// leaves it unusable, and retries get a fresh one. The step's timeout
+    /// counts the call's running time, not its time suspended in a wait.
     pub(crate) async fn handle(
         &mut self,
         step_name: &str,
@@ -296,11 +310,13 @@ impl Worker {
         self.store
             .set_fuel(fuel)
             .map_err(|err| CallFailure::new(FailureCause::Host, "FuelError", format!("{err:#}")))?;
+        let clock = self.store.data().suspended.clone();
+        clock.reset();
         let call = self.instance.call_handle(&mut self.store, step_name, event);
         let outcome = match timeout {
-            Some(limit) => match tokio::time::timeout(limit, call).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
+            Some(limit) => match within_running_time(call, limit, &clock).await {
+                Some(outcome) => outcome,
+                None => {
                     return Err(CallFailure::new(
                         FailureCause::Timeout,
                         "StepTimeoutError",
@@ -349,6 +365,31 @@ impl Worker {
                     message.push_str(&format!(" (guest stderr: {stderr})"));
                 }
                 Err(CallFailure::new(FailureCause::Trap, "WasmTrap", message))
+            }
+        }
+    }
+}
+
+/// Awaits `call` unless it runs for longer than `limit`, not counting the
+/// time it spends suspended (`clock`): `None` when it ran out of time.
+async fn within_running_time<T>(
+    call: impl std::future::Future<Output = T>,
+    limit: Duration,
+    clock: &SuspendClock,
+) -> Option<T> {
+    let started = tokio::time::Instant::now();
+    let mut call = std::pin::pin!(call);
+    let mut check_at = started + limit;
+    loop {
+        tokio::select! {
+            outcome = &mut call => return Some(outcome),
+            () = tokio::time::sleep_until(check_at) => {
+                let now = tokio::time::Instant::now();
+                let running = clock.running(started, now);
+                if running >= limit {
+                    return None;
+                }
+                check_at = now + (limit - running);
             }
         }
     }

@@ -35,8 +35,8 @@ pub(super) async fn poll_inline(inline: &mut Option<InlineCall>) -> StepDone {
 
 /// Runs one event through a step, retrying on fresh instances as its policy
 /// says. The instance comes from the run's pool and goes back to it only
-/// when the call returned; a call that waits ends at once (its instance
-/// dropped), to run again once answered.
+/// when the call returned; a call that let go of its instance in a wait
+/// ends there (the instance dropped), to run again once answered.
 pub(super) async fn run_step(
     shared: Arc<RunShared>,
     pool: Arc<InstancePool>,

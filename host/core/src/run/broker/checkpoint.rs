@@ -49,13 +49,14 @@ impl Broker {
         Ok(())
     }
 
-    /// Takes the pending snapshots if the run is quiescent: no step call in
-    /// flight (parked ones are). Then resumes dispatching.
+    /// Takes the pending snapshots if the run is quiescent: no step call
+    /// running (suspended and parked ones may be). Then wakes the suspended
+    /// calls whose wait is over and resumes dispatching.
     pub(super) fn answer_snapshots(&mut self) {
         if self.snapshot_requests.is_empty() && !self.checkpoint_due {
             return;
         }
-        if !self.in_flight.is_empty() {
+        if self.any_running() {
             return;
         }
         let (snapshot, held_through) = self.snapshot();
@@ -70,6 +71,7 @@ impl Broker {
                 writer.submit(snapshot, held_through);
             }
         }
+        self.wake_waiting();
         for step in 0..self.slots.len() {
             self.dispatch(step);
         }
@@ -121,17 +123,13 @@ impl Broker {
             }
         }
         let mut in_progress: BTreeMap<String, Vec<QueuedEvent>> = BTreeMap::new();
-        // Calls in flight and parked ones run again on resume, in the order
-        // they started.
+        // Calls in flight (suspended ones too) and those that ended at
+        // their wait run again on resume, in the order they started.
         let mut started: Vec<(u64, usize, &Event)> = self
             .in_flight
             .iter()
             .map(|(item, call)| (*item, call.step, &call.event))
-            .chain(
-                self.parked
-                    .iter()
-                    .map(|(item, parked)| (*item, parked.step, &parked.event)),
-            )
+            .chain(self.parked.ended())
             .collect();
         started.sort_by_key(|(item, _, _)| *item);
         for (work_item, step, event) in started {

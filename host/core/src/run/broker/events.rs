@@ -32,7 +32,8 @@ impl Broker {
 
     /// Whether anything is queued or running.
     fn busy(&self) -> bool {
-        !self.in_flight.is_empty()
+        self.any_running()
+            || !self.waking.is_empty()
             || self
                 .slots
                 .iter()

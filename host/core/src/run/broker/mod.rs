@@ -7,6 +7,7 @@ mod events;
 mod parked;
 mod route;
 mod serve;
+mod suspend;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::error::WorkflowError;
 use crate::event::Event;
 use crate::run::checkpoint_writer::CheckpointWriter;
-use crate::run::message::BrokerMsg;
+use crate::run::message::{BrokerMsg, Wake};
 use crate::run::outcome::RunOutcome;
 use crate::run::pool::InstancePool;
 use crate::run::shared::RunShared;
@@ -30,10 +31,14 @@ use self::parked::ParkedCalls;
 
 struct StepSlot {
     queue: VecDeque<(Event, u64)>,
+    /// Calls running, against the step's `num_workers`.
     busy: u32,
-    /// Worker numbers free again (numbers 0 to `busy + released.len()`
-    /// have been used). The lowest free number serves the next call, as the
-    /// reference numbers a step's workers.
+    /// Calls suspended in `wait_for_event`: they keep their worker number
+    /// and instance but count against no worker until woken.
+    suspended: u32,
+    /// Worker numbers free again (numbers 0 to `busy + suspended +
+    /// released.len()` have been used). The lowest free number serves the
+    /// next call, as the reference numbers a step's workers.
     released: Vec<u32>,
 }
 
@@ -42,7 +47,7 @@ impl StepSlot {
     fn take_worker(&mut self) -> u32 {
         match self.released.iter().enumerate().min_by_key(|(_, w)| **w) {
             Some((index, _)) => self.released.swap_remove(index),
-            None => self.busy,
+            None => self.busy + self.suspended,
         }
     }
 }
@@ -99,9 +104,13 @@ pub(crate) struct Broker {
     earlier: Duration,
     /// Events being handled, by work item: what a snapshot re-delivers.
     in_flight: HashMap<u64, InFlight>,
-    /// Calls waiting in `wait_for_event`, holding no instance: they run
-    /// again when answered (a snapshot re-delivers them too).
+    /// Calls waiting in `wait_for_event`: suspended in place (they are in
+    /// flight too), or ended at their wait, to run again when answered (a
+    /// snapshot re-delivers both).
     parked: ParkedCalls,
+    /// Suspended calls whose wait is over, woken once no snapshot is
+    /// pending (a snapshot taken first holds what woke them).
+    waking: Vec<(usize, u64, oneshot::Sender<Wake>)>,
     /// Whether the run was last seen waiting only on input from outside
     /// (a `WorkflowIdleEvent` was streamed, when internal events are).
     idle: bool,
@@ -137,6 +146,7 @@ impl Broker {
             .map(|_| StepSlot {
                 queue: VecDeque::new(),
                 busy: 0,
+                suspended: 0,
                 released: Vec::new(),
             })
             .collect();
@@ -156,6 +166,7 @@ impl Broker {
             earlier: Duration::ZERO,
             in_flight: HashMap::new(),
             parked: ParkedCalls::default(),
+            waking: Vec::new(),
             idle: false,
             snapshot_requests: Vec::new(),
             checkpoint: None,

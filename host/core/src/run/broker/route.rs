@@ -39,12 +39,12 @@ impl Broker {
         let payload: Option<Value> = serde_json::from_str(&event.data).ok();
         let delivered = self.shared.waiters().deliver(&event, payload.as_ref());
         if let Some(answered) = delivered {
-            // A call still running when its answer came in goes again when
-            // it reports it waits (see `Broker::call_waits`).
+            if from_outside {
+                // Saved before the waiting steps go on.
+                self.checkpoint_soon();
+            }
             for work_item in answered {
-                if let Some(parked) = self.parked.take(work_item) {
-                    self.enqueue_again(parked.step, parked.event, work_item);
-                }
+                self.wait_over(work_item);
             }
             return None;
         }

@@ -9,12 +9,11 @@ use crate::error::WorkflowError;
 use crate::run::failure::FailedCall;
 use crate::run::message::{Beginning, BrokerMsg, CallEnd};
 use crate::run::outcome::RunOutcome;
-use crate::run::waiters::Suspension;
 use crate::snapshot::SnapshotOutcome;
 
 use super::call::{StepDone, poll_inline};
 use super::events::{stream_step_state, terminal_event};
-use super::{Broker, InFlight, alarm};
+use super::{Broker, alarm};
 
 impl Broker {
     /// Runs the run to its end: routes `start`, then serves messages until a
@@ -97,8 +96,8 @@ impl Broker {
                         return Err(WorkflowError::Runtime(format!("a step task panicked: {err}")));
                     }
                 }
-                () = alarm(self.parked.next_deadline()) => {
-                    self.wake_timed_out();
+                () = alarm(self.parked.next_alarm()) => {
+                    self.ring_alarms();
                 }
                 () = alarm(self.checkpoint_at) => {
                     self.checkpoint_at = None;
@@ -136,6 +135,7 @@ impl Broker {
                 work_item,
                 outcome,
             } => {
+                self.forget_suspension(work_item);
                 let call = self.in_flight.remove(&work_item);
                 let slot = &mut self.slots[step];
                 slot.busy -= 1;
@@ -181,6 +181,15 @@ impl Broker {
                 self.answer_snapshots();
                 None
             }
+            BrokerMsg::WaitsInPlace {
+                work_item,
+                suspension,
+                wake,
+                let_go,
+            } => {
+                self.suspend(work_item, suspension, wake, let_go);
+                None
+            }
             BrokerMsg::PromptsReleased => {
                 self.checkpoint_soon();
                 self.answer_snapshots();
@@ -194,38 +203,6 @@ impl Broker {
             BrokerMsg::Cancel => Some(Err(WorkflowError::Cancelled(
                 "the run was cancelled by its caller".into(),
             ))),
-        }
-    }
-
-    /// A call ended waiting for `suspension`'s waiter: it is parked, or
-    /// queued again if its answer came in meanwhile. The run is saved as it
-    /// waits (its prompt streamed), so a resumed run waits again instead of
-    /// asking again.
-    fn call_waits(&mut self, work_item: u64, call: InFlight, suspension: &Suspension) {
-        let step = call.step;
-        if self.shared.waiters().is_pending(&suspension.waiter) {
-            self.parked.park(
-                work_item,
-                step,
-                call.event,
-                suspension.waiter.clone(),
-                suspension.deadline,
-            );
-        } else {
-            self.enqueue_again(step, call.event, work_item);
-        }
-        self.checkpoint_soon();
-        self.dispatch(step);
-        self.answer_snapshots();
-    }
-
-    /// Queues again the parked calls whose wait timed out: asking again,
-    /// they get a timeout error.
-    fn wake_timed_out(&mut self) {
-        let now = tokio::time::Instant::now();
-        for (work_item, parked) in self.parked.take_expired(now) {
-            self.shared.waiters().time_out(&parked.waiter, work_item);
-            self.enqueue_again(parked.step, parked.event, work_item);
         }
     }
 
