@@ -6,7 +6,10 @@
 #  - the reference's Python client (llama-agents-client) and the reference
 #    itself (llama-index-workflows), in a virtualenv of their own there, for
 #    the tests proving `wflow serve` works with the client and the
-#    conformance suite comparing wflow with the reference.
+#    conformance suite comparing wflow with the reference;
+#  - Playwright for Python in that virtualenv too, for the web debugger's
+#    browser test (it drives the system's Chromium: scripts/test-browser.sh
+#    installs Debian's; Playwright's own browser download is not used).
 # The tools folder is $WFLOW_TOOLS_DIR, else ~/.local/share/wflow/tools, where
 # `wflow build` looks for them. Versions are pinned; re-running is cheap.
 set -euo pipefail
@@ -17,6 +20,7 @@ CLIENT_VERSION=0.4.1
 # The reference itself, which the client depends on: pinned, since the
 # conformance suite (tests/conformance) compares wflow with this version.
 WORKFLOWS_VERSION=2.26.1
+PLAYWRIGHT_VERSION=1.65.2
 tools="${WFLOW_TOOLS_DIR:-$HOME/.local/share/wflow/tools}"
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -50,9 +54,10 @@ if [ "$installed_js" != "$COMPONENTIZE_JS_VERSION" ]; then
     npm install --silent --no-audit --no-fund --prefix "$js" "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION"
 fi
 client="$tools/client"
-if ! "$client/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-agents-client') != '$CLIENT_VERSION' or m.version('llama-index-workflows') != '$WORKFLOWS_VERSION')" 2>/dev/null; then
+if ! "$client/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-agents-client') != '$CLIENT_VERSION' or m.version('llama-index-workflows') != '$WORKFLOWS_VERSION' or m.version('playwright') != '$PLAYWRIGHT_VERSION')" 2>/dev/null; then
     python3 -m venv "$client"
-    "$client/bin/pip" install --quiet --disable-pip-version-check \
-        "llama-agents-client==$CLIENT_VERSION" "llama-index-workflows==$WORKFLOWS_VERSION"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$client/bin/pip" install --quiet --disable-pip-version-check \
+        "llama-agents-client==$CLIENT_VERSION" "llama-index-workflows==$WORKFLOWS_VERSION" \
+        "playwright==$PLAYWRIGHT_VERSION"
 fi
-echo "wflow tools ready in $tools (componentize-py $COMPONENTIZE_PY_VERSION, componentize-js $COMPONENTIZE_JS_VERSION, llama-agents-client $CLIENT_VERSION, llama-index-workflows $WORKFLOWS_VERSION)"
+echo "wflow tools ready in $tools (componentize-py $COMPONENTIZE_PY_VERSION, componentize-js $COMPONENTIZE_JS_VERSION, llama-agents-client $CLIENT_VERSION, llama-index-workflows $WORKFLOWS_VERSION, playwright $PLAYWRIGHT_VERSION)"

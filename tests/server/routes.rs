@@ -241,6 +241,7 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(document["openapi"], "3.0.3");
     let routes = [
+        ("/", "get"),
         ("/health", "get"),
         ("/workflows", "get"),
         ("/workflows/{name}/run", "post"),
@@ -248,11 +249,13 @@ async fn the_openapi_document_describes_every_route() {
         ("/workflows/{name}/schema", "get"),
         ("/workflows/{name}/events", "get"),
         ("/workflows/{name}/representation", "get"),
+        ("/workflows/{name}/graph.svg", "get"),
         ("/results/{handler_id}", "get"),
         ("/events/{handler_id}", "get"),
         ("/events/{handler_id}", "post"),
         ("/handlers", "get"),
         ("/handlers/{handler_id}", "get"),
+        ("/handlers/{handler_id}/state", "get"),
         ("/handlers/{handler_id}/cancel", "post"),
         ("/openapi.json", "get"),
         ("/usage", "get"),
@@ -268,7 +271,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/admin/tenants/{name}/tokens/{token}", "delete"),
     ];
     let paths = document["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 22, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 25, "{:?}", paths.keys());
     assert!(
         paths["/deployments/{name}/{version}"]["delete"].is_object(),
         "DELETE /deployments/{{name}}/{{version}} is not documented"
@@ -337,4 +340,85 @@ async fn a_start_event_failing_its_schema_is_a_400_and_starts_nothing() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{done}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debugger_page_its_graphs_and_a_runs_state_are_served() {
+    let base = start_server().await;
+    let client = Client::new();
+    let page = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let header = |response: &reqwest::Response, name: &str| {
+        response.headers()[name].to_str().unwrap().to_string()
+    };
+    assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
+    let policy = header(&page, "content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+    ] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<script src="/ui/app.js">"#), "{html}");
+    assert!(
+        !html.contains("http"),
+        "the page loads nothing from elsewhere"
+    );
+    for (path, kind) in [
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+    ] {
+        let asset = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(asset.status(), StatusCode::OK, "{path}");
+        assert!(header(&asset, "content-type").starts_with(kind), "{path}");
+        assert!(asset.text().await.unwrap().len() > 1000, "{path}");
+    }
+
+    let graph = client
+        .get(format!("{base}/workflows/bench_ask/graph.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(graph.status(), StatusCode::OK);
+    assert_eq!(header(&graph, "content-type"), "image/svg+xml");
+    let svg = graph.text().await.unwrap();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert!(
+        svg.contains(r#"class="node step" data-step="ask""#),
+        "{svg}"
+    );
+    assert!(
+        svg.contains(r#"class="node event" data-event="InputRequiredEvent""#),
+        "{svg}"
+    );
+    let (status, body) = get(&client, format!("{base}/workflows/nope/graph.svg")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // A waiting run's state as it is now, a finished one's as it ended.
+    let (status, started) = post(
+        &client,
+        format!("{base}/workflows/bench_ask/run-nowait"),
+        json!({"start_event": {"type": "StartEvent", "value": {"user": 7}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let id = started["handler_id"].as_str().unwrap();
+    let (status, state) = get(&client, format!("{base}/handlers/{id}/state")).await;
+    assert_eq!(status, StatusCode::OK, "{state}");
+    assert!(state["state"].is_object(), "{state}");
+    let (status, done) = post(
+        &client,
+        format!("{base}/workflows/joke/run"),
+        json!({"start_event": {"topic": "pirates"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let id = done["handler_id"].as_str().unwrap();
+    let (status, state) = get(&client, format!("{base}/handlers/{id}/state")).await;
+    assert_eq!(status, StatusCode::OK, "{state}");
+    assert!(state["state"].is_object(), "{state}");
+    let (status, body) = get(&client, format!("{base}/handlers/nobody/state")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }

@@ -154,6 +154,38 @@ async fn a_tenant_reaches_only_its_own_handlers() {
 }
 
 #[tokio::test]
+async fn the_debugger_page_is_public_and_what_it_reads_needs_a_token() {
+    let base = serve_app(tenants_app().await).await;
+    let client = Client::new();
+    for path in ["/", "/ui/app.js", "/ui/app.css"] {
+        let response = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let graph = format!("{base}/workflows/joke/graph.svg");
+    let (status, body) = send(client.get(&graph), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let response = client.get(&graph).bearer_auth(ACME).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, run) = send(
+        client
+            .post(format!("{base}/workflows/joke/run"))
+            .json(&json!({"start_event": {"topic": "pirates"}})),
+        Some(ACME),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    let state = format!(
+        "{base}/handlers/{}/state",
+        run["handler_id"].as_str().unwrap()
+    );
+    let (status, body) = send(client.get(&state), Some(ACME)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Another tenant does not see that the handler exists.
+    let (status, body) = send(client.get(&state), Some(GLOBEX)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
 async fn requests_without_a_valid_token_are_refused() {
     let base = serve_app(tenants_app().await).await;
     let client = Client::new();

@@ -111,6 +111,25 @@ pub(crate) async fn workflow_representation(
     Ok(Json(json!({ "graph": graph::representation(workflow) })))
 }
 
+/// `GET /workflows/{name}/graph.svg`: the workflow's picture, as `wflow
+/// draw --format svg` draws it; each step's node has `data-step`, each
+/// event type's `data-event`, so that a page can mark them.
+pub(crate) async fn workflow_graph(
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let workflow = &caller.tenant.workflow(&name)?;
+    let svg = wflow_draw::html::svg(&wflow_draw::Graph::of(workflow));
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("image/svg+xml"),
+        )],
+        svg,
+    )
+        .into_response())
+}
+
 /// `POST /workflows/{name}/run`: waits for the run to end.
 pub(crate) async fn run(
     State(app): Shared,
@@ -226,6 +245,26 @@ pub(crate) async fn get_handler(
     Ok(handler_response(
         app.handler(&caller.tenant, &id).await?.record(),
     ))
+}
+
+/// `GET /handlers/{id}/state`: `{"state": ...}`, the run's state as it is
+/// now while the run goes on here, else as its last checkpoint saved it
+/// (or as the run ended with). 404 when there is none to show.
+pub(crate) async fn get_state(
+    State(app): Shared,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let saved = match app.handler(&caller.tenant, &id).await? {
+        Found::Here(entry) => match entry.live() {
+            Some(live) => Some(live.store().snapshot()),
+            None => entry.final_state(),
+        },
+        Found::Elsewhere(_) => app.saved_state(&caller.tenant, &id).await?,
+    };
+    let state =
+        saved.ok_or_else(|| ApiError::not_found(format!("handler `{id}` has no state saved")))?;
+    Ok(Json(json!({ "state": *state })))
 }
 
 /// The deprecated `/results/{id}`: the handler with its result unwrapped.

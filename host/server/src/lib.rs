@@ -47,6 +47,7 @@ mod stream;
 pub mod tenants;
 #[cfg(test)]
 mod tests;
+mod ui;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -321,6 +322,9 @@ pub fn router(app: Arc<App>) -> Router {
         .saturating_add(64 * 1024);
     let upload_limit = usize::try_from(upload_limit).unwrap_or(usize::MAX);
     let routes = Router::new()
+        .route("/", get(ui::page))
+        .route("/ui/app.js", get(ui::script))
+        .route("/ui/app.css", get(ui::style))
         .route("/health", get(api::health))
         .route("/workflows", get(api::list_workflows))
         .route("/workflows/{name}/run", post(api::run))
@@ -331,6 +335,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/workflows/{name}/representation",
             get(api::workflow_representation),
         )
+        .route("/workflows/{name}/graph.svg", get(api::workflow_graph))
         .route("/results/{handler_id}", get(api::get_result))
         .route(
             "/events/{handler_id}",
@@ -338,6 +343,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/handlers", get(api::list_handlers))
         .route("/handlers/{handler_id}", get(api::get_handler))
+        .route("/handlers/{handler_id}/state", get(api::get_state))
         .route("/handlers/{handler_id}/cancel", post(api::cancel_handler))
         .route("/openapi.json", get(api::openapi))
         .route("/usage", get(api::usage))

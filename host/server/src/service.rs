@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tracing::Instrument as _;
 
@@ -335,6 +336,26 @@ impl App {
             stored.events,
             final_state,
         )))
+    }
+
+    /// The state tenant `tenant`'s handler `id` last saved in the store, if
+    /// any.
+    pub(crate) async fn saved_state(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<Option<Arc<Value>>, ApiError> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let stored = store
+            .load_handler(&handler_key(tenant.name(), id))
+            .await
+            .map_err(|err| ApiError::internal(err.to_string()))?;
+        Ok(stored
+            .filter(|stored| stored.record.tenant == tenant.name())
+            .and_then(|stored| stored.snapshot)
+            .map(|snapshot| Arc::new(snapshot.state)))
     }
 
     /// Every handler's record of `tenant`, oldest first: the store's (with

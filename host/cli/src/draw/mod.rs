@@ -1,15 +1,8 @@
 //! `wflow draw`: a workflow's steps and event types as a picture, in
 //! Mermaid, Graphviz DOT, or one self-contained HTML page (an SVG drawn
 //! here, no script, nothing fetched), or that SVG alone.
-//!
-//! `graph` is the picture as data (what accepts and emits what, start and
-//! stop, the human a request for input waits for); `mermaid`, `dot` and
-//! `html` write it out.
-
-mod dot;
-mod graph;
-mod html;
-mod mermaid;
+//! The pictures are drawn by the `wflow-draw` crate, which the server
+//! shares for its `/workflows/{name}/graph.svg`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +12,7 @@ use clap::{Args, ValueEnum};
 
 use crate::output::{load, report};
 
-pub use graph::Graph;
+use wflow_draw::{Graph, dot, html, mermaid};
 
 /// Arguments of `wflow draw`.
 #[derive(Debug, Args)]

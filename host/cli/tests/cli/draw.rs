@@ -120,9 +120,16 @@ fn the_html_page_holds_its_picture_and_fetches_nothing() {
     events.dedup();
     // A node per step, per event type, and the human.
     assert_eq!(
-        page.matches("<g class=\"node\">").count(),
+        page.matches("<g class=\"node ").count(),
         steps.len() + events.len() + 1
     );
+    // Each marked with what it stands for, so that a page can find it.
+    for (step, _, _) in &steps {
+        assert!(page.contains(&format!("<g class=\"node step\" data-step=\"{step}\">")));
+    }
+    for event in &events {
+        assert!(page.contains(&format!("<g class=\"node event\" data-event=\"{event}\">")));
+    }
     let edges: usize = steps
         .iter()
         .map(|(_, accepts, emits)| accepts.len() + emits.len())

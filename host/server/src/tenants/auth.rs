@@ -21,7 +21,7 @@ use crate::runs::random_id;
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// Paths anyone may ask for: a load balancer's probe, the API's shape.
-const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json"];
+const PUBLIC_PATHS: &[&str] = &["/health", "/openapi.json", "/", "/ui/app.js", "/ui/app.css"];
 
 /// The tenant a request acts for.
 #[derive(Clone)]

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use wflow_core::EventKind;
 
-use super::graph::{EdgeKind, Graph, NodeKind};
+use crate::graph::{EdgeKind, Graph, NodeKind};
 
 /// `text` as a quoted Mermaid label: its quotes and angle brackets as
 /// entity codes, so no label closes its node or reads as markup.

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use wflow_core::EventKind;
 
-use super::graph::{EdgeKind, Graph, Node, NodeKind};
+use crate::graph::{EdgeKind, Graph, Node, NodeKind};
 
 /// `text` escaped for HTML and SVG text and attributes.
 fn escape(text: &str) -> String {
@@ -134,9 +134,16 @@ fn details(node: &Node) -> String {
 fn node_svg(out: &mut String, node: &Node, place: Place) {
     let (fill, stroke) = colours(&node.kind);
     let (left, top) = (place.x - place.width / 2.0, place.y - NODE_HEIGHT / 2.0);
+    // The class and data attributes let a page find a node by its step or
+    // event type (the web debugger marks the steps running now).
+    let (class, data) = match &node.kind {
+        NodeKind::Step { .. } => ("step", format!(" data-step=\"{}\"", escape(&node.label))),
+        NodeKind::Event(_) => ("event", format!(" data-event=\"{}\"", escape(&node.label))),
+        NodeKind::Human => ("human", String::new()),
+    };
     let _ = write!(
         out,
-        "<g class=\"node\"><title>{}</title>",
+        "<g class=\"node {class}\"{data}><title>{}</title>",
         escape(&details(node))
     );
     match node.kind {

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use wflow_core::EventKind;
 
-use super::graph::{EdgeKind, Graph, NodeKind};
+use crate::graph::{EdgeKind, Graph, NodeKind};
 
 /// `text` as a DOT string: quoted, its quotes and backslashes escaped.
 fn quoted(text: &str) -> String {
