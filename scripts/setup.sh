@@ -9,7 +9,9 @@
 #    conformance suite comparing wflow with the reference;
 #  - Playwright for Python in that virtualenv too, for the web debugger's
 #    browser test (it drives the system's Chromium: scripts/test-browser.sh
-#    installs Debian's; Playwright's own browser download is not used).
+#    installs Debian's; Playwright's own browser download is not used);
+#  - mermaid (npm), whose browser bundle renders `wflow draw`'s Mermaid in
+#    a test.
 # The tools folder is $WFLOW_TOOLS_DIR, else ~/.local/share/wflow/tools, where
 # `wflow build` looks for them. Versions are pinned; re-running is cheap.
 set -euo pipefail
@@ -21,6 +23,7 @@ CLIENT_VERSION=0.4.1
 # conformance suite (tests/conformance) compares wflow with this version.
 WORKFLOWS_VERSION=2.26.1
 PLAYWRIGHT_VERSION=1.65.2
+MERMAID_VERSION=11.17.2
 tools="${WFLOW_TOOLS_DIR:-$HOME/.local/share/wflow/tools}"
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -60,4 +63,10 @@ if ! "$client/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.ve
         "llama-agents-client==$CLIENT_VERSION" "llama-index-workflows==$WORKFLOWS_VERSION" \
         "playwright==$PLAYWRIGHT_VERSION"
 fi
-echo "wflow tools ready in $tools (componentize-py $COMPONENTIZE_PY_VERSION, componentize-js $COMPONENTIZE_JS_VERSION, llama-agents-client $CLIENT_VERSION, llama-index-workflows $WORKFLOWS_VERSION, playwright $PLAYWRIGHT_VERSION)"
+mermaid="$tools/mermaid"
+installed_mermaid=$(node -p "require('$mermaid/node_modules/mermaid/package.json').version" 2>/dev/null || true)
+if [ "$installed_mermaid" != "$MERMAID_VERSION" ]; then
+    mkdir -p "$mermaid"
+    npm install --silent --no-audit --no-fund --prefix "$mermaid" "mermaid@$MERMAID_VERSION"
+fi
+echo "wflow tools ready in $tools (componentize-py $COMPONENTIZE_PY_VERSION, componentize-js $COMPONENTIZE_JS_VERSION, llama-agents-client $CLIENT_VERSION, llama-index-workflows $WORKFLOWS_VERSION, playwright $PLAYWRIGHT_VERSION, mermaid $MERMAID_VERSION)"

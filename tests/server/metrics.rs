@@ -1,6 +1,9 @@
 //! `GET /metrics` after 100 runs: the counters at 100, the step calls and
-//! store writes timed, nothing left running; an admin token's once the
-//! server has tenants.
+//! store writes timed, nothing left running, fuel burned; a call waiting in
+//! place counted while it waits; an admin token's once the server has
+//! tenants.
+
+use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::json;
@@ -123,6 +126,79 @@ async fn a_hundred_runs_show_in_the_counters_and_the_histograms() {
             >= 100.0
     );
     assert_eq!(sample(&text, "wflow_handlers_in_memory", &[]), Some(100.0));
+    // What the runtime holds (shared with this binary's other tests: only
+    // what they cannot change is asserted).
+    let fuel = sample(&text, "wflow_fuel_burned_total", &[]).unwrap();
+    assert!(fuel > 0.0, "{text}");
+    assert!(sample(&text, "wflow_memory_budget_bytes", &[]).unwrap() > 0.0);
+    assert!(sample(&text, "wflow_memory_in_use_bytes", &[]).is_some());
+    assert!(sample(&text, "wflow_instances_in_use", &[]).is_some());
+    assert!(sample(&text, "wflow_instance_slot_waiters", &[]).is_some());
+    assert!(sample(&text, "wflow_queued_events", &[]).is_some());
+    assert!(
+        sample(&text, "wflow_instances_idle", &[three]).is_some(),
+        "{text}"
+    );
+    // One more run burns more.
+    let (status, _) = post(
+        &client,
+        format!("{base}/workflows/bench_three/run"),
+        json!({"start_event": {"n": 100}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sample(&text, "wflow_fuel_burned_total", &[]).unwrap() > fuel,
+        "{text}"
+    );
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_in_place_is_counted_while_it_waits() {
+    let served = Stoppable::serve(App::new(vec![workflow("waits").await]).unwrap()).await;
+    let base = served.base.clone();
+    let client = Client::new();
+    let (status, handler) = post(
+        &client,
+        format!("{base}/workflows/waits/run-nowait"),
+        json!({"start_event": {"mode": "count"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{handler}");
+    let id = handler["handler_id"].as_str().unwrap().to_string();
+    let mut waiting = None;
+    for _ in 0..200 {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        waiting = sample(&text, "wflow_calls_waiting_in_place", &[]);
+        if waiting.is_some_and(|count| count >= 1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(waiting.is_some_and(|count| count >= 1.0), "{waiting:?}");
+    let (status, sent) = post(
+        &client,
+        format!("{base}/events/{id}"),
+        json!({"event": {"type": "Approval", "value": {"user": "ada", "ok": true}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
     served.stop().await;
 }
 

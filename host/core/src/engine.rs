@@ -5,7 +5,7 @@
 use crate::sync::lock;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use crate::budget::{Charge, MemoryBudget};
 use crate::cache::CompiledCache;
 use crate::error::{Result, WorkflowError};
 use crate::executor::RunExecutor;
-use crate::slots::{InstanceSlots, SlotOwner, SlotPermit, SlotUsage};
+use crate::slots::{InstanceSlots, InstanceUse, SlotOwner, SlotPermit, SlotUsage};
 use crate::suspensions::{SuspensionTicket, Suspensions};
 
 /// How often the engine's epoch advances. Guests yield to the async
@@ -137,6 +137,10 @@ struct EngineInner {
     /// The runtime runs go on, if they have one of their own.
     runs: Option<RunExecutor>,
     cache: Option<CompiledCache>,
+    /// The fuel every step call so far burned, together.
+    fuel_burned: AtomicU64,
+    /// Events queued for steps in every run, together.
+    queued_events: AtomicU64,
 }
 
 impl Drop for EngineInner {
@@ -191,6 +195,8 @@ impl Engine {
                 memory: Arc::new(MemoryBudget::new(settings.memory_budget)),
                 runs,
                 cache,
+                fuel_burned: AtomicU64::new(0),
+                queued_events: AtomicU64::new(0),
             }),
         })
     }
@@ -317,6 +323,41 @@ impl Engine {
     /// How many step calls are suspended in a wait now.
     pub(crate) fn calls_waiting_in_place(&self) -> usize {
         self.inner.suspensions.len()
+    }
+
+    /// A step call burned `units` of fuel.
+    pub(crate) fn count_fuel(&self, units: u64) {
+        self.inner.fuel_burned.fetch_add(units, Ordering::Relaxed);
+    }
+
+    /// The fuel every step call so far burned, together.
+    pub(crate) fn fuel_burned(&self) -> u64 {
+        self.inner.fuel_burned.load(Ordering::Relaxed)
+    }
+
+    /// `count` more events are queued for steps.
+    pub(crate) fn count_queued_events(&self, count: u64) {
+        self.inner.queued_events.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// `count` events left the queues.
+    pub(crate) fn uncount_queued_events(&self, count: u64) {
+        let _ =
+            self.inner
+                .queued_events
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                    Some(queued.saturating_sub(count))
+                });
+    }
+
+    /// Events queued for steps in every run now.
+    pub(crate) fn queued_events(&self) -> u64 {
+        self.inner.queued_events.load(Ordering::Relaxed)
+    }
+
+    /// How the instance slots are used now.
+    pub(crate) fn instance_use(&self) -> InstanceUse {
+        self.inner.slots.report()
     }
 
     /// Registers `pool`, whose idle instances are dropped when the

@@ -199,6 +199,7 @@ impl Workflow {
             internal_streamed: AtomicU64::new(internal_streamed),
             streamed_bytes: AtomicU64::new(streamed_bytes),
             queued_bytes: AtomicU64::new(0),
+            queued_events: AtomicU64::new(0),
             engine: self.code.runtime.core().clone(),
         });
         let handler = WorkflowHandler {

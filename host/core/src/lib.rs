@@ -67,6 +67,7 @@ pub use run::outcome::{RunOutcome, StopOutput};
 pub use run::output::{LogEntry, LogStream};
 pub use runtime::Runtime;
 pub use schema::Schema;
+pub use slots::InstanceUse;
 pub use snapshot::{
     BoxFuture, CheckpointStore, CollectBufferSnapshot, FileCheckpoint, QueuedEvent,
     SNAPSHOT_FORMAT, SNAPSHOT_VERSION, Snapshot, SnapshotOutcome, TimedOutWaiter, WaiterSnapshot,

@@ -64,6 +64,23 @@ impl Runtime {
         self.inner.engine.calls_waiting_in_place()
     }
 
+    /// The fuel every step call so far burned, together (unmetered calls
+    /// count too: fuel is always measured).
+    pub fn fuel_burned(&self) -> u64 {
+        self.inner.engine.fuel_burned()
+    }
+
+    /// Events queued for steps now, in every run together: sent or
+    /// emitted, and not yet taken by a step.
+    pub fn queued_events(&self) -> u64 {
+        self.inner.engine.queued_events()
+    }
+
+    /// How the instance slots are used now.
+    pub fn instance_use(&self) -> crate::InstanceUse {
+        self.inner.engine.instance_use()
+    }
+
     /// The compiled-component cache, if enabled.
     pub fn cache(&self) -> Option<&CompiledCache> {
         self.inner.engine.cache()

@@ -58,6 +58,18 @@ pub(crate) struct SlotUsage {
     pub(crate) held: u32,
 }
 
+/// How the runtime's instance slots are used now: what `/metrics` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceUse {
+    /// The slots in all: the pooling allocator's `max_instances`, or `None`
+    /// when instances are allocated on demand (no slot limit).
+    pub slots: Option<u32>,
+    /// Live instances: running a call, waiting in place, or idle in a pool.
+    pub in_use: u32,
+    /// Step calls queued for a slot now.
+    pub waiting: usize,
+}
+
 /// One slot, held for an instance's life; dropping it frees the slot.
 pub(crate) struct SlotPermit {
     book: Arc<Mutex<SlotBook>>,
@@ -118,6 +130,20 @@ impl InstanceSlots {
         book.waiting.retain(|waiter| !waiter.reply.is_closed());
         book.waiting.push_back(Waiter { owner, cap, reply });
         Err(receiver)
+    }
+
+    /// How the slots are used now.
+    pub(crate) fn report(&self) -> InstanceUse {
+        let book = lock(&self.book);
+        InstanceUse {
+            slots: (book.total != u32::MAX).then_some(book.total),
+            in_use: book.total - book.free,
+            waiting: book
+                .waiting
+                .iter()
+                .filter(|waiter| !waiter.reply.is_closed())
+                .count(),
+        }
     }
 
     /// How the slots are used, as `owner` sees it.

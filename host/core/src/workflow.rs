@@ -293,6 +293,11 @@ impl Workflow {
         validate(&self.def)
     }
 
+    /// The runtime the workflow's steps run on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.code.runtime
+    }
+
     /// How many idle step instances the workflow keeps for its next calls
     /// (always 0 when `reuse_instances` is off: runs then keep their own).
     pub fn idle_instances(&self) -> usize {

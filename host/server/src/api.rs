@@ -568,7 +568,11 @@ pub(crate) async fn metrics(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        app.metrics.render(app.handlers.all().len()),
+        app.metrics.render(
+            app.handlers.all().len(),
+            app.runtime(),
+            &app.workflows.values().collect::<Vec<_>>(),
+        ),
     )
         .into_response())
 }

@@ -297,6 +297,13 @@ impl App {
         self
     }
 
+    /// The runtime the served workflows (and deployments) run on.
+    pub(crate) fn runtime(&self) -> Option<&wflow_core::Runtime> {
+        self.runtime
+            .as_ref()
+            .or_else(|| self.workflows.values().next().map(Workflow::runtime))
+    }
+
     /// The served workflows' names, in the order given.
     pub fn workflow_names(&self) -> &[String] {
         &self.order

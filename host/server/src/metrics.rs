@@ -1,7 +1,9 @@
 //! `GET /metrics`: what the server does, in the Prometheus text format
 //! (prometheus-client): runs started and finished, step calls and how long
 //! they took, store writes and how long they took, readers, handlers in
-//! memory; by workflow and tenant.
+//! memory, by workflow and tenant; and what the runtime holds now (read
+//! when asked): instances in use, idle and waiting for a slot, calls
+//! waiting in place, events queued for steps, fuel burned, memory.
 //!
 //! Step calls are timed from the run's own stream: each call's
 //! `StepStateChanged` events (running, then not running), which the server
@@ -19,6 +21,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use wflow_api::{Envelope, Status};
+use wflow_core::{InstanceUse, Runtime, Workflow};
 
 /// A run's workflow and tenant.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -55,6 +58,117 @@ struct TenantLabels {
     tenant: String,
 }
 
+/// A served workflow.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkflowLabels {
+    workflow: String,
+}
+
+/// What the runtime holds now.
+struct RuntimeGauges {
+    instances_in_use: Gauge,
+    instance_slots: Gauge,
+    instance_slot_waiters: Gauge,
+    instances_idle: Family<WorkflowLabels, Gauge>,
+    calls_waiting_in_place: Gauge,
+    queued_events: Gauge,
+    fuel_burned: Counter,
+    memory_in_use: Gauge,
+    memory_budget: Gauge,
+}
+
+impl RuntimeGauges {
+    fn register(registry: &mut Registry) -> Self {
+        let gauges = Self {
+            instances_in_use: Gauge::default(),
+            instance_slots: Gauge::default(),
+            instance_slot_waiters: Gauge::default(),
+            instances_idle: Family::default(),
+            calls_waiting_in_place: Gauge::default(),
+            queued_events: Gauge::default(),
+            fuel_burned: Counter::default(),
+            memory_in_use: Gauge::default(),
+            memory_budget: Gauge::default(),
+        };
+        registry.register(
+            "instances_in_use",
+            "Live step instances: running a call, waiting in place, or idle in a pool",
+            gauges.instances_in_use.clone(),
+        );
+        registry.register(
+            "instance_slots",
+            "The pooling allocator's instance slots (0: instances are allocated on demand)",
+            gauges.instance_slots.clone(),
+        );
+        registry.register(
+            "instance_slot_waiters",
+            "Step calls queued for an instance slot",
+            gauges.instance_slot_waiters.clone(),
+        );
+        registry.register(
+            "instances_idle",
+            "Idle instances a served workflow keeps for its next calls",
+            gauges.instances_idle.clone(),
+        );
+        registry.register(
+            "calls_waiting_in_place",
+            "Step calls suspended in wait_for_event, each keeping its instance",
+            gauges.calls_waiting_in_place.clone(),
+        );
+        registry.register(
+            "queued_events",
+            "Events sent or emitted and not yet taken by a step, in every run",
+            gauges.queued_events.clone(),
+        );
+        registry.register(
+            "fuel_burned",
+            "Fuel the step calls burned (wasm instructions, roughly)",
+            gauges.fuel_burned.clone(),
+        );
+        registry.register(
+            "memory_in_use_bytes",
+            "Guest linear memory and events in flight, against the memory budget",
+            gauges.memory_in_use.clone(),
+        );
+        registry.register(
+            "memory_budget_bytes",
+            "The host's memory budget (--memory-budget)",
+            gauges.memory_budget.clone(),
+        );
+        gauges
+    }
+
+    /// Reads `runtime` and `workflows` now.
+    fn read(&self, runtime: &Runtime, workflows: &[&Workflow]) {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let InstanceUse {
+            slots,
+            in_use,
+            waiting,
+        } = runtime.instance_use();
+        self.instances_in_use.set(in_use.into());
+        self.instance_slots.set(slots.map_or(0, i64::from));
+        self.instance_slot_waiters.set(gauge(waiting as u64));
+        for workflow in workflows {
+            self.instances_idle
+                .get_or_create(&WorkflowLabels {
+                    workflow: workflow.name().to_string(),
+                })
+                .set(gauge(workflow.idle_instances() as u64));
+        }
+        self.calls_waiting_in_place
+            .set(gauge(runtime.calls_waiting_in_place() as u64));
+        self.queued_events.set(gauge(runtime.queued_events()));
+        // The runtime counts; the counter catches up with it.
+        let burned = runtime.fuel_burned();
+        self.fuel_burned
+            .inc_by(burned.saturating_sub(self.fuel_burned.get()));
+        let (memory, budget) = runtime.memory_in_use();
+        self.memory_in_use.set(gauge(memory.as_u64()));
+        self.memory_budget.set(gauge(budget.as_u64()));
+    }
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Step calls: 1 ms to about 9 hours.
@@ -78,6 +192,7 @@ pub(crate) struct Metrics {
     store_write_failures: Family<WriteLabels, Counter>,
     stream_readers: Family<TenantLabels, Gauge>,
     handlers_in_memory: Gauge,
+    runtime: RuntimeGauges,
 }
 
 impl Default for Metrics {
@@ -133,8 +248,10 @@ impl Default for Metrics {
             "Handlers held in memory, running and finished",
             handlers_in_memory.clone(),
         );
+        let runtime = RuntimeGauges::register(&mut registry);
         Self {
             registry,
+            runtime,
             runs_started,
             runs_finished,
             runs_running,
@@ -202,10 +319,19 @@ impl Metrics {
             .inc_by(change);
     }
 
-    /// The text `GET /metrics` answers, with `handlers` held in memory.
-    pub(crate) fn render(&self, handlers: usize) -> String {
+    /// The text `GET /metrics` answers, with `handlers` held in memory and
+    /// `runtime` running `workflows` (and tenants' deployments).
+    pub(crate) fn render(
+        &self,
+        handlers: usize,
+        runtime: Option<&Runtime>,
+        workflows: &[&Workflow],
+    ) -> String {
         self.handlers_in_memory
             .set(i64::try_from(handlers).unwrap_or(i64::MAX));
+        if let Some(runtime) = runtime {
+            self.runtime.read(runtime, workflows);
+        }
         let mut text = String::new();
         // Writing to a String does not fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

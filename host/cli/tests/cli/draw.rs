@@ -2,6 +2,8 @@
 //! who accepts what, start and stop marked, and the human a request for
 //! input waits for, in Mermaid, DOT, HTML and SVG.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
 
 use crate::{assert_contains, scratch, stderr, stdout, wflow_fails, wflow_ok};
@@ -155,4 +157,81 @@ fn the_html_page_holds_its_picture_and_fetches_nothing() {
 fn drawing_what_is_not_a_workflow_says_why() {
     let output = wflow_fails(&["draw", "no/such/folder"], None);
     assert_contains(&stderr(&output), "no/such/folder");
+}
+
+/// The mermaid bundle scripts/setup.sh installs, Chromium and Playwright,
+/// or `None` (outside CI) when one is missing.
+fn mermaid_tools() -> Option<(PathBuf, PathBuf)> {
+    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
+        });
+    let bundle = tools.join("mermaid/node_modules/mermaid/dist/mermaid.min.js");
+    let chromium = PathBuf::from(
+        std::env::var_os("WFLOW_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()),
+    );
+    let missing = if !bundle.exists() {
+        format!(
+            "no mermaid at {} (scripts/setup.sh installs it)",
+            bundle.display()
+        )
+    } else if !chromium.exists() {
+        format!(
+            "no Chromium at {} (scripts/test-browser.sh installs Debian's)",
+            chromium.display()
+        )
+    } else {
+        return Some((bundle, chromium));
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI renders wflow's Mermaid: {missing}"
+    );
+    eprintln!("{missing}: the Mermaid is not rendered here");
+    None
+}
+
+#[test]
+fn the_mermaid_renders_with_mermaid_itself() {
+    let Some((bundle, chromium)) = mermaid_tools() else {
+        return;
+    };
+    let files: Vec<PathBuf> = ["polyglot", "testing/waits", "bench/ask"]
+        .iter()
+        .enumerate()
+        .map(|(n, workflow)| {
+            let file = scratch(&format!("mermaid-{n}"), ".mmd");
+            let path = file.to_str().unwrap();
+            wflow_ok(&["draw", workflow, "--out", path], None);
+            file
+        })
+        .collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/mermaid.py");
+    let output = std::process::Command::new(super::client_python())
+        .arg(script)
+        .arg("--mermaid-js")
+        .arg(&bundle)
+        .arg("--chromium")
+        .arg(&chromium)
+        .args(&files)
+        .output()
+        .expect("runs the mermaid check");
+    for file in &files {
+        std::fs::remove_file(file).ok();
+    }
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "mermaid refused wflow's text:\n{report}"
+    );
+    let rendered = report
+        .lines()
+        .filter(|line| line.starts_with("OK "))
+        .count();
+    assert_eq!(rendered, 3, "{report}");
 }

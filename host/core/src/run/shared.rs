@@ -53,6 +53,8 @@ pub(crate) struct RunShared {
     /// their way to the broker or in its queues (against
     /// `limits.max_queued_bytes`).
     pub(crate) queued_bytes: AtomicU64,
+    /// How many events those are (the engine counts every run's).
+    pub(crate) queued_events: AtomicU64,
     /// Where the run's events in flight are charged (the host's budget).
     pub(crate) engine: Engine,
 }
@@ -221,7 +223,10 @@ impl RunShared {
         self.engine.take_memory(cost).map_err(|(in_use, budget)| {
             self.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
             host_memory_exhausted(event, cost, in_use, budget)
-        })
+        })?;
+        self.queued_events.fetch_add(1, Ordering::AcqRel);
+        self.engine.count_queued_events(1);
+        Ok(())
     }
 
     /// Counts `event` as queued (the broker queues it for a step).
@@ -229,6 +234,8 @@ impl RunShared {
         let cost = queued_cost(event);
         self.queued_bytes.fetch_add(cost, Ordering::AcqRel);
         self.engine.take_memory_anyway(cost);
+        self.queued_events.fetch_add(1, Ordering::AcqRel);
+        self.engine.count_queued_events(1);
     }
 
     /// `event` is no longer queued (a step took it, or the broker received
@@ -242,6 +249,15 @@ impl RunShared {
                 })
         {
             self.engine.give_back_memory(queued.min(cost));
+        }
+        if self
+            .queued_events
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                queued.checked_sub(1)
+            })
+            .is_ok()
+        {
+            self.engine.uncount_queued_events(1);
         }
     }
 
@@ -339,6 +355,8 @@ impl Drop for RunShared {
     fn drop(&mut self) {
         // Events still queued when the run went away leave with it.
         self.engine.give_back_memory(*self.queued_bytes.get_mut());
+        self.engine
+            .uncount_queued_events(*self.queued_events.get_mut());
     }
 }
 

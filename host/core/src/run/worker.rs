@@ -329,6 +329,12 @@ impl Worker {
             },
             None => call.await,
         };
+        let left = self.store.get_fuel().unwrap_or(fuel);
+        self.store
+            .data()
+            .limiter
+            .engine
+            .count_fuel(fuel.saturating_sub(left));
         match outcome {
             Ok(Ok(events)) => Ok(CallEnd::Returned(events)),
             Ok(Err(StepError::Failed(error))) => Err(CallFailure::raised(error)),
