@@ -8,19 +8,23 @@ use crate::bindings::wflow::workflow::types::ExpectedEvents;
 use crate::event::Event;
 use crate::snapshot::CollectBufferSnapshot;
 
-/// One buffer: events by type, first come first served.
+/// One buffer: events by type, each type's in the order the events were
+/// sent (their work items), whichever call brought its event first: calls
+/// of a step with several workers race to the buffer, the order they were
+/// sent in does not change.
 #[derive(Debug, Default)]
 struct Buffer {
-    by_type: HashMap<String, VecDeque<Event>>,
+    by_type: HashMap<String, VecDeque<(u64, Event)>>,
     len: usize,
 }
 
 impl Buffer {
-    fn push(&mut self, event: Event) {
-        self.by_type
-            .entry(event.name.clone())
-            .or_default()
-            .push_back(event);
+    /// Buffers `event`, sent as work item `sent` (0 for events restored
+    /// from a snapshot, which came before any sent since).
+    fn push(&mut self, sent: u64, event: Event) {
+        let queue = self.by_type.entry(event.name.clone()).or_default();
+        let at = queue.partition_point(|(before, _)| *before <= sent);
+        queue.insert(at, (sent, event));
         self.len += 1;
     }
 }
@@ -32,9 +36,10 @@ pub(crate) struct CollectBuffers {
 }
 
 impl CollectBuffers {
-    /// Buffers `event` under (`step`, `buffer_id`); once the buffer holds
-    /// every event `expected` asks for, removes and returns them in the order
-    /// of `expected`. Events beyond what is expected stay buffered for the
+    /// Buffers `event` (sent as work item `sent`) under (`step`,
+    /// `buffer_id`); once the buffer holds every event `expected` asks for,
+    /// removes and returns them in the order of `expected`, those of one
+    /// type in the order they were sent. Events beyond what is expected stay buffered for the
     /// next round (the seed drops them; wflow loses no event). An error names
     /// the limit when the buffer already holds `limit` events.
     pub(crate) fn collect(
@@ -42,6 +47,7 @@ impl CollectBuffers {
         step: usize,
         buffer_id: String,
         event: Event,
+        sent: u64,
         expected: &[ExpectedEvents],
         limit: usize,
     ) -> Result<Option<Vec<Event>>, String> {
@@ -56,7 +62,7 @@ impl CollectBuffers {
                 key.1
             ));
         }
-        buffer.push(event);
+        buffer.push(sent, event);
 
         let mut needed: HashMap<&str, usize> = HashMap::new();
         for entry in expected {
@@ -72,7 +78,7 @@ impl CollectBuffers {
         let mut taken = Vec::with_capacity(total);
         for entry in expected {
             if let Some(queue) = buffer.by_type.get_mut(&entry.name) {
-                taken.extend(queue.drain(..entry.count as usize));
+                taken.extend(queue.drain(..entry.count as usize).map(|(_, event)| event));
             }
         }
         buffer.len -= taken.len();
@@ -95,7 +101,7 @@ impl CollectBuffers {
                     buffer_id: id.clone(),
                     events: types
                         .into_iter()
-                        .flat_map(|t| buffer.by_type[t].iter().cloned())
+                        .flat_map(|t| buffer.by_type[t].iter().map(|(_, event)| event.clone()))
                         .collect(),
                 }
             })
@@ -116,7 +122,7 @@ impl CollectBuffers {
             })?;
             let mut buffer = Buffer::default();
             for event in saved.events {
-                buffer.push(event);
+                buffer.push(0, event);
             }
             buffers.insert((step, saved.buffer_id), buffer);
         }
@@ -169,7 +175,7 @@ mod tests {
         let expected = expect(&[("A", 1), ("B", 1)]);
         let mut collect = |event| {
             buffers
-                .collect(0, "default".into(), event, &expected, 10)
+                .collect(0, "default".into(), event, 1, &expected, 10)
                 .unwrap()
         };
         assert_eq!(collect(ev("B", 1)), None);
@@ -189,8 +195,11 @@ mod tests {
     fn counts_repeated_types_and_separates_buffers() {
         let mut buffers = CollectBuffers::default();
         let expected = expect(&[("A", 1), ("B", 1), ("A", 1)]);
-        let mut collect =
-            |id: &str, event| buffers.collect(0, id.into(), event, &expected, 10).unwrap();
+        let mut collect = |id: &str, event| {
+            buffers
+                .collect(0, id.into(), event, 1, &expected, 10)
+                .unwrap()
+        };
         assert_eq!(collect("x", ev("A", 1)), None);
         assert_eq!(collect("y", ev("B", 2)), None);
         assert_eq!(collect("x", ev("B", 3)), None);
@@ -204,13 +213,32 @@ mod tests {
         let expected = expect(&[("A", 5)]);
         for n in 0..3 {
             assert_eq!(
-                buffers.collect(0, "b".into(), ev("A", n), &expected, 3),
+                buffers.collect(0, "b".into(), ev("A", n), u64::from(n), &expected, 3),
                 Ok(None)
             );
         }
         let err = buffers
-            .collect(0, "b".into(), ev("A", 3), &expected, 3)
+            .collect(0, "b".into(), ev("A", 3), 3, &expected, 3)
             .unwrap_err();
         assert!(err.contains("limits.max_collect_buffer"), "{err}");
+    }
+
+    #[test]
+    fn events_of_one_type_come_in_the_order_they_were_sent() {
+        let mut buffers = CollectBuffers::default();
+        let expected = expect(&[("L", 1), ("R", 2)]);
+        // Sent R1 (work item 1), R2 (2), L (3); the calls reach the buffer
+        // as R2, L, R1.
+        let mut collect = |event, sent| {
+            buffers
+                .collect(0, "default".into(), event, sent, &expected, 10)
+                .unwrap()
+        };
+        assert_eq!(collect(ev("R", 2), 2), None);
+        assert_eq!(collect(ev("L", 3), 3), None);
+        assert_eq!(
+            collect(ev("R", 1), 1).unwrap(),
+            vec![ev("L", 3), ev("R", 1), ev("R", 2)]
+        );
     }
 }

@@ -204,7 +204,7 @@ impl Host for WorkerState {
         let buffer_id = buffer_id.unwrap_or_else(|| "default".to_string());
         let limit = run.def.options.limits.max_collect_buffer;
         run.collect()
-            .collect(self.step, buffer_id, ev, &expected, limit)
+            .collect(self.step, buffer_id, ev, self.work_item, &expected, limit)
             .map_err(limit_trap)
     }
 
