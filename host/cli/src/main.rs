@@ -10,10 +10,14 @@ mod remote;
 mod resume;
 mod run;
 mod serve;
+mod telemetry;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn main() -> ExitCode {
     restore_sigpipe();
@@ -31,20 +35,6 @@ fn main() -> ExitCode {
     } else {
         "wflow=warn,wflow_core=warn,wflow_build=warn,wflow_server=warn,wflow_store=warn,wflow_audit=info"
     };
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
-        )
-        .with_writer(std::io::stderr)
-        // A log line that cannot be written is dropped: reporting it on
-        // stderr (the default) would panic where stderr is closed.
-        .log_internal_errors(false);
-    if args.json_logs() {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,13 +45,45 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::main(args)) {
+    let traces = if telemetry::wanted() {
+        let _entered = runtime.enter();
+        match telemetry::Traces::from_env() {
+            Ok(traces) => Some(traces),
+            Err(err) => {
+                eprintln!("warning: traces are not exported: {err:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        // A log line that cannot be written is dropped: reporting it on
+        // stderr (the default) would panic where stderr is closed.
+        .log_internal_errors(false);
+    let logs = if args.json_logs() {
+        logs.json().with_filter(filter).boxed()
+    } else {
+        logs.with_filter(filter).boxed()
+    };
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces.as_ref().map(telemetry::Traces::layer))
+        .init();
+    let code = match runtime.block_on(cli::main(args)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    };
+    if let Some(traces) = traces {
+        traces.shutdown();
     }
+    code
 }
 
 /// Makes writes to a closed pipe fail (EPIPE) instead of killing the

@@ -47,6 +47,7 @@ mod stream;
 pub mod tenants;
 #[cfg(test)]
 mod tests;
+mod trace;
 mod ui;
 
 use std::collections::BTreeMap;
@@ -387,10 +388,12 @@ pub fn router(app: Arc<App>) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .layer(axum::middleware::from_fn(error::json_errors));
-    match cors {
+    let routes = match cors {
         Some(cors) => routes.layer(cors),
         None => routes,
-    }
+    };
+    // Outermost: every request is traced, refused ones too.
+    routes.layer(axum::middleware::from_fn(trace::http_span))
 }
 
 /// Serves `app` on `listener` until the process is interrupted (Ctrl-C).

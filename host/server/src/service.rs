@@ -226,7 +226,10 @@ impl App {
         let starting = (workflow.clone(), start.clone());
         // Cancelled if this request goes away before the run is registered:
         // no run goes on without a handler (and outside its tenant's quota).
+        // The run's span is a child of this request's.
+        let request_span = tracing::Span::current();
         let live = off_workers(move || {
+            let _in_request = request_span.enter();
             let started = starting.0.run_with(starting.1, options);
             started.map(|run| Unclaimed(Some(run)))
         })

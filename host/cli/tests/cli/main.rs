@@ -31,6 +31,7 @@ mod run;
 mod serve;
 mod server;
 mod tenants;
+mod traces;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -17,9 +17,15 @@ pub struct Server {
 
 impl Server {
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// A server started with `env` set.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = wflow_command()
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .args(["--bind", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -59,10 +65,25 @@ impl Server {
 
     /// One request; the status code and the body.
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        self.request_with(method, path, &[], body)
+    }
+
+    /// One request with `headers` besides the usual ones.
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).expect("connects");
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{}{extra}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
             self.authorization(),
             body.len()

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::snapshot::{CheckpointStore, Snapshot};
 use crate::sync::lock;
+use tracing::Instrument as _;
 
 /// Saves a run's checkpoints in the background.
 pub(crate) struct CheckpointWriter {
@@ -23,7 +24,7 @@ pub(crate) struct CheckpointWriter {
 /// prompt it holds), and whether the run has ended.
 #[derive(Default)]
 struct Pending {
-    latest: Mutex<Option<(Snapshot, u64)>>,
+    latest: Mutex<Option<(Snapshot, u64, tracing::Span)>>,
     wake: Notify,
     closed: AtomicBool,
 }
@@ -43,8 +44,8 @@ impl CheckpointWriter {
             loop {
                 let next = lock(&pending.latest).take();
                 match next {
-                    Some((snapshot, held_through)) => {
-                        if let Err(err) = store.save(&snapshot).await {
+                    Some((snapshot, held_through, span)) => {
+                        if let Err(err) = store.save(&snapshot).instrument(span).await {
                             // The run goes on without durability rather than
                             // keep its prompts from anyone who can answer.
                             tracing::error!("cannot save a checkpoint: {err}");
@@ -61,8 +62,11 @@ impl CheckpointWriter {
 
     /// Hands `snapshot` over to be saved, replacing one not saved yet;
     /// `held_through` is the last held prompt it holds.
+    /// The save is traced as a `checkpoint` span, a child of the span
+    /// current here (the run's).
     pub(crate) fn submit(&self, snapshot: Snapshot, held_through: u64) {
-        *lock(&self.shared.latest) = Some((snapshot, held_through));
+        let span = tracing::info_span!("checkpoint", run_id = %snapshot.run_id);
+        *lock(&self.shared.latest) = Some((snapshot, held_through, span));
         self.shared.wake.notify_one();
     }
 

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
+use tracing::Instrument as _;
 use wasmtime::component::Resource;
 
 use crate::bindings::ContextError;
@@ -242,37 +243,48 @@ impl Host for WorkerState {
             tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(ms))
         });
         let mut waiter = waiter;
-        loop {
-            let registration = run.waiters().register(
-                id.clone(),
-                name.clone(),
-                requirements.clone(),
-                self.work_item,
-            );
-            match registration {
-                Registration::Answered(event) => return Ok(Ok(event)),
-                Registration::TimedOut => {
-                    return Ok(Err(ContextError::Timeout(format!(
-                        "Timed out waiting for {name}"
-                    ))));
-                }
-                Registration::Waiting { first_time } => {
-                    if first_time && let Some(waiter) = waiter.take() {
-                        run.check_event_size(&waiter).map_err(limit_trap)?;
-                        run.stream_prompt(waiter).map_err(limit_trap)?;
+        // The wait is traced as a `wait` span in the step call's.
+        let span = tracing::info_span!(
+            "wait",
+            otel.name = %format!("wait for {name}"),
+            event = %name,
+            waiter = %id,
+        );
+        async move {
+            loop {
+                let registration = run.waiters().register(
+                    id.clone(),
+                    name.clone(),
+                    requirements.clone(),
+                    self.work_item,
+                );
+                match registration {
+                    Registration::Answered(event) => return Ok(Ok(event)),
+                    Registration::TimedOut => {
+                        return Ok(Err(ContextError::Timeout(format!(
+                            "Timed out waiting for {name}"
+                        ))));
+                    }
+                    Registration::Waiting { first_time } => {
+                        if first_time && let Some(waiter) = waiter.take() {
+                            run.check_event_size(&waiter).map_err(limit_trap)?;
+                            run.stream_prompt(waiter).map_err(limit_trap)?;
+                        }
                     }
                 }
-            }
-            let suspension = Suspension {
-                waiter: id.clone(),
-                deadline,
-            };
-            if !self.wait_in_place(&run, suspension.clone()).await {
-                // The call ends here, holding nothing while it waits: the
-                // broker runs the step again once the answer is in.
-                return Err(wasmtime::Error::new(suspension));
+                let suspension = Suspension {
+                    waiter: id.clone(),
+                    deadline,
+                };
+                if !self.wait_in_place(&run, suspension.clone()).await {
+                    // The call ends here, holding nothing while it waits: the
+                    // broker runs the step again once the answer is in.
+                    return Err(wasmtime::Error::new(suspension));
+                }
             }
         }
+        .instrument(span)
+        .await
     }
 
     async fn running_steps(&mut self) -> wasmtime::Result<Vec<String>> {

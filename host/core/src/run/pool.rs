@@ -61,10 +61,13 @@ impl InstancePool {
         run: &Arc<RunShared>,
         step: usize,
     ) -> Result<Worker, CallFailure> {
+        let span = tracing::Span::current();
         if let Some(mut idle) = self.take(step) {
             idle.attach(run);
+            span.record("instance", "reused");
             return Ok(idle);
         }
+        span.record("instance", "new");
         Worker::new(&self.engine, self.owner, &self.pres[step], run, step).await
     }
 

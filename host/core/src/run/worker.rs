@@ -330,11 +330,9 @@ impl Worker {
             None => call.await,
         };
         let left = self.store.get_fuel().unwrap_or(fuel);
-        self.store
-            .data()
-            .limiter
-            .engine
-            .count_fuel(fuel.saturating_sub(left));
+        let burned = fuel.saturating_sub(left);
+        self.store.data().limiter.engine.count_fuel(burned);
+        tracing::Span::current().record("fuel", burned);
         match outcome {
             Ok(Ok(events)) => Ok(CallEnd::Returned(events)),
             Ok(Err(StepError::Failed(error))) => Err(CallFailure::raised(error)),

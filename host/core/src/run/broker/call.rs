@@ -6,6 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tracing::Instrument as _;
+use tracing::field::Empty;
+
 use crate::definition::EmitError;
 use crate::error::FailureCause;
 use crate::event::Event;
@@ -37,17 +40,35 @@ pub(super) async fn poll_inline(inline: &mut Option<InlineCall>) -> StepDone {
 /// says. The instance comes from the run's pool and goes back to it only
 /// when the call returned; a call that let go of its instance in a wait
 /// ends there (the instance dropped), to run again once answered.
+///
+/// Each attempt is a `step` span under `run_span`: the step, the worker, the
+/// attempt, the event taken and the events emitted, the fuel burned,
+/// whether the instance was reused or new, and the outcome.
 pub(super) async fn run_step(
     shared: Arc<RunShared>,
     pool: Arc<InstancePool>,
     step: usize,
-    event: Event,
-    work_item: u64,
+    (event, work_item, worker): (Event, u64, u32),
+    run_span: tracing::Span,
 ) -> StepDone {
     let config = &shared.def.steps[step];
     let started = Instant::now();
     let mut failures = 0u32;
     let outcome = loop {
+        let span = tracing::info_span!(
+            parent: &run_span,
+            "step",
+            otel.name = %format!("step {}", config.name),
+            step = %config.name,
+            worker,
+            attempt = failures + 1,
+            event = %event.name,
+            emitted = Empty,
+            fuel = Empty,
+            instance = Empty,
+            outcome = Empty,
+            otel.status_code = Empty,
+        );
         let attempt = async {
             let mut worker = pool.instance(&shared, step).await?;
             let end = worker
@@ -67,7 +88,9 @@ pub(super) async fn run_step(
             }
             Ok::<_, CallFailure>(end)
         };
-        match attempt.await {
+        let attempt = attempt.instrument(span.clone()).await;
+        record_outcome(&span, &attempt);
+        match attempt {
             Ok(end) => break Ok(end),
             Err(failure) if failure.run_limit => break Err(FailedCall::RunLimit(failure.message)),
             Err(failure) => {
@@ -95,6 +118,24 @@ pub(super) async fn run_step(
         step,
         work_item,
         outcome,
+    }
+}
+
+/// Records how an attempt ended on its span.
+fn record_outcome(span: &tracing::Span, attempt: &Result<CallEnd, CallFailure>) {
+    match attempt {
+        Ok(CallEnd::Returned(events)) => {
+            let emitted: Vec<&str> = events.iter().map(|event| event.name.as_str()).collect();
+            span.record("outcome", "returned");
+            span.record("emitted", emitted.join(",").as_str());
+        }
+        Ok(CallEnd::Waiting(_)) => {
+            span.record("outcome", "let go of its instance in a wait");
+        }
+        Err(failure) => {
+            span.record("outcome", failure.kind.as_str());
+            span.record("otel.status_code", "ERROR");
+        }
     }
 }
 

@@ -117,12 +117,13 @@ impl Broker {
                 stream_step_state(&self.shared, &call, true, None);
             }
             self.in_flight.insert(work_item, call);
+            // Each attempt is traced as a `step` span, a child of the run's.
             let call = run_step(
                 self.shared.clone(),
                 self.pool.clone(),
                 step,
-                event,
-                work_item,
+                (event, work_item, worker),
+                tracing::Span::current(),
             );
             if self.inline.is_none() && self.in_flight.len() == 1 {
                 self.inline = Some(Box::pin(call));
