@@ -49,6 +49,11 @@ pub struct HandlerRecord {
     /// workflow the operator serves. Not on the wire.
     #[serde(skip)]
     pub version: Option<u64>,
+    /// The W3C `traceparent` of the request that started the run, if it
+    /// was traced: a run resumed later (after a restart, or on another
+    /// host) continues that trace. Not on the wire.
+    #[serde(skip)]
+    pub trace: Option<String>,
     pub workflow_name: String,
     pub run_id: Option<String>,
     pub error: Option<String>,

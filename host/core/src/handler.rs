@@ -45,6 +45,12 @@ pub struct RunOptions {
     /// resumed run was waiting for is there before the run can look idle.
     /// One refused fails the call, and the run never starts.
     pub send_first: Vec<Event>,
+    /// The span the run goes on in, its step calls' spans its children: by
+    /// default a new `run` span under the current one. A server passes one
+    /// of its own (declaring a `run_id` field, recorded here) to put the
+    /// run in a request's trace without keeping the request's span open for
+    /// as long as the run lasts.
+    pub span: Option<tracing::Span>,
 }
 
 impl Workflow {
@@ -169,6 +175,7 @@ impl Workflow {
             })?,
         };
         let def = self.def.clone();
+        let given_span = options.span.clone();
         let (broker_tx, broker_rx) = mpsc::unbounded_channel();
         let (stream_tx, stream_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = watch::channel(None);
@@ -222,8 +229,17 @@ impl Workflow {
         let slots = self.code.run_slots.clone();
         // Every log line of the run names it (`--log-format json`: in its
         // `span` field).
-        let span =
-            tracing::info_span!("run", run_id = %handler.run_id(), workflow = %def.options.name);
+        let span = match given_span {
+            Some(span) => {
+                span.record("run_id", handler.run_id());
+                span
+            }
+            None => tracing::info_span!(
+                "run",
+                run_id = %handler.run_id(),
+                workflow = %def.options.name
+            ),
+        };
         tokio.spawn(
             async move {
                 let permit = match slots {

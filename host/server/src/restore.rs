@@ -117,7 +117,10 @@ impl App {
         let deliveries = Arc::new(Deliveries::after(
             snapshot.as_ref().map_or(0, |snapshot| snapshot.received),
         ));
-        let options = self.run_options(&id, &progress, &deliveries);
+        let mut options = self.run_options(&id, &progress, &deliveries);
+        // The run goes on in the trace of the request that started it.
+        let run_span = crate::trace::run_span(workflow.name(), &id, record.trace.as_deref());
+        options.span = Some(run_span.clone());
         let resumption = match snapshot {
             Some(snapshot) if snapshot.outcome.is_some() => Resumption::Ended(Box::new(snapshot)),
             Some(snapshot) => Resumption::from(workflow.resume_with(snapshot, options)),
@@ -145,7 +148,7 @@ impl App {
                     _permit: tenant.usage().resume_run(),
                     _version: in_use,
                 };
-                tokio::spawn(self.follow(workflow, entry, live, follower, hold));
+                tokio::spawn(self.follow((workflow, &run_span), entry, live, follower, hold));
             }
             Resumption::Failed(err) => {
                 let entry = self.handlers.restore(record, events, None, None);

@@ -729,14 +729,15 @@ impl Handlers {
     }
 
     /// Registers a running handler of `tenant` for `live` (a run of
-    /// `workflow_name` at deployment `version`, if deployed) under `id` (a
-    /// finished handler's id may be reused; a running one's may not).
+    /// `workflow_name` at deployment `version`, if deployed, started in
+    /// trace `trace`, if traced) under `id` (a finished handler's id may be
+    /// reused; a running one's may not).
     pub(crate) fn start(
         &self,
         id: String,
         tenant: &str,
-        workflow_name: &str,
-        version: Option<u64>,
+        (workflow_name, version): (&str, Option<u64>),
+        trace: Option<String>,
         live: Arc<WorkflowHandler>,
     ) -> Result<Arc<HandlerEntry>, AlreadyRunning> {
         let mut inner = self.inner();
@@ -750,6 +751,7 @@ impl Handlers {
             handler_id: id.clone(),
             tenant: tenant.to_string(),
             version,
+            trace,
             workflow_name: workflow_name.to_string(),
             run_id: Some(live.run_id().to_string()),
             error: None,

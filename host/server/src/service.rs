@@ -105,10 +105,11 @@ impl App {
     }
 
     /// The task that follows `live`'s stream into `entry` until the run
-    /// ends, holding `hold` until then.
+    /// ends, holding `hold` until then; its span is a child of the run's
+    /// (`run`).
     pub(crate) fn follow(
         &self,
-        workflow: Workflow,
+        (workflow, run): (Workflow, &tracing::Span),
         entry: Arc<HandlerEntry>,
         live: Arc<WorkflowHandler>,
         follower: Follower,
@@ -126,7 +127,12 @@ impl App {
             self.metrics.clone(),
         );
         // Every log line of the follower names the handler.
-        let span = tracing::info_span!("handler", handler_id = %entry_id, tenant = %entry_tenant);
+        let span = tracing::info_span!(
+            parent: run,
+            "handler",
+            handler_id = %entry_id,
+            tenant = %entry_tenant
+        );
         async move {
             following.await;
             drop(hold);
@@ -219,17 +225,19 @@ impl App {
         let progress = StreamProgress::new(Replay::new(0, Vec::new(), 0));
         let follower = Follower::new(progress.clone());
         let deliveries = Arc::new(Deliveries::after(0));
+        // The run is in this request's trace, and so is the run resumed
+        // from the handler later.
+        let trace = crate::trace::traceparent(&tracing::Span::current());
+        let run_span = crate::trace::run_span(workflow.name(), &handler_id, trace.as_deref());
         let options = RunOptions {
             context,
+            span: Some(run_span.clone()),
             ..self.run_options(&handler_id, &progress, &deliveries)
         };
         let starting = (workflow.clone(), start.clone());
         // Cancelled if this request goes away before the run is registered:
         // no run goes on without a handler (and outside its tenant's quota).
-        // The run's span is a child of this request's.
-        let request_span = tracing::Span::current();
         let live = off_workers(move || {
-            let _in_request = request_span.enter();
             let started = starting.0.run_with(starting.1, options);
             started.map(|run| Unclaimed(Some(run)))
         })
@@ -243,8 +251,8 @@ impl App {
             .start(
                 handler_id,
                 tenant.name(),
-                workflow.name(),
-                version,
+                (workflow.name(), version),
+                trace,
                 live.clone(),
             )
             .map_err(|runs::AlreadyRunning| {
@@ -258,7 +266,7 @@ impl App {
         };
         self.metrics.run_began(&labels, true);
         let follow = self.follow(
-            workflow.clone(),
+            (workflow.clone(), &run_span),
             entry.clone(),
             live.clone(),
             follower,

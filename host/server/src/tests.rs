@@ -13,6 +13,7 @@ fn record(id: &str, status: Status) -> HandlerRecord {
         handler_id: id.to_string(),
         tenant: String::new(),
         version: None,
+        trace: None,
         workflow_name: "served-elsewhere".to_string(),
         run_id: None,
         error: None,

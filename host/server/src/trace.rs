@@ -2,13 +2,16 @@
 //! W3C `traceparent` header, read with the propagator the process set up
 //! (`wflow serve` sets the Trace Context one when it exports traces; with
 //! none, the span starts a trace of its own). A run started by the request
-//! is a child of its span.
+//! is a child of its span; the request's `traceparent` is kept with the
+//! handler, so that the run resumed later (after a restart, or on another
+//! host) continues the same trace, under the same request.
 
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::TraceContextExt as _;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -24,6 +27,51 @@ impl Extractor for Headers<'_> {
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|name| name.as_str()).collect()
     }
+}
+
+/// The W3C `traceparent` of `span`, if it is part of a trace (only when
+/// traces are exported).
+pub(crate) fn traceparent(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    let span = context.span();
+    let ids = span.span_context();
+    ids.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            ids.trace_id(),
+            ids.span_id(),
+            ids.trace_flags().to_u8()
+        )
+    })
+}
+
+/// The span a run of `workflow` under handler `handler_id` goes on in,
+/// in the trace `traceparent` names (the request that started it, kept
+/// with the handler), if any. To `tracing` it is a root: the request's
+/// span closes once the request is answered, not when the run ends.
+pub(crate) fn run_span(
+    workflow: &str,
+    handler_id: &str,
+    traceparent: Option<&str>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "run",
+        run_id = Empty,
+        workflow = %workflow,
+        handler_id = %handler_id,
+    );
+    if let Some(traceparent) = traceparent {
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = traceparent.parse() {
+            headers.insert("traceparent", value);
+        }
+        let caller = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&Headers(&headers))
+        });
+        let _ = span.set_parent(caller);
+    }
+    span
 }
 
 /// Middleware: runs the request in its `http` span.

@@ -136,6 +136,7 @@ pub(crate) struct HandlerRow {
     pub(crate) completed_at: Option<String>,
     pub(crate) tenant: String,
     pub(crate) version: Option<u64>,
+    pub(crate) trace: Option<String>,
 }
 
 impl HandlerRow {
@@ -152,6 +153,7 @@ impl HandlerRow {
             handler_id: self.handler_id,
             tenant: self.tenant,
             version: self.version,
+            trace: self.trace,
             workflow_name: self.workflow,
             run_id: self.run_id,
             error: self.error,

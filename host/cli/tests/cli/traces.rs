@@ -2,7 +2,8 @@
 //! started and answered through the server is one trace, continuing the
 //! caller's `traceparent`; the request's span parents the run's, the run's
 //! parents the step call's, and the call's parents its wait for the answer
-//! (the call goes on from its wait: one call).
+//! (the call goes on from its wait: one call). Killed and started again,
+//! the server resumes the run in the same trace, under the same request.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -140,4 +141,95 @@ async fn a_hitl_run_through_the_server_is_one_trace_under_the_callers() {
             assert_eq!(span.trace_id, TRACE, "{span:?}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_resumed_after_a_restart_continues_the_trace_of_its_request() {
+    let mut collector = FakeCollectorServer::start().await.expect("a collector");
+    let endpoint = collector.endpoint();
+    let db = crate::scratch("traces", ".db");
+    let _ = std::fs::remove_file(&db);
+    let args = [
+        "hitl".to_string(),
+        "--db".to_string(),
+        db.display().to_string(),
+    ];
+    let start_server = move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Server::start_with_env(
+            &args,
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+                ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ],
+        )
+    };
+    let again = start_server.clone();
+    let (server, id) = tokio::task::spawn_blocking(move || {
+        let server = start_server();
+        let traceparent = format!("00-{TRACE}-{CALLER}-01");
+        let (status, body) = server.request_with(
+            "POST",
+            "/workflows/hitl/run-nowait",
+            &[("traceparent", &traceparent)],
+            "{}",
+        );
+        assert_eq!(status, 200, "{body}");
+        let handler: serde_json::Value = serde_json::from_str(&body).expect("a handler");
+        let id = handler["handler_id"].as_str().expect("an id").to_string();
+        // Shown once its checkpoint is saved.
+        server.wait_for_event(&id, "InputRequiredEvent");
+        (server, id)
+    })
+    .await
+    .expect("the first server");
+    let first = receive(&mut collector, |spans| {
+        spans
+            .iter()
+            .any(|span| span.name == "POST /workflows/hitl/run-nowait")
+    })
+    .await;
+    let start = first
+        .iter()
+        .find(|span| span.name == "POST /workflows/hitl/run-nowait")
+        .expect("the starting request's span")
+        .clone();
+    // Killed with the run waiting; started again on the same file.
+    drop(server);
+    let server = tokio::task::spawn_blocking(move || {
+        let server = again();
+        server.expect_status(
+            200,
+            "POST",
+            &format!("/events/{id}"),
+            r#"{"event": {"type": "HumanResponseEvent", "value": {"response": "Ada"}}}"#,
+        );
+        assert_eq!(server.wait_ended(&id)["status"], "completed");
+        server
+    })
+    .await
+    .expect("the second server");
+    let spans = receive(&mut collector, |spans| {
+        spans.iter().any(|span| span.name == "step ask_name")
+            && spans.iter().any(|span| span.name == "run")
+    })
+    .await;
+    drop(server);
+    let names: Vec<&str> = spans.iter().map(|span| span.name.as_str()).collect();
+    // The first server was killed with the call waiting (its spans open,
+    // never sent): the step span sent is the resumed run's, in the trace,
+    // under a run under the request that started it.
+    let call = spans
+        .iter()
+        .find(|span| span.name == "step ask_name")
+        .unwrap_or_else(|| panic!("no step span: {names:?}"));
+    assert_eq!(call.trace_id, TRACE);
+    let run = spans
+        .iter()
+        .find(|span| span.span_id == call.parent_span_id)
+        .unwrap_or_else(|| panic!("no run span above the step: {names:?}"));
+    assert_eq!(run.name, "run");
+    assert_eq!(run.trace_id, TRACE);
+    assert_eq!(run.parent_span_id, start.span_id);
+    let _ = std::fs::remove_file(&db);
 }

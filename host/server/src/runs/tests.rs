@@ -12,6 +12,7 @@ fn record(id: &str) -> HandlerRecord {
         handler_id: id.to_string(),
         tenant: String::new(),
         version: None,
+        trace: None,
         workflow_name: "log".to_string(),
         run_id: None,
         error: None,

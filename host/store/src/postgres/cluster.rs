@@ -230,7 +230,7 @@ impl Cluster for PostgresStore {
                 .query_opt(
                     "SELECT handler_id, workflow, run_id, status, error, result, started_at,
                         updated_at, completed_at, start_name, start_data, tenant, version,
-                        owner,
+                        trace, owner,
                         (SELECT max(sequence) FROM events e WHERE e.handler_id = h.handler_id)
                      FROM handlers h WHERE handler_id = $1",
                     &[&handler_id],
@@ -238,11 +238,11 @@ impl Cluster for PostgresStore {
                 .await
                 .map_err(failed(action))?;
             Ok(found.map(|found| {
-                let last: Option<i64> = found.get(14);
+                let last: Option<i64> = found.get(15);
                 CurrentHandler {
                     record: handler_row(&found).0.into_record(),
                     last_sequence: last.map(|last| last.max(0) as u64),
-                    owner: found.get(13),
+                    owner: found.get(14),
                 }
             }))
         })

@@ -172,6 +172,7 @@ fn handler_row(row: &Row) -> (HandlerRow, Event) {
             completed_at: row.get(8),
             tenant: row.get(11),
             version: row.get::<_, Option<i64>>(12).map(|v| v.max(0) as u64),
+            trace: row.get(13),
         },
         Event {
             name: row.get(9),
@@ -181,7 +182,8 @@ fn handler_row(row: &Row) -> (HandlerRow, Event) {
 }
 
 const SELECT_HANDLERS: &str = "SELECT handler_id, workflow, run_id, status, error, result,
-    started_at, updated_at, completed_at, start_name, start_data, tenant, version FROM handlers";
+    started_at, updated_at, completed_at, start_name, start_data, tenant, version, trace
+    FROM handlers";
 
 async fn select_handlers(
     client: &impl GenericClient,
@@ -318,14 +320,14 @@ impl Store for PostgresStore {
                 .query_opt(
                     "INSERT INTO handlers (handler_id, workflow, run_id, status, error, result,
                         started_at, updated_at, completed_at, start_name, start_data, tenant,
-                        version, owner, fence, lease_until)
+                        version, owner, fence, lease_until, trace)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                        nextval('wflow_fences'), now() + make_interval(secs => $15))
+                        nextval('wflow_fences'), now() + make_interval(secs => $15), $16)
                      ON CONFLICT (handler_id) DO UPDATE SET workflow = $2, run_id = $3,
                         status = $4, error = $5, result = $6, started_at = $7, updated_at = $8,
                         completed_at = $9, start_name = $10, start_data = $11, tenant = $12,
                         version = $13, owner = $14, fence = nextval('wflow_fences'),
-                        lease_until = now() + make_interval(secs => $15)
+                        lease_until = now() + make_interval(secs => $15), trace = $16
                      WHERE handlers.status <> 'running'
                      RETURNING fence",
                     &[
@@ -344,6 +346,7 @@ impl Store for PostgresStore {
                         &record.version.map(version_value),
                         &self.host.id,
                         &self.host.lease.as_secs_f64(),
+                        &record.trace,
                     ],
                 )
                 .await

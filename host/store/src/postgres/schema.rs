@@ -85,6 +85,8 @@ const MIGRATIONS: &[&str] = &[
         taken_fence BIGINT
     );
     CREATE INDEX inbox_by_handler ON inbox (handler_id, id);",
+    // 3: the traceparent of the request that started each handler's run.
+    "ALTER TABLE handlers ADD COLUMN trace TEXT;",
 ];
 
 /// The advisory lock key hosts take while migrating ("wflow" in ASCII).

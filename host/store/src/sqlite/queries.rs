@@ -39,12 +39,13 @@ pub(super) fn save_handler(
     connection
         .prepare_cached(
             "INSERT INTO handlers (handler_id, workflow, run_id, status, error, result,
-                started_at, updated_at, completed_at, start_name, start_data, tenant, version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                started_at, updated_at, completed_at, start_name, start_data, tenant, version,
+                trace)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (handler_id) DO UPDATE SET workflow = ?2, run_id = ?3,
                 status = ?4, error = ?5, result = ?6, started_at = ?7, updated_at = ?8,
                 completed_at = ?9, start_name = ?10, start_data = ?11, tenant = ?12,
-                version = ?13",
+                version = ?13, trace = ?14",
         )
         .and_then(|mut insert| {
             insert.execute(params![
@@ -61,6 +62,7 @@ pub(super) fn save_handler(
                 start.data,
                 record.tenant,
                 record.version.map(version_value),
+                record.trace,
             ])
         })
         .map(drop)
@@ -209,7 +211,7 @@ fn select_handlers(
     let mut handlers = connection
         .prepare_cached(&format!(
             "SELECT handler_id, workflow, run_id, status, error, result, started_at,
-                updated_at, completed_at, start_name, start_data, tenant, version
+                updated_at, completed_at, start_name, start_data, tenant, version, trace
              FROM handlers {filter} ORDER BY position"
         ))
         .map_err(failed("cannot read the handlers"))?;
@@ -228,6 +230,7 @@ fn select_handlers(
                     completed_at: row.get(8)?,
                     tenant: row.get(11)?,
                     version: row.get::<_, Option<i64>>(12)?.map(|v| v.max(0) as u64),
+                    trace: row.get(13)?,
                 },
                 Event {
                     name: row.get(9)?,

@@ -72,6 +72,8 @@ const MIGRATIONS: &[&str] = &[
         definition TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );",
+    // 5: the traceparent of the request that started each handler's run.
+    "ALTER TABLE handlers ADD COLUMN trace TEXT;",
 ];
 
 /// The schema version this wflow writes.

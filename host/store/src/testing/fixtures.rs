@@ -53,6 +53,10 @@ pub(super) fn assert_same_record(record: &HandlerRecord, expected: &HandlerRecor
         record.version, expected.version,
         "a record keeps its version"
     );
+    assert_eq!(
+        record.trace, expected.trace,
+        "a record keeps the trace its run was started in"
+    );
 }
 
 /// The `n` of each stored event, in order.
@@ -69,6 +73,7 @@ pub(crate) fn record(id: &str, status: Status) -> HandlerRecord {
         handler_id: id.to_string(),
         tenant: String::new(),
         version: None,
+        trace: None,
         workflow_name: "conformance".to_string(),
         run_id: None,
         error: None,

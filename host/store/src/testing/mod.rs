@@ -264,6 +264,7 @@ pub async fn records_round_trip(store: &dyn Store) {
     completed.completed_at = Some("2025-01-01T00:00:02.000000+00:00".to_string());
     completed.tenant = "acme".to_string();
     completed.version = Some(3);
+    completed.trace = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string());
     let mut failed = record(&format!("{tag}-failed"), Status::Failed);
     failed.error = Some("boom: it broke".to_string());
     failed.tenant = "globex".to_string();
