@@ -210,8 +210,9 @@ async fn a_run_resumed_after_a_restart_continues_the_trace_of_its_request() {
     .await
     .expect("the second server");
     let spans = receive(&mut collector, |spans| {
-        spans.iter().any(|span| span.name == "step ask_name")
-            && spans.iter().any(|span| span.name == "run")
+        ["step ask_name", "run", "checkpoint"]
+            .iter()
+            .all(|name| spans.iter().any(|span| span.name == *name))
     })
     .await;
     drop(server);
@@ -231,5 +232,11 @@ async fn a_run_resumed_after_a_restart_continues_the_trace_of_its_request() {
     assert_eq!(run.name, "run");
     assert_eq!(run.trace_id, TRACE);
     assert_eq!(run.parent_span_id, start.span_id);
+    // Its checkpoints (into the file) are its children too.
+    let checkpoint = spans
+        .iter()
+        .find(|span| span.name == "checkpoint" && span.parent_span_id == run.span_id)
+        .unwrap_or_else(|| panic!("no checkpoint span under the run: {names:?}"));
+    assert_eq!(checkpoint.trace_id, TRACE);
     let _ = std::fs::remove_file(&db);
 }
