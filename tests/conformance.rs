@@ -24,11 +24,7 @@ fn scenarios() -> PathBuf {
 /// The reference's Python: the virtualenv scripts/setup.sh installs
 /// llama-index-workflows in (with its client).
 fn reference_python() -> PathBuf {
-    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
-        });
+    let tools = wflow_build::tools_dir().expect("a tools folder: set WFLOW_TOOLS_DIR or HOME");
     let python = tools.join("client/bin/python");
     assert!(
         python.exists(),

@@ -15,11 +15,7 @@ use wflow_tests::workflow;
 /// reference's client) and Chromium, or `None` (outside CI) when either is
 /// missing.
 fn browser_tools() -> Option<(PathBuf, PathBuf)> {
-    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
-        });
+    let tools = wflow_build::tools_dir().expect("a tools folder: set WFLOW_TOOLS_DIR or HOME");
     let python = tools.join("client/bin/python");
     let chromium = PathBuf::from(
         std::env::var_os("WFLOW_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()),

@@ -25,6 +25,12 @@ fn sample(text: &str, name: &str, with: &[&str]) -> Option<f64> {
         .and_then(|(_, value)| value.parse().ok())
 }
 
+/// `GET /metrics`: the text.
+async fn metrics_text(client: &Client, base: &str) -> String {
+    let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_runs_show_in_the_counters_and_the_histograms() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,14 +153,7 @@ async fn a_hundred_runs_show_in_the_counters_and_the_histograms() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&client, &base).await;
     assert!(
         sample(&text, "wflow_fuel_burned_total", &[]).unwrap() > fuel,
         "{text}"
@@ -177,14 +176,7 @@ async fn a_call_waiting_in_place_is_counted_while_it_waits() {
     let id = handler["handler_id"].as_str().unwrap().to_string();
     let mut waiting = None;
     for _ in 0..200 {
-        let text = client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&client, &base).await;
         waiting = sample(&text, "wflow_calls_waiting_in_place", &[]);
         if waiting.is_some_and(|count| count >= 1.0) {
             break;

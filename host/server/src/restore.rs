@@ -148,7 +148,7 @@ impl App {
                     _permit: tenant.usage().resume_run(),
                     _version: in_use,
                 };
-                tokio::spawn(self.follow((workflow, &run_span), entry, live, follower, hold));
+                tokio::spawn(self.follow(workflow, &run_span, entry, live, follower, hold));
             }
             Resumption::Failed(err) => {
                 let entry = self.handlers.restore(record, events, None, None);

@@ -736,7 +736,8 @@ impl Handlers {
         &self,
         id: String,
         tenant: &str,
-        (workflow_name, version): (&str, Option<u64>),
+        workflow_name: &str,
+        version: Option<u64>,
         trace: Option<String>,
         live: Arc<WorkflowHandler>,
     ) -> Result<Arc<HandlerEntry>, AlreadyRunning> {

@@ -109,7 +109,8 @@ impl App {
     /// (`run`).
     pub(crate) fn follow(
         &self,
-        (workflow, run): (Workflow, &tracing::Span),
+        workflow: Workflow,
+        run: &tracing::Span,
         entry: Arc<HandlerEntry>,
         live: Arc<WorkflowHandler>,
         follower: Follower,
@@ -251,7 +252,8 @@ impl App {
             .start(
                 handler_id,
                 tenant.name(),
-                (workflow.name(), version),
+                workflow.name(),
+                version,
                 trace,
                 live.clone(),
             )
@@ -266,7 +268,8 @@ impl App {
         };
         self.metrics.run_began(&labels, true);
         let follow = self.follow(
-            (workflow.clone(), &run_span),
+            workflow.clone(),
+            &run_span,
             entry.clone(),
             live.clone(),
             follower,

@@ -6,6 +6,8 @@
 //! handler, so that the run resumed later (after a restart, or on another
 //! host) continues the same trace, under the same request.
 
+use std::collections::HashMap;
+
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
@@ -62,12 +64,9 @@ pub(crate) fn run_span(
         handler_id = %handler_id,
     );
     if let Some(traceparent) = traceparent {
-        let mut headers = HeaderMap::new();
-        if let Ok(value) = traceparent.parse() {
-            headers.insert("traceparent", value);
-        }
+        let carrier = HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
         let caller = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&Headers(&headers))
+            propagator.extract(&carrier)
         });
         let _ = span.set_parent(caller);
     }

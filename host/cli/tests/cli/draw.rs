@@ -162,11 +162,7 @@ fn drawing_what_is_not_a_workflow_says_why() {
 /// The mermaid bundle scripts/setup.sh installs, Chromium and Playwright,
 /// or `None` (outside CI) when one is missing.
 fn mermaid_tools() -> Option<(PathBuf, PathBuf)> {
-    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
-        });
+    let tools = wflow_build::tools_dir().expect("a tools folder: set WFLOW_TOOLS_DIR or HOME");
     let bundle = tools.join("mermaid/node_modules/mermaid/dist/mermaid.min.js");
     let chromium = PathBuf::from(
         std::env::var_os("WFLOW_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()),

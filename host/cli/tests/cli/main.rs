@@ -58,11 +58,7 @@ pub fn client_check(addr: &str, args: &[&str]) -> String {
 /// The Python of the reference client's virtualenv (llama-agents-client,
 /// installed by scripts/setup.sh).
 fn client_python() -> PathBuf {
-    let tools = std::env::var_os("WFLOW_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/wflow/tools")
-        });
+    let tools = wflow_build::tools_dir().expect("a tools folder: set WFLOW_TOOLS_DIR or HOME");
     let python = tools.join("client/bin/python");
     assert!(
         python.exists(),

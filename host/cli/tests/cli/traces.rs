@@ -30,6 +30,21 @@ fn attribute(span: &ExportedSpan, key: &str) -> String {
     inner.trim_matches('"').to_string()
 }
 
+/// Starts `hitl` on `server` as a caller in trace `TRACE`, span `CALLER`;
+/// the handler's id.
+fn start_hitl_in_the_callers_trace(server: &Server) -> String {
+    let traceparent = format!("00-{TRACE}-{CALLER}-01");
+    let (status, body) = server.request_with(
+        "POST",
+        "/workflows/hitl/run-nowait",
+        &[("traceparent", &traceparent)],
+        "{}",
+    );
+    assert_eq!(status, 200, "{body}");
+    let handler: serde_json::Value = serde_json::from_str(&body).expect("a handler");
+    handler["handler_id"].as_str().expect("an id").to_string()
+}
+
 /// Receives spans until `done` holds for them, or 30 s have passed.
 async fn receive(
     collector: &mut FakeCollectorServer,
@@ -59,16 +74,7 @@ async fn a_hitl_run_through_the_server_is_one_trace_under_the_callers() {
                 ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             ],
         );
-        let traceparent = format!("00-{TRACE}-{CALLER}-01");
-        let (status, body) = server.request_with(
-            "POST",
-            "/workflows/hitl/run-nowait",
-            &[("traceparent", &traceparent)],
-            "{}",
-        );
-        assert_eq!(status, 200, "{body}");
-        let handler: serde_json::Value = serde_json::from_str(&body).expect("a handler");
-        let id = handler["handler_id"].as_str().expect("an id").to_string();
+        let id = start_hitl_in_the_callers_trace(&server);
         server.wait_for_event(&id, "InputRequiredEvent");
         server.expect_status(
             200,
@@ -167,16 +173,7 @@ async fn a_run_resumed_after_a_restart_continues_the_trace_of_its_request() {
     let again = start_server.clone();
     let (server, id) = tokio::task::spawn_blocking(move || {
         let server = start_server();
-        let traceparent = format!("00-{TRACE}-{CALLER}-01");
-        let (status, body) = server.request_with(
-            "POST",
-            "/workflows/hitl/run-nowait",
-            &[("traceparent", &traceparent)],
-            "{}",
-        );
-        assert_eq!(status, 200, "{body}");
-        let handler: serde_json::Value = serde_json::from_str(&body).expect("a handler");
-        let id = handler["handler_id"].as_str().expect("an id").to_string();
+        let id = start_hitl_in_the_callers_trace(&server);
         // Shown once its checkpoint is saved.
         server.wait_for_event(&id, "InputRequiredEvent");
         (server, id)

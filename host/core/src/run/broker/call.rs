@@ -48,7 +48,9 @@ pub(super) async fn run_step(
     shared: Arc<RunShared>,
     pool: Arc<InstancePool>,
     step: usize,
-    (event, work_item, worker): (Event, u64, u32),
+    event: Event,
+    work_item: u64,
+    worker: u32,
     run_span: tracing::Span,
 ) -> StepDone {
     let config = &shared.def.steps[step];

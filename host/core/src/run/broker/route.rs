@@ -122,7 +122,9 @@ impl Broker {
                 self.shared.clone(),
                 self.pool.clone(),
                 step,
-                (event, work_item, worker),
+                event,
+                work_item,
+                worker,
                 tracing::Span::current(),
             );
             if self.inline.is_none() && self.in_flight.len() == 1 {
