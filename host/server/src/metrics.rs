@@ -75,6 +75,9 @@ struct RuntimeGauges {
     fuel_burned: Counter,
     memory_in_use: Gauge,
     memory_budget: Gauge,
+    /// Held while the gauges are read: two `/metrics` requests at once
+    /// would both add the fuel burned since the counter's value.
+    reading: std::sync::Mutex<()>,
 }
 
 impl RuntimeGauges {
@@ -89,6 +92,7 @@ impl RuntimeGauges {
             fuel_burned: Counter::default(),
             memory_in_use: Gauge::default(),
             memory_budget: Gauge::default(),
+            reading: std::sync::Mutex::default(),
         };
         registry.register(
             "instances_in_use",
@@ -140,6 +144,7 @@ impl RuntimeGauges {
 
     /// Reads `runtime` and `workflows` now.
     fn read(&self, runtime: &Runtime, workflows: &[&Workflow]) {
+        let _reading = wflow_core::sync::lock(&self.reading);
         let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         let InstanceUse {
             slots,
