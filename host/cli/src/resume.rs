@@ -100,8 +100,9 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let options = RunOptions {
         checkpoint: Some(Arc::new(store) as Arc<dyn CheckpointStore>),
         origin: Some(super::run::origin_of(&path)),
-        // A run waiting again is noticed by its idling.
-        internal_events: args.detach,
+        // A run waiting again is noticed by its idling (saved with
+        // --detach, else said to be idle).
+        internal_events: true,
         send_first,
         ..RunOptions::default()
     };

@@ -184,8 +184,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|path| Arc::new(FileCheckpoint::new(path)) as Arc<dyn CheckpointStore>),
         origin: Some(origin_of(&args.path)),
-        // A run waiting for an event from outside is noticed by its idling.
-        internal_events: args.detach,
+        // A run waiting for an event from outside is noticed by its idling
+        // (saved with --detach, else said to be idle).
+        internal_events: true,
         ..RunOptions::default()
     };
     let handler = match workflow.run_with(start, options) {
@@ -254,17 +255,22 @@ pub(super) async fn drive(
     let mut events = handler.stream_events()?;
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let answer_type = human_response_type(workflow);
-    while let Some(event) = events.next().await {
+    // Idle events streamed before the last answer was sent are old news:
+    // the run was waiting for that answer.
+    let mut answered_at = 0;
+    while let Some((position, event)) = events.next_at().await {
         if names::is_internal(&event.name) {
-            // Streamed with --detach only: a run that comes to wait for an
-            // event from outside (an answer that did not suit its waiter,
-            // say) without asking anew is saved too.
-            if event.name == names::WORKFLOW_IDLE
-                && detach.always
-                && let Some(path) = &detach.checkpoint
-            {
-                let waiting = "the run waits for an event sent in from outside";
-                return detach_run(handler, printer, path, waiting, &answer_type).await;
+            if event.name == names::WORKFLOW_IDLE && position >= answered_at {
+                // A run that comes to wait for an event from outside (an
+                // answer that did not suit its waiter, say) without asking
+                // anew is saved with --detach, and said to be idle else.
+                if detach.always
+                    && let Some(path) = &detach.checkpoint
+                {
+                    let waiting = "the run waits for an event sent in from outside";
+                    return detach_run(handler, printer, path, waiting, &answer_type).await;
+                }
+                eprintln!("{}", idle_notice(handler, detach.checkpoint.is_some()));
             }
             continue;
         }
@@ -296,6 +302,7 @@ pub(super) async fn drive(
                 // `\n`; a `\r` may be left).
                 let response = line.strip_suffix('\r').unwrap_or(&line);
                 let answer = Event::new(answer_type.clone(), &json!({ "response": response }))?;
+                answered_at = handler.stream_position();
                 if let Err(err) = handler.send_event(answer) {
                     handler.cancel();
                     return Ok(printer.error(&err));
@@ -333,6 +340,47 @@ pub(super) async fn drive(
         }
         Err(err) => Ok(printer.error(&err)),
     }
+}
+
+/// What `wflow run` says when the run comes to be idle: no step running,
+/// nothing queued, no request for input it could answer. The run waits for
+/// an event sent in from outside until its timeout, as the reference's
+/// does; the notice says which events its waits would take and how to
+/// send one.
+fn idle_notice(handler: &WorkflowHandler, checkpointed: bool) -> String {
+    let waits: Vec<String> = handler
+        .pending_waits()
+        .iter()
+        .map(|wait| {
+            let fields: Vec<String> = wait
+                .requirements
+                .iter()
+                .map(|(field, value)| format!("{field} = {value}"))
+                .collect();
+            if fields.is_empty() {
+                wait.event.clone()
+            } else {
+                format!("{} with {}", wait.event, fields.join(", "))
+            }
+        })
+        .collect();
+    let what = if waits.is_empty() {
+        "an event sent in from outside".to_string()
+    } else {
+        format!("an event sent in from outside: {}", waits.join(" or "))
+    };
+    let until = match handler.timeout() {
+        Some(timeout) => format!("until its timeout ({} s)", timeout.as_secs_f64()),
+        None => "with no timeout (Ctrl-C stops it)".to_string(),
+    };
+    let how = if checkpointed {
+        "Run it with --detach to save it and send the event with `wflow resume FILE --send TYPE JSON`."
+    } else {
+        "`wflow run` cannot send it: run with --checkpoint FILE --detach and send it with `wflow resume FILE --send TYPE JSON`, or run the workflow on a server (`wflow serve`)."
+    };
+    format!(
+        "The run is idle: no step is running and no event is queued. It waits for {what}, {until}. {how}"
+    )
 }
 
 /// Saves the waiting run and exits, saying how to answer.

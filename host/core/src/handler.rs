@@ -19,7 +19,7 @@ use crate::run::output::LogEntry;
 use crate::run::shared::{RunShared, TargetError, check_event_size};
 use crate::run::stream::{StreamMsg, StreamWriter};
 use crate::run::waiters::Waiters;
-use crate::snapshot::{CheckpointStore, Snapshot, SnapshotOutcome};
+use crate::snapshot::{CheckpointStore, Snapshot, SnapshotOutcome, WaiterSnapshot};
 use crate::state::StateStore;
 use crate::workflow::Workflow;
 
@@ -400,6 +400,25 @@ impl WorkflowHandler {
     /// The names of the steps running now.
     pub fn running_steps(&self) -> Vec<String> {
         self.shared.running_steps()
+    }
+
+    /// The waits of the run not answered yet (`wait_for_event` calls): the
+    /// event type each waits for and the fields its answer must have.
+    pub fn pending_waits(&self) -> Vec<WaiterSnapshot> {
+        self.shared.waiters().pending()
+    }
+
+    /// How many events the run has streamed so far, its internal events
+    /// included: the position the next one gets (see
+    /// [`EventStream::next_at`]). An event read at a lower position was
+    /// streamed before this was asked.
+    pub fn stream_position(&self) -> u64 {
+        self.shared.stream.position()
+    }
+
+    /// The run's timeout; `None` for none.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.shared.timeout
     }
 
     /// What the run's steps wrote to stdout and stderr so far, in order,

@@ -31,9 +31,34 @@ fn fanout_state_and_hitl_give_exact_results() {
 
     let output = wflow_ok(&["run", "hitl"], Some("Ada\n"));
     assert_contains(&stdout(&output), "Hello, Ada!");
+    // Idle while it waited for the answer, which came: nothing to say.
+    assert!(!stderr(&output).contains("idle"), "{}", stderr(&output));
     // Everything typed is the answer but the line ending.
     let output = wflow_ok(&["run", "testing/waits"], Some("  Ada Lovelace \r\n"));
     assert_contains(&stdout(&output), "answered:   Ada Lovelace \n");
+}
+
+#[test]
+fn an_idle_run_is_said_to_be_idle_with_what_it_waits_for() {
+    // `wait_timeout` waits 1.5 s for an Approval no prompt asks for: the
+    // run is idle meanwhile, and `wflow run` says so before the wait times
+    // out.
+    let input = r#"{"mode": "timeout", "ms": 1500}"#;
+    let output = wflow_fails(
+        &["run", "testing/waits", "--input", input, "--timeout", "30"],
+        None,
+    );
+    let text = stderr(&output);
+    assert_contains(
+        &text,
+        "The run is idle: no step is running and no event is queued. It waits for an event sent in from outside: Approval, until its timeout (30 s).",
+    );
+    assert_contains(&text, "run with --checkpoint FILE --detach");
+    let notice = text.find("The run is idle").expect("the notice");
+    let failure = text
+        .find("error: TimeoutError")
+        .expect("the wait timed out");
+    assert!(notice < failure, "{text}");
 }
 
 #[test]

@@ -167,20 +167,24 @@ impl Waiters {
 }
 
 impl Waiters {
+    /// The waits not answered yet, in the order they began.
+    pub(crate) fn pending(&self) -> Vec<WaiterSnapshot> {
+        self.pending
+            .iter()
+            .map(|p| WaiterSnapshot {
+                id: p.id.clone(),
+                event: p.event.clone(),
+                requirements: p.requirements.clone(),
+            })
+            .collect()
+    }
+
     /// The waiters as a snapshot holds them.
     pub(crate) fn snapshot(&self) -> WaitersSnapshot {
         let mut streamed: Vec<String> = self.streamed.iter().cloned().collect();
         streamed.sort();
         WaitersSnapshot {
-            pending: self
-                .pending
-                .iter()
-                .map(|p| WaiterSnapshot {
-                    id: p.id.clone(),
-                    event: p.event.clone(),
-                    requirements: p.requirements.clone(),
-                })
-                .collect(),
+            pending: self.pending(),
             streamed,
             answered: self.answered.clone().into_iter().collect(),
             timed_out: {
