@@ -21,6 +21,7 @@ class WitWorld(WitWorld):
             steps=[_spec("write_joke", START, JOKE), _spec("critique", JOKE, STOP)],
             events=[types.EventType(name=JOKE, kind=types.EventKind.PLAIN, schema=joke_schema)],
             state=None,
+            workflow=None,
         )
 
     def handle(self, step: str, ev: types.Event) -> list[types.Event]:

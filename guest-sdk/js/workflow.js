@@ -302,9 +302,12 @@ export function toStepError(err) {
  */
 export class Workflow {
   /**
-   * @param {{steps?: object | Function[], state?: {fields?: object, schema?: object, defaults?: object, title?: string, description?: string}}} [options]
+   * `name` is what the host's validation messages call the workflow; a
+   * subclass is called by its class name unless it gives one.
+   *
+   * @param {{name?: string, steps?: object | Function[], state?: {fields?: object, schema?: object, defaults?: object, title?: string, description?: string}}} [options]
    */
-  constructor({ steps, state } = {}) {
+  constructor({ name, steps, state } = {}) {
     /** @type {Map<string, {name: string, fn: Function, spec: any}>} */
     this._steps = new Map();
     const cls = /** @type {typeof Workflow} */ (this.constructor);
@@ -312,6 +315,7 @@ export class Workflow {
     for (const fn of cls._addedSteps || []) this._addTable([fn], false);
     if (steps) this._addTable(steps, false);
     this._state = normalizeState(state ?? cls.state);
+    this._name = name ?? (cls !== Workflow && cls.name ? cls.name : undefined);
     this._info = this._describe();
   }
 
@@ -391,10 +395,11 @@ export class Workflow {
       state: this._state
         ? { schema: canonicalJson(this._state.schema), defaults: canonicalJson(this._state.defaults) }
         : undefined,
+      workflow: this._name,
     };
   }
 
-  /** The WIT `component-info`: steps, event types with schemas, typed state. */
+  /** The WIT `component-info`: steps, event types with schemas, typed state, the workflow's name. */
   describe() {
     return this._info;
   }

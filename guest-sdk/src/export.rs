@@ -45,8 +45,13 @@ impl StateDecl {
     }
 }
 
-/// Implements the `describe` export.
-pub fn describe(steps: &[StepEntry], state: Option<StateDecl>) -> wit::ComponentInfo {
+/// Implements the `describe` export: the steps, the event types they use,
+/// the typed state and the workflow's name, if given.
+pub fn describe(
+    steps: &[StepEntry],
+    state: Option<StateDecl>,
+    workflow: Option<&str>,
+) -> wit::ComponentInfo {
     let mut registry = EventRegistry::default();
     let specs = steps
         .iter()
@@ -70,6 +75,7 @@ pub fn describe(steps: &[StepEntry], state: Option<StateDecl>) -> wit::Component
             schema: s.schema,
             defaults: s.defaults,
         }),
+        workflow: workflow.map(str::to_string),
     }
 }
 
@@ -91,19 +97,32 @@ pub fn handle(
 }
 
 /// Exports steps as this crate's component. List every step function;
-/// optionally declare the workflow's typed state first:
-/// `export_steps!(state = Counter; increment, report);` where `Counter`
-/// implements `Serialize`, `Default` and `JsonSchema` (an `#[event]`-style
-/// struct works; so does `#[derive(State)]`-free serde + schemars).
+/// optionally name the workflow and declare its typed state first:
+///
+/// - `export_steps!(write_joke, critique);`
+/// - `export_steps!(state = Counter; increment, report);` where `Counter`
+///   implements `Serialize`, `Default` and `JsonSchema` (an `#[event]`-style
+///   struct works; so does serde + schemars);
+/// - `export_steps!(workflow = "JokeFlow"; write_joke, critique);` or
+///   `export_steps!(workflow = "JokeFlow", state = Counter; ...)`: the name
+///   validation messages call the workflow by, as a Python or JavaScript
+///   workflow is called by its class (without it, by the name it is
+///   deployed under).
 #[macro_export]
 macro_rules! export_steps {
+    (workflow = $name:literal, state = $state:ty; $($step:path),+ $(,)?) => {
+        $crate::export_steps!(@impl ::std::option::Option::Some($crate::__private::StateDecl::of::<$state>()), ::std::option::Option::Some($name); $($step),+);
+    };
+    (workflow = $name:literal; $($step:path),+ $(,)?) => {
+        $crate::export_steps!(@impl ::std::option::Option::None, ::std::option::Option::Some($name); $($step),+);
+    };
     (state = $state:ty; $($step:path),+ $(,)?) => {
-        $crate::export_steps!(@impl ::std::option::Option::Some($crate::__private::StateDecl::of::<$state>()); $($step),+);
+        $crate::export_steps!(@impl ::std::option::Option::Some($crate::__private::StateDecl::of::<$state>()), ::std::option::Option::None; $($step),+);
     };
     ($($step:path),+ $(,)?) => {
-        $crate::export_steps!(@impl ::std::option::Option::None; $($step),+);
+        $crate::export_steps!(@impl ::std::option::Option::None, ::std::option::Option::None; $($step),+);
     };
-    (@impl $state:expr; $($step:path),+) => {
+    (@impl $state:expr, $name:expr; $($step:path),+) => {
         #[doc(hidden)]
         struct __WflowSteps;
 
@@ -114,7 +133,7 @@ macro_rules! export_steps {
 
         impl $crate::bindings::Guest for __WflowSteps {
             fn describe() -> $crate::bindings::wflow::workflow::types::ComponentInfo {
-                $crate::__private::describe(Self::ENTRIES, $state)
+                $crate::__private::describe(Self::ENTRIES, $state, $name)
             }
 
             fn handle(

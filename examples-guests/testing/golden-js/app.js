@@ -111,6 +111,7 @@ const review = step(
 );
 
 export default new Workflow({
+  name: "GoldenFlow",
   steps: { take_order, price, review },
   state: {
     title: "Ledger",

@@ -337,6 +337,9 @@ test("describe lists steps, event types with schemas, and the typed state", () =
   });
   assert.equal(info.state.defaults, "{}");
   assert.equal(new Workflow({ steps: { writeJoke } }).describe().state, undefined);
+  // A plain Workflow has a name only when it is given one.
+  assert.equal(new Workflow({ steps: { writeJoke } }).describe().workflow, undefined);
+  assert.equal(new Workflow({ name: "JokeFlow", steps: { writeJoke } }).describe().workflow, "JokeFlow");
   assert.throws(() => new Workflow({ state: { fields: { n: "integer" }, defaults: {} } }), /missing field `n`/);
   assert.throws(
     () => new Workflow({ steps: { a: writeJoke, b: step({ accepts: [defineEvent("Joke")] }, () => {}) } }),
@@ -374,6 +377,8 @@ test("a Workflow subclass declares its methods as steps, as the seed's class", a
       ["extraStep", 4],
     ],
   );
+  // The host calls the workflow by its class, as the reference does.
+  assert.equal(describe().workflow, "JokeFlow");
   assert.deepEqual(await handle("writeJoke", wire("StartEvent", { topic: "pirates" })), {
     tag: "ok",
     val: [wire("Joke", { text: "Q: pirates" })],

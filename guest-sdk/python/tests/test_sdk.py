@@ -669,6 +669,34 @@ class StepIntrospectionTest(SdkTest):
         self.describe()
         self.assertEqual(self.steps["a"]["num_workers"], 1)
         self.assertEqual(self.handle(FakeHost(), "a", StartEvent()), [("StopEvent", {"result": "child"})])
+        # The host calls the workflow by its class, the subclass's.
+        self.assertEqual(_runtime.describe()["workflow"], "Child")
+
+    def test_the_workflow_is_named_after_its_one_class(self):
+        class First(Workflow):
+            @step
+            async def a(self, ev: StartEvent) -> StopEvent:
+                return StopEvent(result=1)
+
+        self.assertEqual(_runtime.describe()["workflow"], "First")
+
+    def test_free_steps_or_two_classes_give_no_name(self):
+        @step
+        async def free(ev: StartEvent) -> StopEvent:
+            return StopEvent(result=1)
+
+        self.assertIsNone(_runtime.describe()["workflow"])
+        _runtime.reset()
+
+        class First(Workflow):
+            @step
+            async def a(self, ev: StartEvent) -> StopEvent:
+                return StopEvent(result=1)
+
+        class Second(Workflow):
+            pass
+
+        self.assertIsNone(_runtime.describe()["workflow"])
 
     def test_signature_errors(self):
         cases = []

@@ -151,6 +151,7 @@ def _component_info():
             for e in info["events"]
         ],
         state=None if state is None else _t.StateSpec(schema=state["schema"], defaults=state["defaults"]),
+        workflow=info["workflow"],
     )
 
 

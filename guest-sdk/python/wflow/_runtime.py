@@ -44,6 +44,10 @@ class _Component:
         self._instances = {}
         workflows = [cls for cls in _wf._WORKFLOWS
                      if not any(other is not cls and issubclass(other, cls) for other in _wf._WORKFLOWS)]
+        # What the host's validation messages call the workflow, as the
+        # reference calls it by its class: the one Workflow subclass the
+        # module defines (several give no one name).
+        self.workflow_name = workflows[0].__name__ if len(workflows) == 1 else None
         entries = []
         for cls in workflows:
             for info, is_method in cls._step_entries():
@@ -158,6 +162,7 @@ def describe():
         "events": [{"name": name, "kind": event_kind(cls), "schema": canonical(json_schema(cls))}
                    for name, cls in events.items()],
         "state": state,
+        "workflow": comp.workflow_name,
     }
 
 

@@ -138,6 +138,7 @@ impl Workflow {
         )?;
         let options = WorkflowOptions {
             name: manifest.name.clone().unwrap_or(default_name),
+            display_name: manifest.name.clone(),
             timeout,
             disable_validation: manifest.disable_validation,
             num_concurrent_runs: manifest.num_concurrent_runs,

@@ -128,4 +128,4 @@ fn review(ctx: &Context, ev: Priced) -> Result<Receipt, StepError> {
     })
 }
 
-export_steps!(state = Ledger; take_order, price, review);
+export_steps!(workflow = "GoldenFlow", state = Ledger; take_order, price, review);

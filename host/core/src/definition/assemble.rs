@@ -191,6 +191,7 @@ pub(crate) fn assemble(
         ));
     }
     Ok(WorkflowDef {
+        declared_name: declared_name(components),
         options,
         components: components
             .iter()
@@ -202,4 +203,90 @@ pub(crate) fn assemble(
         routes,
         state_type: state_type.map(|(t, _)| t),
     })
+}
+
+/// The longest workflow name a component may declare; a longer one is
+/// ignored (it only ever goes into messages).
+const MAX_DECLARED_NAME: usize = 128;
+
+/// The workflow's name as its components declare it: the one name they
+/// give, or `None` when none gives one or two disagree (a polyglot
+/// workflow's Python and JavaScript classes, say). Blank names, names of
+/// more than [`MAX_DECLARED_NAME`] bytes and names with control characters
+/// are ignored.
+fn declared_name(components: &[(ComponentOrigin, &ComponentInfo)]) -> Option<String> {
+    let mut names = components
+        .iter()
+        .filter_map(|(_, info)| info.workflow.as_deref())
+        .filter(|name| {
+            !name.trim().is_empty()
+                && name.len() <= MAX_DECLARED_NAME
+                && !name.chars().any(char::is_control)
+        });
+    let first = names.next()?;
+    names.all(|name| name == first).then(|| first.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component(workflow: Option<&str>) -> (ComponentOrigin, ComponentInfo) {
+        let origin = ComponentOrigin {
+            path: "guest".into(),
+            digest: String::new(),
+        };
+        let info = ComponentInfo {
+            steps: Vec::new(),
+            events: Vec::new(),
+            state: None,
+            workflow: workflow.map(str::to_string),
+        };
+        (origin, info)
+    }
+
+    fn declared(names: &[Option<&str>]) -> Option<String> {
+        let components: Vec<_> = names.iter().map(|name| component(*name)).collect();
+        let refs: Vec<_> = components.iter().map(|(o, i)| (o.clone(), i)).collect();
+        declared_name(&refs)
+    }
+
+    #[test]
+    fn the_declared_name_is_the_one_the_components_agree_on() {
+        assert_eq!(declared(&[Some("JokeFlow")]), Some("JokeFlow".into()));
+        assert_eq!(
+            declared(&[None, Some("JokeFlow"), Some("JokeFlow")]),
+            Some("JokeFlow".into())
+        );
+        assert_eq!(declared(&[None, None]), None);
+        assert_eq!(declared(&[Some("PyFlow"), Some("JsFlow")]), None);
+    }
+
+    #[test]
+    fn messages_call_the_workflow_by_its_chosen_then_declared_then_deployed_name() {
+        let display = |declared: Option<&str>, chosen: Option<&str>| {
+            let (origin, info) = component(declared);
+            let options = WorkflowOptions {
+                display_name: chosen.map(str::to_string),
+                ..WorkflowOptions::named("folder")
+            };
+            let def = assemble(&[(origin, &info)], options).expect("assembles");
+            def.display_name().to_string()
+        };
+        assert_eq!(display(Some("JokeFlow"), None), "JokeFlow");
+        assert_eq!(display(Some("JokeFlow"), Some("checkout")), "checkout");
+        assert_eq!(display(None, None), "folder");
+    }
+
+    #[test]
+    fn blank_long_or_control_names_are_ignored() {
+        assert_eq!(declared(&[Some("  ")]), None);
+        assert_eq!(declared(&[Some("Evil\nFlow")]), None);
+        let long = "F".repeat(MAX_DECLARED_NAME + 1);
+        assert_eq!(declared(&[Some(&long)]), None);
+        assert_eq!(
+            declared(&[Some(&long), Some("JokeFlow")]),
+            Some("JokeFlow".into())
+        );
+    }
 }

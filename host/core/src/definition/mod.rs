@@ -80,6 +80,10 @@ pub struct EventTypeInfo {
 #[derive(Clone)]
 pub(crate) struct WorkflowDef {
     pub(crate) options: WorkflowOptions,
+    /// The name the components give the workflow (its class in Python or
+    /// JavaScript), when they give one and agree on it: what validation
+    /// messages call it, as the reference calls a workflow by its class.
+    pub(crate) declared_name: Option<String>,
     /// The components the steps come from, by index.
     pub(crate) components: Vec<ComponentOrigin>,
     pub(crate) steps: Vec<StepConfig>,
@@ -220,6 +224,17 @@ impl WorkflowDef {
             })
             .map(|info| info.name.as_str())
             .unwrap_or(names::START)
+    }
+
+    /// What messages about the workflow's shape call it: the name chosen
+    /// for the whole workflow, else the one its components declare, else
+    /// the name it runs under.
+    pub(crate) fn display_name(&self) -> &str {
+        self.options
+            .display_name
+            .as_deref()
+            .or(self.declared_name.as_deref())
+            .unwrap_or(&self.options.name)
     }
 
     /// What identifies the workflow in a snapshot: its name and the SHA-256

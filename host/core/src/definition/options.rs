@@ -12,6 +12,11 @@ use crate::manifest::StepOverride;
 pub struct WorkflowOptions {
     /// The workflow's name.
     pub name: String,
+    /// What messages about the workflow's shape call it, when the name is
+    /// chosen for the whole workflow (a manifest's `name`). `None` calls it
+    /// by the name its components declare (a Python or JavaScript class,
+    /// as the reference calls a workflow by its class), else by `name`.
+    pub display_name: Option<String>,
     /// The run timeout; `None` for none.
     pub timeout: Option<Duration>,
     /// Skip event-graph validation.
@@ -37,6 +42,7 @@ impl WorkflowOptions {
     pub fn named(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
+            display_name: None,
             timeout: Some(DEFAULT_TIMEOUT),
             disable_validation: false,
             num_concurrent_runs: None,

@@ -30,7 +30,7 @@ fn join<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 /// event) are gathered into one error.
 pub(crate) fn validate(def: &WorkflowDef) -> Result<()> {
     validate_graph(&Graph {
-        name: &def.options.name,
+        name: def.display_name(),
         steps: &def.steps,
         events: &def.events,
         routes: &def.routes,
@@ -86,7 +86,7 @@ fn validate_graph(def: &Graph<'_>) -> Result<()> {
         1 => {}
         n => {
             return misconfigured(format!(
-                "Only one type of StartEvent is allowed per workflow, found {n}: {} in workflow '{workflow}'.",
+                "Only one type of StartEvent is allowed per workflow, found {n}: {{{}}} in workflow '{workflow}'.",
                 starts.join(", ")
             ));
         }
@@ -101,7 +101,7 @@ fn validate_graph(def: &Graph<'_>) -> Result<()> {
         1 => {}
         n => {
             return misconfigured(format!(
-                "Only one type of StopEvent is allowed per workflow, found {n}: {} in workflow '{workflow}'.",
+                "Only one type of StopEvent is allowed per workflow, found {n}: {{{}}} in workflow '{workflow}'.",
                 stops.join(", ")
             ));
         }
@@ -343,7 +343,7 @@ mod tests {
         let steps = vec![step("a", &["StartEvent"], &["StopEvent", "MyStop"])];
         assert_eq!(
             misconfiguration(check(steps, &[("MyStop", EventKind::Stop)])),
-            "Only one type of StopEvent is allowed per workflow, found 2: MyStop, StopEvent in workflow 'wf'."
+            "Only one type of StopEvent is allowed per workflow, found 2: {MyStop, StopEvent} in workflow 'wf'."
         );
     }
 

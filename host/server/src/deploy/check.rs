@@ -66,8 +66,11 @@ pub(crate) async fn workflow_of(
     }
     let workflow = match &manifest {
         Some(manifest) => {
+            // It runs under the deployed name (the default name), whatever
+            // the manifest's says; a manifest naming it otherwise does not
+            // name it in messages either.
             let mut manifest = manifest.clone();
-            manifest.name = Some(name.clone());
+            manifest.name = manifest.name.filter(|own| *own == name);
             Workflow::from_manifest(
                 runtime,
                 &manifest,
