@@ -348,9 +348,12 @@ pub(super) async fn drive(
 /// does; the notice says which events its waits would take and how to
 /// send one.
 fn idle_notice(handler: &WorkflowHandler, checkpointed: bool) -> String {
-    let waits: Vec<String> = handler
-        .pending_waits()
+    /// The most waits named; the others are counted.
+    const NAMED: usize = 5;
+    let pending = handler.pending_waits();
+    let mut waits: Vec<String> = pending
         .iter()
+        .take(NAMED)
         .map(|wait| {
             let fields: Vec<String> = wait
                 .requirements
@@ -364,6 +367,9 @@ fn idle_notice(handler: &WorkflowHandler, checkpointed: bool) -> String {
             }
         })
         .collect();
+    if pending.len() > NAMED {
+        waits.push(format!("{} more", pending.len() - NAMED));
+    }
     let what = if waits.is_empty() {
         "an event sent in from outside".to_string()
     } else {
