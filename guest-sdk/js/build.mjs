@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds a JavaScript guest folder into a wflow step component.
 //
-//     node build.mjs GUEST_DIR -o OUT.wasm [--wit PATH] [--componentize-js DIR] [--keep-build-dir]
+//     node build.mjs GUEST_DIR -o OUT.wasm [--wit PATH] [--componentize-js DIR] [--error-file PATH] [--keep-build-dir]
 //
 // The recipe (README.md, "Build recipe"):
 //  1. read GUEST_DIR/package.json; its `main` (default app.js) is the guest's module;
@@ -10,11 +10,19 @@
 //                  sdk-defaults.js: the generated copy of wit/sdk-defaults.json)
 //       app/       a copy of GUEST_DIR (without node_modules, dot-files and .wasm files)
 //       app/**/wflow   one shim per app directory: export * from "<relative>/wflow/index.js";
+//       building.js  marks the build (globalThis[Symbol.for("wflow.building")]) before the
+//                  guest's modules run, so that the SDK reports a declaration it refuses
 //       entry.js   binds the WIT import and exports `describe` and `handle`
 //  3. with the build directory as the working directory, run componentize-js on
 //     entry.js against the WIT world `steps`, disabling the `http` and
 //     `fetch-event` features (the host provides no wasi:http);
 //  4. write the component to OUT.wasm and delete the build directory.
+//
+// When the SDK refused a declaration while the component was initialized (a
+// step without `accepts`, say), it printed a `wflow-build-error {json}` line;
+// the build fails with that error at the guest's file and line instead of
+// componentize-js's report, and `--error-file PATH` gets the JSON
+// (`{kind, message, file, line}`) for the host.
 //
 // componentize-js resolves every import path relative to the importing file
 // (a bare "wflow" from app/x/y.js is read from app/x/wflow), normalises `..`,
@@ -41,7 +49,7 @@ const SKIPPED = (name) => name === "node_modules" || name.startsWith(".") || nam
 class BuildError extends Error {}
 
 function usage() {
-  return "usage: node build.mjs GUEST_DIR -o OUT.wasm [--wit PATH] [--componentize-js DIR] [--keep-build-dir]";
+  return "usage: node build.mjs GUEST_DIR -o OUT.wasm [--wit PATH] [--componentize-js DIR] [--error-file PATH] [--keep-build-dir]";
 }
 
 function parseArgs(argv) {
@@ -55,6 +63,7 @@ function parseArgs(argv) {
     if (arg === "-o" || arg === "--out") opts.out = value();
     else if (arg === "--wit") opts.wit = value();
     else if (arg === "--componentize-js") opts.componentizeJs = value();
+    else if (arg === "--error-file") opts.errorFile = value();
     else if (arg === "--keep-build-dir") opts.keep = true;
     else if (arg === "-h" || arg === "--help") {
       console.log(usage());
@@ -121,11 +130,13 @@ function writeShims(appDir, sdkIndex) {
 /** The entry module: binds the host's context interface, exports the world's functions. */
 export function entrySource(main) {
   return [
+    `import "./building.js";`,
     `import * as host from "wflow:workflow/context@0.1.0";`,
     `import * as app from ${JSON.stringify(`./app/${main}`)};`,
-    `import { componentExports } from "./wflow/index.js";`,
+    `import { BUILDING, componentExports } from "./wflow/index.js";`,
     ``,
     `const component = componentExports(app, host);`,
+    `delete globalThis[BUILDING];`,
     ``,
     `export function describe() {`,
     `  return component.describe();`,
@@ -136,6 +147,30 @@ export function entrySource(main) {
     `}`,
     ``,
   ].join("\n");
+}
+
+/** The module the entry imports first: it marks the build for the SDK. */
+export const BUILDING_SOURCE = `globalThis[Symbol.for("wflow.building")] = true;\n`;
+
+/** What marks the SDK's report of a refused declaration (workflow.js, BUILD_ERROR_MARK). */
+const BUILD_ERROR_MARK = "wflow-build-error ";
+
+/**
+ * The declaration error the SDK reported in componentize-js's output, if
+ * any: `{kind, message, file?, line?}`, `file` relative to the guest folder.
+ */
+export function reportedBuildError(output) {
+  for (const line of String(output).split("\n")) {
+    const at = line.indexOf(BUILD_ERROR_MARK);
+    if (at < 0) continue;
+    try {
+      const record = JSON.parse(line.slice(at + BUILD_ERROR_MARK.length));
+      if (record && typeof record.kind === "string" && typeof record.message === "string") return record;
+    } catch {
+      // Not a whole report: keep looking.
+    }
+  }
+  return undefined;
 }
 
 /** Lays out the build directory for `guestDir`; returns it and the entry's path. */
@@ -154,6 +189,7 @@ export function layout(guestDir, { sdkDir = SDK_DIR } = {}) {
       filter: (src) => src === guestDir || !SKIPPED(src.slice(src.lastIndexOf(sep) + 1)),
     });
     writeShims(appDir, join(wflowDir, "index.js"));
+    writeFileSync(join(buildDir, "building.js"), BUILDING_SOURCE);
     const entry = join(buildDir, "entry.js");
     writeFileSync(entry, entrySource(main));
     return { buildDir, entry };
@@ -189,7 +225,7 @@ function defaultWit() {
 }
 
 /** Builds `guest` into the component `out`; returns its size in bytes. */
-export async function build({ guest, out, wit = defaultWit(), componentizeJs, keep = false }) {
+export async function build({ guest, out, wit = defaultWit(), componentizeJs, errorFile, keep = false }) {
   if (!existsSync(guest) || !statSync(guest).isDirectory()) throw new BuildError(`${guest} is not a folder`);
   const guestDir = realpathSync(resolve(guest));
   const outPath = resolve(out);
@@ -213,7 +249,12 @@ export async function build({ guest, out, wit = defaultWit(), componentizeJs, ke
         disableFeatures: DISABLED_FEATURES,
       }));
     } catch (err) {
-      throw new BuildError(`componentize-js failed for ${guestDir}:\n${err && err.message ? err.message : err}`);
+      const output = err && err.message ? err.message : String(err);
+      const reported = reportedBuildError(output);
+      if (!reported) throw new BuildError(`componentize-js failed for ${guestDir}:\n${output}`);
+      if (errorFile) writeFileSync(errorFile, JSON.stringify(reported));
+      const at = reported.file ? `${join(guestDir, reported.file)}${reported.line ? `:${reported.line}` : ""}: ` : "";
+      throw new BuildError(`${reported.kind}: ${at}${reported.message}`);
     }
     const tmp = `${outPath}.${process.pid}.tmp`;
     writeFileSync(tmp, component);

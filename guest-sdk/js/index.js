@@ -43,4 +43,6 @@ export {
   DEFAULT_NUM_WORKERS,
   toStepError,
   componentExports,
+  BUILDING,
+  BUILD_ERROR_MARK,
 } from "./workflow.js";

@@ -27,6 +27,49 @@ const EXPONENTIAL_DEFAULTS = { ...RETRY_DEFAULTS, ...SDK_DEFAULTS.exponential_ba
 /** How many events a step handles at once unless it says otherwise (as the seed). */
 export const DEFAULT_NUM_WORKERS = STEP_DEFAULTS.num_workers;
 
+/**
+ * Set on `globalThis` while a guest is built (build.mjs's `building.js` sets
+ * it before the guest's modules run; the entry module clears it): a
+ * declaration the SDK refuses is then reported to the build.
+ */
+export const BUILDING = Symbol.for("wflow.building");
+
+/**
+ * The line that reports a refused declaration to the build, followed by
+ * JSON `{kind, message, file, line}`: the engine building the component has
+ * no filesystem, so build.mjs picks the line out of the engine's output.
+ */
+export const BUILD_ERROR_MARK = "wflow-build-error ";
+
+/** The first frame of `err`'s stack in the guest's own files (`app/...`). */
+function guestFrame(err) {
+  const stack = typeof err?.stack === "string" ? err.stack : "";
+  for (const frame of stack.split("\n")) {
+    // SpiderMonkey's frames: `function@file:line:column`.
+    const found = /@app\/(.+):(\d+):\d+$/.exec(frame.trim());
+    if (found) return { file: found[1], line: Number(found[2]) };
+  }
+  return undefined;
+}
+
+/**
+ * Runs `declare` (a step or workflow declaration); while building, an error
+ * it throws is reported to the build with the guest's file and line before
+ * it propagates.
+ */
+function declaring(declare) {
+  try {
+    return declare();
+  } catch (err) {
+    if (globalThis[BUILDING]) {
+      const record = { kind: errorKind(err), message: err instanceof Error ? err.message : String(err) };
+      Object.assign(record, guestFrame(err));
+      console.error(BUILD_ERROR_MARK + JSON.stringify(record));
+    }
+    throw err;
+  }
+}
+
 /** A step failed; `new StepError("why")` reports `StepError: why`. */
 export class StepError extends Error {}
 StepError.prototype.name = "StepError";
@@ -234,9 +277,13 @@ function stepSpec(options, where) {
  * @returns {F}
  */
 export function step(options, fn) {
-  const spec = stepSpec(options, options && options.name ? `step ${options.name}` : "step");
+  const spec = declaring(() => stepSpec(options, options && options.name ? `step ${options.name}` : "step"));
   const mark = (f) => {
-    if (typeof f !== "function") throw new TypeError("step(options, fn): fn must be a function (ctx, ev) => ...");
+    if (typeof f !== "function") {
+      declaring(() => {
+        throw new TypeError("step(options, fn): fn must be a function (ctx, ev) => ...");
+      });
+    }
     let target = f;
     if (f[STEP]) {
       // Already a step: declare this one on a wrapper, keeping `this`.
@@ -311,12 +358,14 @@ export class Workflow {
     /** @type {Map<string, {name: string, fn: Function, spec: any}>} */
     this._steps = new Map();
     const cls = /** @type {typeof Workflow} */ (this.constructor);
-    if (cls.steps) this._addTable(cls.steps, true);
-    for (const fn of cls._addedSteps || []) this._addTable([fn], false);
-    if (steps) this._addTable(steps, false);
-    this._state = normalizeState(state ?? cls.state);
-    this._name = name ?? (cls !== Workflow && cls.name ? cls.name : undefined);
-    this._info = this._describe();
+    declaring(() => {
+      if (cls.steps) this._addTable(cls.steps, true);
+      for (const fn of cls._addedSteps || []) this._addTable([fn], false);
+      if (steps) this._addTable(steps, false);
+      this._state = normalizeState(state ?? cls.state);
+      this._name = name ?? (cls !== Workflow && cls.name ? cls.name : undefined);
+      this._info = this._describe();
+    });
   }
 
   /** Adds a `step(...)` function to every instance of this class (the seed's `add_step`). */
@@ -468,9 +517,11 @@ export function componentExports(app, host) {
   let wf = app.default ?? app.workflow;
   if (typeof wf === "function" && (wf === Workflow || wf.prototype instanceof Workflow)) wf = new wf();
   if (!(wf instanceof Workflow)) {
-    throw new TypeError(
-      "the guest's main module must `export default` a Workflow (an instance, or a subclass of Workflow)",
-    );
+    declaring(() => {
+      throw new TypeError(
+        "the guest's main module must `export default` a Workflow (an instance, or a subclass of Workflow)",
+      );
+    });
   }
   return { describe: () => wf.describe(), handle: (step, ev) => wf.handle(step, ev) };
 }

@@ -31,8 +31,10 @@ import {
   schemaOf,
   step,
   stepConfig,
+  BUILDING,
+  BUILD_ERROR_MARK,
 } from "../index.js";
-import { entrySource, guestMain, layout } from "../build.mjs";
+import { BUILDING_SOURCE, entrySource, guestMain, layout, reportedBuildError } from "../build.mjs";
 import SDK_DEFAULTS from "../sdk-defaults.js";
 
 const DIALECT = "https://json-schema.org/draft/2020-12/schema";
@@ -602,6 +604,9 @@ test("the build lays out the SDK, the guest, a shim per folder and the entry", (
       assert.equal(read("app/src/lib/util.js"), "export const x = 1;\n");
       assert.match(read("wflow/index.js"), /export \{/);
       assert.equal(readFileSync(entry, "utf8"), entrySource("src/main.js"));
+      // The build is marked before the guest's modules run.
+      assert.equal(read("building.js"), BUILDING_SOURCE);
+      assert.match(entrySource("src/main.js"), /^import "\.\/building\.js";\n/);
       assert.throws(() => read("app/node_modules/x"), /ENOENT/);
       assert.throws(() => read("app/old.wasm"), /ENOENT/);
     } finally {
@@ -689,4 +694,31 @@ test("examples-guests/fanout-js sends n items and collects their sum", async () 
     if (out.val.length > 0) result = JSON.parse(out.val[0].data).result;
   }
   assert.deepEqual(result, { sum: (n * (n - 1)) / 2, count: n });
+});
+
+test("while building, a declaration the SDK refuses is reported to the build, once and whole", () => {
+  const printed = [];
+  const error = console.error;
+  console.error = (line) => printed.push(line);
+  try {
+    // Not building: the error only propagates.
+    assert.throws(() => new Workflow({ steps: { go: () => null } }), /declare what it accepts/);
+    assert.deepEqual(printed, []);
+    globalThis[BUILDING] = true;
+    assert.throws(() => new Workflow({ steps: { go: () => null } }), /declare what it accepts/);
+    assert.throws(() => step({ accepts: [StartEvent], numWorkers: 0 }, () => null), /numWorkers/);
+  } finally {
+    delete globalThis[BUILDING];
+    console.error = error;
+  }
+  assert.equal(printed.length, 2);
+  assert.ok(printed.every((line) => line.startsWith(BUILD_ERROR_MARK)));
+  const first = reportedBuildError(`Failed to initialize component:\n${printed[0]}\nException while evaluating`);
+  assert.equal(first.kind, "TypeError");
+  assert.equal(first.message, "step go: declare what it accepts and emits with step({ accepts, emits }, fn)");
+  assert.equal(reportedBuildError(printed[1]).kind, "TypeError");
+  // What is not a whole report is not one.
+  assert.equal(reportedBuildError("nothing reported"), undefined);
+  assert.equal(reportedBuildError(`${BUILD_ERROR_MARK}{"kind": "TypeError"`), undefined);
+  assert.equal(reportedBuildError(`${BUILD_ERROR_MARK}{"kind": 1, "message": "x"}`), undefined);
 });

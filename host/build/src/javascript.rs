@@ -14,6 +14,9 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         Build::Cached(component) => return Ok(component),
         Build::Fresh(build) => build,
     };
+    // Where build.mjs writes a declaration the SDK refused (a step without
+    // `accepts`, say), at the user's file and line.
+    let reported = build.scratch.path().join("describe-error.json");
     let mut command = tokio::process::Command::new(&toolchain.node);
     command
         .arg(build.sdk.js().join("build.mjs"))
@@ -23,12 +26,14 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         .arg("--wit")
         .arg(build.sdk.wit())
         .arg("--componentize-js")
-        .arg(&toolchain.componentize_js);
+        .arg(&toolchain.componentize_js)
+        .arg("--error-file")
+        .arg(&reported);
     build
         .run_tool(
             &mut command,
             &format!("the JavaScript guest in {}", dir.display()),
-            || None,
+            || super::reported_error(&reported, dir, "JavaScript"),
         )
         .await?;
     build.publish()

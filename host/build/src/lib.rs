@@ -337,6 +337,38 @@ impl KeptFailure {
     }
 }
 
+/// Why a guest could not be described, as its SDK reported it from inside
+/// the build in `file` (Python's `wflow/_build_error.py`, JavaScript's
+/// `build.mjs --error-file`): its own error (a bad step declaration, a
+/// syntax error, a missing module) at the user's file and line, rather than
+/// the build tool's report. `language` names the guest's language.
+fn reported_error(file: &Path, guest_dir: &Path, language: &str) -> Option<WorkflowError> {
+    #[derive(serde::Deserialize)]
+    struct Reported {
+        kind: String,
+        message: String,
+        file: Option<String>,
+        line: Option<u64>,
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let reported: Reported = serde_json::from_str(&text).ok()?;
+    let at = match (&reported.file, reported.line) {
+        (Some(file), Some(line)) => format!("{}:{line}: ", guest_dir.join(file).display()),
+        (Some(file), None) => format!("{}: ", guest_dir.join(file).display()),
+        _ => String::new(),
+    };
+    let message = format!("{at}{}", reported.message);
+    Some(match reported.kind.as_str() {
+        "WorkflowValidationError" | "WorkflowConfigurationError" => {
+            error_of_kind(&reported.kind, message)
+        }
+        other => WorkflowError::Load(format!(
+            "the {language} guest in {} does not load: {other}: {message}",
+            guest_dir.display()
+        )),
+    })
+}
+
 /// An error of `kind` (a [`WorkflowError::kind`]) a build reports: the
 /// guest's own validation or configuration error, else a load error.
 fn error_of_kind(kind: &str, message: String) -> WorkflowError {

@@ -108,39 +108,8 @@ pub(super) async fn build(dir: &Path, cache: &BuildCache) -> Result<PathBuf> {
         .run_tool(
             &mut command,
             &format!("the Python guest in {}", dir.display()),
-            || describe_error(&entry_dir, dir),
+            || super::reported_error(&entry_dir.join("describe-error.json"), dir, "Python"),
         )
         .await?;
     build.publish()
-}
-
-/// Why the guest could not be described, as the SDK reported it from inside
-/// the build (`wflow/_build_error.py`): its own error (a bad step
-/// signature, a syntax error, a missing module) at the user's file and
-/// line, rather than the build tool's traceback.
-fn describe_error(entry_dir: &Path, guest_dir: &Path) -> Option<WorkflowError> {
-    #[derive(serde::Deserialize)]
-    struct Reported {
-        kind: String,
-        message: String,
-        file: Option<String>,
-        line: Option<u64>,
-    }
-    let text = std::fs::read_to_string(entry_dir.join("describe-error.json")).ok()?;
-    let reported: Reported = serde_json::from_str(&text).ok()?;
-    let at = match (&reported.file, reported.line) {
-        (Some(file), Some(line)) => format!("{}:{line}: ", guest_dir.join(file).display()),
-        (Some(file), None) => format!("{}: ", guest_dir.join(file).display()),
-        _ => String::new(),
-    };
-    let message = format!("{at}{}", reported.message);
-    Some(match reported.kind.as_str() {
-        "WorkflowValidationError" | "WorkflowConfigurationError" => {
-            super::error_of_kind(&reported.kind, message)
-        }
-        other => WorkflowError::Load(format!(
-            "the Python guest in {} does not load: {other}: {message}",
-            guest_dir.display()
-        )),
-    })
 }

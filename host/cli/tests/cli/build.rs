@@ -142,3 +142,43 @@ fn a_build_that_failed_fails_again_at_once_until_its_inputs_change() {
     let _ = std::fs::remove_dir_all(&cache);
     let _ = std::fs::remove_dir_all(&guest);
 }
+
+#[test]
+fn a_javascript_step_the_sdk_refuses_is_reported_at_the_users_line_and_kept() {
+    let cache = scratch("refused-js-cache", "");
+    let guest = scratch("refused-js-guest", "");
+    let _ = std::fs::remove_dir_all(&cache);
+    std::fs::create_dir_all(&guest).unwrap();
+    std::fs::write(
+        guest.join("package.json"),
+        r#"{"name": "refused", "version": "0.1.0", "type": "module", "main": "app.js"}"#,
+    )
+    .unwrap();
+    // A plain function where a step(...) is expected.
+    let app = "import { Workflow, StopEvent } from \"wflow\";\n\n\
+               const go = (ctx, ev) => new StopEvent({ result: 1 });\n\n\
+               export default new Workflow({ steps: { go } });\n";
+    std::fs::write(guest.join("app.js"), app).unwrap();
+    let env = [("WFLOW_CACHE_DIR", cache.to_str().unwrap())];
+    let path = guest.to_str().unwrap();
+    let first = wflow_with_env(&["run", path], None, &env);
+    assert_failure(&first);
+    assert_eq!(
+        stderr(&first).trim(),
+        format!(
+            "error: WorkflowLoadError: the JavaScript guest in {path} does not load: TypeError: \
+             {path}/app.js:5: step go: declare what it accepts and emits with step({{ accepts, \
+             emits }}, fn)"
+        )
+    );
+    // Kept with its inputs: the same error at once, without a build.
+    let again = wflow_with_env(&["run", path], None, &env);
+    assert_failure(&again);
+    assert_contains(
+        &stderr(&again),
+        "app.js:5: step go: declare what it accepts",
+    );
+    assert_contains(&stderr(&again), "the last build of these very inputs gave");
+    let _ = std::fs::remove_dir_all(&cache);
+    let _ = std::fs::remove_dir_all(&guest);
+}
