@@ -293,6 +293,24 @@ async fn a_writer_inside_an_edit_is_refused_and_the_edit_is_discarded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_built_against_the_older_wit_is_told_to_build_again() {
+    let path = component_path("older-wit");
+    let err = wflow_build::load_workflow(runtime(), &path)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "WorkflowLoadError");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} was built against an older wflow WIT (its `component-info` has no `workflow` \
+             field): build it again with this wflow's SDK (`wflow build`), then load or deploy \
+             the new component",
+            path.display()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_importing_what_the_host_lacks_is_refused_naming_the_import() {
     let err = wflow_build::load_workflow(runtime(), &component_path("alien"))
         .await

@@ -34,6 +34,8 @@ import { homedir, tmpdir } from "node:os";
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
+import { BUILDING, BUILD_ERROR_MARK } from "./workflow.js";
+
 /** The componentize-js version this recipe is written for. */
 export const COMPONENTIZE_JS_VERSION = "0.23.0";
 /** The SDK's runtime files, copied into every build. */
@@ -150,27 +152,27 @@ export function entrySource(main) {
 }
 
 /** The module the entry imports first: it marks the build for the SDK. */
-export const BUILDING_SOURCE = `globalThis[Symbol.for("wflow.building")] = true;\n`;
-
-/** What marks the SDK's report of a refused declaration (workflow.js, BUILD_ERROR_MARK). */
-const BUILD_ERROR_MARK = "wflow-build-error ";
+export const BUILDING_SOURCE = `globalThis[Symbol.for(${JSON.stringify(BUILDING.description)})] = true;\n`;
 
 /**
  * The declaration error the SDK reported in componentize-js's output, if
  * any: `{kind, message, file?, line?}`, `file` relative to the guest folder.
+ * The last report wins: it is the one that stopped the build (a guest may
+ * catch an earlier one).
  */
 export function reportedBuildError(output) {
+  let found;
   for (const line of String(output).split("\n")) {
     const at = line.indexOf(BUILD_ERROR_MARK);
     if (at < 0) continue;
     try {
       const record = JSON.parse(line.slice(at + BUILD_ERROR_MARK.length));
-      if (record && typeof record.kind === "string" && typeof record.message === "string") return record;
+      if (record && typeof record.kind === "string" && typeof record.message === "string") found = record;
     } catch {
-      // Not a whole report: keep looking.
+      // Not a whole report.
     }
   }
-  return undefined;
+  return found;
 }
 
 /** Lays out the build directory for `guestDir`; returns it and the entry's path. */

@@ -359,11 +359,17 @@ export class Workflow {
     this._steps = new Map();
     const cls = /** @type {typeof Workflow} */ (this.constructor);
     declaring(() => {
+      if (name !== undefined && typeof name !== "string") {
+        throw new TypeError(`the workflow's name must be a string, got ${typeof name}`);
+      }
       if (cls.steps) this._addTable(cls.steps, true);
       for (const fn of cls._addedSteps || []) this._addTable([fn], false);
       if (steps) this._addTable(steps, false);
       this._state = normalizeState(state ?? cls.state);
-      this._name = name ?? (cls !== Workflow && cls.name ? cls.name : undefined);
+      // An anonymous `export default class extends Workflow` is named
+      // "default" by the language: that is no name.
+      const className = cls !== Workflow && cls.name !== "default" ? cls.name : "";
+      this._name = name ?? (className || undefined);
       this._info = this._describe();
     });
   }

@@ -111,10 +111,13 @@ pub fn handle(
 #[macro_export]
 macro_rules! export_steps {
     (workflow = $name:literal, state = $state:ty; $($step:path),+ $(,)?) => {
-        $crate::export_steps!(@impl ::std::option::Option::Some($crate::__private::StateDecl::of::<$state>()), ::std::option::Option::Some($name); $($step),+);
+        $crate::export_steps!(@impl ::std::option::Option::Some($crate::__private::StateDecl::of::<$state>()), ::std::option::Option::Some::<&'static str>($name); $($step),+);
+    };
+    (state = $state:ty, workflow = $name:literal; $($step:path),+ $(,)?) => {
+        $crate::export_steps!(workflow = $name, state = $state; $($step),+);
     };
     (workflow = $name:literal; $($step:path),+ $(,)?) => {
-        $crate::export_steps!(@impl ::std::option::Option::None, ::std::option::Option::Some($name); $($step),+);
+        $crate::export_steps!(@impl ::std::option::Option::None, ::std::option::Option::Some::<&'static str>($name); $($step),+);
     };
     (state = $state:ty; $($step:path),+ $(,)?) => {
         $crate::export_steps!(@impl ::std::option::Option::Some($crate::__private::StateDecl::of::<$state>()), ::std::option::Option::None; $($step),+);

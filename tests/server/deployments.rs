@@ -253,6 +253,38 @@ async fn a_redeployment_serves_new_runs_while_runs_in_flight_finish_on_theirs() 
 }
 
 #[tokio::test]
+async fn a_refused_workflow_is_called_by_its_declared_name_unless_its_manifest_names_it() {
+    let base = serve_app(app()).await;
+    let client = Client::new();
+    // `nostop` declares itself `NoStopFlow`; a manifest naming it otherwise
+    // than it is deployed does not name it, one naming it so does.
+    let cases = [
+        ("nostop", None, "Workflow 'NoStopFlow'"),
+        (
+            "mine",
+            Some("name = \"other\"\n[[components]]\npath = \"nostop.wasm\"\n"),
+            "Workflow 'NoStopFlow'",
+        ),
+        (
+            "checkout",
+            Some("name = \"checkout\"\n[[components]]\npath = \"nostop.wasm\"\n"),
+            "Workflow 'checkout'",
+        ),
+    ];
+    for (name, manifest, expected) in cases {
+        let files = vec![("nostop.wasm", wasm("nostop"))];
+        let (status, refused) = deploy(&client, &base, ACME, name, files, manifest).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {refused}");
+        let detail = refused["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("At least one Event of type StopEvent must be returned by any step.")
+                && detail.contains(expected),
+            "{name}: {detail}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn bad_uploads_are_refused_naming_the_problem_and_deploy_nothing() {
     let base = serve_app(app()).await;
     let client = Client::new();

@@ -47,4 +47,4 @@ fn report(ctx: &Context, ev: Incremented) -> Result<Option<StopEvent>, StepError
     Ok(Some(StopEvent::result(json!({ "count": state.count }))))
 }
 
-export_steps!(state = Counter; spawn_increments, increment, report);
+export_steps!(state = Counter, workflow = "CounterFlow"; spawn_increments, increment, report);

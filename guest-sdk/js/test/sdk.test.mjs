@@ -339,9 +339,14 @@ test("describe lists steps, event types with schemas, and the typed state", () =
   });
   assert.equal(info.state.defaults, "{}");
   assert.equal(new Workflow({ steps: { writeJoke } }).describe().state, undefined);
-  // A plain Workflow has a name only when it is given one.
+  // A plain Workflow has a name only when it is given one, a string.
   assert.equal(new Workflow({ steps: { writeJoke } }).describe().workflow, undefined);
   assert.equal(new Workflow({ name: "JokeFlow", steps: { writeJoke } }).describe().workflow, "JokeFlow");
+  assert.throws(() => new Workflow({ name: 1, steps: { writeJoke } }), /name must be a string, got number/);
+  // An anonymous default-exported class is named "default" by the language: no name.
+  const anonymous = { default: class extends Workflow {} };
+  assert.equal(anonymous.default.name, "default");
+  assert.equal(new anonymous.default().describe().workflow, undefined);
   assert.throws(() => new Workflow({ state: { fields: { n: "integer" }, defaults: {} } }), /missing field `n`/);
   assert.throws(
     () => new Workflow({ steps: { a: writeJoke, b: step({ accepts: [defineEvent("Joke")] }, () => {}) } }),
@@ -717,6 +722,8 @@ test("while building, a declaration the SDK refuses is reported to the build, on
   assert.equal(first.kind, "TypeError");
   assert.equal(first.message, "step go: declare what it accepts and emits with step({ accepts, emits }, fn)");
   assert.equal(reportedBuildError(printed[1]).kind, "TypeError");
+  // The last report is the one that stopped the build.
+  assert.match(reportedBuildError(printed.join("\n")).message, /numWorkers/);
   // What is not a whole report is not one.
   assert.equal(reportedBuildError("nothing reported"), undefined);
   assert.equal(reportedBuildError(`${BUILD_ERROR_MARK}{"kind": "TypeError"`), undefined);

@@ -102,7 +102,7 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         origin: Some(super::run::origin_of(&path)),
         // A run waiting again is noticed by its idling (saved with
         // --detach, else said to be idle).
-        internal_events: true,
+        idle_events: true,
         send_first,
         ..RunOptions::default()
     };

@@ -186,7 +186,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         origin: Some(origin_of(&args.path)),
         // A run waiting for an event from outside is noticed by its idling
         // (saved with --detach, else said to be idle).
-        internal_events: true,
+        idle_events: true,
         ..RunOptions::default()
     };
     let handler = match workflow.run_with(start, options) {
@@ -255,12 +255,13 @@ pub(super) async fn drive(
     let mut events = handler.stream_events()?;
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let answer_type = human_response_type(workflow);
-    // Idle events streamed before the last answer was sent are old news:
-    // the run was waiting for that answer.
-    let mut answered_at = 0;
     while let Some((position, event)) = events.next_at().await {
         if names::is_internal(&event.name) {
-            if event.name == names::WORKFLOW_IDLE && position >= answered_at {
+            // An idle event streamed while the run waited for an answer
+            // typed since is old news: the answer woke the run (and a new
+            // idle period, if it idles again, streams its own).
+            if event.name == names::WORKFLOW_IDLE && handler.idle_position().await == Some(position)
+            {
                 // A run that comes to wait for an event from outside (an
                 // answer that did not suit its waiter, say) without asking
                 // anew is saved with --detach, and said to be idle else.
@@ -302,7 +303,6 @@ pub(super) async fn drive(
                 // `\n`; a `\r` may be left).
                 let response = line.strip_suffix('\r').unwrap_or(&line);
                 let answer = Event::new(answer_type.clone(), &json!({ "response": response }))?;
-                answered_at = handler.stream_position();
                 if let Err(err) = handler.send_event(answer) {
                     handler.cancel();
                     return Ok(printer.error(&err));
@@ -358,12 +358,14 @@ fn idle_notice(handler: &WorkflowHandler, checkpointed: bool) -> String {
             let fields: Vec<String> = wait
                 .requirements
                 .iter()
-                .map(|(field, value)| format!("{field} = {value}"))
+                .map(|(field, value)| {
+                    format!("\"{}\" = {}", shown(field), shown(&value.to_string()))
+                })
                 .collect();
             if fields.is_empty() {
-                wait.event.clone()
+                format!("\"{}\"", shown(&wait.event))
             } else {
-                format!("{} with {}", wait.event, fields.join(", "))
+                format!("\"{}\" with {}", shown(&wait.event), fields.join(", "))
             }
         })
         .collect();
@@ -376,7 +378,7 @@ fn idle_notice(handler: &WorkflowHandler, checkpointed: bool) -> String {
         format!("an event sent in from outside: {}", waits.join(" or "))
     };
     let until = match handler.timeout() {
-        Some(timeout) => format!("until its timeout ({} s)", timeout.as_secs_f64()),
+        Some(timeout) => format!("until the run's timeout ({} s)", timeout.as_secs_f64()),
         None => "with no timeout (Ctrl-C stops it)".to_string(),
     };
     let how = if checkpointed {
@@ -387,6 +389,27 @@ fn idle_notice(handler: &WorkflowHandler, checkpointed: bool) -> String {
     format!(
         "The run is idle: no step is running and no event is queued. It waits for {what}, {until}. {how}"
     )
+}
+
+/// `text` (a name or value a guest chose) as a terminal may show it:
+/// control and invisible characters escaped (no escape sequence or
+/// direction override reaches the terminal), cut to 80 characters.
+fn shown(text: &str) -> String {
+    /// The most characters shown of one name or value.
+    const SHOWN: usize = 80;
+    let mut shown = String::new();
+    for (index, c) in text.chars().enumerate() {
+        if index == SHOWN {
+            shown.push('…');
+            break;
+        }
+        if c == ' ' || c.is_ascii_graphic() || (c.is_alphanumeric() && !c.is_control()) {
+            shown.push(c);
+        } else {
+            shown.extend(c.escape_unicode());
+        }
+    }
+    shown
 }
 
 /// Saves the waiting run and exits, saying how to answer.
@@ -447,5 +470,16 @@ mod tests {
                 .unwrap_err()
                 .contains("longer than a year")
         );
+    }
+
+    #[test]
+    fn what_a_guest_named_is_shown_escaped_and_cut() {
+        assert_eq!(shown("Approval"), "Approval");
+        assert_eq!(shown("Überweisung 日本"), "Überweisung 日本");
+        assert_eq!(shown("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(shown("evil\u{202e}txt"), "evil\\u{202e}txt");
+        assert_eq!(shown("zero\u{200b}width"), "zero\\u{200b}width");
+        let long = "x".repeat(200);
+        assert_eq!(shown(&long), format!("{}…", "x".repeat(80)));
     }
 }

@@ -86,9 +86,17 @@ impl StepComponent {
                 ))
             })?;
         let pre = StepsPre::new(pre).map_err(|err| {
-            WorkflowError::Load(format!(
-                "{shown} does not export the wflow `steps` world (describe, handle): {err:#}"
-            ))
+            if built_for_older_wit(&component, runtime.engine()) {
+                WorkflowError::Load(format!(
+                    "{shown} was built against an older wflow WIT (its `component-info` has no \
+                     `workflow` field): build it again with this wflow's SDK (`wflow build`), \
+                     then load or deploy the new component"
+                ))
+            } else {
+                WorkflowError::Load(format!(
+                    "{shown} does not export the wflow `steps` world (describe, handle): {err:#}"
+                ))
+            }
         })?;
         let _slot = runtime.core().loader_slot().await?;
         let mut store =
@@ -121,6 +129,27 @@ impl StepComponent {
             .map(drop)
             .map_err(|err| WorkflowError::Load(format!("{}: {err:#}", self.path.display())))
     }
+}
+
+/// Whether `component` is a steps component built against the WIT before
+/// `component-info` gained its `workflow` field: its `describe` returns a
+/// record of exactly `steps`, `events` and `state`. Read from the
+/// component's type, so that loading it can say what to do.
+fn built_for_older_wit(component: &Component, engine: &wasmtime::Engine) -> bool {
+    use wasmtime::component::types::ComponentItem;
+    use wasmtime::component::types::Type;
+
+    let component_type = component.component_type();
+    let export = component_type.get_export(engine, "describe");
+    let Some(ComponentItem::ComponentFunc(describe)) = export.map(|export| export.ty) else {
+        return false;
+    };
+    let Some(Type::Record(info)) = describe.results().next() else {
+        return false;
+    };
+    info.fields()
+        .map(|field| field.name)
+        .eq(["steps", "events", "state"])
 }
 
 /// A store for an instance that is not part of a run (describing, probing):

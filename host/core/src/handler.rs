@@ -40,6 +40,10 @@ pub struct RunOptions {
     /// `WorkflowIdleEvent` when the run comes to wait only on input from
     /// outside (the reference's internal events).
     pub internal_events: bool,
+    /// Stream a `WorkflowIdleEvent` when the run comes to wait only on input
+    /// from outside, without the `StepStateChanged` events
+    /// `internal_events` adds (what a terminal needs to say a run is idle).
+    pub idle_events: bool,
     /// Events sent into the run before it starts (or, resumed, goes on),
     /// checked as [`WorkflowHandler::send_event`] checks them: the answer a
     /// resumed run was waiting for is there before the run can look idle.
@@ -203,6 +207,7 @@ impl Workflow {
             log: Default::default(),
             timeout: self.timeout,
             internal_events: options.internal_events,
+            idle_events: options.internal_events || options.idle_events,
             internal_streamed: AtomicU64::new(internal_streamed),
             streamed_bytes: AtomicU64::new(streamed_bytes),
             queued_bytes: AtomicU64::new(0),
@@ -408,12 +413,17 @@ impl WorkflowHandler {
         self.shared.waiters().pending()
     }
 
-    /// How many events the run has streamed so far, its internal events
-    /// included: the position the next one gets (see
-    /// [`EventStream::next_at`]). An event read at a lower position was
-    /// streamed before this was asked.
-    pub fn stream_position(&self) -> u64 {
-        self.shared.stream.position()
+    /// The stream position of the `WorkflowIdleEvent` that began the run's
+    /// current idle period, once every event sent in before this call has
+    /// been taken; `None` when the run is not idle then (or streams no idle
+    /// events, or has ended). An idle event read from the stream is news
+    /// only when this gives its position: otherwise the run has moved on
+    /// (an answer sent since woke it) and any later idle period streams an
+    /// idle event of its own.
+    pub async fn idle_position(&self) -> Option<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.shared.broker.send(BrokerMsg::Idleness(reply)).ok()?;
+        answer.await.ok().flatten()
     }
 
     /// The run's timeout; `None` for none.

@@ -51,7 +51,7 @@ fn an_idle_run_is_said_to_be_idle_with_what_it_waits_for() {
     let text = stderr(&output);
     assert_contains(
         &text,
-        "The run is idle: no step is running and no event is queued. It waits for an event sent in from outside: Approval, until its timeout (30 s).",
+        r#"The run is idle: no step is running and no event is queued. It waits for an event sent in from outside: "Approval", until the run's timeout (30 s)."#,
     );
     assert_contains(&text, "run with --checkpoint FILE --detach");
     let notice = text.find("The run is idle").expect("the notice");
@@ -59,6 +59,25 @@ fn an_idle_run_is_said_to_be_idle_with_what_it_waits_for() {
         .find("error: TimeoutError")
         .expect("the wait timed out");
     assert!(notice < failure, "{text}");
+}
+
+#[test]
+fn an_answer_the_wait_does_not_take_leaves_the_run_idle_and_said_so() {
+    // `confirm` waits for a HumanResponseEvent with response "yes": "no"
+    // is typed, the run idles without asking anew, and `wflow run` says
+    // what the wait would take before the run times out.
+    let output = wflow_fails(&["run", "testing/confirm", "--timeout", "3"], Some("no\n"));
+    let text = stderr(&output);
+    assert_contains(
+        &text,
+        r#"It waits for an event sent in from outside: "HumanResponseEvent" with "response" = "yes", until the run's timeout (3 s)."#,
+    );
+    assert_contains(&text, "error: WorkflowTimeoutError");
+    assert_eq!(text.matches("The run is idle").count(), 1, "{text}");
+    // The answer it takes ends the run, and nothing is said of idling.
+    let output = wflow_ok(&["run", "testing/confirm", "--timeout", "3"], Some("yes\n"));
+    assert_eq!(stdout(&output).lines().last(), Some("confirmed"));
+    assert!(!stderr(&output).contains("idle"), "{}", stderr(&output));
 }
 
 #[test]

@@ -211,17 +211,20 @@ const MAX_DECLARED_NAME: usize = 128;
 
 /// The workflow's name as its components declare it: the one name they
 /// give, or `None` when none gives one or two disagree (a polyglot
-/// workflow's Python and JavaScript classes, say). Blank names, names of
-/// more than [`MAX_DECLARED_NAME`] bytes and names with control characters
-/// are ignored.
+/// workflow's Python and JavaScript classes, say). Only a name shaped like
+/// a class name counts: letters, digits, `_`, `$`, `.` and `-`, at most
+/// [`MAX_DECLARED_NAME`] bytes (no control, invisible or direction
+/// characters reach a message).
 fn declared_name(components: &[(ComponentOrigin, &ComponentInfo)]) -> Option<String> {
     let mut names = components
         .iter()
         .filter_map(|(_, info)| info.workflow.as_deref())
         .filter(|name| {
-            !name.trim().is_empty()
+            !name.is_empty()
                 && name.len() <= MAX_DECLARED_NAME
-                && !name.chars().any(char::is_control)
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | '-'))
         });
     let first = names.next()?;
     names.all(|name| name == first).then(|| first.to_string())
@@ -279,9 +282,16 @@ mod tests {
     }
 
     #[test]
-    fn blank_long_or_control_names_are_ignored() {
+    fn only_names_shaped_like_class_names_count() {
+        assert_eq!(
+            declared(&[Some("Überweisung_2")]),
+            Some("Überweisung_2".into())
+        );
         assert_eq!(declared(&[Some("  ")]), None);
         assert_eq!(declared(&[Some("Evil\nFlow")]), None);
+        assert_eq!(declared(&[Some("Evil\u{202e}Flow")]), None);
+        assert_eq!(declared(&[Some("Zero\u{200b}Width")]), None);
+        assert_eq!(declared(&[Some("Joke Flow")]), None);
         let long = "F".repeat(MAX_DECLARED_NAME + 1);
         assert_eq!(declared(&[Some(&long)]), None);
         assert_eq!(

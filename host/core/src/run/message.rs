@@ -57,6 +57,9 @@ pub(crate) enum BrokerMsg {
     PromptsReleased,
     /// The caller asks for a snapshot.
     Snapshot(oneshot::Sender<Result<Snapshot, WorkflowError>>),
+    /// The caller asks where the idle event of the current idle period is
+    /// in the stream (`None` when the run is not idle).
+    Idleness(oneshot::Sender<Option<u64>>),
     /// The caller cancelled the run.
     Cancel,
 }

@@ -43,6 +43,9 @@ pub(crate) struct RunShared {
     pub(crate) timeout: Option<std::time::Duration>,
     /// Whether the run streams its internal events too.
     pub(crate) internal_events: bool,
+    /// Whether the run streams a `WorkflowIdleEvent` when it comes to be
+    /// idle (with its internal events, or alone).
+    pub(crate) idle_events: bool,
     /// Internal events streamed so far (against
     /// `limits.max_internal_events`).
     pub(crate) internal_streamed: AtomicU64,
@@ -160,10 +163,10 @@ impl RunShared {
 
     /// Writes an event to the stream even past `limits.stream_buffer`: the
     /// run's last event, and the runtime's own events (which a guest cannot
-    /// multiply beyond its step calls).
-    pub(crate) fn write_to_stream_past_limit(&self, event: Event) {
+    /// multiply beyond its step calls); returns its position.
+    pub(crate) fn write_to_stream_past_limit(&self, event: Event) -> u64 {
         self.unread.fetch_add(1, Ordering::AcqRel);
-        self.stream.send(event, None);
+        self.stream.send(event, None)
     }
 
     /// Streams one of the runtime's own events, unless the run has

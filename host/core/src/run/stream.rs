@@ -47,8 +47,9 @@ impl StreamWriter {
         }
     }
 
-    /// Sends `event` at the next position, with its `charge`.
-    pub(crate) fn send(&self, event: Event, charge: Option<Charge>) {
+    /// Sends `event` at the next position, with its `charge`; returns the
+    /// position.
+    pub(crate) fn send(&self, event: Event, charge: Option<Charge>) -> u64 {
         let mut tail = lock(&self.tail);
         let position = tail.next;
         tail.next += 1;
@@ -58,6 +59,7 @@ impl StreamWriter {
             event,
             charge,
         });
+        position
     }
 
     /// How many events the run has streamed (a snapshot's stream position).

@@ -167,7 +167,7 @@ impl Waiters {
 }
 
 impl Waiters {
-    /// The waits not answered yet, in the order they began.
+    /// The waits not answered yet (in no particular order).
     pub(crate) fn pending(&self) -> Vec<WaiterSnapshot> {
         self.pending
             .iter()

@@ -15,19 +15,22 @@ impl Broker {
     /// for input or a waiter may be open, or nothing at all: an idle run
     /// waits for an event sent in until its timeout, as the reference's).
     pub(super) fn note_idle(&mut self) {
-        // A message waiting in the inbox (an event sent in) may end it; a
-        // prompt held until its checkpoint is saved comes first (the broker
-        // hears when it is released).
-        let idle = !self.busy()
+        // A prompt held until its checkpoint is saved comes first (the
+        // broker hears when it is released).
+        let quiet = !self.busy() && crate::sync::lock(&self.shared.prompts).len() == 0;
+        if !quiet {
+            self.idle = None;
+            return;
+        }
+        // A message waiting in the inbox (an event sent in) may end it:
+        // decided once it is handled. One that does (`Send` from outside)
+        // ends the idle period; one that does not (a question) leaves it.
+        if self.idle.is_none()
             && self.inbox.is_empty()
-            && crate::sync::lock(&self.shared.prompts).len() == 0;
-        if idle
-            && !self.idle
             && let Ok(event) = Event::new(names::WORKFLOW_IDLE, &json!({}))
         {
-            self.shared.write_to_stream_past_limit(event);
+            self.idle = Some(self.shared.write_to_stream_past_limit(event));
         }
-        self.idle = idle;
     }
 
     /// Whether anything is queued or running.

@@ -111,9 +111,10 @@ pub(crate) struct Broker {
     /// Suspended calls whose wait is over, woken once no snapshot is
     /// pending (a snapshot taken first holds what woke them).
     waking: Vec<(usize, u64, oneshot::Sender<Wake>)>,
-    /// Whether the run was last seen waiting only on input from outside
-    /// (a `WorkflowIdleEvent` was streamed, when internal events are).
-    idle: bool,
+    /// Where the `WorkflowIdleEvent` of the current idle period is in the
+    /// stream: `Some` while the run was last seen waiting only on input
+    /// from outside (when it streams idle events).
+    idle: Option<u64>,
     /// Snapshot requests waiting for the run to quiesce; dispatching is
     /// paused while there are any.
     snapshot_requests: Vec<oneshot::Sender<Result<Snapshot, WorkflowError>>>,
@@ -167,7 +168,7 @@ impl Broker {
             in_flight: HashMap::new(),
             parked: ParkedCalls::default(),
             waking: Vec::new(),
-            idle: false,
+            idle: None,
             snapshot_requests: Vec::new(),
             checkpoint: None,
             checkpoint_due: false,

@@ -62,7 +62,7 @@ impl Broker {
             {
                 return Err(Self::stuck_error(&detail));
             }
-            if self.shared.internal_events {
+            if self.shared.idle_events {
                 self.note_idle();
             }
             let sleep = async {
@@ -120,6 +120,9 @@ impl Broker {
                 self.shared.uncount_queued(&event);
                 if from_outside {
                     self.received += 1;
+                    // Woken: if it is idle still, a new idle period begins
+                    // (the reference's run idles again after an event).
+                    self.idle = None;
                 }
                 let end = self.route(event, target, from_outside);
                 if from_outside && end.is_none() {
@@ -198,6 +201,10 @@ impl Broker {
             BrokerMsg::Snapshot(reply) => {
                 self.snapshot_requests.push(reply);
                 self.answer_snapshots();
+                None
+            }
+            BrokerMsg::Idleness(reply) => {
+                let _ = reply.send(self.idle);
                 None
             }
             BrokerMsg::Cancel => Some(Err(WorkflowError::Cancelled(
