@@ -403,7 +403,7 @@ fn shown(text: &str) -> String {
             shown.push('…');
             break;
         }
-        if c == ' ' || c.is_ascii_graphic() || (c.is_alphanumeric() && !c.is_control()) {
+        if c == ' ' || c.is_ascii_graphic() || c.is_alphanumeric() {
             shown.push(c);
         } else {
             shown.extend(c.escape_unicode());
